@@ -1,0 +1,136 @@
+"""Chip specification: what the hardware is (no behaviour). Units are in the field names."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from coresim.spec.base import Spec
+
+class MeshSpec(Spec):
+    """The W x H grid of tiles; each tile has one router and `cores_per_tile` cores."""
+
+    width: int = Field(gt=0, description="tiles along X")
+    height: int = Field(gt=0, description="tiles along Y")
+    cores_per_tile: int = Field(1, gt=0, description="cores attached to each router (concentration)")
+
+
+class MacSpec(Spec):
+    """The synaptic MAC array of a core."""
+
+    rows: int = Field(gt=0, description="input elements reduced per cycle (vector) / array height (systolic)")
+    cols: int = Field(gt=0, description="output channels per cycle (vector) / array width (systolic)")
+    dataflow: Literal["vector", "os", "ws", "is"] = "vector"
+    weight_bits: int = Field(8, gt=0, le=32)
+    acc_bits: int = Field(32, gt=0, le=64)
+
+
+class NeuronUnitSpec(Spec):
+    """The soma unit: updates neuron state after synaptic accumulation."""
+
+    lanes: int = Field(gt=0, description="neurons updated per cycle")
+    update_cycles: int = Field(1, gt=0, description="pipeline cycles per group of `lanes` neurons")
+    state_bits: int = Field(32, gt=0, le=64, description="bits of membrane state per neuron")
+
+
+class SramSpec(Spec):
+    """Core-local SRAM: equal banks holding weights, neuron state and buffers."""
+
+    banks: int = Field(gt=0)
+    bank_kib: float = Field(gt=0, description="capacity of each bank in KiB")
+    width_bytes_per_cycle: int = Field(gt=0, description="bytes one bank port moves per cycle")
+    latency_cycles: int = Field(1, ge=0, description="access latency added once per phase")
+    ports: int = Field(1, gt=0, description="ports per bank")
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.banks * self.bank_kib * 1024)
+
+
+class CoreSpec(Spec):
+    mac: MacSpec
+    neuron: NeuronUnitSpec
+    sram: SramSpec
+    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks)")
+    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router")
+    synapse_mode: Literal["dense"] = Field("dense", description="dense: clock-driven synaptic ops per timestep")
+    phase_overhead_cycles: int = Field(0, ge=0, description="fixed cycles to start a core phase")
+
+
+class RouterSpec(Spec):
+    """Input-queued virtual-channel router (BookSim2 `iq` router parameters)."""
+
+    vcs: int = Field(1, gt=0, description="virtual channels per input port")
+    buffer_flits: int = Field(8, gt=0, description="flits of buffer per VC")
+    routing_delay_cycles: int = Field(1, ge=0)
+    vc_alloc_delay_cycles: int = Field(1, ge=0)
+    sw_alloc_delay_cycles: int = Field(1, ge=0)
+    st_delay_cycles: int = Field(1, ge=0, description="switch traversal")
+    credit_delay_cycles: int = Field(0, ge=0)
+
+
+class NocSpec(Spec):
+    router: RouterSpec = RouterSpec()
+    routing: Literal["xy", "yx"] = "xy"
+    link_latency_cycles: int = Field(1, gt=0, description="flit and credit channel latency per hop")
+    flit_bytes: int = Field(8, gt=0)
+    packet_payload_bytes: int = Field(8, gt=0, description="payload bytes carried by one packet")
+    header_flits: int = Field(1, ge=0, description="header flits per packet (0: header rides in the payload flit)")
+    spike_bytes: int = Field(2, gt=0, description="bytes per spike address (AER) in a payload")
+
+    @property
+    def spikes_per_packet(self) -> int:
+        return max(1, self.packet_payload_bytes // self.spike_bytes)
+
+    @property
+    def payload_flits(self) -> int:
+        return -(-self.packet_payload_bytes // self.flit_bytes)
+
+    @property
+    def packet_flits(self) -> int:
+        return self.header_flits + self.payload_flits
+
+
+class HostSpec(Spec):
+    """Host/DRAM port on the mesh edge that delivers inputs and collects outputs."""
+
+    bytes_per_cycle: int = Field(16, gt=0)
+    latency_cycles: int = Field(100, ge=0)
+
+
+class EnergySpec(Spec):
+    """Energy per counted action, in picojoules."""
+
+    mac_pj: float = Field(ge=0)
+    sram_read_pj_per_bit: float = Field(ge=0)
+    sram_write_pj_per_bit: float = Field(ge=0)
+    neuron_update_pj: float = Field(ge=0)
+    flit_hop_pj: float = Field(ge=0, description="router traversal + link, per flit per hop")
+    leakage_pj_per_core_cycle: float = Field(ge=0)
+    host_pj_per_byte: float = Field(0.0, ge=0)
+
+
+class TimingSpec(Spec):
+    barrier_cycles: int = Field(10, ge=0, description="cycles to synchronise all cores at a timestep end")
+    timestep_budget_cycles: int = Field(0, ge=0, description="0: barrier timesteps; >0: fixed budget per step")
+
+
+class ChipSpec(Spec):
+    name: str
+    description: str = ""
+    clock_mhz: float = Field(gt=0)
+    mesh: MeshSpec
+    core: CoreSpec
+    noc: NocSpec = NocSpec()
+    host: HostSpec = HostSpec()
+    energy: EnergySpec
+    timing: TimingSpec = TimingSpec()
+
+    @property
+    def n_cores(self) -> int:
+        return self.mesh.width * self.mesh.height * self.mesh.cores_per_tile
+
+    @property
+    def n_routers(self) -> int:
+        return self.mesh.width * self.mesh.height

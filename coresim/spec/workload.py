@@ -1,0 +1,108 @@
+"""Workload specification: a layer graph, its neurons and its inputs (no behaviour)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from coresim.spec.base import Spec
+
+
+class NeuronSpec(Spec):
+    """Integer neuron attached to a synaptic layer. `model: none` outputs the synaptic current itself."""
+
+    model: Literal["if", "lif", "none"] = "if"
+    threshold: int = Field(1, gt=0, description="fire when v >= threshold (per-channel values may be in the npz)")
+    reset: Literal["hard", "soft"] = "hard"
+    reset_value: int = 0
+    leak_shift: int = Field(0, ge=0, le=31, description="lif: v -= v >> leak_shift before integration")
+    v_min: int | None = Field(None, description="optional floor of the membrane potential")
+
+
+class _Layer(Spec):
+    name: str = Field(min_length=1)
+    inputs: list[str] | None = Field(None, description="producer layers; default: the previous layer")
+
+
+class Conv2d(_Layer):
+    type: Literal["conv2d"]
+    out_channels: int = Field(gt=0)
+    kernel: int = Field(gt=0)
+    stride: int = Field(1, gt=0)
+    padding: int = Field(0, ge=0)
+    bias: bool = False
+    neuron: NeuronSpec = NeuronSpec()
+
+
+class Linear(_Layer):
+    type: Literal["linear"]
+    out_features: int = Field(gt=0)
+    bias: bool = False
+    neuron: NeuronSpec = NeuronSpec()
+
+
+class Pool(_Layer):
+    """Pooling of spikes: `max` is an OR over the window, `sum` adds the window."""
+
+    type: Literal["pool"]
+    kernel: int = Field(gt=0)
+    stride: int | None = Field(None, gt=0, description="default: kernel")
+    mode: Literal["max", "sum"] = "max"
+
+
+class Flatten(_Layer):
+    type: Literal["flatten"]
+
+
+class Add(_Layer):
+    """Residual add of two or more equally shaped integer tensors (e.g. spikes, SEW-ResNet style)."""
+
+    type: Literal["add"]
+
+
+LayerSpec = Annotated[Conv2d | Linear | Pool | Flatten | Add, Field(discriminator="type")]
+
+
+class InputSpec(Spec):
+    """Where samples come from and how they become first-layer input each timestep."""
+
+    shape: list[int] = Field(min_length=1, max_length=3, description="(C, H, W) or (N,)")
+    encoding: Literal["current", "poisson", "raster"] = "current"
+    dataset: Literal["sklearn_digits", "file", "random"] = "sklearn_digits"
+    file: str | None = Field(None, description="npz with `x` (samples, *shape) and optional `y`; raster: `x` "
+                                                "(samples, T, *shape)")
+    split: Literal["train", "test"] = "test"
+    samples: int = Field(100, gt=0, description="samples simulated per run (capped by the dataset)")
+    max_value: int = Field(16, gt=0, description="poisson: value giving one spike per timestep; random: range")
+
+    @model_validator(mode="after")
+    def _file_needed(self) -> InputSpec:
+        if (self.dataset == "file" or self.encoding == "raster") and not self.file:
+            raise ValueError("input.file is required for dataset 'file' and encoding 'raster'")
+        return self
+
+
+class WorkloadSpec(Spec):
+    name: str
+    description: str = ""
+    timesteps: int = Field(gt=0)
+    weights: str | None = Field(None, description="npz beside the YAML with `<layer>.weight` (and .bias, "
+                                                  ".threshold); absent: drawn from `weight_seed`")
+    weight_seed: int = 0
+    input: InputSpec
+    layers: list[LayerSpec] = Field(min_length=1)
+    readout: Literal["spike_count", "current_sum", "none"] = Field(
+        "spike_count", description="how the last layer's outputs over time become a class score")
+
+    @model_validator(mode="after")
+    def _names(self) -> WorkloadSpec:
+        seen: set[str] = set()
+        for i, layer in enumerate(self.layers):
+            if layer.name in seen:
+                raise ValueError(f"layers[{i}].name: duplicate layer name {layer.name!r}")
+            for src in layer.inputs or []:
+                if src not in seen and src != "input":
+                    raise ValueError(f"layers[{i}].inputs: {src!r} is not an earlier layer")
+            seen.add(layer.name)
+        return self
