@@ -8,6 +8,7 @@ from pydantic import Field
 
 from coresim.spec.base import Spec
 
+
 class MeshSpec(Spec):
     """The W x H grid of tiles; each tile has one router and `cores_per_tile` cores."""
 

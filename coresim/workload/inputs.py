@@ -1,0 +1,72 @@
+"""Samples and their encoding into per-timestep first-layer input (integer tensors)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from coresim.errors import SpecError
+from coresim.spec.workload import InputSpec
+
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0
+
+
+@lru_cache(maxsize=1)
+def digits_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's 8x8 digits (values 0..16), split into fixed stratified train/test sets."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = d.images.astype(np.int64)[:, None]  # (n, 1, 8, 8)
+    xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=DIGITS_TEST_FRACTION,
+                                          random_state=DIGITS_SPLIT_SEED, stratify=d.target)
+    return {"train": (xtr, ytr.astype(np.int64)), "test": (xte, yte.astype(np.int64))}
+
+
+def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator,
+                 source: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (x, y): x (S, *shape) integers (raster: (S, T, *shape)), y labels or None."""
+    shape = tuple(spec.shape)
+    if spec.dataset == "sklearn_digits":
+        x, y = digits_split()[spec.split]
+        if x.shape[1:] != shape and int(np.prod(shape)) == 64:
+            x = x.reshape((x.shape[0],) + shape)
+        elif x.shape[1:] != shape:
+            raise SpecError(source, "input.shape", f"sklearn_digits gives {x.shape[1:]}, not {shape}")
+    elif spec.dataset == "random":
+        x = rng.integers(0, spec.max_value + 1, size=(spec.samples,) + shape)
+        y = None
+    else:
+        path = Path(base_dir) / spec.file
+        try:
+            with np.load(path) as f:
+                x = np.asarray(f["x"])
+                y = np.asarray(f["y"]) if "y" in f.files else None
+        except (OSError, KeyError, ValueError) as exc:
+            raise SpecError(source, "input.file", f"cannot read samples from {path}: {exc}") from None
+        want = shape if spec.encoding != "raster" else None
+        if want is not None and x.shape[1:] != want:
+            raise SpecError(source, "input.shape", f"{path} holds samples of shape {x.shape[1:]}, not {want}")
+    n = min(spec.samples, x.shape[0])
+    return x[:n].astype(np.int64), (None if y is None else y[:n].astype(np.int64))
+
+
+def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.ndarray:
+    """First-layer input of every sample at every timestep, shape (S, T, *shape).
+
+    `current` repeats the integer values each timestep; `poisson` draws a spike with probability
+    value / max_value from a generator seeded by `seed`; `raster` is taken as given.
+    """
+    if spec.encoding == "raster":
+        if x.shape[1] < timesteps:
+            raise SpecError(None, "input.file", f"raster has {x.shape[1]} timesteps, workload needs {timesteps}")
+        return x[:, :timesteps]
+    if spec.encoding == "current":
+        return np.broadcast_to(x[:, None], (x.shape[0], timesteps) + x.shape[1:])
+    rng = np.random.default_rng(seed)
+    u = rng.random((x.shape[0], timesteps) + x.shape[1:])
+    return (u * spec.max_value < x[:, None]).astype(np.int64)
