@@ -37,6 +37,8 @@ def test_reference_table_holds(capsys):
         assert row["info"] == {"ofmap_writes": True, "mapping_eff": True}
     assert _check([str(REF / "gemm_results.csv")]) == 0
     assert "36/36 rows hold" in capsys.readouterr().out
+    assert _check([str(REF)]) == 0                                   # a directory: its *results*.csv files
+    assert "36/36 rows hold" in capsys.readouterr().out
 
 
 CONVS = [  # H, W, R, S, C, F, stride (strided ones exercise SCALE-Sim's ceil rounding)
@@ -109,6 +111,8 @@ def test_floor_convention_shape_is_flagged(tmp_path):
 def test_bad_input(tmp_path):
     with pytest.raises(SpecError, match="no such file"):
         _check([str(tmp_path / "missing.csv")])
+    with pytest.raises(SpecError, match="no \\*results\\*.csv"):
+        _check([str(tmp_path)])
     (tmp_path / "nocol.csv").write_text("layer,M,N,K\ng,1,2,3\n")
     with pytest.raises(SpecError, match="missing column"):
         _check([str(tmp_path / "nocol.csv")])

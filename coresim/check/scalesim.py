@@ -37,7 +37,8 @@ SHAPE = {"gemm": ("M_ofmap_px", "N_filters", "K_window"),
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", metavar="RESULTS.csv", help="SCALE-Sim result rows")
+    parser.add_argument("results", metavar="RESULTS.csv",
+                        help="SCALE-Sim result rows (a directory: every *results*.csv in it)")
     parser.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
 
 
@@ -106,19 +107,30 @@ def compare_row(file: str, line: int, row: dict) -> dict:
             "verdicts": verdicts, "info": info, "ok": all(verdicts.values())}
 
 
-def compare_file(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(path, None, "no such file")
-    with p.open(newline="") as fh:
+def _compare_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header
         for col in COMMON:
             if col not in header:
-                raise SpecError(path, col, "missing column")
-        results = [compare_row(path, i, row) for i, row in enumerate(reader, start=2)
-                   if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+                raise SpecError(str(path), col, "missing column")
+        return [compare_row(str(path), i, row) for i, row in enumerate(reader, start=2)
+                if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+
+
+def compare_file(path: str) -> dict:
+    """Compare every row of RESULTS.csv (or of every ``*results*.csv`` in a directory)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*results*.csv"))
+        if not files:
+            raise SpecError(path, None, "directory holds no *results*.csv file")
+    elif p.is_file():
+        files = [p]
+    else:
+        raise SpecError(path, None, "no such file")
+    results = [r for f in files for r in _compare_csv(f)]
     if not results:
         raise SpecError(path, None, "no result rows")
     n_ok = sum(r["ok"] for r in results)
