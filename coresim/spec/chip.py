@@ -55,7 +55,7 @@ class CoreSpec(Spec):
     sram: SramSpec
     receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks)")
     send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router")
-    synapse_mode: Literal["dense"] = Field("dense", description="dense: clock-driven synaptic ops per timestep")
+    synapse_mode: Literal["dense"] = Field("dense", description="clock-driven synaptic ops every timestep")
     phase_overhead_cycles: int = Field(0, ge=0, description="fixed cycles to start a core phase")
 
 
@@ -114,7 +114,6 @@ class EnergySpec(Spec):
 
 class TimingSpec(Spec):
     barrier_cycles: int = Field(10, ge=0, description="cycles to synchronise all cores at a timestep end")
-    timestep_budget_cycles: int = Field(0, ge=0, description="0: barrier timesteps; >0: fixed budget per step")
 
 
 class ChipSpec(Spec):

@@ -1,0 +1,36 @@
+"""Readable text form of a run summary."""
+
+from __future__ import annotations
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.3g} "
+
+
+def format_summary(s: dict) -> str:
+    e = s["energy_pj_by_component"]
+    energy = ", ".join(f"{k} {v / 1e6:.3g}" for k, v in e.items())
+    lines = [
+        f"{s['workload']} on {s['chip']} ({s['mapping']} mapping, {s['cores_used']} cores): "
+        f"{s['samples']} samples x {s['timesteps']} timesteps",
+        f"  time          {s['total_cycles']:,} cycles; {s['cycles_per_timestep']:,.1f} per timestep; "
+        f"latency {s['latency_cycles']:,.0f} cycles = {s['latency_us']:,.2f} us per sample",
+        f"  throughput    {s['throughput_samples_per_s']:,.0f} samples/s",
+        f"  utilisation   cores mean {s['core_utilization_mean']:.1%}, peak {s['core_utilization_peak']:.1%}; "
+        f"MAC {s['mac_utilization']:.2%}; SRAM occupancy {s['sram_occupancy']:.1%} "
+        f"(peak core {s['sram_occupancy_peak']:.1%})",
+        f"  NoC           {s['packets']:,} packets, {s['flits']:,} flits, {s['flit_hops']:,} flit-hops, "
+        f"busiest link {s['max_link_load']:.3f} flits/cycle",
+        f"  activity      {_si(s['synaptic_events'])}synaptic events, {_si(s['macs'])}MACs",
+        f"  energy        {s['energy_pj'] / 1e6:.4g} uJ ({energy} uJ)",
+    ]
+    if "accuracy" in s:
+        lines.append(f"  accuracy      {s['accuracy']:.2%}")
+    lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
+                 f"spikes {s['output_spikes_sha256'][:12]}")
+    if "trace" in s:
+        lines.append(f"  trace         {s['trace']}")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Summary metrics of a simulated run: time, utilisation, traffic, energy, accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from coresim.engine.simulator import SimTrace
+from coresim.mapping.placement import Placement
+from coresim.spec.chip import ChipSpec
+
+
+def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
+    """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
+    h = hashlib.sha256()
+    for name in order:
+        arr = outputs[name]
+        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
+        h.update(name.encode() + b"\0" + str(arr.shape).encode() + b"\0")
+        h.update(np.ascontiguousarray(arr, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:
+    iv = trace.intervals
+    busy = np.zeros(n_cores, np.int64)
+    np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
+    return busy
+
+
+def energy_by_component(chip: ChipSpec, trace: SimTrace) -> dict[str, float]:
+    e = chip.energy
+    runs = trace.task_runs
+    macs = sum(c.macs * r for c, r in zip(trace.task_costs, runs, strict=True))
+    updates = sum(c.neuron_updates * r for c, r in zip(trace.task_costs, runs, strict=True))
+    rd = sum(c.sram_read_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
+    wr = sum(c.sram_write_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
+    return {
+        "mac": float(macs * e.mac_pj),
+        "sram": float(rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit),
+        "neuron": float(updates * e.neuron_update_pj),
+        "noc": float(trace.flit_hops * e.flit_hop_pj),
+        "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
+        "host": float(trace.host_bytes * e.host_pj_per_byte),
+    }
+
+
+def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.ndarray | None,
+              predictions: np.ndarray, synaptic_events: int) -> dict:
+    samples, timesteps = trace.step_cycles.shape
+    total = max(1, trace.total_cycles)
+    used = placement.cores_used()
+    busy = core_busy_cycles(trace, chip.n_cores)
+    util = busy[used] / total
+    runs = trace.task_runs
+    macs = int(sum(c.macs * r for c, r in zip(trace.task_costs, runs, strict=True)))
+    mac_capacity = chip.core.mac.rows * chip.core.mac.cols * len(used) * total
+    cap = chip.core.sram.size_bytes
+    sram_used = placement.sram_used()[used]
+    latency = float(trace.step_cycles.sum(axis=1).mean())
+    energy = energy_by_component(chip, trace)
+    link_load = trace.link_flits / total
+    clock_hz = chip.clock_mhz * 1e6
+    out = {
+        "chip": chip.name,
+        "workload": placement.net.spec.name,
+        "mapping": placement.strategy,
+        "samples": int(samples),
+        "timesteps": int(timesteps),
+        "cores_used": len(used),
+        "total_cycles": int(trace.total_cycles),
+        "cycles_per_timestep": float(trace.step_cycles.mean()),
+        "latency_cycles": latency,
+        "latency_us": latency / chip.clock_mhz,
+        "throughput_samples_per_s": clock_hz / latency if latency else 0.0,
+        "core_utilization_mean": float(util.mean()) if util.size else 0.0,
+        "core_utilization_peak": float(util.max()) if util.size else 0.0,
+        "mac_utilization": macs / mac_capacity if mac_capacity else 0.0,
+        "macs": macs,
+        "sram_occupancy": float(sram_used.sum() / (cap * len(used))) if used else 0.0,
+        "sram_occupancy_peak": float(sram_used.max() / cap) if used else 0.0,
+        "packets": int(trace.counters["packets"]),
+        "flits": int(trace.counters["flits"]),
+        "flit_hops": int(trace.flit_hops),
+        "max_link_load": float(link_load.max()) if link_load.size else 0.0,
+        "synaptic_events": int(synaptic_events),
+        "host_bytes": int(trace.host_bytes),
+        "energy_pj": float(sum(energy.values())),
+        "energy_pj_by_component": energy,
+    }
+    if trace.packets.size:
+        lat = trace.packets[:, 6] - trace.packets[:, 4]
+        out["avg_packet_latency_cycles"] = float(lat.mean())
+    if labels is not None:
+        out["accuracy"] = float(np.mean(predictions == labels))
+    return out

@@ -1,0 +1,64 @@
+"""Per-timestep cost of each task on its core: cycles by stage and the actions they count.
+
+Dense (clock-driven) synaptic work is the same every timestep, so it is computed once per task: the MAC array
+model gives compute cycles and operand reads; the SRAM port bounds how fast operands arrive (the stage takes
+max(MAC cycles, SRAM cycles)); the neuron unit then updates the task's neurons `lanes` at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coresim.components.mac_array import mac_timing
+from coresim.mapping.memory import element_bits
+from coresim.mapping.placement import Task
+from coresim.spec.chip import ChipSpec
+from coresim.workload.graph import Network
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class TaskCost:
+    mac_cycles: int       # MAC stage (max of array compute and SRAM operand delivery)
+    neuron_cycles: int    # neuron / soma stage
+    overhead_cycles: int  # phase start
+    macs: int
+    neuron_updates: int
+    sram_read_bytes: int
+    sram_write_bytes: int
+    sram_bound: bool      # the SRAM port, not the array, set the MAC stage's length
+
+    @property
+    def cycles(self) -> int:
+        return self.overhead_cycles + self.mac_cycles + self.neuron_cycles
+
+
+def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
+    core = chip.core
+    sram = core.sram
+    port_bytes = sram.width_bytes_per_cycle * sram.banks * sram.ports
+    layer = task.layer
+    lanes = core.neuron.lanes
+    if layer.synaptic:
+        m, n, k = task.gemm_shape()
+        t = mac_timing(core.mac, m, n, k)
+        in_bytes = _cdiv(element_bits(chip, net, layer.inputs[0]), 8)
+        rd = t.sram_reads["ifmap"] * in_bytes + _cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
+        wr = t.sram_writes["ofmap"] * _cdiv(core.mac.acc_bits, 8)
+        sram_cycles = _cdiv(rd + wr, port_bytes) + sram.latency_cycles
+        mac_cycles = max(t.compute_cycles, sram_cycles)
+        updates = task.n_out if layer.stateful else 0
+        state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
+        neuron_cycles = _cdiv(task.n_out, lanes) * core.neuron.update_cycles
+        return TaskCost(mac_cycles, neuron_cycles, core.phase_overhead_cycles, t.macs, updates,
+                        rd + state_bytes, wr + state_bytes, sram_cycles > t.compute_cycles)
+    if layer.kind == "flatten":
+        return TaskCost(0, 0, 0, 0, 0, 0, 0, False)
+    n_in = sum(idx.size for idx in task.needs.values())
+    in_bytes = sum(_cdiv(idx.size * element_bits(chip, net, src), 8) for src, idx in task.needs.items())
+    out_bytes = _cdiv(task.n_out * element_bits(chip, net, layer.name), 8)
+    return TaskCost(0, _cdiv(n_in, lanes) * core.neuron.update_cycles, core.phase_overhead_cycles, 0, 0,
+                    in_bytes, out_bytes, False)

@@ -1,0 +1,139 @@
+"""Placement: layer slices (tasks) on cores, their SRAM buffers and the routes between them.
+
+A task owns a set of a layer's output elements, given as flat indices in channel-major order. The inputs a
+task needs are flat indices of each producer's output; a route carries the intersection of what a producer
+task owns and what a consumer task needs. This one mechanism covers channel and row splits, flatten
+(identity on flat indices), pooling windows, conv halos and residual adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coresim.workload.graph import Layer, Network
+
+
+@dataclass
+class Buffer:
+    name: str
+    offset: int
+    nbytes: int
+
+
+@dataclass
+class Task:
+    id: int
+    layer: Layer
+    core: int
+    ch: tuple[int, int]          # output channel (or feature) range
+    rows: tuple[int, int] | None  # output row range (3-D outputs), None for 1-D
+    out_index: np.ndarray         # flat output indices owned, sorted
+    needs: dict[str, np.ndarray] = field(default_factory=dict)  # producer layer -> flat indices needed
+    buffers: list[Buffer] = field(default_factory=list)
+
+    @property
+    def n_out(self) -> int:
+        return int(self.out_index.size)
+
+    def gemm_shape(self) -> tuple[int, int, int]:
+        """(M, N, K) of this slice's dense synaptic work per timestep."""
+        if self.layer.kind == "conv2d":
+            _, _, k = self.layer.gemm_shape()
+            wo = self.layer.out_shape[2]
+            return (self.rows[1] - self.rows[0]) * wo, self.ch[1] - self.ch[0], k
+        if self.layer.kind == "linear":
+            return 1, self.ch[1] - self.ch[0], self.layer.gemm_shape()[2]
+        return 0, 0, 0
+
+    def __repr__(self) -> str:
+        return f"Task({self.id}, {self.layer.name}, core={self.core}, ch={self.ch}, rows={self.rows})"
+
+
+@dataclass
+class Route:
+    src: Task
+    dst: Task
+    index: np.ndarray  # flat indices of src.layer's output carried from src to dst
+
+
+@dataclass
+class Placement:
+    strategy: str
+    net: Network
+    n_cores: int
+    tasks: list[Task]
+    routes: list[Route]
+
+    def by_layer(self, name: str) -> list[Task]:
+        return [t for t in self.tasks if t.layer.name == name]
+
+    def core_tasks(self) -> dict[int, list[Task]]:
+        out: dict[int, list[Task]] = {}
+        for t in self.tasks:
+            out.setdefault(t.core, []).append(t)
+        return out
+
+    def cores_used(self) -> list[int]:
+        return sorted({t.core for t in self.tasks})
+
+    def sram_used(self) -> np.ndarray:
+        used = np.zeros(self.n_cores, np.int64)
+        for t in self.tasks:
+            for b in t.buffers:
+                used[t.core] = max(used[t.core], b.offset + b.nbytes)
+        return used
+
+
+def out_index(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None) -> np.ndarray:
+    """Flat (channel-major) indices of a channel x row block of a layer's output."""
+    if len(layer.out_shape) == 1:
+        return np.arange(ch[0], ch[1], dtype=np.int64)
+    c, h, w = layer.out_shape
+    r0, r1 = rows if rows is not None else (0, h)
+    cc, rr, ww = np.meshgrid(np.arange(*ch), np.arange(r0, r1), np.arange(w), indexing="ij")
+    return ((cc * h + rr) * w + ww).ravel().astype(np.int64)
+
+
+def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
+                own: np.ndarray, in_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Flat indices of each producer's output that a task of `layer` reads."""
+    needs: dict[str, np.ndarray] = {}
+    for src in layer.inputs:
+        shape = in_shapes[src]
+        n = int(np.prod(shape))
+        if layer.kind == "linear":
+            needs[src] = np.arange(n, dtype=np.int64)
+        elif layer.kind in ("flatten", "add"):
+            needs[src] = own
+        elif layer.kind in ("conv2d", "pool"):
+            c, h, w = shape
+            s = layer.spec
+            k = s.kernel
+            stride = s.stride or k
+            pad = s.padding if layer.kind == "conv2d" else 0
+            r0, r1 = rows
+            lo = max(0, r0 * stride - pad)
+            hi = min(h, (r1 - 1) * stride - pad + k)
+            chans = (0, c) if layer.kind == "conv2d" else ch
+            cc, rr, ww = np.meshgrid(np.arange(*chans), np.arange(lo, hi), np.arange(w), indexing="ij")
+            needs[src] = ((cc * h + rr) * w + ww).ravel().astype(np.int64)
+    return needs
+
+
+def build_routes(tasks: list[Task]) -> list[Route]:
+    """Connect every consumer task to the producer tasks holding the elements it needs."""
+    by_layer: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_layer.setdefault(t.layer.name, []).append(t)
+    routes = []
+    for dst in tasks:
+        for src_name, need in dst.needs.items():
+            if src_name == "input":
+                continue
+            for src in by_layer[src_name]:
+                idx = np.intersect1d(src.out_index, need, assume_unique=True)
+                if idx.size:
+                    routes.append(Route(src, dst, idx))
+    return routes
