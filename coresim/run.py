@@ -117,6 +117,7 @@ def simulate(prep: Prepared) -> RunResult:
     predictions = np.argmax(readout(net, last), axis=1)
     sops = synaptic_events(net, {k: v for k, v in trace.outputs.items()}, prep.inputs)
     summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, sops)
+    summary["spikes"] = int(sum(np.count_nonzero(trace.outputs[la.name]) for la in net.layers if la.stateful))
     summary["seed"] = prep.seed
     summary["wall_seconds"] = time.perf_counter() - t0
     summary["config_sha256"] = prep.config_sha256
