@@ -1,5 +1,5 @@
-"""Command-line entry point. Each subcommand lives in coresim/commands/<name>.py with
-`add_arguments(parser)` and `run(args) -> int`; this module only dispatches and maps errors to exit codes."""
+"""Command-line entry point. Each subcommand lives in coresim/commands/<name>.py (dashes become underscores)
+with `add_arguments(parser)` and `run(args) -> int`; this module only dispatches and maps errors to exit codes."""
 
 from __future__ import annotations
 
@@ -20,20 +20,25 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coresim", description=__doc__.splitlines()[0])
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; command modules are imported only for `only` (all listed, one loaded: fast start-up)."""
+    parser = argparse.ArgumentParser(prog="coresim", description="Cycle-accurate simulator of many-core "
+                                                                 "neuromorphic chips.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is mapped and simulated")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"coresim.commands.{name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if name == only:
+            module = importlib.import_module(f"coresim.commands.{name.replace('-', '_')}")
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    only = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only if only in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
