@@ -225,7 +225,7 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
                         pk_flits[pid] = GEN_FLITS
                         pk_ctime[pid] = ct
                         pk_itime[pid] = -1
-                        pk_tag[pid] = -1
+                        pk_tag[pid] = t              # synthetic packets are tagged with their generation cycle
                         pk_route[pid] = 0 if GEN == 1 else 1
                         pk_rem[pid] = 1
                         pk_ejf[pid] = 0
@@ -484,6 +484,7 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
                     o_inuse[og * V + ov] = 0
                 link_flits[og] += 1
                 sc[LAST_MOVE] = t
+                sc[NET_FLITS] += 1            # one copy per branch; the buffered original leaves below
                 if p < 4:
                     dg = nbr_in[og]
                     slot = (t + X_LINK) % DL
@@ -500,6 +501,7 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
                     continue
                 # every branch has the front flit: dequeue it and return a credit upstream
                 ihd[ivc] = (hd + 1) % B
+                sc[NET_FLITS] -= 1
                 n = icnt[ivc] - 1
                 icnt[ivc] = n
                 rflits[r] -= 1

@@ -1,0 +1,1 @@
+"""Synthetic-traffic NoC studies (BookSim2-style): traffic patterns, the warm-up/sample-period driver, sweeps."""
