@@ -112,7 +112,7 @@ def run_synthetic(mesh: MeshSpec, noc_spec: NocSpec, traffic: str, rate: float, 
         return count > 0 and (lat.sum() + age) / count > ctl.latency_thres
 
     fixed = ctl.measure_cycles is not None
-    while state == "warm" or (not fixed and total_phases < ctl.max_samples and converged < 3):
+    while state == "warm" or fixed or (total_phases < ctl.max_samples and converged < 3):
         if not fixed and total_phases >= ctl.max_samples:
             break
         if clear_last or (state == "warm" and total_phases % 2 == 0):

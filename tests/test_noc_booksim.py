@@ -1,0 +1,61 @@
+"""coresim's NoC against BookSim2's reference curves (shared/reference/booksim)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from coresim.check.booksim import check
+from coresim.cli import main
+
+REF = Path(__file__).parents[2] / "shared" / "reference" / "booksim"
+pytestmark = pytest.mark.skipif(not (REF / "mesh4x4_results.csv").is_file(),
+                                reason=f"BookSim reference data not found at {REF}")
+
+
+def _subset(tmp_path: Path, keep) -> Path:
+    with open(REF / "mesh4x4_results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = tmp_path / "subset.csv"
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if keep(r))
+    return out
+
+
+def test_uniform_series_hold_every_verdict(tmp_path):
+    path = _subset(tmp_path, lambda r: r["traffic"] == "uniform" and r["packet_size"] == "1")
+    report = check(str(path))
+    assert {v["series"] for v in report["verdicts"]} == {"mesh4x4 uniform P=1 vc1_buf8",
+                                                        "mesh4x4 uniform P=1 vc4_buf4"}
+    bad = [v for v in report["verdicts"] if not v["holds"]]
+    assert not bad, bad
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    path = _subset(tmp_path, lambda r: r["traffic"] == "uniform" and r["packet_size"] == "4"
+                   and r["variant"] == "vc1_buf8" and float(r["offered_flit_rate"]) <= 0.2)
+    assert main(["check", "booksim", str(path), "--json"]) == 0
+    assert '"ok": true' in capsys.readouterr().out
+    assert main(["check", "booksim", str(tmp_path / "missing.csv")]) == 2
+
+
+@pytest.mark.slow
+def test_full_reference():
+    report = check(str(REF / "mesh4x4_results.csv"), str(REF / "mesh4x4_summary.csv"))
+    known = [v for v in report["verdicts"] if v["verdict"] == "latency" and "transpose" in v["series"]]
+    bad = [v for v in report["verdicts"] if not v["holds"] and v not in known]
+    assert not bad, bad
+    assert any("mesh8x8" in v["series"] for v in report["verdicts"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="transpose: coresim's source queueing near the knee (offered 0.1-0.35) is 10-30% below "
+                          "BookSim's single-seed figures; network latency and saturation agree", strict=False)
+def test_transpose_latency_near_knee():
+    path = REF / "mesh4x4_results.csv"
+    report = check(str(path))
+    assert all(v["holds"] for v in report["verdicts"] if v["verdict"] == "latency")
