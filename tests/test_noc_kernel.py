@@ -162,3 +162,28 @@ def test_permutation_patterns(name):
         assert tab[0] == 15
     if name == "neighbor":
         assert tab[0] == 5 and tab[15] == 0
+
+
+@pytest.mark.parametrize("vcs,buf,delays", [(2, 2, dict()), (1, 3, dict()), (3, 2, dict(rd=2, sa=2, link=2)),
+                                            (2, 4, dict(rd=0, va=2, st=2))])
+def test_kernel_matches_plain_python_twin(vcs, buf, delays):
+    from coresim.kernels.noc_ref import RefNoc
+    rng = np.random.default_rng(11)
+    W, H, n = 3, 3, 250
+    src = rng.integers(0, W * H, n)
+    dst = rng.integers(0, W * H, n)
+    flits = rng.integers(1, 5, n)
+    cyc = np.sort(rng.integers(0, 300, n))
+    spec = _spec(vcs=vcs, buf=buf, **delays)
+    noc = Noc(MeshSpec(width=W, height=H), spec)
+    noc.inject(src, dst, flits, cyc, np.arange(n))
+    noc.run(3000)
+    tag, core, ct, it, et, hops = noc.delivered()
+    r = spec.router
+    ref = RefNoc(W, H, vcs, buf, rd=r.routing_delay_cycles, vad=r.vc_alloc_delay_cycles,
+                 sad=r.sw_alloc_delay_cycles, std=r.st_delay_cycles, link=spec.link_latency_cycles)
+    for i in np.argsort(cyc, kind="stable"):
+        ref.inject(int(i), int(src[i]), int(dst[i]), int(flits[i]), int(cyc[i]))
+    got = sorted(zip(tag.tolist(), core.tolist(), ct.tolist(), it.tolist(), et.tolist(), strict=True))
+    assert len(got) == n
+    assert got == sorted(ref.run(3000))

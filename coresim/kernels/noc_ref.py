@@ -1,0 +1,286 @@
+"""Plain-Python twin of `coresim.kernels.noc` for unicast traffic: the same BookSim2 iq router written
+for clarity (objects, deques, one method per pipeline stage). Slow; the tests compare its delivery cycles
+with the kernel's on small meshes, packet by packet."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
+NONE, PENDING = -2, -1          # stage bookkeeping: not in the stage / waiting for its evaluate
+
+
+@dataclass
+class Packet:
+    tag: int
+    src: int
+    dst: int
+    flits: int
+    ctime: int
+    route_yx: bool
+    itime: int = -1
+
+
+@dataclass
+class InputVC:
+    buf: deque = field(default_factory=deque)   # (packet, flit index)
+    state: int = IDLE
+    out_port: int = -1
+    out_vc: int = -1
+    rt_due: int = NONE
+    va_due: int = NONE
+    va_res: int = -1               # granted (port, vc) flattened, or < 0
+    sa_due: int = NONE
+    sa_res: int = -1
+
+
+class RRArbiter:
+    """BookSim RoundRobinArbiter: the lowest-numbered request after the last grant wins."""
+
+    def __init__(self, size: int):
+        self.size, self.pointer = size, -1
+
+    def pick(self, requests) -> int:
+        best, best_key = -1, None
+        for r in requests:
+            key = r + self.size if r <= self.pointer else r
+            if best_key is None or key < best_key:
+                best, best_key = r, key
+        return best
+
+
+class Router:
+    def __init__(self, net: RefNoc, rid: int):
+        self.net, self.id = net, rid
+        P, V = net.P, net.V
+        self.inp = [[InputVC() for _ in range(V)] for _ in range(P)]
+        self.out_inuse = [[False] * V for _ in range(P)]
+        self.out_occ = [[0] * V for _ in range(P)]
+        self.va_in_arb = [[RRArbiter(P * V) for _ in range(V)] for _ in range(P)]
+        self.va_out_arb = [[RRArbiter(P * V) for _ in range(V)] for _ in range(P)]
+        self.sa_in_arb = [RRArbiter(P) for _ in range(P)]
+        self.sa_out_arb = [RRArbiter(P) for _ in range(P)]
+        self.sw_off = [0] * P
+
+    def vcs(self):
+        for p in range(self.net.P):
+            for v in range(self.net.V):
+                yield p, v, self.inp[p][v]
+
+    def receive(self, t, port, vc, flit):
+        ivc = self.inp[port][vc]
+        ivc.buf.append(flit)
+        if ivc.state == IDLE:
+            self._start_head(ivc, t)
+        elif ivc.state == ACTIVE and len(ivc.buf) == 1:
+            ivc.sa_due = PENDING
+
+    def _start_head(self, ivc, t):
+        if self.net.rd > 0:
+            ivc.state, ivc.rt_due = ROUTING, PENDING
+        else:
+            ivc.out_port = self.net.route(self.id, ivc.buf[0][0])
+            ivc.state, ivc.va_due = VC_ALLOC, PENDING
+
+    def step(self, t):
+        net, P, V = self.net, self.net.P, self.net.V
+        # route evaluate
+        for _p, _v, ivc in self.vcs():
+            if ivc.rt_due == PENDING:
+                ivc.rt_due = t + net.rd - 1
+        # VC allocation evaluate: input arbiters (per input VC), then output arbiters (per output VC)
+        evaluated, to_out = [], {}
+        for p, v, ivc in self.vcs():
+            if ivc.va_due != PENDING:
+                continue
+            evaluated.append(ivc)
+            reqs = [ivc.out_port * V + ov for ov in range(V) if not self.out_inuse[ivc.out_port][ov]]
+            ivc.va_res = -2
+            choice = self.va_in_arb[p][v].pick(reqs)
+            if choice >= 0:
+                ivc.va_res = -3
+                to_out.setdefault(choice, []).append(p * V + v)
+        for o, inputs in to_out.items():
+            win = self.va_out_arb[o // V][o % V].pick(inputs)
+            self.inp[win // V][win % V].va_res = o
+            self.va_in_arb[win // V][win % V].pointer = o
+            self.va_out_arb[o // V][o % V].pointer = win
+        for ivc in evaluated:
+            ivc.va_due = t + net.vad - 1
+        if net.vad > 1:
+            for _p, _v, ivc in self.vcs():
+                if ivc not in evaluated and 0 <= ivc.va_due <= t and ivc.va_res >= 0 \
+                        and self.out_inuse[ivc.va_res // V][ivc.va_res % V]:
+                    ivc.va_res = -2
+        # switch allocation evaluate: one VC per (input, output) by rotating offset, then input/output RR
+        pair = {}
+        sa_eval = []
+        for p, v, ivc in self.vcs():
+            if ivc.sa_due != PENDING:
+                continue
+            sa_eval.append((p, v, ivc))
+            if self.out_occ[ivc.out_port][ivc.out_vc] >= net.B:
+                continue
+            cur = pair.get((p, ivc.out_port))
+            off = self.sw_off[p]
+            if cur is None or (v - off) % V < (cur - off) % V:
+                pair[(p, ivc.out_port)] = v
+        match = {}
+        if sa_eval:
+            out_reqs = {}
+            for p in range(P):
+                outs = [o for (i, o) in pair if i == p]
+                o = self.sa_in_arb[p].pick(outs)
+                if o >= 0:
+                    out_reqs.setdefault(o, []).append(p)
+            for o, ins in out_reqs.items():
+                i = self.sa_out_arb[o].pick(ins)
+                match[i] = o
+                self.sa_in_arb[i].pointer = o
+                self.sa_out_arb[o].pointer = i
+        for p, v, ivc in self.vcs():
+            if (p, v, ivc) in sa_eval:
+                o = match.get(p, -1)
+                if o >= 0 and pair.get((p, o)) == v:
+                    ivc.sa_res = o
+                    self.sw_off[p] = (v + 1) % V
+                else:
+                    ivc.sa_res = -3
+                ivc.sa_due = t + net.sad - 1
+            elif net.sad > 1 and 0 <= ivc.sa_due <= t and ivc.sa_res >= 0 \
+                    and self.out_occ[ivc.sa_res][ivc.out_vc] >= net.B:
+                ivc.sa_res = -4
+        # route update
+        for _p, _v, ivc in self.vcs():
+            if 0 <= ivc.rt_due <= t:
+                ivc.rt_due = NONE
+                ivc.out_port = net.route(self.id, ivc.buf[0][0])
+                ivc.state, ivc.va_due = VC_ALLOC, PENDING
+        # VC allocation update
+        for _p, _v, ivc in self.vcs():
+            if 0 <= ivc.va_due <= t:
+                ivc.va_due = PENDING
+                if ivc.va_res >= 0:
+                    port, ov = divmod(ivc.va_res, V)
+                    self.out_inuse[port][ov] = True
+                    ivc.out_vc = ov
+                    ivc.state, ivc.va_due, ivc.sa_due = ACTIVE, NONE, PENDING
+        # switch allocation update: the flit leaves, a credit goes upstream
+        for p, v, ivc in self.vcs():
+            if not (0 <= ivc.sa_due <= t):
+                continue
+            ivc.sa_due = PENDING
+            if ivc.sa_res < 0:
+                continue
+            pkt, fi = ivc.buf.popleft()
+            tail = fi == pkt.flits - 1
+            o, ov = ivc.sa_res, ivc.out_vc
+            self.out_occ[o][ov] += 1
+            if tail:
+                self.out_inuse[o][ov] = False
+            net.send_flit(t, self.id, o, ov, (pkt, fi))
+            net.send_credit(t, self.id, p, v)
+            if not ivc.buf:
+                ivc.sa_due = NONE
+                if tail:
+                    ivc.state = IDLE
+            elif tail:
+                ivc.sa_due = NONE
+                self._start_head(ivc, t)
+
+
+class RefNoc:
+    """Unicast mesh with BookSim timing: the same results as `coresim.components.noc.Noc`, slowly."""
+
+    def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False):
+        self.W, self.H, self.V, self.B = width, height, vcs, buffer_flits
+        self.P = 5
+        self.rd, self.vad, self.sad, self.stx, self.link, self.crd, self.yx = \
+            rd, vad, sad, max(1, std), link, crd, yx
+        self.routers = [Router(self, r) for r in range(width * height)]
+        self.events: dict[int, list] = {}       # cycle -> [(kind, args)]
+        n = width * height
+        self.queues = [deque() for _ in range(n)]
+        self.src_inuse = [[False] * vcs for _ in range(n)]
+        self.src_occ = [[0] * vcs for _ in range(n)]
+        self.src_lastvc = [-1] * n
+        self.src_vc = [-1] * n
+        self.src_fi = [0] * n
+        self.delivered: list[tuple[int, int, int, int, int]] = []   # tag, dst, ctime, itime, etime
+
+    def inject(self, tag, src, dst, flits, ctime):
+        self.queues[src].append(Packet(tag, src, dst, flits, ctime, self.yx))
+
+    def route(self, r, pkt) -> int:
+        W = self.W
+        if pkt.dst == r:
+            return 4
+        x, y, dx, dy = r % W, r // W, pkt.dst % W, pkt.dst // W
+        if pkt.route_yx and dy != y or (not pkt.route_yx and dx == x):
+            return 2 if dy > y else 3
+        return 0 if dx > x else 1
+
+    def _at(self, cycle, *event):
+        self.events.setdefault(cycle, []).append(event)
+
+    def send_flit(self, t, r, port, vc, flit):
+        if port == 4:
+            self._at(t + self.stx + 2, "eject", r, vc, flit)
+        else:
+            x, y = r % self.W, r // self.W
+            nx, ny = x + (1, -1, 0, 0)[port], y + (0, 0, 1, -1)[port]
+            self._at(t + self.stx + 1 + self.link, "flit", ny * self.W + nx, port ^ 1, vc, flit)
+
+    def send_credit(self, t, r, in_port, vc):
+        if in_port == 4:
+            self._at(t + 2, "src_credit", r, vc)
+        else:
+            x, y = r % self.W, r // self.W
+            nx, ny = x + (1, -1, 0, 0)[in_port], y + (0, 0, 1, -1)[in_port]
+            self._at(t + 1 + self.link + self.crd, "credit", ny * self.W + nx, in_port ^ 1, vc)
+
+    def run(self, until):
+        for t in range(until):
+            events = self.events.pop(t, [])
+            for ev in events:                      # terminals: ejection and injection credits
+                if ev[0] == "eject":
+                    _, r, vc, (pkt, fi) = ev
+                    self._at(t + 2 + self.crd, "credit", r, 4, vc)
+                    if fi == pkt.flits - 1:
+                        self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
+                elif ev[0] == "src_credit":
+                    self.src_occ[ev[1]][ev[2]] -= 1
+            for s, q in enumerate(self.queues):    # terminals: one flit per cycle into the router
+                if not q or q[0].ctime > t:
+                    continue
+                pkt = q[0]
+                if self.src_vc[s] < 0:
+                    lvc = self.src_lastvc[s]
+                    for i in range(1, self.V + 1):
+                        vc = 0 if lvc < 0 else (lvc + i) % self.V
+                        if not self.src_inuse[s][vc] and self.src_occ[s][vc] < self.B:
+                            self.src_vc[s], self.src_inuse[s][vc], self.src_lastvc[s] = vc, True, vc
+                            break
+                vc = self.src_vc[s]
+                if vc >= 0 and self.src_occ[s][vc] < self.B:
+                    fi = self.src_fi[s]
+                    self.src_occ[s][vc] += 1
+                    self._at(t + 2, "flit", s, 4, vc, (pkt, fi))
+                    if fi == 0:
+                        pkt.itime = t
+                    if fi == pkt.flits - 1:
+                        self.src_inuse[s][vc], self.src_vc[s], self.src_fi[s] = False, -1, 0
+                        q.popleft()
+                    else:
+                        self.src_fi[s] = fi + 1
+            for ev in events:                      # routers: credits, then arriving flits
+                if ev[0] == "credit":
+                    self.routers[ev[1]].out_occ[ev[2]][ev[3]] -= 1
+            for ev in events:
+                if ev[0] == "flit":
+                    _, r, port, vc, flit = ev
+                    self.routers[r].receive(t, port, vc, flit)
+            for router in self.routers:
+                router.step(t)
+        return self.delivered
