@@ -198,7 +198,7 @@ class Sweep:
 
 def sweep(mesh: MeshSpec, noc_spec: NocSpec, traffic: str, rates, packet_flits: int, seed: int = 1,
           control: SimControl | None = None, hotspots: list[int] | None = None, zero_load_rate: float = 0.001,
-          stop_after_unstable: int = 1) -> Sweep:
+          stop_after_unstable: int = 2) -> Sweep:
     """Run `rates` in increasing order (stopping after `stop_after_unstable` unstable runs) plus a
     zero-load run at `zero_load_rate`."""
     zl = run_synthetic(mesh, noc_spec, traffic, zero_load_rate, packet_flits, seed, control, hotspots)
