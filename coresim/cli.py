@@ -17,6 +17,7 @@ COMMANDS = {
     "noc": "synthetic-traffic NoC simulation (BookSim2-style)",
     "mac": "MAC-array timing of one GEMM or conv layer (SCALE-Sim-style)",
     "check": "compare coresim against reference tools' results",
+    "sweep": "run a grid of configurations (local processes or a dask cluster), resumably",
 }
 
 

@@ -1,0 +1,260 @@
+"""Parameter sweeps: grid expansion, resumable runs, a local process pool or a dask.distributed cluster.
+
+A sweep file (YAML):
+
+    chip: chipspecs/default.yaml        # paths: relative to the sweep file, else the working folder, else the repo
+    workload: workloads/default.yaml
+    run: {samples: 2, mapping: layerwise}
+    set: {workload.timesteps: 4}        # optional: fixed overrides for every point
+    grid:                               # dotted paths as `--set` takes them; the product of the lists
+      chip.noc.router.buffer_flits: [2, 4]
+      chip.noc.router.vcs: [1, 2]
+    seeds: [0, 1]                       # default [0]
+    metrics: [total_cycles, energy_pj]  # optional: summary fields to record (default: DEFAULT_METRICS)
+
+Every point (grid combination x seed) is identified by its run's `config_sha256` (hash of the fully resolved
+chip, workload and run configs, the seed and the weights), computed with `prepare` before any point runs.
+Each point writes `DIR/traces/<config_sha256>.h5` and appends one line to `DIR/results.csv` (whole lines,
+flushed and fsynced), so a killed sweep loses no finished point; started again, it skips every point with a
+row (failed points too, unless `retry_failed`). A failing point records `status=error` and its message; the
+others go on. All columns but `wall_seconds` are deterministic. On a dask cluster the workers must see the
+same files (specs, weights, DIR) at the same absolute paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from coresim.spec.base import Spec, SpecError
+from coresim.spec.files import ROOT
+from coresim.spec.load import read_yaml, sha256_of, validate
+
+log = logging.getLogger("coresim")
+
+DEFAULT_METRICS = ["total_cycles", "latency_cycles", "latency_us", "throughput_samples_per_s",
+                   "core_utilization_mean", "mac_utilization", "packets", "flits", "flit_hops", "max_link_load",
+                   "avg_packet_latency_cycles", "energy_pj", "spikes", "accuracy", "output_spikes_sha256"]
+
+
+class SweepSpec(Spec):
+    chip: str | None = None
+    workload: str | None = None
+    run: dict[str, Any] = Field(default_factory=dict, description="run fields: samples, mapping")
+    set: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every point")
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
+
+
+@dataclass
+class Point:
+    index: int
+    chip: str | None
+    workload: str | None
+    overrides: list[str]
+    params: dict[str, Any]
+    seed: int
+    point_id: str = ""
+    error: str = ""
+
+
+@dataclass
+class SweepOutcome:
+    csv_path: Path
+    total: int
+    skipped: int
+    ran: list[str] = field(default_factory=list)   # point ids run now
+    failed: list[str] = field(default_factory=list)
+
+
+def _fmt(value: Any) -> str:
+    """A value as `--set` and the CSV take it (JSON is valid YAML)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _locate(path: str | None, base: Path) -> str | None:
+    if path is None or Path(path).is_absolute():
+        return path
+    for cand in (base / path, Path.cwd() / path, ROOT / path):
+        if cand.exists():
+            return str(cand.resolve())
+    return path  # a preset name, or a missing file the run reports
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    spec = validate(SweepSpec, read_yaml(path), str(path))
+    for key in [*spec.grid, *spec.set]:
+        if key.partition(".")[0] not in ("chip", "workload", "run") or "." not in key:
+            raise SpecError(str(path), f"grid.{key}", "must start with chip., workload. or run.")
+    for key, values in spec.grid.items():
+        if not values:
+            raise SpecError(str(path), f"grid.{key}", "needs at least one value")
+    base = path.resolve().parent
+    return spec.model_copy(update={"chip": _locate(spec.chip, base), "workload": _locate(spec.workload, base)})
+
+
+def expand(spec: SweepSpec) -> list[Point]:
+    """The grid's points in a fixed order: the product of the grid lists (first key slowest), then seeds."""
+    keys = list(spec.grid)
+    fixed = [f"run.{k}={_fmt(v)}" for k, v in spec.run.items()] + [f"{k}={_fmt(v)}" for k, v in spec.set.items()]
+    points = []
+    for combo in itertools.product(*(spec.grid[k] for k in keys)):
+        for seed in spec.seeds:
+            params = dict(zip(keys, combo, strict=True))
+            ov = fixed + [f"{k}={_fmt(v)}" for k, v in params.items()]
+            points.append(Point(len(points), spec.chip, spec.workload, ov, params, seed))
+    return points
+
+
+def identify(point: Point) -> Point:
+    """Set `point_id` (the run's config_sha256); a point whose configs do not resolve gets an error and an id
+    hashed from its description."""
+    from coresim.run import prepare
+
+    try:
+        point.point_id = prepare(point.chip, point.workload, seed=point.seed, overrides=point.overrides).config_sha256
+    except Exception as exc:  # noqa: BLE001 - recorded in the point's row
+        point.error = f"{type(exc).__name__}: {exc}"
+        point.point_id = "invalid-" + sha256_of(json.dumps([point.chip, point.workload, point.overrides,
+                                                            point.seed]))[:16]
+    return point
+
+
+def run_point(point: Point, out_dir: str, metrics: list[str]) -> dict[str, Any]:
+    """Run one point (in a worker), write its trace, return its CSV row."""
+    from coresim.run import prepare, simulate
+    from coresim.trace.hdf5 import write_trace
+
+    row: dict[str, Any] = {"point": point.index, "point_id": point.point_id, "seed": point.seed,
+                           **{k: _fmt(v) for k, v in point.params.items()}}
+    t0 = time.perf_counter()
+    try:
+        if point.error:
+            raise SpecError(None, None, point.error)
+        prep = prepare(point.chip, point.workload, seed=point.seed, overrides=point.overrides)
+        if prep.config_sha256 != point.point_id:
+            raise RuntimeError("configs changed since the sweep started (config hash differs)")
+        result = simulate(prep)
+        trace = Path(out_dir) / "traces" / f"{point.point_id}.h5"
+        write_trace(trace, result)
+        summary = result.summary
+        row.update(status="ok", trace=f"traces/{trace.name}", error="")
+        row.update({m: "" if summary.get(m) is None else _fmt(summary[m]) for m in metrics})
+    except Exception as exc:  # noqa: BLE001 - a failing point is recorded, the sweep goes on
+        msg = point.error or f"{type(exc).__name__}: {exc}"
+        row.update(status="error", trace="", error=" ".join(msg.split()))
+    row["wall_seconds"] = f"{time.perf_counter() - t0:.3f}"
+    return row
+
+
+def columns(spec: SweepSpec) -> list[str]:
+    return ["point", "point_id", "seed", *spec.grid, "status", *spec.metrics, "trace", "error", "wall_seconds"]
+
+
+def read_results(csv_path: str | Path) -> list[dict[str, str]]:
+    """Rows of a results.csv (a trailing partial line from a killed sweep is ignored)."""
+    path = Path(csv_path)
+    if not path.exists():
+        return []
+    text = path.read_text()
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _open_results(csv_path: Path, cols: list[str]):
+    """Open results.csv for appending: header if new, a partial last line cut off, same columns required."""
+    if csv_path.exists() and csv_path.stat().st_size:
+        with open(csv_path, "rb+") as f:
+            data = f.read()
+            keep = data.rfind(b"\n") + 1
+            if keep != len(data):
+                f.truncate(keep)
+        header = data[: data.find(b"\n")].decode()
+        if header and next(csv.reader([header])) != cols:
+            raise SpecError(str(csv_path), None, "holds results of a sweep with other columns; use another -o")
+        return open(csv_path, "a", newline="")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(csv_path, "a", newline="")
+    _append(f, cols, {c: c for c in cols})
+    return f
+
+
+def _append(f, cols: list[str], row: dict[str, Any]) -> None:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([row.get(c, "") for c in cols])
+    f.write(buf.getvalue())
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def run_sweep(sweep: str | Path | SweepSpec, out_dir: str | Path, jobs: int = 1, scheduler: str | None = None,
+              retry_failed: bool = False, progress: bool | None = None) -> SweepOutcome:
+    """Run every point not yet in `out_dir/results.csv`; `jobs` local processes or the dask `scheduler`."""
+    from tqdm import tqdm
+
+    spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
+    out = Path(out_dir).resolve()
+    csv_path = out / "results.csv"
+    cols = columns(spec)
+    points = [identify(p) for p in expand(spec)]
+    done = {r["point_id"] for r in read_results(csv_path) if r.get("status") == "ok" or not retry_failed}
+    todo = list({p.point_id: p for p in reversed(points) if p.point_id not in done}.values())[::-1]
+    outcome = SweepOutcome(csv_path, len(points), len(points) - len(todo))
+    log.info("sweep: %d points, %d done before, %d to run", len(points), outcome.skipped, len(todo))
+    with _open_results(csv_path, cols) as f, tqdm(total=len(points), initial=outcome.skipped, desc="sweep",
+                                                  unit="point", disable=None if progress is None else not progress,
+                                                  ) as bar:
+        for row in _execute(todo, str(out), spec.metrics, jobs, scheduler):
+            _append(f, cols, row)
+            outcome.ran.append(row["point_id"])
+            if row["status"] != "ok":
+                outcome.failed.append(row["point_id"])
+                log.warning("point %s (%s) failed: %s", row["point"], row["point_id"][:12], row["error"])
+            bar.update(1)
+    return outcome
+
+
+def _execute(todo: list[Point], out: str, metrics: list[str], jobs: int, scheduler: str | None):
+    """Yield rows as points finish."""
+    if not todo:
+        return
+    if scheduler:
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError:
+            raise SpecError(None, "--scheduler", "needs dask.distributed: pip install 'coresim[dask]'") from None
+        with Client(scheduler) as client:
+            futures = [client.submit(run_point, p, out, metrics, pure=False, key=f"coresim-point-{p.point_id}")
+                       for p in todo]
+            for fut in as_completed(futures):
+                yield fut.result()
+        return
+    if jobs <= 1:
+        for p in todo:
+            yield run_point(p, out, metrics)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import as_completed as done_order
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_point, p, out, metrics) for p in todo]
+        try:
+            for fut in done_order(futures):
+                yield fut.result()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
