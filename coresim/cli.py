@@ -18,6 +18,7 @@ COMMANDS = {
     "mac": "MAC-array timing of one GEMM or conv layer (SCALE-Sim-style)",
     "check": "compare coresim against reference tools' results",
     "sweep": "run a grid of configurations (local processes or a dask cluster), resumably",
+    "plot": "plot a trace (utilisation, mesh, links, latency, timeline) or a sweep's results",
 }
 
 

@@ -1,0 +1,132 @@
+"""Read-only view of an HDF5 trace for plots and exports, with the phases derived from its tables.
+
+Phases of a core: MAC (intervals start..mac_end), neuron (mac_end..end), send (from a task's end, when its
+packets are created, until the tail flit of the last of them has left the core: max(inject + flits)), idle
+(the rest). Router ports: 0 +x, 1 -x, 2 +y, 3 -y, 4 + i ejection to local core i (`coresim/components/noc.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from coresim.errors import SpecError
+
+PORT_NAMES = ("+x", "-x", "+y", "-y")
+PORT_STEP = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+@dataclass
+class TraceView:
+    path: Path
+    chip: dict
+    workload: dict
+    summary: dict
+    intervals: np.ndarray      # (n, 7) core, task, sample, timestep, start, mac_end, end
+    utilization: np.ndarray    # (cores, windows)
+    window_cycles: int
+    packets: np.ndarray        # (n, 9) tag, src, dst, flits, create, inject, eject, hops, dst task
+    link_flits: np.ndarray     # (routers, ports)
+    step_cycles: np.ndarray    # (S, T)
+    config_sha256: str
+
+    @property
+    def width(self) -> int:
+        return self.chip["mesh"]["width"]
+
+    @property
+    def height(self) -> int:
+        return self.chip["mesh"]["height"]
+
+    @property
+    def cores_per_tile(self) -> int:
+        return self.chip["mesh"]["cores_per_tile"]
+
+    @property
+    def n_cores(self) -> int:
+        return self.width * self.height * self.cores_per_tile
+
+    @property
+    def clock_mhz(self) -> float:
+        return float(self.chip["clock_mhz"])
+
+    @property
+    def total_cycles(self) -> int:
+        return int(self.summary["total_cycles"])
+
+    def us(self, cycles):
+        """Cycles -> microseconds at the chip clock."""
+        return np.asarray(cycles, np.float64) / self.clock_mhz
+
+    def router_xy(self, router: int) -> tuple[int, int]:
+        return router % self.width, router // self.width
+
+    @cached_property
+    def sends(self) -> np.ndarray:
+        """(n, 3) core, start, end of send phases: packets of one core created at one cycle form one phase."""
+        pk = self.packets
+        if not pk.size:
+            return np.zeros((0, 3), np.int64)
+        keys, inv = np.unique(pk[:, [1, 4]], axis=0, return_inverse=True)
+        end = np.full(len(keys), np.iinfo(np.int64).min, np.int64)
+        np.maximum.at(end, inv.ravel(), pk[:, 5] + pk[:, 3])
+        return np.column_stack([keys[:, 0], keys[:, 1], end])
+
+    @cached_property
+    def core_busy_cycles(self) -> np.ndarray:
+        busy = np.zeros(self.n_cores, np.int64)
+        iv = self.intervals
+        np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
+        return busy
+
+    def cores_used(self) -> np.ndarray:
+        used = set(self.intervals[:, 0].tolist()) | set(self.sends[:, 0].tolist())
+        return np.array(sorted(used), np.int64)
+
+    def link_path(self, src_core: int, dst_core: int) -> list[tuple[int, int]]:
+        """(router, output port) pairs a unicast packet uses, ejection port included (dimension order)."""
+        c = self.cores_per_tile
+        r, dr = src_core // c, dst_core // c
+        (x, y), (dx, dy) = self.router_xy(r), self.router_xy(dr)
+        yx = self.chip["noc"]["routing"] == "yx"
+        hops = []
+        while (x, y) != (dx, dy):
+            move_x = x != dx and (not yx or y == dy)
+            port = (0 if dx > x else 1) if move_x else (2 if dy > y else 3)
+            hops.append((y * self.width + x, port))
+            x, y = x + PORT_STEP[port][0], y + PORT_STEP[port][1]
+        hops.append((dr, 4 + dst_core % c))
+        return hops
+
+
+def load(path: str | Path) -> TraceView:
+    """Open a trace written by `coresim run -o` (schema version 1)."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise SpecError(str(path), None, f"cannot read the trace: {exc}") from None
+    with f:
+        if "cores/intervals" not in f:
+            raise SpecError(str(path), None, "not a coresim trace (no cores/intervals)")
+        chip = json.loads(f["config"].attrs["chip"])
+        mesh = chip["mesh"]
+        routers = mesh["width"] * mesh["height"]
+        return TraceView(
+            path=path,
+            chip=chip,
+            workload=json.loads(f["config"].attrs["workload"]),
+            summary=json.loads(f["summary"].attrs["json"]),
+            intervals=f["cores/intervals"][()].reshape(-1, 7),
+            utilization=f["cores/utilization"][()],
+            window_cycles=int(f["cores/utilization"].attrs["window_cycles"]),
+            packets=f["noc/packets"][()].reshape(-1, 9),
+            link_flits=f["noc/link_flits"][()].reshape(routers, -1),
+            step_cycles=f["timesteps/step_cycles"][()],
+            config_sha256=str(f.attrs["config_sha256"]),
+        )
