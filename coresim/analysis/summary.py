@@ -81,6 +81,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "sram_occupancy": float(sram_used.sum() / (cap * len(used))) if used else 0.0,
         "sram_occupancy_peak": float(sram_used.max() / cap) if used else 0.0,
         "packets": int(trace.counters["packets"]),
+        "packet_deliveries": int(len(trace.packets)),
         "flits": int(trace.counters["flits"]),
         "flit_hops": int(trace.flit_hops),
         "max_link_load": float(link_load.max()) if link_load.size else 0.0,

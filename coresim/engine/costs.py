@@ -47,7 +47,9 @@ def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
         t = mac_timing(core.mac, m, n, k)
         in_bytes = _cdiv(element_bits(chip, net, layer.inputs[0]), 8)
         rd = t.sram_reads["ifmap"] * in_bytes + _cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
-        wr = t.sram_writes["ofmap"] * _cdiv(core.mac.acc_bits, 8)
+        # SCALE-Sim's os write count adds (rows + cols) per fold; the outputs physically written are M*N
+        writes = m * n if core.mac.dataflow == "os" else t.sram_writes["ofmap"]
+        wr = writes * _cdiv(core.mac.acc_bits, 8)
         sram_cycles = _cdiv(rd + wr, port_bytes) + sram.latency_cycles
         mac_cycles = max(t.compute_cycles, sram_cycles)
         updates = task.n_out if layer.stateful else 0

@@ -79,6 +79,8 @@ class NocSpec(Spec):
     packet_payload_bytes: int = Field(8, gt=0, description="payload bytes carried by one packet")
     header_flits: int = Field(1, ge=0, description="header flits per packet (0: header rides in the payload flit)")
     spike_bytes: int = Field(2, gt=0, description="bytes per spike address (AER) in a payload")
+    multicast: bool = Field(True, description="one packet to every core that needs the same spikes, replicated "
+                                              "where the XY paths diverge; false: one unicast per core")
 
     @property
     def spikes_per_packet(self) -> int:
