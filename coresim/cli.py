@@ -19,6 +19,7 @@ COMMANDS = {
     "check": "compare coresim against reference tools' results",
     "sweep": "run a grid of configurations (local processes or a dask cluster), resumably",
     "plot": "plot a trace (utilisation, mesh, links, latency, timeline) or a sweep's results",
+    "export": "export a trace to Perfetto/Chrome JSON, VCD or CSV",
 }
 
 

@@ -34,6 +34,7 @@ class TraceView:
     link_flits: np.ndarray     # (routers, ports)
     step_cycles: np.ndarray    # (S, T)
     config_sha256: str
+    task_layer: dict[int, str]  # task id -> layer name
 
     @property
     def width(self) -> int:
@@ -117,6 +118,8 @@ def load(path: str | Path) -> TraceView:
         chip = json.loads(f["config"].attrs["chip"])
         mesh = chip["mesh"]
         routers = mesh["width"] * mesh["height"]
+        names = [n.decode() for n in f["tasks/layer_names"][()]]
+        table = f["tasks/table"][()].reshape(-1, 6)
         return TraceView(
             path=path,
             chip=chip,
@@ -129,4 +132,5 @@ def load(path: str | Path) -> TraceView:
             link_flits=f["noc/link_flits"][()].reshape(routers, -1),
             step_cycles=f["timesteps/step_cycles"][()],
             config_sha256=str(f.attrs["config_sha256"]),
+            task_layer={int(t): names[int(li)] for t, li in table[:, :2]},
         )
