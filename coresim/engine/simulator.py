@@ -21,8 +21,8 @@ import simpy
 from coresim.components.noc import Noc
 from coresim.engine.costs import TaskCost, task_cost
 from coresim.errors import SimulationError
-from coresim.functional.executor import layer_current, neuron_thresholds, output_dtypes, stateless_forward
-from coresim.mapping.memory import element_bits
+from coresim.functional.executor import layer_current, neuron_state, output_dtypes, stateless_forward
+from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.spec.chip import ChipSpec
@@ -50,11 +50,12 @@ class SimTrace:
     link_flits: np.ndarray
     flit_hops: int
     counters: dict[str, int] = field(default_factory=dict)
+    state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
 
 
 class _TaskState:
     __slots__ = ("task", "cost", "inputs", "producers", "pending_producers", "pending_packets", "ready",
-                 "neuron", "out_routes", "local_routes", "host_bytes", "src_layers")
+                 "neuron", "out_routes", "local_routes", "host_bytes", "src_layers", "delayed")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -71,7 +72,7 @@ class _TaskState:
 
 
 class ChipSimulator:
-    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray):
+    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray, record_state: bool = False):
         self.chip = chip
         self.pl = placement
         self.net = placement.net
@@ -98,17 +99,16 @@ class ChipSimulator:
         self.waiting: dict[int, _TaskState] = {}  # core -> task blocked on packets only
         self.outstanding = np.zeros(chip.n_cores, np.int64)  # packets in flight per destination core
         self.noc_wake: simpy.Event | None = None
+        self.record_state = record_state
+        self.state: dict[str, dict[str, np.ndarray]] = {}
 
     def _wire(self) -> None:
-        noc = self.chip.noc
         for r in self.pl.routes:
             src, dst = self.states[r.src.id], self.states[r.dst.id]
             if r.src.core == r.dst.core:
                 src.local_routes.append((dst, r.index))
             else:
-                bits = element_bits(self.chip, self.net, r.src.layer.name)
-                item = noc.spike_bytes + (0 if bits == 1 else _cdiv(bits, 8))
-                src.out_routes.append((dst, r.index, item))
+                src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.layer.name)))
             dst.producers += 1
         for st in self.states:
             layer = st.task.layer
@@ -132,8 +132,8 @@ class ChipSimulator:
             la = st.task.layer
             if la.synaptic:
                 per = st.task.n_out // max(1, st.task.ch[1] - st.task.ch[0])
-                thr = neuron_thresholds(la, slice(*st.task.ch), per)
-                st.neuron = NeuronState(la.spec.neuron, thr, 1)
+                st.neuron = neuron_state(la, 1, slice(*st.task.ch), per)
+                st.delayed = np.zeros(st.src_layers[la.inputs[0]], np.int64)  # synaptic_delay: last step's input
 
     def _check_ready(self, st: _TaskState) -> None:
         if st.pending_producers == 0 and st.pending_packets == 0 and not st.ready.triggered:
@@ -174,9 +174,7 @@ class ChipSimulator:
     def _output_bytes(self, s: int, t: int) -> int:
         last = self.net.output
         vals = self.outputs[last.name][s, t]
-        bits = element_bits(self.chip, self.net, last.name)
-        item = self.chip.noc.spike_bytes + (0 if bits == 1 else _cdiv(bits, 8))
-        return int(np.count_nonzero(vals)) * item
+        return int(np.count_nonzero(vals)) * packet_item_bytes(self.chip, self.net, last.name)
 
     def _core(self, core: int):
         env = self.env
@@ -223,10 +221,17 @@ class ChipSimulator:
         task = st.task
         la = task.layer
         if la.synaptic:
-            x = st.inputs[la.inputs[0]].reshape((1,) + la.in_shape)
+            x = st.inputs[la.inputs[0]]
+            if la.spec.synaptic_delay:
+                x, st.delayed = st.delayed, x
             rows = slice(*task.rows) if task.rows is not None else slice(None)
-            cur = layer_current(la, x, slice(*task.ch), rows).reshape(1, -1)
+            cur = layer_current(la, x.reshape((1,) + la.in_shape), slice(*task.ch), rows).reshape(1, -1)
             y = st.neuron.step(cur)[0]
+            if self.record_state:
+                for var, arr in st.neuron.state().items():
+                    rec = self.state.setdefault(la.name, {}).setdefault(
+                        var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
+                    rec[self.s, self.t, task.out_index] = arr[0]
         elif la.kind == "flatten":
             y = st.inputs[la.inputs[0]][task.out_index]
         else:
@@ -319,4 +324,5 @@ class ChipSimulator:
             link_flits=np.asarray(noc.link_flits).copy(),
             flit_hops=int(noc.flit_hops),
             counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected)},
+            state=self.state,
         )

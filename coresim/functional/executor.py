@@ -8,19 +8,22 @@ import numpy as np
 
 from coresim.kernels import synapse
 from coresim.neuron import NeuronState
+from coresim.neuron.loihi_lif import shift_weight_exp
 from coresim.workload.graph import Layer, Network
 
 
 def layer_current(layer: Layer, x: np.ndarray, out_ch: slice = slice(None),
                   out_rows: slice = slice(None)) -> np.ndarray:
-    """Synaptic current of a conv/linear layer (batched), restricted to an output slice."""
+    """Synaptic current of a conv/linear layer (batched), restricted to an output slice.
+    loihi_lif layers shift the accumulated sum by the neuron's `weight_exp` (before any bias)."""
     s = layer.spec
+    wexp = s.neuron.weight_exp if s.neuron.model == "loihi_lif" else 0
     if layer.kind == "conv2d":
-        y = synapse.conv2d(x, layer.weight, s.stride, s.padding, out_ch, out_rows)
+        y = shift_weight_exp(synapse.conv2d(x, layer.weight, s.stride, s.padding, out_ch, out_rows), wexp)
         if layer.bias is not None:
             y = y + layer.bias[out_ch][None, :, None, None]
         return y
-    y = synapse.linear(x, layer.weight, out_ch)
+    y = shift_weight_exp(synapse.linear(x, layer.weight, out_ch), wexp)
     if layer.bias is not None:
         y = y + layer.bias[out_ch][None, :]
     return y
@@ -42,11 +45,20 @@ def neuron_thresholds(layer: Layer, out_ch: slice = slice(None), n_per_channel: 
     return np.repeat(layer.threshold[out_ch], per)
 
 
+def neuron_state(layer: Layer, batch: int, out_ch: slice = slice(None), n_per_channel: int | None = None
+                 ) -> NeuronState:
+    """The NeuronState of a synaptic layer's output-channel slice, with its per-neuron parameters."""
+    per = n_per_channel if n_per_channel is not None else int(np.prod(layer.out_shape[1:]))
+    params = {k: np.repeat(a[out_ch], per) for k, a in layer.neuron_params.items()}
+    return NeuronState(layer.spec.neuron, neuron_thresholds(layer, out_ch, per), batch, params)
+
+
 @dataclass
 class FunctionalResult:
     outputs: dict[str, np.ndarray]  # layer -> (S, T, *out_shape) integer outputs
     scores: np.ndarray              # (S, n_classes) readout
     predictions: np.ndarray         # (S,)
+    state: dict[str, dict[str, np.ndarray]] | None = None  # layer -> var -> (S, T, n), if recorded
 
 
 def readout(net: Network, last: np.ndarray) -> np.ndarray:
@@ -55,25 +67,38 @@ def readout(net: Network, last: np.ndarray) -> np.ndarray:
 
 
 def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = None,
-                   batch: int = 256) -> FunctionalResult:
-    """inputs: (S, T, *input_shape). Returns every (or every recorded) layer's outputs."""
+                   batch: int = 256, record_state: bool = False) -> FunctionalResult:
+    """inputs: (S, T, *input_shape). Returns every (or every recorded) layer's outputs, and with
+    `record_state` the neuron state variables (v, u, ...) of the recorded layers after every step.
+
+    A layer with `synaptic_delay: 1` reads at step t what its producer emitted at t-1 (zero at t=0)."""
     s_total, timesteps = inputs.shape[:2]
     names = [la.name for la in net.layers] if record is None else [n for n in record]
     dtypes = output_dtypes(net)
     outputs = {n: np.zeros((s_total, timesteps) + net.by_name[n].out_shape, dtypes[n]) for n in names}
     last_name = net.output.name
     last = np.zeros((s_total, timesteps) + net.output.out_shape, np.int64)
+    state: dict[str, dict[str, np.ndarray]] = {}
     for b0 in range(0, s_total, batch):
         b1 = min(s_total, b0 + batch)
-        states = {la.name: NeuronState(la.spec.neuron, neuron_thresholds(la), b1 - b0)
-                  for la in net.layers if la.synaptic}
+        states = {la.name: neuron_state(la, b1 - b0) for la in net.layers if la.synaptic}
+        delayed = {la.name: np.zeros((b1 - b0,) + la.in_shape, np.int64)
+                   for la in net.layers if la.synaptic and la.spec.synaptic_delay}
         for t in range(timesteps):
             vals: dict[str, np.ndarray] = {"input": np.asarray(inputs[b0:b1, t], dtype=np.int64)}
             for la in net.layers:
                 xs = [vals[n] for n in la.inputs]
                 if la.synaptic:
-                    cur = layer_current(la, xs[0]).reshape(b1 - b0, -1)
+                    x = xs[0]
+                    if la.name in delayed:
+                        x, delayed[la.name] = delayed[la.name], x
+                    cur = layer_current(la, x).reshape(b1 - b0, -1)
                     y = states[la.name].step(cur).reshape((b1 - b0,) + la.out_shape)
+                    if record_state and la.name in outputs:
+                        for var, arr in states[la.name].state().items():
+                            rec = state.setdefault(la.name, {}).setdefault(
+                                var, np.zeros((s_total, timesteps, la.n_out), np.int64))
+                            rec[b0:b1, t] = arr
                 else:
                     y = stateless_forward(la, xs)
                 vals[la.name] = y
@@ -81,7 +106,7 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
                     outputs[la.name][b0:b1, t] = y
             last[b0:b1, t] = vals[last_name]
     scores = readout(net, last)
-    return FunctionalResult(outputs, scores, np.argmax(scores, axis=1))
+    return FunctionalResult(outputs, scores, np.argmax(scores, axis=1), state if record_state else None)
 
 
 def output_dtypes(net: Network) -> dict[str, type]:

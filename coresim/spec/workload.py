@@ -10,19 +10,40 @@ from coresim.spec.base import Spec
 
 
 class NeuronSpec(Spec):
-    """Integer neuron attached to a synaptic layer. `model: none` outputs the synaptic current itself."""
+    """Integer neuron attached to a synaptic layer. `model: none` outputs the synaptic current itself.
 
-    model: Literal["if", "lif", "none"] = "if"
+    `dynamic_threshold`: ternary neuron of Zou et al. 2024 (accumulating membrane, thresholds moving by `delta`).
+    `loihi_lif`: Loihi's bit-accurate current-based LIF as in Lava (see coresim/neuron/loihi_lif.py).
+    Per-neuron parameters (`base`, `delta`; `du`, `dv`, `vth`, `bias_mant`, `bias_exp`) may be given per
+    output channel in the npz as `<layer>.<name>`; the scalar here is the default for every channel.
+    """
+
+    model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif"] = "if"
     threshold: int = Field(1, gt=0, description="fire when v >= threshold (per-channel values may be in the npz)")
     reset: Literal["hard", "soft"] = "hard"
     reset_value: int = 0
     leak_shift: int = Field(0, ge=0, le=31, description="lif: v -= v >> leak_shift before integration")
     v_min: int | None = Field(None, description="optional floor of the membrane potential")
+    base: int = Field(0, description="dynamic_threshold: base b (membrane units); thresholds start at b+delta, b")
+    delta: int = Field(1, gt=0, description="dynamic_threshold: threshold step (membrane units per spike)")
+    du: int = Field(0, ge=0, le=4095, description="loihi_lif: current decay, in 1/4096 per step (4095: forget)")
+    dv: int = Field(0, ge=0, le=4095, description="loihi_lif: voltage decay, in 1/4096 per step (0: no leak)")
+    vth: int = Field(0, ge=0, lt=2 ** 17, description="loihi_lif: threshold mantissa; fires when v > vth << 6")
+    bias_mant: int = Field(0, ge=-(2 ** 12), lt=2 ** 12, description="loihi_lif: 13-bit signed bias mantissa")
+    bias_exp: int = Field(0, ge=-8, le=7, description="loihi_lif: bias exponent; bias = bias_mant << bias_exp")
+    weight_exp: int = Field(0, ge=-8, le=7, description="loihi_lif: the accumulated synaptic sum is shifted "
+                                                         "left by weight_exp (arithmetic right if negative)")
+    num_weight_bits: int = Field(8, ge=1, le=8, description="loihi_lif: weight precision; 8 - bits (+1 for "
+                                                            "mixed-sign matrices) LSBs are truncated")
 
 
 class _Layer(Spec):
     name: str = Field(min_length=1)
     inputs: list[str] | None = Field(None, description="producer layers; default: the previous layer")
+
+
+_DELAY = Field(0, ge=0, le=1, description="1: at timestep t the layer reads what its producer emitted at t-1 "
+                                         "(zero at t=0), as Lava's Dense does")
 
 
 class Conv2d(_Layer):
@@ -32,6 +53,7 @@ class Conv2d(_Layer):
     stride: int = Field(1, gt=0)
     padding: int = Field(0, ge=0)
     bias: bool = False
+    synaptic_delay: int = _DELAY
     neuron: NeuronSpec = NeuronSpec()
 
 
@@ -39,6 +61,7 @@ class Linear(_Layer):
     type: Literal["linear"]
     out_features: int = Field(gt=0)
     bias: bool = False
+    synaptic_delay: int = _DELAY
     neuron: NeuronSpec = NeuronSpec()
 
 
@@ -68,7 +91,9 @@ class InputSpec(Spec):
     """Where samples come from and how they become first-layer input each timestep."""
 
     shape: list[int] = Field(min_length=1, max_length=3, description="(C, H, W) or (N,)")
-    encoding: Literal["current", "poisson", "raster"] = "current"
+    encoding: Literal["current", "once", "poisson", "raster"] = Field(
+        "current", description="current: the integer values every timestep; once: at the first timestep only "
+                               "(for neurons that accumulate without reset); poisson; raster: from the file")
     dataset: Literal["sklearn_digits", "file", "random"] = "sklearn_digits"
     file: str | None = Field(None, description="npz with `x` (samples, *shape) and optional `y`; raster: `x` "
                                                 "(samples, T, *shape)")

@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from coresim.errors import SpecError
+from coresim.neuron import MODEL_PARAMS
+from coresim.neuron.loihi_lif import effective_weights
 from coresim.spec.workload import Add, Conv2d, Flatten, Linear, Pool, WorkloadSpec
 
 
 @dataclass
 class Layer:
-    """One node of the graph. `weight`/`bias`/`threshold` are int64 arrays (None where not used)."""
+    """One node of the graph. `weight`/`bias`/`threshold` are int64 arrays (None where not used);
+    `neuron_params` the neuron model's per-channel parameters (see coresim.neuron.MODEL_PARAMS)."""
 
     spec: Conv2d | Linear | Pool | Flatten | Add
     index: int
@@ -23,6 +26,7 @@ class Layer:
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     threshold: np.ndarray | None = None  # per output channel / feature
+    neuron_params: dict[str, np.ndarray] = field(default_factory=dict)  # name -> per channel / feature
 
     @property
     def name(self) -> str:
@@ -161,6 +165,8 @@ def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | 
                 fan_in = int(np.prod(wshape[1:]))
                 scale = max(1, int(round(127 / np.sqrt(fan_in))))
                 w = rng.integers(-scale, scale + 1, size=wshape).astype(np.int64)
+            if ls.neuron.model == "loihi_lif":  # Lava Dense: the weights the synapses actually hold
+                w = effective_weights(w, ls.neuron.num_weight_bits)
             layer.weight = w
             nout = wshape[0]
             if ls.bias:
@@ -171,6 +177,12 @@ def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | 
             layer.threshold = thr if thr is not None else np.full(nout, ls.neuron.threshold, np.int64)
             if np.any(layer.threshold <= 0):
                 raise SpecError(wfile, f"{ls.name}.threshold", "thresholds must be positive")
+            for pname in MODEL_PARAMS.get(ls.neuron.model, ()):
+                arr = _load_param(params, f"{ls.name}.{pname}", (nout,), wfile)
+                layer.neuron_params[pname] = arr if arr is not None else np.full(nout, getattr(ls.neuron, pname),
+                                                                                 np.int64)
+            if "delta" in layer.neuron_params and np.any(layer.neuron_params["delta"] <= 0):
+                raise SpecError(wfile, f"{ls.name}.delta", "threshold steps must be positive")
         layers.append(layer)
         shapes[ls.name] = out_shape
         prev = ls.name

@@ -58,8 +58,9 @@ def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator
 def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.ndarray:
     """First-layer input of every sample at every timestep, shape (S, T, *shape).
 
-    `current` repeats the integer values each timestep; `poisson` draws a spike with probability
-    value / max_value from a generator seeded by `seed`; `raster` is taken as given.
+    `current` repeats the integer values each timestep; `once` gives them at the first timestep and zeros
+    after; `poisson` draws a spike with probability value / max_value from a generator seeded by `seed`;
+    `raster` is taken as given.
     """
     if spec.encoding == "raster":
         if x.shape[1] < timesteps:
@@ -67,6 +68,10 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
         return x[:, :timesteps]
     if spec.encoding == "current":
         return np.broadcast_to(x[:, None], (x.shape[0], timesteps) + x.shape[1:])
+    if spec.encoding == "once":
+        out = np.zeros((x.shape[0], timesteps) + x.shape[1:], np.int64)
+        out[:, 0] = x
+        return out
     rng = np.random.default_rng(seed)
     u = rng.random((x.shape[0], timesteps) + x.shape[1:])
     return (u * spec.max_value < x[:, None]).astype(np.int64)
