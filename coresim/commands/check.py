@@ -9,6 +9,7 @@ import importlib
 CHECKS = {
     "booksim": "coresim.check.booksim",
     "scalesim": "coresim.check.scalesim",
+    "lava-lif": "coresim.check.lava_lif",
 }
 
 
