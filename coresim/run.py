@@ -81,7 +81,11 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         work_ov.append(("input.samples", samples))
     chip = load_chip(chip_path, chip_ov)
     wspec, wpath = load_workload_spec(workload_path, work_ov)
-    net = build_network(wspec, wpath.parent, str(wpath))
+    params = None
+    if wpath.suffix == ".nir":
+        from coresim.workload.nir_import import load_nir
+        params = load_nir(wpath)[1]
+    net = build_network(wspec, wpath.parent, str(wpath), params=params)
     check_fits_chip(chip, net, str(wpath))
     rng = np.random.default_rng(seed)
     x, y = load_samples(wspec.input, wpath.parent, rng, str(wpath))

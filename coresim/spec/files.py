@@ -35,5 +35,10 @@ def load_chip(path: str | Path | None = None, overrides: list[tuple[str, Any]] =
 def load_workload_spec(path: str | Path | None = None,
                        overrides: list[tuple[str, Any]] = ()) -> tuple[WorkloadSpec, Path]:
     p = resolve(path, DEFAULT_WORKLOAD, "workload")
-    data = apply_overrides(read_yaml(p), list(overrides), str(p))
+    if p.suffix == ".nir":
+        from coresim.workload.nir_import import load_nir
+        raw = load_nir(p)[0]
+    else:
+        raw = read_yaml(p)
+    data = apply_overrides(raw, list(overrides), str(p))
     return validate(WorkloadSpec, data, str(p)), p

@@ -135,11 +135,12 @@ def _load_param(params, key: str, shape: tuple[int, ...], file: str | None) -> n
     return arr.astype(np.int64)
 
 
-def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | None = None) -> Network:
-    """Resolve shapes and load (or draw) integer parameters for every layer."""
-    params = None
-    wfile = None
-    if spec.weights:
+def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | None = None,
+                  params: dict[str, np.ndarray] | None = None) -> Network:
+    """Resolve shapes and load (or draw) integer parameters for every layer. `params` (`<layer>.weight`,
+    `.bias`, `.threshold`, as in a weights npz) given in memory take the place of the weights file."""
+    wfile = source if params is not None else None
+    if spec.weights and params is None:
         wfile = str(Path(base_dir) / spec.weights)
         try:
             with np.load(wfile) as f:
