@@ -111,11 +111,16 @@ def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
                             f"{chip.core.mac.weight_bits}-bit weights")
 
 
-def simulate(prep: Prepared) -> RunResult:
+def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
+    """Run the prepared simulation. `progress`: a bar of timesteps on stderr (None: only on a terminal)."""
+    from tqdm import tqdm
+
     t0 = time.perf_counter()
     log.info("simulating %d samples x %d timesteps on %d cores", prep.inputs.shape[0], prep.inputs.shape[1],
              len(prep.placement.cores_used()))
-    trace = ChipSimulator(prep.chip, prep.placement, prep.inputs).run()
+    with tqdm(total=int(np.prod(prep.inputs.shape[:2])), desc="simulating", unit="timestep", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update).run()
     net = prep.net
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)

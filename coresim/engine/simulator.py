@@ -29,6 +29,7 @@ from coresim.spec.chip import ChipSpec
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
+TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -53,6 +54,20 @@ class SimTrace:
     state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
 
 
+@dataclass
+class _Group:
+    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet."""
+
+    by_core: dict[int, list]
+    name: str
+    idx: np.ndarray
+    vals: np.ndarray
+    per: int
+    src: int
+    nfl: np.ndarray
+    remaining: int
+
+
 class _TaskState:
     __slots__ = ("task", "cost", "inputs", "producers", "pending_producers", "pending_packets", "ready",
                  "neuron", "out_routes", "local_routes", "host_bytes", "src_layers", "delayed")
@@ -72,7 +87,10 @@ class _TaskState:
 
 
 class ChipSimulator:
-    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray, record_state: bool = False):
+    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray, record_state: bool = False,
+                 progress=None):
+        """`progress`: optional callable, called with no arguments after every timestep."""
+        self.progress = progress
         self.chip = chip
         self.pl = placement
         self.net = placement.net
@@ -85,19 +103,19 @@ class ChipSimulator:
                         for la in self.net.layers}
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
         self._wire()
+        self._group_multicast()
         by_core: dict[int, list[_TaskState]] = {}
         for st in self.states:
             by_core.setdefault(st.task.core, []).append(st)
         self.by_core = by_core
         self.intervals: list[tuple] = []
-        self.packet_rows: list[tuple] = []
-        self.payload: dict[int, tuple] = {}  # tag -> (dst state, layer, indices, values, src core, flits)
-        self.next_tag = 0
+        self.packet_rows: list[np.ndarray] = []
+        self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
+        self.next_group = 0
         self.task_runs = np.zeros(len(self.states), np.int64)
         self.host_bytes = 0
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, _TaskState] = {}  # core -> task blocked on packets only
-        self.outstanding = np.zeros(chip.n_cores, np.int64)  # packets in flight per destination core
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -118,6 +136,15 @@ class ChipSimulator:
             st.src_layers = {s: int(np.prod(self.net.by_name[s].out_shape)) if s != "input"
                              else int(np.prod(self.net.input_shape)) for s in layer.inputs}
 
+    def _group_multicast(self) -> None:
+        """Remote routes of a task that carry the same elements become one destination group (multicast)."""
+        for st in self.states:
+            groups: dict[tuple, list] = {}
+            for dst, idx, item in st.out_routes:
+                key = (idx.tobytes(), item) if self.chip.noc.multicast else (id(dst), item)
+                groups.setdefault(key, [[], idx, item])[0].append(dst)
+            st.out_routes = [tuple(g) for g in groups.values()]
+
     # ---- per-timestep bookkeeping -------------------------------------------------------------------
     def _begin_step(self) -> None:
         for st in self.states:
@@ -125,7 +152,6 @@ class ChipSimulator:
             st.pending_packets = 0
             st.ready = self.env.event()
             st.inputs = {s: np.zeros(n, np.int64) for s, n in st.src_layers.items()}
-        self.payload.clear()
 
     def _reset_neurons(self) -> None:
         for st in self.states:
@@ -170,6 +196,8 @@ class ChipSimulator:
                 yield env.timeout(host.latency_cycles + _cdiv(out_bytes, host.bytes_per_cycle))
                 yield env.timeout(self.chip.timing.barrier_cycles)
                 self.step_cycles[s, t] = env.now - start
+                if self.progress is not None:
+                    self.progress()
 
     def _output_bytes(self, s: int, t: int) -> int:
         last = self.net.output
@@ -211,7 +239,11 @@ class ChipSimulator:
                 yield env.timeout(0)
                 continue
             self._set_watch()
-            new = noc.run(until, self.watch)
+            try:
+                new = noc.run(until, self.watch)
+            except SimulationError as exc:  # e.g. NocDeadlock: stop the simulation, re-raised by run()
+                self.failure = exc
+                return
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
@@ -255,50 +287,88 @@ class ChipSimulator:
             self._check_ready(dst)
         noc = self.chip.noc
         src_core, now = task.core, self.env.now
-        srcs, dsts, flits, tags = [], [], [], []
-        for dst, idx, item in st.out_routes:
+        uni: list[tuple] = []
+        multi: list[tuple] = []
+        for dsts, idx, item in st.out_routes:
             vals = full[idx]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // item)
-            for p0 in range(0, nz.size, per):
-                sel = nz[p0:p0 + per]
-                tag = self.next_tag
-                self.next_tag += 1
-                nfl = noc.header_flits + _cdiv(sel.size * item, noc.flit_bytes)
-                self.payload[tag] = (dst, name, idx[sel], vals[sel], src_core, nfl)
-                srcs.append(src_core)
-                dsts.append(dst.task.core)
-                flits.append(nfl)
-                tags.append(tag)
-            dst.pending_packets += _cdiv(nz.size, per)
-            dst.pending_producers -= 1
-            self._check_ready(dst)
-        if tags:
-            dsts_a = np.asarray(dsts, np.int64)
-            np.add.at(self.outstanding, dsts_a, 1)
-            self.noc.inject(np.asarray(srcs, np.int64), dsts_a, np.asarray(flits, np.int64),
-                            np.full(len(tags), now, np.int64), np.asarray(tags, np.int64))
-            if self.noc_wake is not None and not self.noc_wake.triggered:
-                self.noc_wake.succeed()
+            npk = _cdiv(nz.size, per)
+            for dst in dsts:
+                dst.pending_packets += npk
+                dst.pending_producers -= 1
+                self._check_ready(dst)
+            if npk == 0:
+                continue
+            by_core: dict[int, list[_TaskState]] = {}
+            for d in dsts:
+                by_core.setdefault(d.task.core, []).append(d)
+            cores = np.array(sorted(by_core), np.int64)
+            sizes = np.full(npk, per, np.int64)
+            sizes[-1] = nz.size - per * (npk - 1)
+            nfl = noc.header_flits + -(-sizes * item // noc.flit_bytes)
+            serial = self.next_group
+            self.next_group += 1
+            self.groups[serial] = _Group(by_core, name, idx[nz], vals[nz], per, src_core, nfl, npk * cores.size)
+            tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
+            (uni if cores.size == 1 else multi).append((tags, nfl, cores))
+        if uni:
+            tags = np.concatenate([u[0] for u in uni])
+            dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
+            self.noc.inject(np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
+                            np.full(tags.size, now, np.int64), tags)
+        if multi:
+            tags = np.concatenate([m[0] for m in multi])
+            counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
+            ptr = np.concatenate([[0], np.cumsum(counts)])
+            dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
+            self.noc.inject_multicast(np.full(tags.size, src_core, np.int64), ptr, dst_idx,
+                                      np.concatenate([m[1] for m in multi]), np.full(tags.size, now, np.int64), tags)
+        if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
+            self.noc_wake.succeed()
 
     def _set_watch(self) -> None:
+        """Stop the NoC when a blocked task may have its last packet: the kernel counts every ejection at the
+        core, so packets for other tasks there can only stop it early (harmless: the watch is re-armed)."""
         self.watch[:] = NEVER
         for core, st in self.waiting.items():
-            if st.pending_producers == 0:
-                self.watch[core] = self.outstanding[core]
+            if st.pending_producers == 0 and st.pending_packets > 0:
+                self.watch[core] = st.pending_packets
 
     def _deliver(self) -> None:
+        """Write delivered payloads into the destination tasks' input buffers, per (group, core) at once."""
         tag, dst_core, create, inject, eject, hops = self.noc.delivered()
-        for i in range(tag.size):
-            dst, name, idx, vals, src_core, nfl = self.payload.pop(int(tag[i]))
-            if dst.task.core != int(dst_core[i]):
-                raise SimulationError(f"packet {tag[i]} for core {dst.task.core} ejected at core {dst_core[i]}")
-            dst.inputs[name][idx] = vals
-            dst.pending_packets -= 1
-            self.outstanding[dst_core[i]] -= 1
-            self._check_ready(dst)
-            self.packet_rows.append((int(tag[i]), src_core, int(dst_core[i]), nfl, int(create[i]), int(inject[i]),
-                                     int(eject[i]), int(hops[i]), dst.task.id))
+        if tag.size == 0:
+            return
+        serial = tag >> TAG_SHIFT
+        k = tag & ((1 << TAG_SHIFT) - 1)
+        order = np.lexsort((dst_core, serial))
+        keys = serial[order] * (1 << 32) + dst_core[order]
+        bounds = np.flatnonzero(np.diff(keys)) + 1
+        src = np.empty(tag.size, np.int64)
+        flits = np.empty(tag.size, np.int64)
+        task_id = np.empty(tag.size, np.int64)
+        for sel in np.split(order, bounds):
+            g = self.groups[int(serial[sel[0]])]
+            core = int(dst_core[sel[0]])
+            hit = g.by_core.get(core)
+            if hit is None:
+                raise SimulationError(f"packet {tag[sel[0]]} ejected at core {core}, where none of its "
+                                      "destinations is")
+            ks = k[sel]
+            pos = (ks[:, None] * g.per + np.arange(g.per)).ravel()
+            pos = pos[pos < g.idx.size]
+            for dst in hit:
+                dst.inputs[g.name][g.idx[pos]] = g.vals[pos]
+                dst.pending_packets -= ks.size
+                self._check_ready(dst)
+            src[sel] = g.src
+            flits[sel] = g.nfl[ks]
+            task_id[sel] = hit[0].task.id
+            g.remaining -= ks.size
+            if g.remaining == 0:
+                del self.groups[int(serial[sel[0]])]
+        self.packet_rows.append(np.stack([tag, src, dst_core, flits, create, inject, eject, hops, task_id], 1))
 
     # ---- driver ---------------------------------------------------------------------------------------
     def run(self) -> SimTrace:
@@ -308,16 +378,24 @@ class ChipSimulator:
             env.process(self._core(core))
         env.process(self._noc())
         done = env.process(self._controller())
-        env.run(until=done)
-        if self.payload:
-            raise SimulationError(f"{len(self.payload)} packets were never delivered")
+        self.failure: SimulationError | None = None
+        try:
+            env.run(until=done)
+        except RuntimeError:
+            if self.failure is None:
+                raise SimulationError(f"simulation stalled at cycle {env.now}: tasks wait for inputs that never "
+                                      "come") from None
+        if self.failure is not None:
+            raise self.failure
+        if self.groups:
+            raise SimulationError(f"packets of {len(self.groups)} sends were never delivered")
         noc = self.noc
         return SimTrace(
             outputs=self.outputs,
             step_cycles=self.step_cycles,
             total_cycles=int(env.now),
             intervals=np.asarray(self.intervals, np.int64).reshape(-1, 7),
-            packets=np.asarray(self.packet_rows, np.int64).reshape(-1, 9),
+            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
             host_bytes=self.host_bytes,
