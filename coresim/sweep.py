@@ -146,7 +146,7 @@ def run_point(point: Point, out_dir: str, metrics: list[str]) -> dict[str, Any]:
         prep = prepare(point.chip, point.workload, seed=point.seed, overrides=point.overrides)
         if prep.config_sha256 != point.point_id:
             raise RuntimeError("configs changed since the sweep started (config hash differs)")
-        result = simulate(prep)
+        result = simulate(prep, progress=False)
         trace = Path(out_dir) / "traces" / f"{point.point_id}.h5"
         write_trace(trace, result)
         summary = result.summary
