@@ -229,7 +229,7 @@ def plot_sweep(csv_path: str | Path, out: Path, metric: str | None = None, x: st
     ax.set_xlabel(x)
     ax.set_ylabel(metric.replace("_", " "))
     ax.grid(alpha=0.3)
-    ax.set_title(f"Sweep {Path(csv_path).parent.name}: {metric} (mean over seeds)", fontsize=9)
+    ax.set_title(f"{Path(csv_path).parent.name}: {metric} (mean over seeds)", fontsize=9)
     return _save(fig, out)
 
 
