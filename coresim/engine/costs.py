@@ -36,31 +36,44 @@ class TaskCost:
         return self.overhead_cycles + self.mac_cycles + self.neuron_cycles
 
 
-def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
+def synaptic_cost(chip: ChipSpec, m: int, n: int, k: int, in_bits: int, n_out: int, neurons: bool) -> TaskCost:
+    """A dense synaptic block (an M x N x K GEMM per timestep), then `n_out` neuron updates if `neurons`."""
     core = chip.core
     sram = core.sram
     port_bytes = sram.width_bytes_per_cycle * sram.banks * sram.ports
+    t = mac_timing(core.mac, m, n, k)
+    rd = t.sram_reads["ifmap"] * _cdiv(in_bits, 8) + _cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
+    # SCALE-Sim's os write count adds (rows + cols) per fold; the outputs physically written are M*N
+    writes = m * n if core.mac.dataflow == "os" else t.sram_writes["ofmap"]
+    wr = writes * _cdiv(core.mac.acc_bits, 8)
+    sram_cycles = _cdiv(rd + wr, port_bytes) + sram.latency_cycles
+    mac_cycles = max(t.compute_cycles, sram_cycles)
+    updates = n_out if neurons else 0
+    state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
+    neuron_cycles = _cdiv(updates, core.neuron.lanes) * core.neuron.update_cycles
+    return TaskCost(mac_cycles, neuron_cycles, core.phase_overhead_cycles, t.macs, updates,
+                    rd + state_bytes, wr + state_bytes, sram_cycles > t.compute_cycles)
+
+
+def soma_cost(chip: ChipSpec, n_in: int, in_bytes: int, out_bytes: int, updates: int) -> TaskCost:
+    """Work of the neuron (soma) unit alone: `n_in` elements read (pool, add, partial-sum merge), then
+    `updates` neuron updates."""
+    core = chip.core
+    state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
+    cycles = (_cdiv(n_in, core.neuron.lanes) + _cdiv(updates, core.neuron.lanes)) * core.neuron.update_cycles
+    return TaskCost(0, cycles, core.phase_overhead_cycles, 0, updates, in_bytes + state_bytes,
+                    out_bytes + state_bytes, False)
+
+
+def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
     layer = task.layer
-    lanes = core.neuron.lanes
-    if layer.synaptic:
+    if layer.synaptic and task.role != "merge":
         m, n, k = task.gemm_shape()
-        t = mac_timing(core.mac, m, n, k)
-        in_bytes = _cdiv(element_bits(chip, net, layer.inputs[0]), 8)
-        rd = t.sram_reads["ifmap"] * in_bytes + _cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
-        # SCALE-Sim's os write count adds (rows + cols) per fold; the outputs physically written are M*N
-        writes = m * n if core.mac.dataflow == "os" else t.sram_writes["ofmap"]
-        wr = writes * _cdiv(core.mac.acc_bits, 8)
-        sram_cycles = _cdiv(rd + wr, port_bytes) + sram.latency_cycles
-        mac_cycles = max(t.compute_cycles, sram_cycles)
-        updates = task.n_out if layer.stateful else 0
-        state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
-        neuron_cycles = _cdiv(task.n_out, lanes) * core.neuron.update_cycles
-        return TaskCost(mac_cycles, neuron_cycles, core.phase_overhead_cycles, t.macs, updates,
-                        rd + state_bytes, wr + state_bytes, sram_cycles > t.compute_cycles)
+        in_bits = element_bits(chip, net, layer.inputs[0])
+        return synaptic_cost(chip, m, n, k, in_bits, task.n_out, layer.stateful and task.role == "full")
     if layer.kind == "flatten":
         return TaskCost(0, 0, 0, 0, 0, 0, 0, False)
     n_in = sum(idx.size for idx in task.needs.values())
     in_bytes = sum(_cdiv(idx.size * element_bits(chip, net, src), 8) for src, idx in task.needs.items())
-    out_bytes = _cdiv(task.n_out * element_bits(chip, net, layer.name), 8)
-    return TaskCost(0, _cdiv(n_in, lanes) * core.neuron.update_cycles, core.phase_overhead_cycles, 0, 0,
-                    in_bytes, out_bytes, False)
+    out_bytes = _cdiv(task.n_out * element_bits(chip, net, task.out_name), 8)
+    return soma_cost(chip, n_in, in_bytes, out_bytes, task.n_out if layer.stateful else 0)

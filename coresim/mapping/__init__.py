@@ -1,19 +1,31 @@
-"""Mapping strategies: a workload and a chip -> a Placement (tasks on cores, SRAM buffers, routes)."""
+"""Mapping strategies: a workload and a chip -> a Placement (tasks on cores, SRAM buffers, routes).
+
+`layerwise`, `density`, or `file:PATH` (a placement written by the user)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from coresim.errors import SpecError
-from coresim.mapping.layerwise import map_layerwise
-from coresim.mapping.placement import Placement
-from coresim.spec.chip import ChipSpec
-from coresim.workload.graph import Network
 
-STRATEGIES = {"layerwise": map_layerwise}
+if TYPE_CHECKING:
+    from coresim.mapping.placement import Placement
+    from coresim.spec.chip import ChipSpec
+    from coresim.workload.graph import Network
+
+STRATEGIES = ("layerwise", "density")
 
 
-def map_workload(chip: ChipSpec, net: Network, strategy: str = "layerwise", source: str | None = None) -> Placement:
-    try:
-        fn = STRATEGIES[strategy]
-    except KeyError:
-        raise SpecError(None, "--mapping", f"unknown strategy {strategy!r}; one of {sorted(STRATEGIES)}") from None
-    return fn(chip, net, source)
+def map_workload(chip: ChipSpec, net: Network, strategy: str = "layerwise", source: str | None = None,
+                 alloc: str = "forward", schedule: str = "barrier") -> Placement:
+    from coresim.mapping.density import map_density
+    from coresim.mapping.layerwise import map_layerwise
+    from coresim.mapping.user_file import map_file
+
+    if strategy.startswith("file:"):
+        return map_file(chip, net, strategy[len("file:"):], source, alloc)
+    if strategy == "layerwise":
+        return map_layerwise(chip, net, source, alloc)
+    if strategy == "density":
+        return map_density(chip, net, source, alloc, schedule)
+    raise SpecError(None, "--mapping", f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)} or file:PATH")

@@ -30,25 +30,35 @@ class Task:
     ch: tuple[int, int]          # output channel (or feature) range
     rows: tuple[int, int] | None  # output row range (3-D outputs), None for 1-D
     out_index: np.ndarray         # flat output indices owned, sorted
-    needs: dict[str, np.ndarray] = field(default_factory=dict)  # producer layer -> flat indices needed
+    needs: dict[str, np.ndarray] = field(default_factory=dict)  # producer output name -> flat indices needed
     buffers: list[Buffer] = field(default_factory=list)
+    role: str = "full"            # full | partial (input-channel slice: partial sums) | merge (adds partials)
+    in_ch: tuple[int, int] | None = None  # input channels (conv) / features (linear) of a partial task
+    part: int = 0                 # which partial
 
     @property
     def n_out(self) -> int:
         return int(self.out_index.size)
 
+    @property
+    def out_name(self) -> str:
+        """What consumers call this task's output: the layer, or one partial-sum stream of it."""
+        return f"{self.layer.name}#p{self.part}" if self.role == "partial" else self.layer.name
+
     def gemm_shape(self) -> tuple[int, int, int]:
         """(M, N, K) of this slice's dense synaptic work per timestep."""
-        if self.layer.kind == "conv2d":
-            _, _, k = self.layer.gemm_shape()
-            wo = self.layer.out_shape[2]
-            return (self.rows[1] - self.rows[0]) * wo, self.ch[1] - self.ch[0], k
+        if self.role == "merge" or not self.layer.synaptic:
+            return 0, 0, 0
+        k = self.layer.gemm_shape()[2]
         if self.layer.kind == "linear":
-            return 1, self.ch[1] - self.ch[0], self.layer.gemm_shape()[2]
-        return 0, 0, 0
+            return 1, self.ch[1] - self.ch[0], k if self.in_ch is None else self.in_ch[1] - self.in_ch[0]
+        if self.in_ch is not None:
+            k = k // self.layer.in_shape[0] * (self.in_ch[1] - self.in_ch[0])
+        return (self.rows[1] - self.rows[0]) * self.layer.out_shape[2], self.ch[1] - self.ch[0], k
 
     def __repr__(self) -> str:
-        return f"Task({self.id}, {self.layer.name}, core={self.core}, ch={self.ch}, rows={self.rows})"
+        extra = f", {self.role} in_ch={self.in_ch}" if self.role != "full" else ""
+        return f"Task({self.id}, {self.layer.name}, core={self.core}, ch={self.ch}, rows={self.rows}{extra})"
 
 
 @dataclass
@@ -65,6 +75,8 @@ class Placement:
     n_cores: int
     tasks: list[Task]
     routes: list[Route]
+    alloc: str = "forward"
+    memory: dict = field(default_factory=dict)  # core -> memory.CoreMemory
 
     def by_layer(self, name: str) -> list[Task]:
         return [t for t in self.tasks if t.layer.name == name]
@@ -79,10 +91,10 @@ class Placement:
         return sorted({t.core for t in self.tasks})
 
     def sram_used(self) -> np.ndarray:
+        """Per core: the most SRAM bytes allocated at once over the schedule."""
         used = np.zeros(self.n_cores, np.int64)
-        for t in self.tasks:
-            for b in t.buffers:
-                used[t.core] = max(used[t.core], b.offset + b.nbytes)
+        for core, mem in self.memory.items():
+            used[core] = mem.peak_bytes
         return used
 
 
@@ -97,14 +109,16 @@ def out_index(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None) -
 
 
 def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
-                own: np.ndarray, in_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Flat indices of each producer's output that a task of `layer` reads."""
+                own: np.ndarray, in_shapes: dict[str, tuple[int, ...]],
+                in_ch: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """Flat indices of each producer's output that a task of `layer` reads (`in_ch`: a partial task's
+    input channels / features)."""
     needs: dict[str, np.ndarray] = {}
     for src in layer.inputs:
         shape = in_shapes[src]
         n = int(np.prod(shape))
         if layer.kind == "linear":
-            needs[src] = np.arange(n, dtype=np.int64)
+            needs[src] = np.arange(*(in_ch or (0, n)), dtype=np.int64)
         elif layer.kind in ("flatten", "add"):
             needs[src] = own
         elif layer.kind in ("conv2d", "pool"):
@@ -116,7 +130,7 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
             r0, r1 = rows
             lo = max(0, r0 * stride - pad)
             hi = min(h, (r1 - 1) * stride - pad + k)
-            chans = (0, c) if layer.kind == "conv2d" else ch
+            chans = (in_ch or (0, c)) if layer.kind == "conv2d" else ch
             cc, rr, ww = np.meshgrid(np.arange(*chans), np.arange(lo, hi), np.arange(w), indexing="ij")
             needs[src] = ((cc * h + rr) * w + ww).ravel().astype(np.int64)
     return needs
@@ -124,15 +138,15 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
 
 def build_routes(tasks: list[Task]) -> list[Route]:
     """Connect every consumer task to the producer tasks holding the elements it needs."""
-    by_layer: dict[str, list[Task]] = {}
+    by_name: dict[str, list[Task]] = {}
     for t in tasks:
-        by_layer.setdefault(t.layer.name, []).append(t)
+        by_name.setdefault(t.out_name, []).append(t)
     routes = []
     for dst in tasks:
         for src_name, need in dst.needs.items():
             if src_name == "input":
                 continue
-            for src in by_layer[src_name]:
+            for src in by_name[src_name]:
                 idx = np.intersect1d(src.out_index, need, assume_unique=True)
                 if idx.size:
                     routes.append(Route(src, dst, idx))

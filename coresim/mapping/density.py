@@ -1,0 +1,235 @@
+"""Spatial-temporal density mapping: keep every core's memory (space) and MAC time (time) well used.
+
+The algorithm (an interpretation of Wang et al. 2025 and the TianjicX toolchain's heuristic; the paper's exact
+method is not public):
+
+1. **Split each synaptic layer with a cost model.** Candidates cut the output channels (`p_oc`), the output
+   rows (`p_rows`, input halo duplicated, weights replicated) and the input channels (`p_ic`: partial sums
+   merged by an inserted add task). For each candidate the model estimates the block's time per timestep:
+   the MAC stage (the array model, bounded by the SRAM port), the neuron stage, and the receive time of its
+   inputs at one flit per cycle (spike inputs at an assumed `ASSUMED_RATE`, partial sums in full). It keeps
+   the candidate with the least time whose blocks fit a core's SRAM, preferring fewer tasks unless more
+   parts cut the time by at least `MIN_GAIN`.
+2. **Fuse layers onto shared cores (temporal density).** With a timestep-synchronous schedule (`barrier`,
+   `lockstep`) the layers of a timestep run one after another, so a core can hold blocks of many layers and
+   run them in turn: every layer may spread over every core. With `pipelined`, layers run concurrently, so
+   the cores are divided among layers in proportion to their estimated work (spatial).
+3. **Place tasks greedily.** Each task goes to the core that has SRAM room (persistent weights and state,
+   plus the largest transient input/output buffer), holds no other block of the same layer if possible,
+   and is nearest (mesh hops) to the cores producing its inputs (a merge: to its partial tasks); ties go to
+   the emptier core, so memory is balanced and under-used cores are filled ("merged") rather than left idle
+   with a few tiny tasks.
+4. **Check with the real allocator** (`--alloc forward|reverse`); if a core overflows (e.g. fragmentation
+   under forward order), its budget is lowered by the overflow and placement is redone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from coresim.engine.costs import synaptic_cost
+from coresim.errors import SpecError
+from coresim.mapping.blocks import add_followers, in_width, layer_blocks, shapes_of
+from coresim.mapping.memory import SramOverflow, allocate, element_bits, is_persistent, task_buffers
+from coresim.mapping.placement import Placement, Task, build_routes
+from coresim.spec.chip import ChipSpec
+from coresim.workload.graph import Layer, Network
+
+ASSUMED_RATE = 0.1  # spikes per neuron per timestep assumed when estimating receive time
+MIN_GAIN = 0.05     # more parts must cut the estimated time by this fraction to be worth their traffic
+STAGE_LATENCY = 20  # cycles a split adds for scattering inputs / gathering partial sums over the mesh
+
+
+@dataclass(frozen=True)
+class Split:
+    p_oc: int
+    p_rows: int
+    p_ic: int
+    cycles: int   # estimated time of the slowest block per timestep
+    nbytes: int   # SRAM of the largest block (all its tasks)
+    tasks: int
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int) -> Split:
+    """Time and memory of the largest block of a split, from shapes alone (no tasks built)."""
+    core = chip.core
+    conv = layer.kind == "conv2d"
+    f = layer.channels
+    ho, wo = (layer.out_shape[1], layer.out_shape[2]) if conv else (1, 1)
+    n = _cdiv(f, p_oc)
+    rows = _cdiv(ho, p_rows)
+    width = in_width(layer)
+    c_in = _cdiv(width, p_ic)
+    k = (layer.gemm_shape()[2] // width) * c_in
+    n_out = n * rows * wo
+    in_bits = element_bits(chip, net, layer.inputs[0])
+    cost = synaptic_cost(chip, rows * wo, n, k, in_bits, n_out, layer.stateful and p_ic == 1)
+    if conv:
+        s = layer.spec
+        in_rows = min(layer.in_shape[1], (rows - 1) * s.stride + s.kernel)
+        n_in = c_in * in_rows * layer.in_shape[2]
+    else:
+        n_in = c_in
+    item = chip.noc.spike_bytes + (0 if in_bits <= 2 else _cdiv(in_bits, 8))
+    recv = _cdiv(int(n_in * (ASSUMED_RATE if in_bits <= 2 else 1.0)) * item, chip.noc.flit_bytes)
+    cycles = cost.cycles + recv + (p_oc * p_rows > 1) * STAGE_LATENCY
+    acc = core.mac.acc_bits
+    nbytes = (_cdiv(n * k * core.mac.weight_bits, 8) + _cdiv(n_in * in_bits, 8)
+              + _cdiv(n_out * (acc if p_ic > 1 else 1), 8))
+    if p_ic > 1:  # the merge: partial sums arrive in full, then the neurons
+        merge_in = p_ic * n_out
+        cycles += (_cdiv(merge_in * acc // 8, chip.noc.flit_bytes) + _cdiv(merge_in + n_out, core.neuron.lanes)
+                   + STAGE_LATENCY + core.phase_overhead_cycles)
+        nbytes = nbytes * p_ic + _cdiv(merge_in * acc, 8)
+    nbytes += n * 8 + _cdiv(n_out * core.neuron.state_bits, 8)
+    tasks = p_oc * p_rows * (p_ic + 1 if p_ic > 1 else 1)
+    return Split(min(p_oc, f), min(p_rows, ho), min(p_ic, width), cycles, nbytes, tasks)
+
+
+def _candidates(n: int) -> list[int]:
+    out, p = [], 1
+    while p <= n:
+        out.append(p)
+        p = p * 2 if p < 4 else p + max(1, p // 2)
+    if n not in out:
+        out.append(n)
+    return out
+
+
+def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, budget: int) -> Split:
+    conv = layer.kind == "conv2d"
+    best: Split | None = None
+    for p_oc in _candidates(layer.channels):
+        for p_rows in _candidates(layer.out_shape[1]) if conv else [1]:
+            for p_ic in (1, 2, 4, 8):
+                if p_ic > in_width(layer):
+                    break
+                s = estimate(chip, net, layer, p_oc, p_rows, p_ic)
+                if s.tasks > max_tasks or s.nbytes > budget:
+                    continue
+                if best is None or s.cycles < best.cycles * (1 - MIN_GAIN) or (
+                        s.cycles <= best.cycles and s.tasks < best.tasks):
+                    best = s
+    if best is None:
+        raise SpecError(None, f"layers[{layer.index}] ({layer.name})",
+                        f"does not fit: no split into at most {max_tasks} tasks gives blocks within "
+                        f"{budget} B of SRAM")
+    return best
+
+
+def _hops(chip: ChipSpec, a: int, b: int) -> int:
+    w, cpt = chip.mesh.width, chip.mesh.cores_per_tile
+    ra, rb = a // cpt, b // cpt
+    return abs(ra % w - rb % w) + abs(ra // w - rb // w)
+
+
+def _footprint(chip: ChipSpec, net: Network, t: Task) -> tuple[int, int]:
+    bufs = task_buffers(chip, t, net)
+    return (sum(b.nbytes for b in bufs if is_persistent(b)), sum(b.nbytes for b in bufs if not is_persistent(b)))
+
+
+def map_density(chip: ChipSpec, net: Network, source: str | None = None, alloc: str = "forward",
+                schedule: str = "barrier") -> Placement:
+    n_cores = chip.n_cores
+    cap = chip.core.sram.size_bytes
+    budget = [cap] * n_cores
+    for _ in range(8):
+        try:
+            placement = _place(chip, net, budget, schedule, source)
+            allocate(chip, placement, alloc, source)
+            placement.strategy = "density"
+            return placement
+        except (_Overflow, SramOverflow) as exc:
+            budget[exc.core] -= max(exc.over, cap // 64)
+    raise SpecError(source, "--mapping density", f"no placement fits the {n_cores} cores' SRAM")
+
+
+class _Overflow(Exception):
+    def __init__(self, core: int, over: int):
+        self.core, self.over = core, over
+
+
+def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, source) -> Placement:
+    n_cores = chip.n_cores
+    shapes = shapes_of(net)
+    synaptic = [la for la in net.layers if la.synaptic]
+    if schedule == "pipelined":
+        work = {la.name: estimate(chip, net, la, 1, 1, 1).cycles for la in synaptic}
+        total = sum(work.values())
+        share = {n: max(1, math.floor(n_cores * w / total)) for n, w in work.items()}
+        while sum(share.values()) > n_cores:
+            biggest = max(share, key=share.get)
+            share[biggest] -= 1
+    else:
+        share = {la.name: n_cores for la in synaptic}
+    persistent = [0] * n_cores
+    transient = [0] * n_cores
+    layers_on: list[set[str]] = [set() for _ in range(n_cores)]
+    tasks: list[Task] = []
+    owner: dict[str, list[int]] = {}  # producer output name -> cores holding it
+    free_cores = list(range(n_cores))  # pipelined: cores not yet given to a layer
+    for layer in net.layers:
+        if not layer.synaptic:
+            add_followers(tasks, layer, shapes)
+            for t in tasks:
+                if t.layer is layer:
+                    p, tr = _footprint(chip, net, t)
+                    persistent[t.core] += p
+                    transient[t.core] = max(transient[t.core], tr)
+            owner[layer.name] = [t.core for t in tasks if t.layer is layer]
+            continue
+        split = choose_split(chip, net, layer, share[layer.name], max(budget))
+        allowed = list(range(n_cores))
+        if schedule == "pipelined":
+            allowed = free_cores[: max(share[layer.name], 1)] or list(range(n_cores))
+            free_cores = free_cores[len(allowed):]
+        src_cores = [c for name in layer.inputs for c in owner.get(name, [])]
+        blocks = layer_blocks(layer, split.p_oc, split.p_rows, split.p_ic, shapes, len(tasks))
+        for block in blocks:
+            partial_cores: list[int] = []
+            for t in block:
+                need_p, need_t = _footprint(chip, net, t)
+                near_to = partial_cores if t.role == "merge" else src_cores
+
+                def score(c: int, name: str = layer.name, srcs: list[int] = near_to) -> tuple:
+                    near = min((_hops(chip, c, s) for s in srcs), default=0)
+                    return (name in layers_on[c], near, persistent[c] + transient[c], c)
+
+                fits = [c for c in allowed if persistent[c] + need_p + max(transient[c], need_t) <= budget[c]]
+                if not fits:
+                    emptiest = min(allowed, key=lambda c: persistent[c] + transient[c])
+                    free = budget[emptiest] - persistent[emptiest] - transient[emptiest]
+                    raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
+                                    f"does not fit: a task needs {need_p + need_t} B but the emptiest core "
+                                    f"({emptiest}) has {free} B free; {need_p + need_t - free} B short")
+                core = min(fits, key=score)
+                t.core = core
+                tasks.append(t)
+                persistent[core] += need_p
+                transient[core] = max(transient[core], need_t)
+                layers_on[core].add(layer.name)
+                if t.role == "partial":
+                    partial_cores.append(core)
+        owner[layer.name] = [t.core for t in tasks if t.layer is layer and t.role != "partial"]
+    for i, t in enumerate(tasks):
+        t.id = i
+    placement = Placement("density", net, n_cores, tasks, build_routes(tasks))
+    _check(chip, placement)
+    return placement
+
+
+def _check(chip: ChipSpec, placement: Placement) -> None:
+    """Raise _Overflow for a core whose buffers exceed SRAM under a trial forward-fit (cheap pre-check)."""
+    cap = chip.core.sram.size_bytes
+    for core, tasks in placement.core_tasks().items():
+        bufs = [b for t in tasks for b in task_buffers(chip, t, placement.net)]
+        p = sum(b.nbytes for b in bufs if is_persistent(b))
+        tr = max((sum(b.nbytes for b in task_buffers(chip, t, placement.net) if not is_persistent(b))
+                  for t in tasks), default=0)
+        if p + tr > cap:
+            raise _Overflow(core, p + tr - cap)
