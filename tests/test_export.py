@@ -25,6 +25,17 @@ def trace(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def multicast_trace(tmp_path_factory):
+    """Small SRAM banks split layers over cores: some packets are multicast to several cores."""
+    from coresim.run import run
+    from coresim.trace.hdf5 import write_trace
+
+    path = tmp_path_factory.mktemp("trace") / "multicast.h5"
+    write_trace(path, run(samples=1, overrides=["chip.core.sram.bank_kib=1"]))
+    return path
+
+
 def check_trace_events(doc: dict) -> list[dict]:
     """The Chrome trace-event format: phases, pids/tids, timestamps, matched async begin/end."""
     assert isinstance(doc["traceEvents"], list) and doc["displayTimeUnit"] in ("ms", "ns")
@@ -126,3 +137,19 @@ def test_hop_estimates_cover_link_totals(trace):
     np.add.at(acc, (routers, ports), v.packets[rows, 3])
     assert np.array_equal(acc, v.link_flits)
     assert np.all(ends >= starts)
+
+
+def test_multicast_packets(multicast_trace, tmp_path):
+    v = load(multicast_trace)
+    if len(v.sent_packets) == len(v.packets):
+        pytest.skip("this mapping sends no multicast packets")
+    rows, routers, ports, _, _ = hop_times(v)
+    acc = np.zeros_like(v.link_flits)
+    np.add.at(acc, (routers, ports), v.packets[rows, 3])
+    assert np.array_equal(acc, v.link_flits)
+    (out,) = export(multicast_trace, "perfetto", tmp_path / "m.json")
+    events = check_trace_events(json.loads(out.read_text()))
+    assert sum(ev["ph"] == "b" for ev in events) == len(v.packets)
+    cores_csv, _ = export(multicast_trace, "csv", tmp_path)
+    import csv
+    assert sum(int(r["packets_sent"]) for r in csv.DictReader(cores_csv.open())) == v.summary["packets"]

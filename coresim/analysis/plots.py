@@ -138,7 +138,9 @@ def plot_latency(v: TraceView, out: Path) -> Path:
         ax.text(0.5, 0.5, "no packets", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("packet latency (cycles)")
     ax.set_ylabel("packets")
-    ax.set_title(_title(v, f"Packet latency ({len(pk)} packets)"), fontsize=9)
+    n_sent = len(v.sent_packets)
+    what = f"{n_sent} packets" + (f", {len(pk)} deliveries" if len(pk) != n_sent else "")
+    ax.set_title(_title(v, f"Packet latency ({what})"), fontsize=9)
     return _save(fig, out)
 
 

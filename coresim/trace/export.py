@@ -3,8 +3,9 @@
 Perfetto JSON (opens in ui.perfetto.dev and chrome://tracing; time in µs at the chip clock):
   pid 1 "cores": per core a thread "core N" with MAC and neuron slices (X events, args: task, layer, sample,
       timestep) and a thread "core N send" with send slices (from packet creation until the last tail flit left);
-  pid 2 "packets": one async slice per packet (b/e events, cat "packet", id = packet tag) from creation to
-      ejection, args: src, dst, flits, hops, inject cycle;
+  pid 2 "packets": one async slice per packet delivery (b/e events, cat "packet", id = "tag.dst core"; a
+      multicast packet has one per destination core) from creation to ejection, args: src, dst, flits, hops,
+      inject cycle;
   pid 3 "FIFOs": counters per core: "core N send queue" (packets created, not yet injected) and
       "core N inbound" (packets in the network towards it);
   pid 4 "links": counters per used link "rR +x" (flits/cycle per window).
@@ -55,20 +56,21 @@ def port_name(v: TraceView, port: int) -> str:
 
 
 def hop_times(v: TraceView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per packet hop: packet row, router, port, estimated start and end cycles at that router."""
-    rows, routers, ports, starts, ends = [], [], [], [], []
-    for i, pk in enumerate(v.packets):
-        path = v.link_path(int(pk[1]), int(pk[2]))
-        n = len(path)
-        inj, ej = int(pk[5]), int(pk[6])
+    """Per packet and link it uses: packet row, router, port, estimated start and end cycles at that router.
+    A multicast packet uses each link of the union of its destinations' paths once."""
+    hops: dict[tuple[int, int, int], list[int]] = {}
+    for i, pk in enumerate(v.packets.tolist()):
+        path = v.link_path(pk[1], pk[2])
+        n, inj, ej = len(path), pk[5], pk[6]
         for k, (r, p) in enumerate(path):
-            rows.append(i)
-            routers.append(r)
-            ports.append(p)
-            starts.append(inj + (ej - inj) * k // n)
-            ends.append(inj + (ej - inj) * (k + 1) // n)
-    as_arr = [np.asarray(x, np.int64) for x in (rows, routers, ports, starts, ends)]
-    return tuple(as_arr)  # type: ignore[return-value]
+            s, e = inj + (ej - inj) * k // n, inj + (ej - inj) * (k + 1) // n
+            h = hops.setdefault((pk[0], r, p), [i, s, e])
+            h[1], h[2] = min(h[1], s), max(h[2], e)
+    if not hops:
+        return tuple(np.zeros(0, np.int64) for _ in range(5))  # type: ignore[return-value]
+    keys = np.array(list(hops), np.int64)
+    vals = np.array(list(hops.values()), np.int64)
+    return vals[:, 0], keys[:, 1], keys[:, 2], vals[:, 1], vals[:, 2]
 
 
 def link_windows(v: TraceView, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,18 +137,18 @@ def to_perfetto(v: TraceView, out: str | Path, from_cycle: int | None = None, to
             if e1 > s1:
                 ev.append({"ph": "X", "pid": 1, "tid": 2 * core + 1, "name": "send", "cat": "send",
                            "ts": s1 * us, "dur": (e1 - s1) * us})
-    pk = v.packets
+    pk, sent = v.packets, v.sent_packets
     for tag, src, dst, flits, create, inject, eject, hops, _task in pk.tolist():
         if create >= b or eject <= a:
             continue
         name = f"packet {src}→{dst}"
-        common = {"pid": 2, "tid": 0, "cat": "packet", "name": name, "id": f"0x{tag:x}"}
+        common = {"pid": 2, "tid": 0, "cat": "packet", "name": name, "id": f"0x{tag:x}.{dst}"}
         ev.append({**common, "ph": "b", "ts": max(create, a) * us,
                    "args": {"src": src, "dst": dst, "flits": flits, "hops": hops, "inject_cycle": inject}})
         ev.append({**common, "ph": "e", "ts": min(eject, b) * us})
     for core in v.cores_used().tolist():
-        mine = pk[:, 1] == core
-        for label, up, down in ((f"core {core} send queue", pk[mine, 4], pk[mine, 5]),
+        mine = sent[:, 1] == core
+        for label, up, down in ((f"core {core} send queue", sent[mine, 4], sent[mine, 5]),
                                 (f"core {core} inbound", pk[pk[:, 2] == core, 5], pk[pk[:, 2] == core, 6])):
             t, lvl = fifo_levels(up, down)
             for ti, li in zip(*_level_at(t, lvl, a, b), strict=True):
@@ -179,7 +181,7 @@ def to_vcd(v: TraceView, out: str | Path, from_cycle: int | None = None, to_cycl
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w") as f, VCDWriter(f, timescale="1 ps", date="", comment=f"coresim {v.path.name}, "
                                         f"cycles {a}..{b} at {v.clock_mhz:g} MHz") as w:
-        pk = v.packets
+        pk = v.sent_packets
         for core in v.cores_used().tolist():
             busy = w.register_var(f"chip.core{core}", "busy", "wire", size=1, init=0)
             spans = _merge([(s, e) for c, s, e in v.intervals[:, [0, 4, 6]].tolist() if c == core])
@@ -235,10 +237,11 @@ def to_csv(v: TraceView, out_dir: str | Path, from_cycle: int | None = None, to_
     for core in range(n):
         send[core] = sum(max(0, min(e, b) - max(s, a)) for s, e in
                          _merge([(s, e) for c, s, e in v.sends.tolist() if c == core]))
-    pk = v.packets
-    inw = pk[(pk[:, 4] >= a) & (pk[:, 4] < b)]
+    sent, pk = v.sent_packets, v.packets
+    sent = sent[(sent[:, 4] >= a) & (sent[:, 4] < b)]
+    recv = pk[(pk[:, 4] >= a) & (pk[:, 4] < b)]
     sent_p, sent_f, recv_p = (np.bincount(col, weights=w, minlength=n).astype(np.int64) for col, w in
-                              ((inw[:, 1], None), (inw[:, 1], inw[:, 3]), (inw[:, 2], None)))
+                              ((sent[:, 1], None), (sent[:, 1], sent[:, 3]), (recv[:, 2], None)))
     cores_path = out_dir / "cores.csv"
     with open(cores_path, "w", newline="") as f:
         wr = csv.writer(f)

@@ -68,9 +68,15 @@ class TraceView:
         return router % self.width, router // self.width
 
     @cached_property
+    def sent_packets(self) -> np.ndarray:
+        """One row per packet sent: a multicast packet has a row per destination core in `packets`."""
+        _, first = np.unique(self.packets[:, 0], return_index=True)
+        return self.packets[np.sort(first)]
+
+    @cached_property
     def sends(self) -> np.ndarray:
         """(n, 3) core, start, end of send phases: packets of one core created at one cycle form one phase."""
-        pk = self.packets
+        pk = self.sent_packets
         if not pk.size:
             return np.zeros((0, 3), np.int64)
         keys, inv = np.unique(pk[:, [1, 4]], axis=0, return_inverse=True)
@@ -90,7 +96,8 @@ class TraceView:
         return np.array(sorted(used), np.int64)
 
     def link_path(self, src_core: int, dst_core: int) -> list[tuple[int, int]]:
-        """(router, output port) pairs a unicast packet uses, ejection port included (dimension order)."""
+        """(router, output port) pairs from a source to one destination, ejection port included (dimension
+        order; a multicast packet takes the union of its destinations' paths)."""
         c = self.cores_per_tile
         r, dr = src_core // c, dst_core // c
         (x, y), (dx, dy) = self.router_xy(r), self.router_xy(dr)
