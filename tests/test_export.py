@@ -70,7 +70,10 @@ def test_perfetto_structure(trace, tmp_path):
     events = check_trace_events(json.loads(out.read_text()))
     kinds = Counter(ev["ph"] for ev in events)
     assert kinds["b"] == kinds["e"] == len(v.packets)
-    assert kinds["X"] >= 2 * len(v.intervals)
+    iv = v.intervals
+    cats = Counter(ev["cat"] for ev in events if ev["ph"] == "X")
+    assert cats["mac"] == np.count_nonzero(iv[:, 5] > iv[:, 4]) > 0
+    assert cats["neuron"] == np.count_nonzero(iv[:, 6] > iv[:, 5]) > 0 and cats["send"] > 0
     names = {ev["args"]["name"] for ev in events if ev["ph"] == "M" and ev["name"] == "thread_name"}
     assert {f"core {c}" for c in v.cores_used()} <= names
     # per-link counters carry every flit the trace counted on that link
