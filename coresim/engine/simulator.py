@@ -1,10 +1,19 @@
 """The chip simulation: simpy processes for control, the cycle-level NoC kernel for packets.
 
-Events are coarse: a core runs one task (a layer slice) per timestep as one timeout (MAC stage, then neuron
-stage); the NoC process advances the router kernel up to the next simpy event, or until a core's awaited
-packets have all arrived. A task starts when all its producer tasks have finished and every packet they sent
-it has been ejected at its core (producers on the same core hand data over locally). A timestep ends when
-every task is done and the outputs reached the host; then the barrier, then the next timestep.
+Events are coarse: a core runs one task (a layer slice) per step as one timeout (MAC stage, then neuron stage);
+the NoC process advances the router kernel up to the next simpy event, or until a blocked task's awaited
+packets have all arrived. Steps are (sample, timestep) pairs in order. A task runs step k when all its producer
+tasks have finished step k and every packet they sent it has been ejected at its core (producers on the same
+core hand data over locally), and when its schedule allows:
+
+- `barrier`: every step starts when the previous one is over on every core (outputs at the host, then the
+  barrier); within a step, tasks run as soon as their inputs are complete.
+- `lockstep` (MPS, TianjicX phases): as `barrier`, and within a step the cores run phase by phase (a phase =
+  one synaptic layer and the pooling / adds riding on it); a phase starts when the previous one is done on
+  every core, plus the barrier cycles.
+- `pipelined`: no barriers; each task streams through the steps. Input buffers are double: a task runs step k
+  only once every consumer has started step k-1 (so its input slot for step k is free), which bounds how far a
+  producer runs ahead. Outputs drain to the host without stalling the pipeline.
 
 The data are real: each task computes its outputs from the inputs the packets delivered, so a lost, duplicated
 or misrouted packet changes the spikes, and tests compare them with the functional reference.
@@ -20,8 +29,14 @@ import simpy
 
 from coresim.components.noc import Noc
 from coresim.engine.costs import TaskCost, task_cost
-from coresim.errors import SimulationError
-from coresim.functional.executor import layer_current, neuron_state, output_dtypes, stateless_forward
+from coresim.errors import SimulationError, SpecError
+from coresim.functional.executor import (
+    finish_current,
+    neuron_state,
+    output_dtypes,
+    partial_current,
+    stateless_forward,
+)
 from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
@@ -30,6 +45,7 @@ from coresim.spec.chip import ChipSpec
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
+SCHEDULES = ("barrier", "lockstep", "pipelined")
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -38,10 +54,10 @@ def _cdiv(a: int, b: int) -> int:
 
 @dataclass
 class SimTrace:
-    """Everything the run measured; `coresim.engine.result` turns it into a summary and a trace file."""
+    """Everything the run measured; `coresim.analysis.summary` turns it into a summary."""
 
     outputs: dict[str, np.ndarray]            # layer -> (S, T, n_out) outputs produced on the chip
-    step_cycles: np.ndarray                   # (S, T) cycles per timestep, barrier included
+    step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
     total_cycles: int
     intervals: np.ndarray                     # (n, 7): core, task, sample, t, start, mac_end, end
     packets: np.ndarray                       # (n, 9): tag, src, dst, flits, create, inject, eject, hops, task
@@ -52,6 +68,8 @@ class SimTrace:
     flit_hops: int
     counters: dict[str, int] = field(default_factory=dict)
     state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
+    sample_cycles: np.ndarray | None = None   # (S,) latency of each sample: first input to last output
+    timesteps_run: np.ndarray | None = None   # (S,) timesteps simulated per sample (< T after an early exit)
 
 
 @dataclass
@@ -60,6 +78,7 @@ class _Group:
 
     by_core: dict[int, list]
     name: str
+    step: int
     idx: np.ndarray
     vals: np.ndarray
     per: int
@@ -68,29 +87,66 @@ class _Group:
     remaining: int
 
 
+@dataclass
+class _Step:
+    """One (sample, timestep) in flight: its gates and what is left of it."""
+
+    k: int
+    s: int
+    t: int
+    opened: simpy.Event
+    done: simpy.Event
+    tasks_left: int
+    start: int = 0
+    phase_open: list = field(default_factory=list)
+    phase_left: list = field(default_factory=list)
+
+
+class _Slot:
+    """A task's inputs for one step."""
+
+    __slots__ = ("inputs", "producers", "packets", "ready")
+
+    def __init__(self, st: _TaskState, env: simpy.Environment):
+        self.inputs = {s: np.zeros(n, np.int64) for s, n in st.src_sizes.items()}
+        self.producers = st.producers
+        self.packets = 0
+        self.ready = env.event()
+
+
 class _TaskState:
-    __slots__ = ("task", "cost", "inputs", "producers", "pending_producers", "pending_packets", "ready",
-                 "neuron", "out_routes", "local_routes", "host_bytes", "src_layers", "delayed")
+    __slots__ = ("task", "cost", "producers", "neuron", "out_routes", "local_routes", "host_bytes", "src_sizes",
+                 "delayed", "slots", "started", "consumers", "phase")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
         self.cost = cost
-        self.inputs: dict[str, np.ndarray] = {}
         self.producers = 0
-        self.pending_producers = 0
-        self.pending_packets = 0
-        self.ready: simpy.Event | None = None
         self.neuron: NeuronState | None = None
-        self.out_routes: list = []    # remote routes: (dst state, index, item_bytes)
-        self.local_routes: list = []  # same-core routes: (dst state, index)
+        self.out_routes: list = []    # remote sends: (destination states, index, item bytes)
+        self.local_routes: list = []  # same-core hand-overs: (destination state, index)
         self.host_bytes = 0
+        self.src_sizes: dict[str, int] = {}
+        self.delayed: np.ndarray | None = None
+        self.slots: dict[int, _Slot] = {}
+        self.started = 0              # steps started
+        self.consumers: set = set()
+        self.phase = 0
 
 
 class ChipSimulator:
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray, record_state: bool = False,
-                 progress=None):
-        """`progress`: optional callable, called with no arguments after every timestep."""
+                 progress=None, schedule: str = "barrier", cutoff=None):
+        """`progress`: optional callable, called after every step. `cutoff`: optional early-exit monitor with
+        `exit_after(sample, t, scores) -> bool`, asked after each timestep with the accumulated readout."""
+        if schedule not in SCHEDULES:
+            raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+        if cutoff is not None and schedule == "pipelined":
+            raise SpecError(None, "--cutoff", "an early exit needs a timestep-synchronous schedule "
+                                              "(barrier or lockstep), not pipelined")
         self.progress = progress
+        self.schedule = schedule
+        self.cutoff = cutoff
         self.chip = chip
         self.pl = placement
         self.net = placement.net
@@ -104,10 +160,12 @@ class ChipSimulator:
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
         self._wire()
         self._group_multicast()
+        self._phases()
         by_core: dict[int, list[_TaskState]] = {}
         for st in self.states:
             by_core.setdefault(st.task.core, []).append(st)
         self.by_core = by_core
+        self.firsts = [st for st in self.states if st.host_bytes]
         self.intervals: list[tuple] = []
         self.packet_rows: list[np.ndarray] = []
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
@@ -115,26 +173,36 @@ class ChipSimulator:
         self.task_runs = np.zeros(len(self.states), np.int64)
         self.host_bytes = 0
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
-        self.waiting: dict[int, _TaskState] = {}  # core -> task blocked on packets only
+        self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.steps: list[_Step] = []
+        self.step_added = self.env.event()
+        self.any_started = self.env.event()
+        self.failure: SimulationError | None = None
 
+    # ---- static wiring --------------------------------------------------------------------------------
     def _wire(self) -> None:
         for r in self.pl.routes:
             src, dst = self.states[r.src.id], self.states[r.dst.id]
             if r.src.core == r.dst.core:
                 src.local_routes.append((dst, r.index))
             else:
-                src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.layer.name)))
+                src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.out_name)))
+            src.consumers.add(dst)
             dst.producers += 1
         for st in self.states:
-            layer = st.task.layer
-            if "input" in st.task.needs:
+            task = st.task
+            if "input" in task.needs:
                 st.producers += 1  # the host
-                st.host_bytes = st.task.needs["input"].size * _cdiv(element_bits(self.chip, self.net, "input"), 8)
-            st.src_layers = {s: int(np.prod(self.net.by_name[s].out_shape)) if s != "input"
-                             else int(np.prod(self.net.input_shape)) for s in layer.inputs}
+                st.host_bytes = task.needs["input"].size * _cdiv(element_bits(self.chip, self.net, "input"), 8)
+            st.src_sizes = {s: self._size(s) for s in task.needs}
+
+    def _size(self, name: str) -> int:
+        if name == "input":
+            return int(np.prod(self.net.input_shape))
+        return self.net.by_name[name.split("#")[0]].n_out
 
     def _group_multicast(self) -> None:
         """Remote routes of a task that carry the same elements become one destination group (multicast)."""
@@ -145,59 +213,114 @@ class ChipSimulator:
                 groups.setdefault(key, [[], idx, item])[0].append(dst)
             st.out_routes = [tuple(g) for g in groups.values()]
 
-    # ---- per-timestep bookkeeping -------------------------------------------------------------------
-    def _begin_step(self) -> None:
-        for st in self.states:
-            st.pending_producers = st.producers
-            st.pending_packets = 0
-            st.ready = self.env.event()
-            st.inputs = {s: np.zeros(n, np.int64) for s, n in st.src_layers.items()}
-
-    def _reset_neurons(self) -> None:
-        for st in self.states:
-            la = st.task.layer
+    def _phases(self) -> None:
+        """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
+        phase_of: dict[str, int] = {}
+        n = 0
+        for la in self.net.layers:
             if la.synaptic:
-                per = st.task.n_out // max(1, st.task.ch[1] - st.task.ch[0])
-                st.neuron = neuron_state(la, 1, slice(*st.task.ch), per)
-                st.delayed = np.zeros(st.src_layers[la.inputs[0]], np.int64)  # synaptic_delay: last step's input
+                phase_of[la.name] = n
+                n += 1
+            else:
+                phase_of[la.name] = max(phase_of.get(name, 0) for name in la.inputs)
+        self.n_phases = max(1, n)
+        for st in self.states:
+            st.phase = phase_of[st.task.layer.name]
 
-    def _check_ready(self, st: _TaskState) -> None:
-        if st.pending_producers == 0 and st.pending_packets == 0 and not st.ready.triggered:
-            st.ready.succeed()
+    # ---- steps and slots ------------------------------------------------------------------------------
+    def _slot(self, st: _TaskState, k: int) -> _Slot:
+        slot = st.slots.get(k)
+        if slot is None:
+            slot = st.slots[k] = _Slot(st, self.env)
+        return slot
+
+    def _check_ready(self, st: _TaskState, k: int) -> None:
+        slot = st.slots[k]
+        if slot.producers == 0 and slot.packets == 0 and not slot.ready.triggered:
+            slot.ready.succeed()
+
+    def _add_step(self, s: int, t: int) -> _Step:
+        env = self.env
+        step = _Step(len(self.steps), s, t, env.event(), env.event(), len(self.states))
+        if self.schedule == "lockstep":
+            step.phase_open = [env.event() for _ in range(self.n_phases)]
+            step.phase_left = [0] * self.n_phases
+            for st in self.states:
+                step.phase_left[st.phase] += 1
+        self.steps.append(step)
+        self.step_added.succeed()
+        self.step_added = env.event()
+        return step
+
+    def _open(self, step: _Step) -> None:
+        step.start = self.env.now
+        step.opened.succeed()
+        if self.schedule == "lockstep":
+            self._open_phase(step, 0)
+
+    def _open_phase(self, step: _Step, p: int) -> None:
+        while p < self.n_phases and step.phase_left[p] == 0:
+            step.phase_open[p].succeed()
+            p += 1
+        if p < self.n_phases:
+            step.phase_open[p].succeed()
+
+    def _phase_done(self, step: _Step, p: int):
+        yield self.env.timeout(self.chip.timing.barrier_cycles)
+        self._open_phase(step, p + 1)
 
     # ---- processes -----------------------------------------------------------------------------------
     def _controller(self):
+        """Barrier / lockstep: open steps one after another, host I/O, barrier, early exit."""
         env = self.env
         host = self.chip.host
-        self.step_cycles = np.zeros((self.samples, self.timesteps), np.int64)
-        firsts = [st for st in self.states if st.host_bytes]
         for s in range(self.samples):
-            self._reset_neurons()
             for t in range(self.timesteps):
-                start = env.now
-                self.s, self.t = s, t
-                self._begin_step()
-                self.tasks_left = len(self.states)
-                self.step_done = env.event()
-                self.step_start.succeed()
-                self.step_start = env.event()
-                yield env.timeout(host.latency_cycles)
-                x = np.asarray(self.inputs[s, t]).ravel()
-                for st in firsts:  # host port delivers first-layer inputs one task after another
-                    yield env.timeout(_cdiv(st.host_bytes, host.bytes_per_cycle))
-                    idx = st.task.needs["input"]
-                    st.inputs["input"][idx] = x[idx]
-                    self.host_bytes += st.host_bytes
-                    st.pending_producers -= 1
-                    self._check_ready(st)
-                yield self.step_done
+                step = self._add_step(s, t)
+                self._open(step)
+                yield from self._host_input(step)
+                yield step.done
                 out_bytes = self._output_bytes(s, t)
                 self.host_bytes += out_bytes
                 yield env.timeout(host.latency_cycles + _cdiv(out_bytes, host.bytes_per_cycle))
                 yield env.timeout(self.chip.timing.barrier_cycles)
-                self.step_cycles[s, t] = env.now - start
-                if self.progress is not None:
-                    self.progress()
+                self.step_end[step.k] = env.now
+                if self.cutoff is not None and t < self.timesteps - 1:
+                    scores = self.outputs[self.net.output.name][s, : t + 1].sum(axis=0)
+                    if self.cutoff.exit_after(s, t, scores):
+                        break
+
+    def _streamer(self):
+        """Pipelined: every step is open from the start; the host streams inputs as first-layer slots free."""
+        for s in range(self.samples):
+            for t in range(self.timesteps):
+                self._open(self._add_step(s, t))
+        for step in self.steps:
+            while any(st.started < step.k for st in self.firsts):
+                yield self.any_started
+            step.start = self.env.now
+            yield from self._host_input(step)
+        yield self.env.all_of([step.done for step in self.steps])
+        for step in self.steps:  # outputs stream to the host as they come; the last ones end the run
+            out_bytes = self._output_bytes(step.s, step.t)
+            self.host_bytes += out_bytes
+            self.step_end[step.k] = self.step_last[step.k]
+        host = self.chip.host
+        yield self.env.timeout(host.latency_cycles + _cdiv(out_bytes, host.bytes_per_cycle))
+
+    def _host_input(self, step: _Step):
+        env = self.env
+        host = self.chip.host
+        yield env.timeout(host.latency_cycles)
+        x = np.asarray(self.inputs[step.s, step.t]).ravel()
+        for st in self.firsts:  # the host port delivers first-layer inputs one task after another
+            yield env.timeout(_cdiv(st.host_bytes, host.bytes_per_cycle))
+            slot = self._slot(st, step.k)
+            idx = st.task.needs["input"]
+            slot.inputs["input"][idx] = x[idx]
+            self.host_bytes += st.host_bytes
+            slot.producers -= 1
+            self._check_ready(st, step.k)
 
     def _output_bytes(self, s: int, t: int) -> int:
         last = self.net.output
@@ -206,24 +329,45 @@ class ChipSimulator:
 
     def _core(self, core: int):
         env = self.env
+        k = 0
         while True:
-            yield self.step_start
+            while k >= len(self.steps):
+                yield self.step_added
+            step = self.steps[k]
+            yield step.opened
             for st in self.by_core[core]:
-                if not st.ready.triggered:
-                    self.waiting[core] = st
-                    yield st.ready
+                if self.schedule == "pipelined":
+                    while any(c.started < k for c in st.consumers):
+                        yield self.any_started
+                elif self.schedule == "lockstep":
+                    yield step.phase_open[st.phase]
+                slot = self._slot(st, k)
+                if not slot.ready.triggered:
+                    self.waiting[core] = (st, k)
+                    yield slot.ready
                     self.waiting.pop(core, None)
+                st.started += 1
+                self.any_started.succeed()
+                self.any_started = env.event()
                 start = env.now
-                y = self._compute(st)
+                y = self._compute(st, step, st.slots.pop(k))
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
                 yield env.timeout(c.cycles)
-                self.intervals.append((core, st.task.id, self.s, self.t, start, mac_end, env.now))
+                self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
-                self._emit(st, y)
-                self.tasks_left -= 1
-                if self.tasks_left == 0:
-                    self.step_done.succeed()
+                self._emit(st, k, y)
+                step.tasks_left -= 1
+                if step.tasks_left == 0:
+                    self.step_last[k] = env.now
+                    step.done.succeed()
+                    if self.progress is not None:
+                        self.progress()
+                if self.schedule == "lockstep":
+                    step.phase_left[st.phase] -= 1
+                    if step.phase_left[st.phase] == 0:
+                        env.process(self._phase_done(step, st.phase))
+            k += 1
 
     def _noc(self):
         env, noc = self.env, self.noc
@@ -249,42 +393,65 @@ class ChipSimulator:
             self._deliver()
 
     # ---- data -----------------------------------------------------------------------------------------
-    def _compute(self, st: _TaskState) -> np.ndarray:
+    def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
         task = st.task
         la = task.layer
-        if la.synaptic:
-            x = st.inputs[la.inputs[0]]
+        if step.t == 0 and la.synaptic:
+            self._reset(st)
+        if la.synaptic and task.role == "merge":
+            acc = sum(slot.inputs[name][task.out_index] for name in task.needs)
+            cur = finish_current(la, acc.reshape(1, task.ch[1] - task.ch[0], -1), slice(*task.ch))
+            y = self._neurons(st, step, cur.reshape(1, -1))
+        elif la.synaptic:
+            x = slot.inputs[la.inputs[0]]
             if la.spec.synaptic_delay:
                 x, st.delayed = st.delayed, x
             rows = slice(*task.rows) if task.rows is not None else slice(None)
-            cur = layer_current(la, x.reshape((1,) + la.in_shape), slice(*task.ch), rows).reshape(1, -1)
-            y = st.neuron.step(cur)[0]
-            if self.record_state:
-                for var, arr in st.neuron.state().items():
-                    rec = self.state.setdefault(la.name, {}).setdefault(
-                        var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
-                    rec[self.s, self.t, task.out_index] = arr[0]
+            x = x.reshape((1,) + la.in_shape)
+            if task.role == "partial":
+                return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
+            acc = partial_current(la, x, slice(*task.ch), rows)
+            y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
         elif la.kind == "flatten":
-            y = st.inputs[la.inputs[0]][task.out_index]
+            y = slot.inputs[la.inputs[0]][task.out_index]
         else:
-            xs = [st.inputs[s].reshape((1,) + self._shape(s)) for s in la.inputs]
+            xs = [slot.inputs[s].reshape((1,) + self._shape(s)) for s in la.inputs]
             y = stateless_forward(la, xs).ravel()[task.out_index]
-        self.outputs[la.name][self.s, self.t, task.out_index] = y
+        self.outputs[la.name][step.s, step.t, task.out_index] = y
+        return y
+
+    def _reset(self, st: _TaskState) -> None:
+        """A new sample: fresh neuron state (and an empty synaptic-delay buffer)."""
+        task, la = st.task, st.task.layer
+        if task.role != "partial":
+            per = task.n_out // max(1, task.ch[1] - task.ch[0])
+            st.neuron = neuron_state(la, 1, slice(*task.ch), per)
+        st.delayed = np.zeros(st.src_sizes[la.inputs[0]], np.int64) if la.inputs[0] in st.src_sizes else None
+
+    def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
+        task, la = st.task, st.task.layer
+        y = st.neuron.step(cur)[0]
+        if self.record_state:
+            for var, arr in st.neuron.state().items():
+                rec = self.state.setdefault(la.name, {}).setdefault(
+                    var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
+                rec[step.s, step.t, task.out_index] = arr[0]
         return y
 
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape
 
-    def _emit(self, st: _TaskState, y: np.ndarray) -> None:
+    def _emit(self, st: _TaskState, k: int, y: np.ndarray) -> None:
         """Hand outputs to same-core consumers and packetise them for remote ones."""
         task = st.task
         full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
         full[task.out_index] = y
-        name = task.layer.name
+        name = task.out_name
         for dst, idx in st.local_routes:
-            dst.inputs[name][idx] = full[idx]
-            dst.pending_producers -= 1
-            self._check_ready(dst)
+            slot = self._slot(dst, k)
+            slot.inputs[name][idx] = full[idx]
+            slot.producers -= 1
+            self._check_ready(dst, k)
         noc = self.chip.noc
         src_core, now = task.core, self.env.now
         uni: list[tuple] = []
@@ -295,9 +462,10 @@ class ChipSimulator:
             per = max(1, noc.packet_payload_bytes // item)
             npk = _cdiv(nz.size, per)
             for dst in dsts:
-                dst.pending_packets += npk
-                dst.pending_producers -= 1
-                self._check_ready(dst)
+                slot = self._slot(dst, k)
+                slot.packets += npk
+                slot.producers -= 1
+                self._check_ready(dst, k)
             if npk == 0:
                 continue
             by_core: dict[int, list[_TaskState]] = {}
@@ -309,7 +477,7 @@ class ChipSimulator:
             nfl = noc.header_flits + -(-sizes * item // noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
-            self.groups[serial] = _Group(by_core, name, idx[nz], vals[nz], per, src_core, nfl, npk * cores.size)
+            self.groups[serial] = _Group(by_core, name, k, idx[nz], vals[nz], per, src_core, nfl, npk * cores.size)
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
             (uni if cores.size == 1 else multi).append((tags, nfl, cores))
         if uni:
@@ -331,12 +499,13 @@ class ChipSimulator:
         """Stop the NoC when a blocked task may have its last packet: the kernel counts every ejection at the
         core, so packets for other tasks there can only stop it early (harmless: the watch is re-armed)."""
         self.watch[:] = NEVER
-        for core, st in self.waiting.items():
-            if st.pending_producers == 0 and st.pending_packets > 0:
-                self.watch[core] = st.pending_packets
+        for core, (st, k) in self.waiting.items():
+            slot = st.slots.get(k)
+            if slot is not None and slot.producers == 0 and slot.packets > 0:
+                self.watch[core] = slot.packets
 
     def _deliver(self) -> None:
-        """Write delivered payloads into the destination tasks' input buffers, per (group, core) at once."""
+        """Write delivered payloads into the destination tasks' input slots, per (send, core) at once."""
         tag, dst_core, create, inject, eject, hops = self.noc.delivered()
         if tag.size == 0:
             return
@@ -359,9 +528,10 @@ class ChipSimulator:
             pos = (ks[:, None] * g.per + np.arange(g.per)).ravel()
             pos = pos[pos < g.idx.size]
             for dst in hit:
-                dst.inputs[g.name][g.idx[pos]] = g.vals[pos]
-                dst.pending_packets -= ks.size
-                self._check_ready(dst)
+                slot = dst.slots[g.step]
+                slot.inputs[g.name][g.idx[pos]] = g.vals[pos]
+                slot.packets -= ks.size
+                self._check_ready(dst, g.step)
             src[sel] = g.src
             flits[sel] = g.nfl[ks]
             task_id[sel] = hit[0].task.id
@@ -373,12 +543,13 @@ class ChipSimulator:
     # ---- driver ---------------------------------------------------------------------------------------
     def run(self) -> SimTrace:
         env = self.env
-        self.step_start = env.event()
+        n_steps = self.samples * self.timesteps
+        self.step_end = np.zeros(n_steps, np.int64)
+        self.step_last = np.zeros(n_steps, np.int64)
         for core in self.by_core:
             env.process(self._core(core))
         env.process(self._noc())
-        done = env.process(self._controller())
-        self.failure: SimulationError | None = None
+        done = env.process(self._streamer() if self.schedule == "pipelined" else self._controller())
         try:
             env.run(until=done)
         except RuntimeError:
@@ -389,11 +560,26 @@ class ChipSimulator:
             raise self.failure
         if self.groups:
             raise SimulationError(f"packets of {len(self.groups)} sends were never delivered")
+        return self._trace()
+
+    def _trace(self) -> SimTrace:
         noc = self.noc
+        step_cycles = np.zeros((self.samples, self.timesteps), np.int64)
+        sample_cycles = np.zeros(self.samples, np.int64)
+        ran = np.zeros(self.samples, np.int64)
+        prev_end = 0
+        first_start: dict[int, int] = {}
+        for step in self.steps:
+            end = int(self.step_end[step.k])
+            step_cycles[step.s, step.t] = end - prev_end
+            prev_end = end
+            first_start.setdefault(step.s, step.start)
+            sample_cycles[step.s] = end - first_start[step.s]
+            ran[step.s] += 1
         return SimTrace(
             outputs=self.outputs,
-            step_cycles=self.step_cycles,
-            total_cycles=int(env.now),
+            step_cycles=step_cycles,
+            total_cycles=int(self.env.now),
             intervals=np.asarray(self.intervals, np.int64).reshape(-1, 7),
             packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
             task_costs=[st.cost for st in self.states],
@@ -403,4 +589,6 @@ class ChipSimulator:
             flit_hops=int(noc.flit_hops),
             counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected)},
             state=self.state,
+            sample_cycles=sample_cycles,
+            timesteps_run=ran,
         )

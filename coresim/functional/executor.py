@@ -16,16 +16,26 @@ def layer_current(layer: Layer, x: np.ndarray, out_ch: slice = slice(None),
                   out_rows: slice = slice(None)) -> np.ndarray:
     """Synaptic current of a conv/linear layer (batched), restricted to an output slice.
     loihi_lif layers shift the accumulated sum by the neuron's `weight_exp` (before any bias)."""
+    return finish_current(layer, partial_current(layer, x, out_ch, out_rows), out_ch)
+
+
+def partial_current(layer: Layer, x: np.ndarray, out_ch: slice = slice(None), out_rows: slice = slice(None),
+                    in_ch: slice = slice(None)) -> np.ndarray:
+    """The weighted sum over input channels (conv) / features (linear) `in_ch` only: no shift, no bias.
+    Partial sums over disjoint input slices add up to the full sum."""
     s = layer.spec
-    wexp = s.neuron.weight_exp if s.neuron.model == "loihi_lif" else 0
     if layer.kind == "conv2d":
-        y = shift_weight_exp(synapse.conv2d(x, layer.weight, s.stride, s.padding, out_ch, out_rows), wexp)
-        if layer.bias is not None:
-            y = y + layer.bias[out_ch][None, :, None, None]
-        return y
-    y = shift_weight_exp(synapse.linear(x, layer.weight, out_ch), wexp)
+        return synapse.conv2d(x[:, in_ch], layer.weight[:, in_ch], s.stride, s.padding, out_ch, out_rows)
+    return synapse.linear(x.reshape(x.shape[0], -1)[:, in_ch], layer.weight[:, in_ch], out_ch)
+
+
+def finish_current(layer: Layer, acc: np.ndarray, out_ch: slice = slice(None)) -> np.ndarray:
+    """Accumulated weighted sum -> synaptic current: loihi_lif's weight exponent, then the bias."""
+    s = layer.spec
+    y = shift_weight_exp(acc, s.neuron.weight_exp if s.neuron.model == "loihi_lif" else 0)
     if layer.bias is not None:
-        y = y + layer.bias[out_ch][None, :]
+        b = layer.bias[out_ch]
+        y = y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
     return y
 
 
