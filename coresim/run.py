@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from coresim import __version__
-from coresim.analysis.activity import synaptic_events
+from coresim.analysis.activity import synaptic_events_by_layer
 from coresim.analysis.summary import outputs_sha256, summarize
 from coresim.engine.simulator import ChipSimulator, SimTrace
 from coresim.functional.executor import readout
@@ -124,8 +124,9 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     net = prep.net
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)
-    sops = synaptic_events(net, {k: v for k, v in trace.outputs.items()}, prep.inputs)
-    summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, sops)
+    sops = synaptic_events_by_layer(net, trace.outputs, prep.inputs)
+    summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, sum(sops.values()))
+    summary.update(per_sample_metrics(prep, trace, sops, summary))
     summary["spikes"] = int(sum(np.count_nonzero(trace.outputs[la.name]) for la in net.layers if la.stateful))
     summary["seed"] = prep.seed
     summary["wall_seconds"] = time.perf_counter() - t0
@@ -133,6 +134,26 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     summary["output_spikes_sha256"] = outputs_sha256(trace.outputs, [la.name for la in net.layers])
     summary["coresim_version"] = __version__
     return RunResult(prep, trace, summary)
+
+
+def per_sample_metrics(prep: Prepared, trace: SimTrace, sops: dict[str, int], summary: dict) -> dict[str, Any]:
+    """Per-sample figures as papers report them: cycles, energy, SOPs (sum |spike| x fan-out) and dense MACs
+    by layer; the source ANN's accuracy when the workload records it; timesteps run (no early exit here)."""
+    samples = max(1, int(prep.inputs.shape[0]))
+    macs: dict[str, int] = {la.name: 0 for la in prep.net.layers if la.synaptic}
+    for task, cost, runs in zip(prep.placement.tasks, trace.task_costs, trace.task_runs, strict=True):
+        if task.layer.name in macs:
+            macs[task.layer.name] += int(cost.macs * runs)
+    out: dict[str, Any] = {
+        "avg_timesteps": float(prep.inputs.shape[1]),
+        "cycles_per_sample": trace.total_cycles / samples,
+        "energy_pj_per_sample": summary["energy_pj"] / samples,
+        "sops_per_sample_by_layer": {k: v / samples for k, v in sops.items()},
+        "macs_per_sample_by_layer": {k: v / samples for k, v in macs.items()},
+    }
+    if prep.net.spec.ann_accuracy is not None:
+        out["ann_accuracy"] = prep.net.spec.ann_accuracy
+    return out
 
 
 def run(chip_path=None, workload_path=None, **kwargs) -> RunResult:

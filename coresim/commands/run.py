@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapping", default="layerwise", help="mapping strategy (default: layerwise)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
+    p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field: chip.noc.router.vcs=4, workload.timesteps=4, run.samples=10")
     p.add_argument("-o", "--output", help="write an HDF5 trace to this file")
@@ -24,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coresim.run import prepare, simulate
 
-    prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=args.overrides,
+    overrides = list(args.overrides)
+    if args.timesteps is not None:
+        overrides.append(f"workload.timesteps={args.timesteps}")
+    prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples)
     result = simulate(prep)
     if args.output:

@@ -119,6 +119,9 @@ class WorkloadSpec(Spec):
     layers: list[LayerSpec] = Field(min_length=1)
     readout: Literal["spike_count", "current_sum", "none"] = Field(
         "spike_count", description="how the last layer's outputs over time become a class score")
+    ann_accuracy: float | None = Field(None, ge=0, le=1, description="test accuracy of the ANN this workload was "
+                                                                   "converted from (written by its training "
+                                                                   "script; reported beside the SNN's)")
 
     @model_validator(mode="after")
     def _names(self) -> WorkloadSpec:
