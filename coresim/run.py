@@ -65,18 +65,16 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
 
 
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
-            overrides: list[str] = (), samples: int | None = None) -> Prepared:
+            overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
+            schedule: str = "barrier") -> Prepared:
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
+    opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule}
     for key, value in run_ov:
-        if key == "samples":
-            samples = int(value)
-        elif key == "seed":
-            seed = int(value)
-        elif key == "mapping":
-            mapping = str(value)
-        else:
+        if key not in opts:
             from coresim.errors import SpecError
-            raise SpecError(None, f"run.{key}", "unknown run field (samples, seed, mapping)")
+            raise SpecError(None, f"run.{key}", f"unknown run field ({', '.join(opts)})")
+        opts[key] = int(value) if key in ("samples", "seed") else str(value)
+    samples, seed, mapping, alloc, schedule = opts.values()
     if samples is not None:
         work_ov.append(("input.samples", samples))
     chip = load_chip(chip_path, chip_ov)
@@ -91,9 +89,13 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     x, y = load_samples(wspec.input, wpath.parent, rng, str(wpath))
     inputs = encode_all(x, wspec.input, wspec.timesteps, seed)
     log.info("mapping %s (%d layers) onto %s with %s", wspec.name, len(net.layers), chip.name, mapping)
-    placement = map_workload(chip, net, mapping, str(wpath))
+    from coresim.engine.simulator import SCHEDULES
+    if schedule not in SCHEDULES:
+        from coresim.errors import SpecError
+        raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+    placement = map_workload(chip, net, mapping, str(wpath), alloc, schedule)
     config = {"chip": chip.model_dump(mode="json"), "workload": wspec.model_dump(mode="json"),
-              "run": {"mapping": mapping, "seed": seed}}
+              "run": {"mapping": mapping, "seed": seed, "alloc": alloc, "schedule": schedule}}
     weights_hash = sha256_of(*[la.weight.tobytes() for la in net.layers if la.weight is not None])
     return Prepared(chip, net, placement, inputs, y, seed, config,
                     sha256_of(canonical_json(config), weights_hash))
@@ -120,7 +122,8 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
              len(prep.placement.cores_used()))
     with tqdm(total=int(np.prod(prep.inputs.shape[:2])), desc="simulating", unit="timestep", leave=False,
               disable=None if progress is None else not progress) as bar:
-        trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update).run()
+        trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update,
+                              schedule=prep.config["run"]["schedule"]).run()
     net = prep.net
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)
@@ -145,7 +148,7 @@ def per_sample_metrics(prep: Prepared, trace: SimTrace, sops: dict[str, int], su
         if task.layer.name in macs:
             macs[task.layer.name] += int(cost.macs * runs)
     out: dict[str, Any] = {
-        "avg_timesteps": float(prep.inputs.shape[1]),
+        "avg_timesteps": float(trace.timesteps_run.mean()),
         "cycles_per_sample": trace.total_cycles / samples,
         "energy_pj_per_sample": summary["energy_pj"] / samples,
         "sops_per_sample_by_layer": {k: v / samples for k, v in sops.items()},

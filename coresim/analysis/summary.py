@@ -58,7 +58,8 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
     mac_capacity = chip.core.mac.rows * chip.core.mac.cols * len(used) * total
     cap = chip.core.sram.size_bytes
     sram_used = placement.sram_used()[used]
-    latency = float(trace.step_cycles.sum(axis=1).mean())
+    latency = float(trace.sample_cycles.mean())
+    steps = max(1, int(trace.timesteps_run.sum()))
     energy = energy_by_component(chip, trace)
     link_load = trace.link_flits / total
     clock_hz = chip.clock_mhz * 1e6
@@ -70,10 +71,10 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "timesteps": int(timesteps),
         "cores_used": len(used),
         "total_cycles": int(trace.total_cycles),
-        "cycles_per_timestep": float(trace.step_cycles.mean()),
+        "cycles_per_timestep": trace.total_cycles / steps,
         "latency_cycles": latency,
         "latency_us": latency / chip.clock_mhz,
-        "throughput_samples_per_s": clock_hz / latency if latency else 0.0,
+        "throughput_samples_per_s": samples * clock_hz / total,
         "core_utilization_mean": float(util.mean()) if util.size else 0.0,
         "core_utilization_peak": float(util.max()) if util.size else 0.0,
         "mac_utilization": macs / mac_capacity if mac_capacity else 0.0,
@@ -90,9 +91,50 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "energy_pj": float(sum(energy.values())),
         "energy_pj_by_component": energy,
     }
+    out.update(density_metrics(chip, placement, trace))
     if trace.packets.size:
         lat = trace.packets[:, 6] - trace.packets[:, 4]
         out["avg_packet_latency_cycles"] = float(lat.mean())
     if labels is not None:
         out["accuracy"] = float(np.mean(predictions == labels))
     return out
+
+
+def density_metrics(chip: ChipSpec, placement: Placement, trace: SimTrace) -> dict:
+    """Mapping-study metrics over every core of the chip (unused cores count as idle and empty).
+
+    - MAC utilisation of a core: its useful MACs / (rows x cols x makespan).
+    - Spatial utilisation of a core: time-weighted SRAM bytes in use / capacity; weights, parameters and state
+      count for the whole run, input/output buffers while their task runs.
+    - Spatial-temporal density: the mean over cores of (MAC utilisation x spatial utilisation): 1 only if every
+      core's array and memory are both busy all the time.
+    """
+    from coresim.mapping.memory import is_persistent
+
+    n, total = chip.n_cores, max(1, trace.total_cycles)
+    cap = chip.core.sram.size_bytes
+    macs = np.zeros(n)
+    byte_cycles = np.zeros(n)
+    transient = np.zeros(len(placement.tasks))
+    for task, cost, runs in zip(placement.tasks, trace.task_costs, trace.task_runs, strict=True):
+        macs[task.core] += cost.macs * runs
+        byte_cycles[task.core] += sum(b.nbytes for b in task.buffers if is_persistent(b)) * total
+        transient[task.id] = sum(b.nbytes for b in task.buffers if not is_persistent(b))
+    iv = trace.intervals
+    if len(iv):
+        np.add.at(byte_cycles, iv[:, 0], transient[iv[:, 1]] * (iv[:, 6] - iv[:, 4]))
+    mac_util = macs / (chip.core.mac.rows * chip.core.mac.cols * total)
+    spatial = byte_cycles / (cap * total)
+    mem = placement.memory.values()
+    samples = max(1, trace.step_cycles.shape[0])
+    return {
+        "alloc": placement.alloc,
+        "mac_utilization_chip": float(mac_util.mean()),
+        "spatial_utilization": float(spatial.mean()),
+        "density": float((mac_util * spatial).mean()),
+        "noc_byte_hops": int(trace.flit_hops * chip.noc.flit_bytes),
+        "cycles_per_frame": trace.total_cycles / samples,
+        "sram_peak_extent_max": max((m.peak_extent for m in mem), default=0),
+        "sram_fragmentation_max": max((m.fragmentation_at_peak for m in mem), default=0.0),
+        "sram_largest_free_min": min((m.largest_free_at_peak for m in mem), default=cap),
+    }

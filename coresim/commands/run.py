@@ -12,7 +12,12 @@ from coresim.analysis.report import format_summary
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chip", nargs="?", help="chip spec YAML (default: chipspecs/default.yaml)")
     p.add_argument("workload", nargs="?", help="workload YAML (default: workloads/default.yaml)")
-    p.add_argument("--mapping", default="layerwise", help="mapping strategy (default: layerwise)")
+    p.add_argument("--mapping", default="layerwise",
+                   help="mapping strategy: layerwise, density or file:PATH (default: layerwise)")
+    p.add_argument("--alloc", default="forward", choices=["forward", "reverse"],
+                   help="SRAM allocation order: forward (PSM) or reverse (NSM) (default: forward)")
+    p.add_argument("--schedule", default="barrier", choices=["barrier", "lockstep", "pipelined"],
+                   help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -29,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timesteps is not None:
         overrides.append(f"workload.timesteps={args.timesteps}")
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
-                   samples=args.samples)
+                   samples=args.samples, alloc=args.alloc, schedule=args.schedule)
     result = simulate(prep)
     if args.output:
         from coresim.trace.hdf5 import write_trace
