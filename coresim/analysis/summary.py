@@ -43,6 +43,7 @@ def energy_by_component(chip: ChipSpec, trace: SimTrace) -> dict[str, float]:
         "noc": float(trace.flit_hops * e.flit_hop_pj),
         "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
         "host": float(trace.host_bytes * e.host_pj_per_byte),
+        "dram": float((trace.dram_bytes + trace.counters.get("reconfig_bytes", 0)) * chip.dram.energy_pj_per_byte),
     }
 
 
@@ -88,6 +89,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "max_link_load": float(link_load.max()) if link_load.size else 0.0,
         "synaptic_events": int(synaptic_events),
         "host_bytes": int(trace.host_bytes),
+        "dram_bytes": int(trace.dram_bytes + trace.counters.get("reconfig_bytes", 0)),
         "energy_pj": float(sum(energy.values())),
         "energy_pj_by_component": energy,
     }

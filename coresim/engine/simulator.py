@@ -64,6 +64,7 @@ class SimTrace:
     task_costs: list[TaskCost]
     task_runs: np.ndarray                     # executions per task
     host_bytes: int
+    dram_bytes: int
     link_flits: np.ndarray
     flit_hops: int
     counters: dict[str, int] = field(default_factory=dict)
@@ -115,7 +116,7 @@ class _Slot:
 
 
 class _TaskState:
-    __slots__ = ("task", "cost", "producers", "neuron", "out_routes", "local_routes", "host_bytes", "src_sizes",
+    __slots__ = ("task", "cost", "producers", "neuron", "out_routes", "local_routes", "ext", "src_sizes",
                  "delayed", "slots", "started", "consumers", "phase")
 
     def __init__(self, task: Task, cost: TaskCost):
@@ -125,7 +126,7 @@ class _TaskState:
         self.neuron: NeuronState | None = None
         self.out_routes: list = []    # remote sends: (destination states, index, item bytes)
         self.local_routes: list = []  # same-core hand-overs: (destination state, index)
-        self.host_bytes = 0
+        self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
         self.delayed: np.ndarray | None = None
         self.slots: dict[int, _Slot] = {}
@@ -135,10 +136,14 @@ class _TaskState:
 
 
 class ChipSimulator:
-    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray, record_state: bool = False,
-                 progress=None, schedule: str = "barrier", cutoff=None):
-        """`progress`: optional callable, called after every step. `cutoff`: optional early-exit monitor with
-        `exit_after(sample, t, scores) -> bool`, asked after each timestep with the accumulated readout."""
+    def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
+                 record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
+                 exports: dict[str, str] | None = None):
+        """`inputs`: the network input (S, T, ...), or a dict of every off-chip source by name (a partition
+        replays earlier partitions' outputs from DRAM). `exports`: layer -> "host" | "dram", the outputs that
+        leave the chip every step (default: the last layer, to the host). `progress`: optional callable,
+        called after every step. `cutoff`: optional early-exit monitor with `exit_after(sample, t, scores)`,
+        asked after each timestep with the accumulated readout."""
         if schedule not in SCHEDULES:
             raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
         if cutoff is not None and schedule == "pipelined":
@@ -150,8 +155,9 @@ class ChipSimulator:
         self.chip = chip
         self.pl = placement
         self.net = placement.net
-        self.inputs = inputs
-        self.samples, self.timesteps = inputs.shape[:2]
+        self.ext = inputs if isinstance(inputs, dict) else {"input": inputs}
+        self.samples, self.timesteps = next(iter(self.ext.values())).shape[:2]
+        self.exports = exports if exports is not None else {self.net.output.name: "host"}
         self.noc = Noc(chip.mesh, chip.noc)
         self.env = simpy.Environment()
         dtypes = output_dtypes(self.net)
@@ -165,13 +171,14 @@ class ChipSimulator:
         for st in self.states:
             by_core.setdefault(st.task.core, []).append(st)
         self.by_core = by_core
-        self.firsts = [st for st in self.states if st.host_bytes]
+        self.firsts = [st for st in self.states if st.ext]
         self.intervals: list[tuple] = []
         self.packet_rows: list[np.ndarray] = []
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
         self.next_group = 0
         self.task_runs = np.zeros(len(self.states), np.int64)
         self.host_bytes = 0
+        self.dram_bytes = 0
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
         self.noc_wake: simpy.Event | None = None
@@ -192,11 +199,15 @@ class ChipSimulator:
                 src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.out_name)))
             src.consumers.add(dst)
             dst.producers += 1
+        produced = {st.task.out_name for st in self.states}
         for st in self.states:
             task = st.task
-            if "input" in task.needs:
-                st.producers += 1  # the host
-                st.host_bytes = task.needs["input"].size * _cdiv(element_bits(self.chip, self.net, "input"), 8)
+            st.ext = [name for name in task.needs if name not in produced]
+            if st.ext:
+                st.producers += 1  # the host / DRAM port
+                missing = [name for name in st.ext if name not in self.ext]
+                if missing:
+                    raise SimulationError(f"task {task} needs {missing}, which neither the chip nor the inputs hold")
             st.src_sizes = {s: self._size(s) for s in task.needs}
 
     def _size(self, name: str) -> int:
@@ -273,16 +284,13 @@ class ChipSimulator:
     def _controller(self):
         """Barrier / lockstep: open steps one after another, host I/O, barrier, early exit."""
         env = self.env
-        host = self.chip.host
         for s in range(self.samples):
             for t in range(self.timesteps):
                 step = self._add_step(s, t)
                 self._open(step)
                 yield from self._host_input(step)
                 yield step.done
-                out_bytes = self._output_bytes(s, t)
-                self.host_bytes += out_bytes
-                yield env.timeout(host.latency_cycles + _cdiv(out_bytes, host.bytes_per_cycle))
+                yield env.timeout(self._output_cycles(s, t))
                 yield env.timeout(self.chip.timing.barrier_cycles)
                 self.step_end[step.k] = env.now
                 if self.cutoff is not None and t < self.timesteps - 1:
@@ -301,31 +309,56 @@ class ChipSimulator:
             step.start = self.env.now
             yield from self._host_input(step)
         yield self.env.all_of([step.done for step in self.steps])
-        for step in self.steps:  # outputs stream to the host as they come; the last ones end the run
-            out_bytes = self._output_bytes(step.s, step.t)
-            self.host_bytes += out_bytes
+        for step in self.steps:  # outputs stream off-chip as they come; the last ones end the run
+            last = self._output_cycles(step.s, step.t)
             self.step_end[step.k] = self.step_last[step.k]
-        host = self.chip.host
-        yield self.env.timeout(host.latency_cycles + _cdiv(out_bytes, host.bytes_per_cycle))
+        yield self.env.timeout(last)
+
+    def _transfer_bytes(self, name: str, vals: np.ndarray) -> int:
+        """Bytes to move `vals` of source `name` on or off chip: spikes as addresses, wider values dense."""
+        bits = element_bits(self.chip, self.net, name)
+        if bits <= 2:
+            return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes
+        return _cdiv(vals.size * bits, 8)
+
+    def _port(self, name: str):
+        """The network input and final output use the host port; partition cuts use DRAM."""
+        return self.chip.host if name == "input" or self.exports.get(name) == "host" else self.chip.dram
 
     def _host_input(self, step: _Step):
         env = self.env
-        host = self.chip.host
-        yield env.timeout(host.latency_cycles)
-        x = np.asarray(self.inputs[step.s, step.t]).ravel()
-        for st in self.firsts:  # the host port delivers first-layer inputs one task after another
-            yield env.timeout(_cdiv(st.host_bytes, host.bytes_per_cycle))
+        ports = {id(self._port(n)): self._port(n) for st in self.firsts for n in st.ext}
+        yield env.timeout(max((p.latency_cycles for p in ports.values()), default=0))
+        for st in self.firsts:  # the ports deliver off-chip inputs one task after another
             slot = self._slot(st, step.k)
-            idx = st.task.needs["input"]
-            slot.inputs["input"][idx] = x[idx]
-            self.host_bytes += st.host_bytes
+            cycles = 0
+            for name in st.ext:
+                idx = st.task.needs[name]
+                vals = np.asarray(self.ext[name][step.s, step.t]).ravel()[idx]
+                nbytes = self._transfer_bytes(name, vals)
+                port = self._port(name)
+                cycles += _cdiv(nbytes, port.bytes_per_cycle)
+                if port is self.chip.host:
+                    self.host_bytes += nbytes
+                else:
+                    self.dram_bytes += nbytes
+                slot.inputs[name][idx] = vals
+            yield env.timeout(cycles)
             slot.producers -= 1
             self._check_ready(st, step.k)
 
-    def _output_bytes(self, s: int, t: int) -> int:
-        last = self.net.output
-        vals = self.outputs[last.name][s, t]
-        return int(np.count_nonzero(vals)) * packet_item_bytes(self.chip, self.net, last.name)
+    def _output_cycles(self, s: int, t: int) -> int:
+        """Move this step's exported outputs off chip; returns the cycles the ports take."""
+        cycles = 0
+        for name, where in self.exports.items():
+            nbytes = self._transfer_bytes(name, self.outputs[name][s, t])
+            port = self._port(name)
+            cycles += port.latency_cycles + _cdiv(nbytes, port.bytes_per_cycle)
+            if where == "host":
+                self.host_bytes += nbytes
+            else:
+                self.dram_bytes += nbytes
+        return cycles
 
     def _core(self, core: int):
         env = self.env
@@ -585,6 +618,7 @@ class ChipSimulator:
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
             host_bytes=self.host_bytes,
+            dram_bytes=self.dram_bytes,
             link_flits=np.asarray(noc.link_flits).copy(),
             flit_hops=int(noc.flit_hops),
             counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected)},

@@ -102,6 +102,14 @@ class HostSpec(Spec):
     latency_cycles: int = Field(100, ge=0)
 
 
+class DramSpec(Spec):
+    """Off-chip memory on the mesh edge: holds partitions' weights and the spikes crossing partition cuts."""
+
+    bytes_per_cycle: int = Field(16, gt=0)
+    latency_cycles: int = Field(200, ge=0)
+    energy_pj_per_byte: float = Field(20.0, ge=0)
+
+
 class EnergySpec(Spec):
     """Energy per counted action, in picojoules."""
 
@@ -126,6 +134,7 @@ class ChipSpec(Spec):
     core: CoreSpec
     noc: NocSpec = NocSpec()
     host: HostSpec = HostSpec()
+    dram: DramSpec = DramSpec()
     energy: EnergySpec
     timing: TimingSpec = TimingSpec()
 
