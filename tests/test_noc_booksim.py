@@ -46,16 +46,25 @@ def test_cli_exit_codes(tmp_path, capsys):
 @pytest.mark.slow
 def test_full_reference():
     report = check(str(REF / "mesh4x4_results.csv"), str(REF / "mesh4x4_summary.csv"))
-    known = [v for v in report["verdicts"] if v["verdict"] == "latency" and "transpose" in v["series"]]
-    bad = [v for v in report["verdicts"] if not v["holds"] and v not in known]
+    bad = [v for v in report["verdicts"] if not v["holds"]]
     assert not bad, bad
     assert any("mesh8x8" in v["series"] for v in report["verdicts"])
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="transpose: coresim's source queueing near the knee (offered 0.1-0.35) is 10-30% below "
-                          "BookSim's single-seed figures; network latency and saturation agree", strict=False)
 def test_transpose_latency_near_knee():
-    path = REF / "mesh4x4_results.csv"
-    report = check(str(path))
+    # at the knee the transpose's most loaded links are past capacity for some sources, so the average latency
+    # is set by how their source queues grow; with BookSim's random number streams every row agrees
+    report = check(str(REF / "mesh4x4_results.csv"))
     assert all(v["holds"] for v in report["verdicts"] if v["verdict"] == "latency")
+    tr = [r for r in report["rows"] if "transpose" in r["series"]]
+    assert tr and max(r["latency_error"] for r in tr) < 1e-3
+
+
+def test_knee_point_reproduces_booksim_run(tmp_path):
+    # one overloaded point (offered 0.35: the links into row/column 0 and 3 carry 3 x 0.35 flits/cycle)
+    path = _subset(tmp_path, lambda r: r["traffic"] == "transpose" and r["packet_size"] == "1"
+                   and r["variant"] == "vc4_buf4" and r["offered_flit_rate"] == "0.35")
+    (row,) = check(str(path))["rows"]
+    assert row["coresim_latency"] == pytest.approx(row["booksim_latency"], rel=1e-5)
+    assert row["coresim_accepted"] == pytest.approx(row["booksim_accepted"], rel=1e-5)

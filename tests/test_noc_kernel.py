@@ -187,3 +187,18 @@ def test_kernel_matches_plain_python_twin(vcs, buf, delays):
     got = sorted(zip(tag.tolist(), core.tolist(), ct.tolist(), it.tolist(), et.tolist(), strict=True))
     assert len(got) == n
     assert got == sorted(ref.run(3000))
+
+
+def test_booksim_random_streams_match_knuth():
+    # Knuth's published checks for ran_array / ranf_array (BookSim's RandomInt / RandomFloat generators)
+    from coresim.kernels import noc as K
+    ru, rx, rp = np.zeros(K.KK), np.zeros(K.KK, np.int64), np.zeros(2, np.int64)
+    K.rng_seed(310952, ru, rx, rp)
+    a = np.zeros(1009)
+    for _ in range(2009):
+        K._ranf_array(ru, a, 1009)
+    assert f"{ru[0]:.20f}" == "0.36410514377569680455"
+    ai = np.zeros(1009, np.int64)
+    for _ in range(2010):
+        K._ran_array(rx, ai, 1009)
+    assert ai[0] == 995235265

@@ -59,7 +59,10 @@ class Noc:
         cfg[[K.C_L, K.C_CRD, K.C_WIN]] = L, CRD, deadlock_window_cycles
         self.cfg = cfg
         self.sc = np.zeros(K.N_SC, np.int64)
-        self.rng = np.zeros(1, np.uint64)
+        # BookSim's random numbers (RandomFloat / RandomInt streams): states, refill buffers, positions
+        self.rng_u, self.rng_fb = np.zeros(K.KK, np.float64), np.zeros(K.QUALITY, np.float64)
+        self.rng_x, self.rng_ib = np.zeros(K.KK, np.int64), np.zeros(K.QUALITY, np.int64)
+        self.rng_p = np.full(2, K.KK, np.int64)
         self.pat_tab = np.zeros(1, np.int64)
         self.gen_rate = 0.0
         # wiring: output gp -> input gp of the neighbour, input gp -> upstream output gp
@@ -281,13 +284,15 @@ class Noc:
     def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
                       seed: int, routing: str | None = None) -> None:
         """Switch on BookSim-style Bernoulli sources (synthetic traffic): `rate_pkts` packets/core/cycle;
-        pattern_kind 0 uniform, 1 fixed table src->dst, 2 uniform over the table's entries (hotspots)."""
+        pattern_kind 0 uniform, 1 fixed table src->dst, 2 uniform over the table's entries (hotspots).
+        Random numbers are BookSim2's (RandomSeed(seed), one RandomFloat per Bernoulli test, RandomInt for the
+        destination and the packet's subnetwork), so a run repeats BookSim's run with the same seed."""
         self.cfg[K.C_GEN] = 1 + (self._route_default if routing is None else (0 if routing == "xy" else 1))
         self.cfg[K.C_PAT], self.cfg[K.C_PAT_N] = pattern_kind, len(pattern_table)
         self.cfg[K.C_GEN_FLITS] = packet_flits
         self.pat_tab = np.asarray(pattern_table, np.int64).copy() if len(pattern_table) else np.zeros(1, np.int64)
         self.gen_rate = float(rate_pkts)
-        self.rng[0] = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+        K.rng_seed(int(seed), self.rng_u, self.rng_x, self.rng_p)     # BookSim's RandomSeed(seed)
         self.qtime[:] = self.now
         self._grow_packets(2 * self.n_cores + self.R * self.P * self.V * self.B)
 
@@ -298,7 +303,8 @@ class Noc:
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
             st = K.noc_run(
-                int(until), self.cfg, self.sc, self.rng, self.pat_tab, self.gen_rate, self.nbr_in, self.up_out,
+                int(until), self.cfg, self.sc, self.rng_u, self.rng_fb, self.rng_x, self.rng_ib, self.rng_p,
+                self.pat_tab, self.gen_rate, self.nbr_in, self.up_out,
                 self.ibuf, self.ihd, self.icnt, self.ist, self.rt_due, self.va_due, self.va_res, self.sa_due,
                 self.sa_res, self.imask, self.ipend, self.iovc, self.o_inuse, self.o_occ, self.va_in_ptr,
                 self.va_out_ptr, self.sw_off, self.sa_in_ptr, self.sa_out_ptr, self.rflits,

@@ -33,19 +33,137 @@ MC_BITS = 62                 # destination bits per int64 word of a multicast ma
 ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK = range(5)
 
 
-@njit(cache=True, inline="always")
-def _rng(st):
-    """splitmix64 step on a 1-element uint64 array."""
-    st[0] += np.uint64(0x9E3779B97F4A7C15)
-    z = st[0]
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+# ---- BookSim2's random numbers: Knuth's lagged-Fibonacci generators (TAOCP 3.6, ran_array / ranf_array)
+# RandomSeed(seed) starts both; RandomFloat() draws from the real one, RandomInt(max) = next % (max + 1)
+# from the integer one. State: KK words each (float64 `ru`, int64 `rx`), refill buffers of QUALITY words (`rfb`,
+# `rib`; separate arrays so that the refill loops vectorise) and `rp` = next buffer position of each (BookSim
+# uses buf[0..99] of every refill, buf[100] is its end sentinel).
+KK, LL, QUALITY, TT = 100, 37, 1009, 70
+MM = 1 << 30
+
+
+@njit(cache=True)
+def _ran_array(x, aa, n):
+    """Knuth's ran_array: n new integers (mod 2^30) into aa[:n], advancing the state x[:KK]."""
+    for j in range(KK):
+        aa[j] = x[j]
+    for j in range(KK, n):
+        aa[j] = (aa[j - KK] - aa[j - LL]) & (MM - 1)
+    j = n
+    for i in range(LL):
+        x[i] = (aa[j - KK] - aa[j - LL]) & (MM - 1)
+        j += 1
+    for i in range(LL, KK):
+        x[i] = (aa[j - KK] - x[i - LL]) & (MM - 1)
+        j += 1
 
 
 @njit(cache=True, inline="always")
-def _uniform(st):
-    return np.float64(_rng(st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+def _mod_sum(a, b):
+    """(a + b) mod 1.0 as Knuth writes it, (a+b) - (int)(a+b), for a, b in [0, 1)."""
+    s = a + b
+    return s - 1.0 if s >= 1.0 else s
+
+
+@njit(cache=True)
+def _ranf_array(u, aa, n):
+    """Knuth's ranf_array: n new fractions into aa[:n], advancing the state u[:KK]."""
+    for j in range(KK):
+        aa[j] = u[j]
+    for j in range(KK, n):
+        aa[j] = _mod_sum(aa[j - KK], aa[j - LL])
+    j = n
+    for i in range(LL):
+        u[i] = _mod_sum(aa[j - KK], aa[j - LL])
+        j += 1
+    for i in range(LL, KK):
+        u[i] = _mod_sum(aa[j - KK], u[i - LL])
+        j += 1
+
+
+@njit(cache=True)
+def rng_seed(seed, ru, rx, rp):
+    """BookSim's RandomSeed(seed): Knuth's ran_start and ranf_start."""
+    # ---- ran_start
+    x = np.zeros(KK + KK - 1, np.int64)
+    ss = (seed + 2) & (MM - 2)
+    for j in range(KK):
+        x[j] = ss
+        ss <<= 1
+        if ss >= MM:
+            ss -= MM - 2
+    x[1] += 1
+    ss = seed & (MM - 1)
+    t = TT - 1
+    while t:
+        for j in range(KK - 1, 0, -1):
+            x[j + j] = x[j]
+            x[j + j - 1] = 0
+        for j in range(KK + KK - 2, KK - 1, -1):
+            x[j - (KK - LL)] = (x[j - (KK - LL)] - x[j]) & (MM - 1)
+            x[j - KK] = (x[j - KK] - x[j]) & (MM - 1)
+        if ss & 1:
+            for j in range(KK, 0, -1):
+                x[j] = x[j - 1]
+            x[0] = x[KK]
+            x[LL] = (x[LL] - x[KK]) & (MM - 1)
+        if ss:
+            ss >>= 1
+        else:
+            t -= 1
+    for j in range(LL):
+        rx[j + KK - LL] = x[j]
+    for j in range(LL, KK):
+        rx[j - LL] = x[j]
+    for _ in range(10):
+        _ran_array(rx, x, KK + KK - 1)
+    # ---- ranf_start
+    u = np.zeros(KK + KK - 1, np.float64)
+    ulp = (1.0 / (1 << 30)) / (1 << 22)
+    fs = 2.0 * ulp * ((seed & 0x3FFFFFFF) + 2)
+    for j in range(KK):
+        u[j] = fs
+        fs += fs
+        if fs >= 1.0:
+            fs -= 1.0 - 2 * ulp
+    u[1] += ulp
+    s = seed & 0x3FFFFFFF
+    t = TT - 1
+    while t:
+        for j in range(KK - 1, 0, -1):
+            u[j + j] = u[j]
+            u[j + j - 1] = 0.0
+        for j in range(KK + KK - 2, KK - 1, -1):
+            u[j - (KK - LL)] = _mod_sum(u[j - (KK - LL)], u[j])
+            u[j - KK] = _mod_sum(u[j - KK], u[j])
+        if s & 1:
+            for j in range(KK, 0, -1):
+                u[j] = u[j - 1]
+            u[0] = u[KK]
+            u[LL] = _mod_sum(u[LL], u[KK])
+        if s:
+            s >>= 1
+        else:
+            t -= 1
+    for j in range(LL):
+        ru[j + KK - LL] = u[j]
+    for j in range(LL, KK):
+        ru[j - LL] = u[j]
+    for _ in range(10):
+        _ranf_array(ru, u, KK + KK - 1)
+    rp[0] = KK          # both buffers empty: the first draw refills
+    rp[1] = KK
+
+
+@njit(cache=True, inline="always")
+def _random_int(rx, rib, rp, n):
+    """BookSim's RandomInt(n - 1): the next integer of the ran_array stream modulo n."""
+    if rp[1] >= KK:
+        _ran_array(rx, rib, QUALITY)
+        rp[1] = 0
+    v = rib[rp[1]]
+    rp[1] += 1
+    return v % n
 
 
 @njit(cache=True, inline="always")
@@ -109,7 +227,7 @@ def route_mask(r, pid, W, C, pk_src, pk_dst, pk_mc, pk_route, mc_mask):
 
 
 @njit(cache=True)
-def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
+def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
             nbr_in, up_out,
             ibuf, ihd, icnt, ist, rt_due, va_due, va_res, sa_due, sa_res, imask, ipend, iovc,
             o_inuse, o_occ, va_in_ptr, va_out_ptr, sw_off, sa_in_ptr, sa_out_ptr, rflits,
@@ -159,6 +277,7 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
     evald = np.zeros(PV, np.uint8)
 
     t = sc[NOW]
+    fpos = rp[0]                  # RandomFloat buffer position, kept local (stored back on return)
     status = ST_UNTIL
     while t < until:
         # ---------------- terminals: ejection, injection credits, generation, injection ------------
@@ -210,13 +329,22 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
                 while qtime[core] <= t:
                     ct = qtime[core]
                     qtime[core] = ct + 1
-                    if _uniform(rng) < gen_rate:
+                    # BookSim: Bernoulli test, then the pattern's destination, then the packet's
+                    # subnetwork (RandomInt(subnets - 1) = RandomInt(0), one integer draw)
+                    if fpos >= KK:
+                        _ranf_array(ru, rfb, QUALITY)
+                        fpos = 0
+                    fpos += 1
+                    if rfb[fpos - 1] < gen_rate:
                         if PAT == 0:
-                            dst = np.int64(_rng(rng) % np.uint64(NC))
+                            dst = _random_int(rx, rib, rp, NC)
                         elif PAT == 1:
                             dst = pat_tab[core]
+                        elif PAT_N == 1:
+                            dst = pat_tab[0]
                         else:
-                            dst = pat_tab[np.int64(_rng(rng) % np.uint64(PAT_N))]
+                            dst = pat_tab[_random_int(rx, rib, rp, PAT_N)]
+                        _random_int(rx, rib, rp, 1)
                         sc[FREE_TOP] -= 1
                         pid = free_pids[sc[FREE_TOP]]
                         pk_src[pid] = core
@@ -567,5 +695,6 @@ def noc_run(until, cfg, sc, rng, pat_tab, gen_rate,
                 t = nxt
                 sc[NOW] = t
                 sc[LAST_MOVE] = t
+    rp[0] = fpos
     sc[STATUS] = status
     return status

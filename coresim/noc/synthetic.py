@@ -151,6 +151,8 @@ def run_synthetic(mesh: MeshSpec, noc_spec: NocSpec, traffic: str, rate: float, 
     # drain: run until every packet created in [run_start, drain_time) has been ejected
     drain_time = noc.now
     acc_at_drain, inj_at_drain = noc.flits_ejected, noc.flits_injected
+    # BookSim's figures for a run that aborts while draining are those printed after the last sample period
+    last_period = win.cat("lat"), win.cat("nlat"), win.cat("hops")
     measured = win
     step = 64
     while True:
@@ -162,8 +164,8 @@ def run_synthetic(mesh: MeshSpec, noc_spec: NocSpec, traffic: str, rate: float, 
         gen, _dst, ct, it, et, hops = noc.delivered()
         measured.add(ct, it, et, hops, recorded(gen, ct, drain_time))
         if (noc.now - drain_time) // 1000 != (before - drain_time) // 1000 and over_threshold():
-            return _result(traffic, packet_flits, rate, False, measured.cat("lat"), measured.cat("nlat"),
-                           measured.cat("hops"), win.accepted(noc, drain_time, acc_at_drain),
+            return _result(traffic, packet_flits, rate, False, *last_period,
+                           win.accepted(noc, drain_time, acc_at_drain),
                            (inj_at_drain - win.inj0) / max(1, drain_time - win.t0) / N, noc.now, wall0)
     lat, nlat, hops = measured.cat("lat"), measured.cat("nlat"), measured.cat("hops")
     span = drain_time - run_start
