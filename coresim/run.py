@@ -14,6 +14,7 @@ from coresim import __version__
 from coresim.analysis.activity import synaptic_events_by_layer
 from coresim.analysis.summary import outputs_sha256, summarize
 from coresim.engine.simulator import ChipSimulator, SimTrace
+from coresim.errors import SpecError
 from coresim.functional.executor import readout
 from coresim.mapping import map_workload
 from coresim.mapping.placement import Placement
@@ -36,6 +37,7 @@ class Prepared:
     seed: int
     config: dict[str, Any]      # canonical configs
     config_sha256: str
+    partitions: list | None = None  # engine.partition.Partition list when the network runs in partitions
 
 
 @dataclass
@@ -48,7 +50,6 @@ class RunResult:
 def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
     """`--set chip.noc.router.vcs=4 workload.timesteps=2 run.samples=3` -> per-file override lists.
     A key without a known prefix is taken as a chip key."""
-    from coresim.errors import SpecError
     from coresim.spec.load import parse_value
 
     chip, work, run = [], [], []
@@ -66,12 +67,13 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
 
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
-            schedule: str = "barrier") -> Prepared:
+            schedule: str = "barrier", partition: str | int | None = None) -> Prepared:
+    """Load, check and map. `partition`: None (the chip must hold the network), "auto" (cut it into as few
+    partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule}
     for key, value in run_ov:
         if key not in opts:
-            from coresim.errors import SpecError
             raise SpecError(None, f"run.{key}", f"unknown run field ({', '.join(opts)})")
         opts[key] = int(value) if key in ("samples", "seed") else str(value)
     samples, seed, mapping, alloc, schedule = opts.values()
@@ -91,19 +93,33 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     log.info("mapping %s (%d layers) onto %s with %s", wspec.name, len(net.layers), chip.name, mapping)
     from coresim.engine.simulator import SCHEDULES
     if schedule not in SCHEDULES:
-        from coresim.errors import SpecError
         raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-    placement = map_workload(chip, net, mapping, str(wpath), alloc, schedule)
+    partitions = None
+    if partition in (None, "none", "auto"):
+        try:
+            placement = map_workload(chip, net, mapping, str(wpath), alloc, schedule)
+        except SpecError as exc:
+            if partition != "auto":
+                raise SpecError(exc.file, exc.field, exc.reason + " (--partition auto runs it in partitions)") \
+                    from None
+            partition = "auto"
+        else:
+            partition = None
+    if partition is not None:
+        from coresim.engine.partition import plan
+        partitions = plan(chip, net, mapping, alloc, schedule, str(wpath), partition)
+        placement = partitions[0].placement
+        log.info("%d partitions", len(partitions))
     config = {"chip": chip.model_dump(mode="json"), "workload": wspec.model_dump(mode="json"),
-              "run": {"mapping": mapping, "seed": seed, "alloc": alloc, "schedule": schedule}}
+              "run": {"mapping": mapping, "seed": seed, "alloc": alloc, "schedule": schedule,
+                      "partition": partition}}
     weights_hash = sha256_of(*[la.weight.tobytes() for la in net.layers if la.weight is not None])
     return Prepared(chip, net, placement, inputs, y, seed, config,
-                    sha256_of(canonical_json(config), weights_hash))
+                    sha256_of(canonical_json(config), weights_hash), partitions)
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
     """Cross-file checks: weights within the MAC array's weight width."""
-    from coresim.errors import SpecError
 
     lim = 2 ** (chip.core.mac.weight_bits - 1)
     for la in net.layers:
@@ -122,14 +138,26 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
              len(prep.placement.cores_used()))
     with tqdm(total=int(np.prod(prep.inputs.shape[:2])), desc="simulating", unit="timestep", leave=False,
               disable=None if progress is None else not progress) as bar:
-        trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update,
-                              schedule=prep.config["run"]["schedule"]).run()
+        schedule = prep.config["run"]["schedule"]
+        if prep.partitions:
+            from coresim.engine.partition import run_partitions
+            trace, prep.placement = run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, schedule,
+                                                   progress=bar.update)
+            bar.total = len(prep.partitions) * bar.total
+        else:
+            trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update,
+                                  schedule=schedule).run()
     net = prep.net
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)
     sops = synaptic_events_by_layer(net, trace.outputs, prep.inputs)
     summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, sum(sops.values()))
     summary.update(per_sample_metrics(prep, trace, sops, summary))
+    summary["partitions"] = len(prep.partitions) if prep.partitions else 1
+    summary["reconfig_cycles"] = int(trace.counters.get("reconfig_cycles", 0))
+    summary["dram_cycles"] = int(trace.counters.get("dram_cycles", 0))
+    if prep.partitions:
+        summary["partition_reports"] = [p.report for p in prep.partitions]
     summary["spikes"] = int(sum(np.count_nonzero(trace.outputs[la.name]) for la in net.layers if la.stateful))
     summary["seed"] = prep.seed
     summary["wall_seconds"] = time.perf_counter() - t0

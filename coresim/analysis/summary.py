@@ -120,7 +120,8 @@ def density_metrics(chip: ChipSpec, placement: Placement, trace: SimTrace) -> di
     transient = np.zeros(len(placement.tasks))
     for task, cost, runs in zip(placement.tasks, trace.task_costs, trace.task_runs, strict=True):
         macs[task.core] += cost.macs * runs
-        byte_cycles[task.core] += sum(b.nbytes for b in task.buffers if is_persistent(b)) * total
+        life = total if trace.task_lifetime is None else int(trace.task_lifetime[task.id])
+        byte_cycles[task.core] += sum(b.nbytes for b in task.buffers if is_persistent(b)) * life
         transient[task.id] = sum(b.nbytes for b in task.buffers if not is_persistent(b))
     iv = trace.intervals
     if len(iv):

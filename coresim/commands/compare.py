@@ -17,20 +17,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapping", nargs="+", default=["layerwise", "density"], help="strategies to compare")
     p.add_argument("--alloc", nargs="+", default=["forward"], choices=["forward", "reverse"])
     p.add_argument("--schedule", nargs="+", default=["barrier"], choices=["barrier", "lockstep", "pipelined"])
+    p.add_argument("--partition", default="auto", metavar="auto|N|none",
+                   help="partitions for networks larger than the chip (default: auto, only when needed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, help="frames to simulate (default: the workload's input.samples)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
 
 
-def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, overrides=()) -> list[dict]:
+def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, overrides=(),
+            partition="auto") -> list[dict]:
     """Run every variant (mapping x alloc x schedule); speed-ups are against the first."""
     from coresim.run import prepare, simulate
 
     rows = []
     for mapping, alloc, schedule in itertools.product(mappings, allocs, schedules):
         prep = prepare(chip, workload, mapping=mapping, seed=seed, overrides=list(overrides), samples=samples,
-                       alloc=alloc, schedule=schedule)
+                       alloc=alloc, schedule=schedule, partition=None if partition == "none" else partition)
         s = simulate(prep).summary
         rows.append({
             "variant": f"{mapping}/{alloc}/{schedule}",
@@ -43,6 +46,7 @@ def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, o
             "noc_byte_hops": s["noc_byte_hops"],
             "energy_pj_per_frame": s["energy_pj_per_sample"],
             "cores_used": s["cores_used"],
+            "partitions": s["partitions"],
             "latency_cycles": s["latency_cycles"],
             "wall_seconds": s["wall_seconds"],
             "output_spikes_sha256": s["output_spikes_sha256"],
@@ -69,7 +73,7 @@ def format_table(rows: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     rows = compare(args.chip, args.workload, args.mapping, args.alloc, args.schedule, args.seed, args.samples,
-                   args.overrides)
+                   args.overrides, args.partition)
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")

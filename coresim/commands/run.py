@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SRAM allocation order: forward (PSM) or reverse (NSM) (default: forward)")
     p.add_argument("--schedule", default="barrier", choices=["barrier", "lockstep", "pipelined"],
                    help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
+    p.add_argument("--partition", default=None, metavar="auto|N",
+                   help="run a network larger than the chip in partitions (auto: as few as fit; N: N parts)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if args.timesteps is not None:
         overrides.append(f"workload.timesteps={args.timesteps}")
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
-                   samples=args.samples, alloc=args.alloc, schedule=args.schedule)
+                   samples=args.samples, alloc=args.alloc, schedule=args.schedule,
+                   partition=args.partition)
     result = simulate(prep)
     if args.output:
         from coresim.trace.hdf5 import write_trace

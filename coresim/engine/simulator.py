@@ -71,6 +71,7 @@ class SimTrace:
     state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
     sample_cycles: np.ndarray | None = None   # (S,) latency of each sample: first input to last output
     timesteps_run: np.ndarray | None = None   # (S,) timesteps simulated per sample (< T after an early exit)
+    task_lifetime: np.ndarray | None = None   # (tasks,) cycles a task's buffers occupy SRAM (None: the whole run)
 
 
 @dataclass
@@ -177,8 +178,8 @@ class ChipSimulator:
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
         self.next_group = 0
         self.task_runs = np.zeros(len(self.states), np.int64)
-        self.host_bytes = 0
-        self.dram_bytes = 0
+        self.port_bytes = {"host": 0, "dram": 0}
+        self.port_cycles = {"host": 0, "dram": 0}
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
         self.noc_wake: simpy.Event | None = None
@@ -204,7 +205,7 @@ class ChipSimulator:
             task = st.task
             st.ext = [name for name in task.needs if name not in produced]
             if st.ext:
-                st.producers += 1  # the host / DRAM port
+                st.producers += len({self._port(n) for n in st.ext})  # the host and/or DRAM port
                 missing = [name for name in st.ext if name not in self.ext]
                 if missing:
                     raise SimulationError(f"task {task} needs {missing}, which neither the chip nor the inputs hold")
@@ -321,44 +322,48 @@ class ChipSimulator:
             return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes
         return _cdiv(vals.size * bits, 8)
 
-    def _port(self, name: str):
+    def _port(self, name: str) -> str:
         """The network input and final output use the host port; partition cuts use DRAM."""
-        return self.chip.host if name == "input" or self.exports.get(name) == "host" else self.chip.dram
+        return "host" if name == "input" or self.exports.get(name) == "host" else "dram"
 
     def _host_input(self, step: _Step):
+        """Each port (host, then DRAM) pays its latency, then delivers its sources one task after another."""
         env = self.env
-        ports = {id(self._port(n)): self._port(n) for st in self.firsts for n in st.ext}
-        yield env.timeout(max((p.latency_cycles for p in ports.values()), default=0))
-        for st in self.firsts:  # the ports deliver off-chip inputs one task after another
-            slot = self._slot(st, step.k)
-            cycles = 0
-            for name in st.ext:
-                idx = st.task.needs[name]
-                vals = np.asarray(self.ext[name][step.s, step.t]).ravel()[idx]
-                nbytes = self._transfer_bytes(name, vals)
-                port = self._port(name)
-                cycles += _cdiv(nbytes, port.bytes_per_cycle)
-                if port is self.chip.host:
-                    self.host_bytes += nbytes
-                else:
-                    self.dram_bytes += nbytes
-                slot.inputs[name][idx] = vals
-            yield env.timeout(cycles)
-            slot.producers -= 1
-            self._check_ready(st, step.k)
+        for port in ("host", "dram"):
+            spec = self.chip.host if port == "host" else self.chip.dram
+            users = [st for st in self.firsts if any(self._port(n) == port for n in st.ext)]
+            if not users:
+                continue
+            yield env.timeout(spec.latency_cycles)
+            self.port_cycles[port] += spec.latency_cycles
+            for st in users:
+                slot = self._slot(st, step.k)
+                nbytes = 0
+                for name in st.ext:
+                    if self._port(name) == port:
+                        idx = st.task.needs[name]
+                        vals = np.asarray(self.ext[name][step.s, step.t]).ravel()[idx]
+                        nbytes += self._transfer_bytes(name, vals)
+                        slot.inputs[name][idx] = vals
+                self.port_bytes[port] += nbytes
+                cycles = _cdiv(nbytes, spec.bytes_per_cycle)
+                self.port_cycles[port] += cycles
+                yield env.timeout(cycles)
+                slot.producers -= 1
+                self._check_ready(st, step.k)
 
     def _output_cycles(self, s: int, t: int) -> int:
         """Move this step's exported outputs off chip; returns the cycles the ports take."""
-        cycles = 0
-        for name, where in self.exports.items():
-            nbytes = self._transfer_bytes(name, self.outputs[name][s, t])
+        total = 0
+        for name in self.exports:
             port = self._port(name)
-            cycles += port.latency_cycles + _cdiv(nbytes, port.bytes_per_cycle)
-            if where == "host":
-                self.host_bytes += nbytes
-            else:
-                self.dram_bytes += nbytes
-        return cycles
+            spec = self.chip.host if port == "host" else self.chip.dram
+            nbytes = self._transfer_bytes(name, self.outputs[name][s, t])
+            cycles = spec.latency_cycles + _cdiv(nbytes, spec.bytes_per_cycle)
+            self.port_bytes[port] += nbytes
+            self.port_cycles[port] += cycles
+            total += cycles
+        return total
 
     def _core(self, core: int):
         env = self.env
@@ -617,11 +622,12 @@ class ChipSimulator:
             packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
-            host_bytes=self.host_bytes,
-            dram_bytes=self.dram_bytes,
+            host_bytes=self.port_bytes["host"],
+            dram_bytes=self.port_bytes["dram"],
             link_flits=np.asarray(noc.link_flits).copy(),
             flit_hops=int(noc.flit_hops),
-            counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected)},
+            counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected),
+                      "host_cycles": self.port_cycles["host"], "dram_cycles": self.port_cycles["dram"]},
             state=self.state,
             sample_cycles=sample_cycles,
             timesteps_run=ran,

@@ -21,7 +21,8 @@ def split_ranges(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def shapes_of(net: Network) -> dict[str, tuple[int, ...]]:
-    return {"input": net.input_shape} | {la.name: la.out_shape for la in net.layers}
+    """Output shape of every source a layer may read (a partition's network also knows the layers outside)."""
+    return {"input": net.input_shape} | {name: la.out_shape for name, la in net.by_name.items()}
 
 
 def full_rows(layer: Layer) -> tuple[int, int] | None:

@@ -146,7 +146,7 @@ def build_routes(tasks: list[Task]) -> list[Route]:
         for src_name, need in dst.needs.items():
             if src_name == "input":
                 continue
-            for src in by_name[src_name]:
+            for src in by_name.get(src_name, ()):  # absent: an off-chip source (an earlier partition)
                 idx = np.intersect1d(src.out_index, need, assume_unique=True)
                 if idx.size:
                     routes.append(Route(src, dst, idx))

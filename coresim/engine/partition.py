@@ -1,0 +1,229 @@
+"""Partitioned execution of networks larger than the chip (Arnold et al. 2025, BrainScaleS-2 style).
+
+The layer graph is cut, between layers, into partitions that each fit the chip with the chosen mapping. They
+run one after another: the chip is reconfigured (the partition's weights, parameters and initial neuron state
+loaded from DRAM: `dram.latency_cycles + bytes / dram.bytes_per_cycle`), then every sample streams through the
+partition; outputs that later partitions need are written to DRAM every timestep and replayed from DRAM to
+the cores that read them. Cuts fall only before a synaptic layer whose stateless followers (pool, flatten,
+add) have their first input inside the same partition. Total cycles = sum over partitions of (reconfiguration
++ run), and the run's off-chip transfers are counted at the DRAM port.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coresim.engine.simulator import ChipSimulator, SimTrace
+from coresim.errors import SpecError
+from coresim.mapping import map_workload
+from coresim.mapping.memory import is_persistent
+from coresim.mapping.placement import Placement
+from coresim.spec.chip import ChipSpec
+from coresim.workload.graph import Layer, Network
+
+log = logging.getLogger("coresim")
+
+
+@dataclass
+class Partition:
+    index: int
+    net: Network                 # the partition's layers (lookups still see the whole network)
+    placement: Placement
+    exports: dict[str, str]      # layer -> "host" (network output) | "dram" (read by a later partition)
+    sources: list[str]           # off-chip inputs: "input" and layers of earlier partitions
+    reconfig_bytes: int = 0
+    reconfig_cycles: int = 0
+    report: dict = field(default_factory=dict)
+
+
+def subnetwork(net: Network, layers: list[Layer]) -> Network:
+    sub = Network(net.spec, layers, net.input_shape, net.source)
+    sub.by_name = net.by_name
+    return sub
+
+
+def valid_cuts(net: Network) -> list[int]:
+    """Layer indices a partition may start at: synaptic layers with no stateless layer after them reading a
+    first input from before them."""
+    pos = {la.name: i for i, la in enumerate(net.layers)}
+    cuts = []
+    for i, la in enumerate(net.layers):
+        if i == 0 or not la.synaptic:
+            continue
+        if all(pos.get(later.inputs[0], -1) >= i for later in net.layers[i:] if not later.synaptic):
+            cuts.append(i)
+    return cuts
+
+
+def _persistent_bytes(placement: Placement) -> int:
+    return sum(b.nbytes for t in placement.tasks for b in t.buffers if is_persistent(b))
+
+
+def _lower_bound_bytes(chip: ChipSpec, layers: list[Layer]) -> int:
+    """Weights and neuron state alone: what any mapping of these layers needs at least."""
+    wb, sb = chip.core.mac.weight_bits, chip.core.neuron.state_bits
+    return sum((la.weight.size * wb + (la.n_out * sb if la.stateful else 0)) // 8 for la in layers if la.synaptic)
+
+
+def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
+         parts: str | int) -> list[Partition]:
+    """Cut the network into partitions that fit (`auto`: as few as the greedy finds; N: N balanced parts)."""
+    cuts = valid_cuts(net)
+    bounds = [0] + cuts + [len(net.layers)]
+    capacity = chip.n_cores * chip.core.sram.size_bytes
+
+    def try_map(a: int, b: int) -> Placement | None:
+        sub = subnetwork(net, net.layers[a:b])
+        try:
+            return map_workload(chip, sub, mapping, source, alloc, schedule)
+        except SpecError:
+            return None
+
+    ranges: list[tuple[int, int, Placement]] = []
+    if parts == "auto":
+        a = 0
+        while a < len(net.layers):
+            ends = [e for e in bounds if e > a]
+            fitting = [e for e in ends if _lower_bound_bytes(chip, net.layers[a:e]) <= capacity] or ends[:1]
+            placed = None
+            for e in reversed(fitting):
+                placed = try_map(a, e)
+                if placed is not None:
+                    break
+            if placed is None:
+                e = ends[0]
+                first = net.layers[a]
+                raise SpecError(source, f"layers[{first.index}] ({first.name})",
+                                f"does not fit the chip even alone in a partition (layers {first.name}.."
+                                f"{net.layers[e - 1].name}, {_lower_bound_bytes(chip, net.layers[a:e])} B of "
+                                f"weights and state, {capacity} B of SRAM on {chip.n_cores} cores)")
+            ranges.append((a, e, placed))
+            a = e
+    else:
+        n = int(parts)
+        if not 1 <= n <= len(bounds) - 1:
+            raise SpecError(None, "--partition", f"{n} partitions asked; this network can be cut into 1 to "
+                                                 f"{len(bounds) - 1}")
+        sizes = np.cumsum([_lower_bound_bytes(chip, [la]) + 1 for la in net.layers])
+        targets = [sizes[-1] * i / n for i in range(1, n)]
+        chosen = sorted({min(cuts, key=lambda c, x=x: abs(sizes[c - 1] - x)) for x in targets}) if cuts else []
+        if len(chosen) != n - 1:
+            raise SpecError(None, "--partition", f"cannot cut this network into {n} partitions at distinct layers")
+        edges = [0] + chosen + [len(net.layers)]
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            placed = try_map(a, b)
+            if placed is None:
+                raise SpecError(source, "--partition", f"partition of layers {net.layers[a].name}.."
+                                                       f"{net.layers[b - 1].name} does not fit the chip; "
+                                                       "use more partitions or --partition auto")
+            ranges.append((a, b, placed))
+    return _partitions(chip, net, ranges)
+
+
+def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
+    owner = {la.name: i for i, (a, b, _) in enumerate(ranges) for la in net.layers[a:b]}
+    out = []
+    for i, (a, b, placement) in enumerate(ranges):
+        layers = net.layers[a:b]
+        names = {la.name for la in layers}
+        exports = {la.name: "dram" for la in layers
+                   if any(owner[c.name] > i for c in net.consumers(la.name))}
+        if net.output.name in names:
+            exports[net.output.name] = "host"
+        sources = sorted({src for la in layers for src in la.inputs if src not in names})
+        nbytes = _persistent_bytes(placement)
+        cycles = chip.dram.latency_cycles + -(-nbytes // chip.dram.bytes_per_cycle)
+        out.append(Partition(i, subnetwork(net, layers), placement, exports, sources, nbytes, cycles))
+    return out
+
+
+def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], inputs: np.ndarray,
+                   schedule: str, progress=None) -> tuple[SimTrace, Placement]:
+    """Run the partitions in turn; returns one trace (times offset per partition) and the merged placement."""
+    from coresim.analysis.summary import energy_by_component
+
+    store: dict[str, np.ndarray] = {"input": inputs}
+    traces: list[SimTrace] = []
+    offset = 0
+    for p in partitions:
+        ext = {name: store[name] for name in p.sources}
+        log.info("partition %d: %d layers on %d cores, %d B reconfiguration", p.index, len(p.net.layers),
+                 len(p.placement.cores_used()), p.reconfig_bytes)
+        tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+        tr.counters["reconfig_bytes"] = p.reconfig_bytes
+        for name in p.exports:
+            store[name] = tr.outputs[name]
+        offset += p.reconfig_cycles
+        _shift(tr, offset)
+        offset += tr.total_cycles
+        p.report = {"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
+                    "cores": len(p.placement.cores_used()), "cycles": tr.total_cycles,
+                    "reconfig_cycles": p.reconfig_cycles, "dram_cycles": tr.counters["dram_cycles"],
+                    "dram_bytes": tr.dram_bytes + p.reconfig_bytes,
+                    "energy_pj": float(sum(energy_by_component(chip, tr).values()))}
+        traces.append(tr)
+    return _merge(partitions, traces, offset), _merged_placement(net, partitions)
+
+
+def _shift(tr: SimTrace, offset: int) -> None:
+    if len(tr.intervals):
+        tr.intervals[:, 4:7] += offset
+    if len(tr.packets):
+        tr.packets[:, 4:7] += offset
+
+
+def _merge(partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
+    outputs: dict[str, np.ndarray] = {}
+    intervals, packets, costs, runs = [], [], [], []
+    base = 0
+    for p, tr in zip(partitions, traces, strict=True):
+        outputs.update(tr.outputs)
+        iv = tr.intervals.copy()
+        iv[:, 1] += base
+        pk = tr.packets.copy()
+        pk[:, 8] += base
+        intervals.append(iv)
+        packets.append(pk)
+        costs += tr.task_costs
+        runs.append(tr.task_runs)
+        base += len(p.placement.tasks)
+    reconfig = sum(p.reconfig_cycles for p in partitions)
+    counters = {k: sum(tr.counters.get(k, 0) for tr in traces)
+                for k in ("packets", "flits", "reconfig_bytes", "host_cycles", "dram_cycles")}
+    counters["reconfig_cycles"] = reconfig
+    return SimTrace(
+        outputs=outputs,
+        step_cycles=sum(tr.step_cycles for tr in traces),
+        total_cycles=total,
+        intervals=np.concatenate(intervals),
+        packets=np.concatenate(packets),
+        task_costs=costs,
+        task_runs=np.concatenate(runs),
+        host_bytes=sum(tr.host_bytes for tr in traces),
+        dram_bytes=sum(tr.dram_bytes for tr in traces),
+        link_flits=sum(tr.link_flits for tr in traces),
+        flit_hops=sum(tr.flit_hops for tr in traces),
+        counters=counters,
+        sample_cycles=sum(tr.sample_cycles for tr in traces) + reconfig,
+        timesteps_run=traces[-1].timesteps_run,
+        task_lifetime=np.concatenate([np.full(len(p.placement.tasks), tr.total_cycles, np.int64)
+                                      for p, tr in zip(partitions, traces, strict=True)]),
+    )
+
+
+def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
+    """All partitions' tasks in one placement (ids renumbered in run order); per core the fuller memory."""
+    first = partitions[0].placement
+    tasks = [t for p in partitions for t in p.placement.tasks]
+    routes = [r for p in partitions for r in p.placement.routes]
+    for i, t in enumerate(tasks):
+        t.id = i
+    merged = Placement(first.strategy, net, first.n_cores, tasks, routes, first.alloc)
+    for p in partitions:
+        for core, mem in p.placement.memory.items():
+            if core not in merged.memory or mem.peak_bytes > merged.memory[core].peak_bytes:
+                merged.memory[core] = mem
+    return merged
