@@ -13,6 +13,7 @@ from coresim.errors import SimulationError, SpecError
 COMMANDS = {
     "run": "simulate a workload mapped onto a chip",
     "compare": "run one workload under several mappings / allocations / schedules and compare them",
+    "calibrate-cutoff": "calibrate Top-K early-exit thresholds on a workload's training data",
     "validate": "check a chip spec and a workload (and that the workload fits)",
     "info": "describe a chip spec",
     "noc": "synthetic-traffic NoC simulation (BookSim2-style)",

@@ -38,6 +38,7 @@ class Prepared:
     config: dict[str, Any]      # canonical configs
     config_sha256: str
     partitions: list | None = None  # engine.partition.Partition list when the network runs in partitions
+    cutoff: Any = None              # analysis.cutoff.TopKCutoff when samples may exit early
 
 
 @dataclass
@@ -67,7 +68,8 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
 
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
-            schedule: str = "barrier", partition: str | int | None = None) -> Prepared:
+            schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
+            epsilon: float | None = None) -> Prepared:
     """Load, check and map. `partition`: None (the chip must hold the network), "auto" (cut it into as few
     partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
@@ -110,12 +112,22 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         partitions = plan(chip, net, mapping, alloc, schedule, str(wpath), partition)
         placement = partitions[0].placement
         log.info("%d partitions", len(partitions))
+    monitor = None
+    if cutoff not in (None, "none"):
+        if cutoff != "topk":
+            raise SpecError(None, "--cutoff", f"unknown cutoff {cutoff!r}; topk or none")
+        if partitions:
+            raise SpecError(None, "--cutoff", "an early exit cannot be combined with partitioned execution")
+        from coresim.analysis.cutoff import load_cutoff
+        monitor, epsilon = load_cutoff(wpath, wspec.timesteps, epsilon)
     config = {"chip": chip.model_dump(mode="json"), "workload": wspec.model_dump(mode="json"),
               "run": {"mapping": mapping, "seed": seed, "alloc": alloc, "schedule": schedule,
-                      "partition": partition}}
+                      "partition": partition, "cutoff": None if monitor is None else "topk",
+                      "epsilon": epsilon if monitor is not None else None,
+                      "betas": None if monitor is None else monitor.betas.tolist()}}
     weights_hash = sha256_of(*[la.weight.tobytes() for la in net.layers if la.weight is not None])
     return Prepared(chip, net, placement, inputs, y, seed, config,
-                    sha256_of(canonical_json(config), weights_hash), partitions)
+                    sha256_of(canonical_json(config), weights_hash), partitions, monitor)
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
@@ -146,7 +158,7 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
             bar.total = len(prep.partitions) * bar.total
         else:
             trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=bar.update,
-                                  schedule=schedule).run()
+                                  schedule=schedule, cutoff=prep.cutoff).run()
     net = prep.net
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)
@@ -158,6 +170,8 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     summary["dram_cycles"] = int(trace.counters.get("dram_cycles", 0))
     if prep.partitions:
         summary["partition_reports"] = [p.report for p in prep.partitions]
+    if prep.cutoff is not None:
+        summary.update(cutoff_savings(prep, trace, summary))
     summary["spikes"] = int(sum(np.count_nonzero(trace.outputs[la.name]) for la in net.layers if la.stateful))
     summary["seed"] = prep.seed
     summary["wall_seconds"] = time.perf_counter() - t0
@@ -185,6 +199,16 @@ def per_sample_metrics(prep: Prepared, trace: SimTrace, sops: dict[str, int], su
     if prep.net.spec.ann_accuracy is not None:
         out["ann_accuracy"] = prep.net.spec.ann_accuracy
     return out
+
+
+def cutoff_savings(prep: Prepared, trace: SimTrace, summary: dict) -> dict[str, Any]:
+    """What the early exit saved: timesteps skipped, and cycles / energy estimated at the run's own average
+    per simulated timestep (an estimate: a full-horizon run measures it exactly)."""
+    ran = int(trace.timesteps_run.sum())
+    skipped = trace.timesteps_run.size * prep.inputs.shape[1] - ran
+    return {"cutoff": "topk", "epsilon": prep.config["run"]["epsilon"], "timesteps_skipped": skipped,
+            "cycles_saved_est": trace.total_cycles / max(1, ran) * skipped,
+            "energy_pj_saved_est": summary["energy_pj"] / max(1, ran) * skipped}
 
 
 def run(chip_path=None, workload_path=None, **kwargs) -> RunResult:

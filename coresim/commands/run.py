@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SRAM allocation order: forward (PSM) or reverse (NSM) (default: forward)")
     p.add_argument("--schedule", default="barrier", choices=["barrier", "lockstep", "pipelined"],
                    help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
+    p.add_argument("--cutoff", choices=["topk", "none"], default=None,
+                   help="Top-K early exit with thresholds from `coresim calibrate-cutoff` (barrier/lockstep)")
+    p.add_argument("--epsilon", type=float, help="cutoff tolerance (default: the one chosen at calibration)")
     p.add_argument("--partition", default=None, metavar="auto|N",
                    help="run a network larger than the chip in partitions (auto: as few as fit; N: N parts)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"workload.timesteps={args.timesteps}")
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
-                   partition=args.partition)
+                   partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon)
     result = simulate(prep)
     if args.output:
         from coresim.trace.hdf5 import write_trace

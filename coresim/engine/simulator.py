@@ -295,7 +295,9 @@ class ChipSimulator:
                 yield env.timeout(self.chip.timing.barrier_cycles)
                 self.step_end[step.k] = env.now
                 if self.cutoff is not None and t < self.timesteps - 1:
+                    # the output core's monitor compares the top two accumulated scores, `lanes` at a time
                     scores = self.outputs[self.net.output.name][s, : t + 1].sum(axis=0)
+                    yield env.timeout(_cdiv(scores.size, self.chip.core.neuron.lanes) + 2)
                     if self.cutoff.exit_after(s, t, scores):
                         break
 

@@ -1,0 +1,53 @@
+"""`coresim calibrate-cutoff WORKLOAD [--epsilon E...]`: Top-K early-exit thresholds from training data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workload", help="workload YAML (labelled: its dataset's training split is used)")
+    p.add_argument("--epsilon", type=float, nargs="+", default=[0.0, 0.001, 0.002, 0.005, 0.01, 0.02],
+                   help="tolerances to calibrate (default: 0 .. 0.02)")
+    p.add_argument("--max-accuracy-loss", type=float, default=0.0,
+                   help="choose the largest epsilon whose training accuracy drops by at most this (default 0)")
+    p.add_argument("--samples", type=int, default=100000, help="training samples to use (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from coresim.analysis.cutoff import calibrate, exit_steps, table_path, write_table
+    from coresim.errors import SpecError
+    from coresim.functional.executor import run_functional
+    from coresim.spec.files import load_workload_spec
+    from coresim.workload.graph import build_network
+    from coresim.workload.inputs import encode_all, load_samples
+
+    spec, path = load_workload_spec(args.workload, [("input.split", "train"), ("input.samples", args.samples)])
+    net = build_network(spec, path.parent, str(path))
+    x, y = load_samples(spec.input, path.parent, np.random.default_rng(args.seed), str(path))
+    if y is None:
+        raise SpecError(str(path), "input.dataset", "calibration needs labelled training data")
+    res = run_functional(net, encode_all(x, spec.input, spec.timesteps, args.seed))
+    last = res.outputs[net.output.name]
+    scores = np.cumsum(last.reshape(last.shape[0], last.shape[1], -1).astype(np.int64), axis=1)
+    full_acc = float(np.mean(np.argmax(scores[:, -1], axis=1) == y))
+    table = {"workload": spec.name, "timesteps": spec.timesteps, "training_samples": int(len(y)),
+             "training_accuracy_full": full_acc, "betas": {}, "training": {}}
+    chosen = 0.0
+    for eps in sorted(args.epsilon):
+        betas = calibrate(scores, y, eps)
+        stop = exit_steps(scores, betas)
+        acc = float(np.mean(np.argmax(scores[np.arange(len(y)), stop], axis=1) == y))
+        table["betas"][f"{eps:g}"] = betas.tolist()
+        table["training"][f"{eps:g}"] = {"accuracy": acc, "avg_timesteps": float(np.mean(stop + 1))}
+        if full_acc - acc <= args.max_accuracy_loss:
+            chosen = eps
+    table["chosen_epsilon"] = chosen
+    out = table_path(path)
+    write_table(out, table)
+    print(json.dumps({"table": str(out), "chosen_epsilon": chosen, "training": table["training"]}, indent=1))
+    return 0
