@@ -76,7 +76,7 @@ def test_calibrate_command_reproduces_committed_table(tmp_path, capsys):
     work = tmp_path / "digits_dt.yaml"
     work.write_text(DT.read_text())
     (tmp_path / "digits_dt.npz").write_bytes((ROOT / "workloads" / "digits_dt.npz").read_bytes())
-    assert main(["calibrate-cutoff", str(work)]) == 0
+    assert main(["calibrate-cutoff", str(work), "--timesteps", *committed["by_timesteps"]]) == 0
     capsys.readouterr()
     assert json.loads(table_path(work).read_text()) == committed
 

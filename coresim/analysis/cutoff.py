@@ -4,7 +4,7 @@ Y(t) is the readout accumulated over timesteps 0..t; gap(t) = top1(Y(t)) - top2(
 data: candidates beta_m = m * max(gap) / 100 for m = 0..99; for each t, C(t, beta) = #{gap_t > beta and the
 prediction is correct at every t' >= t} / #{gap_t > beta} (1 when no sample is above beta); beta_t is the
 smallest candidate with C(t, beta) >= 1 - epsilon. Inference exits at the first t with gap(t) > beta_t, else
-runs to T. The table is written next to the workload as `<workload>.cutoff.json`.
+runs to T. The tables (one per horizon T) are written next to the workload as `<workload>.cutoff.json`.
 """
 
 from __future__ import annotations
@@ -78,11 +78,15 @@ def load_cutoff(workload: Path, timesteps: int, epsilon: float | None) -> tuple[
     except (OSError, ValueError):
         raise SpecError(str(path), None, "no cutoff table: run `coresim calibrate-cutoff` on this workload "
                                          "first") from None
+    tables = table.get("by_timesteps", {})
+    if str(timesteps) not in tables:
+        raise SpecError(str(path), "by_timesteps", f"no thresholds for T={timesteps} (calibrated: "
+                                                   f"{', '.join(sorted(tables, key=int))}); run "
+                                                   f"`coresim calibrate-cutoff --timesteps {timesteps}`")
+    table = tables[str(timesteps)]
     eps = table["chosen_epsilon"] if epsilon is None else epsilon
     key = f"{eps:g}"
     if key not in table["betas"]:
         raise SpecError(str(path), "betas", f"no thresholds for epsilon {key}; calibrated: "
                                             f"{', '.join(sorted(table['betas']))}")
-    if table["timesteps"] != timesteps:
-        raise SpecError(str(path), "timesteps", f"calibrated for T={table['timesteps']}, the run has T={timesteps}")
     return TopKCutoff(np.asarray(table["betas"][key], np.float64)), eps

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-accuracy-loss", type=float, default=0.0,
                    help="choose the largest epsilon whose training accuracy drops by at most this (default 0)")
     p.add_argument("--samples", type=int, default=100000, help="training samples to use (default: all)")
+    p.add_argument("--timesteps", type=int, nargs="+", help="horizons T to calibrate (default: the workload's)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -31,23 +32,29 @@ def run(args: argparse.Namespace) -> int:
     x, y = load_samples(spec.input, path.parent, np.random.default_rng(args.seed), str(path))
     if y is None:
         raise SpecError(str(path), "input.dataset", "calibration needs labelled training data")
-    res = run_functional(net, encode_all(x, spec.input, spec.timesteps, args.seed))
+    horizons = args.timesteps or [spec.timesteps]
+    res = run_functional(net, encode_all(x, spec.input, max(horizons), args.seed))
     last = res.outputs[net.output.name]
-    scores = np.cumsum(last.reshape(last.shape[0], last.shape[1], -1).astype(np.int64), axis=1)
-    full_acc = float(np.mean(np.argmax(scores[:, -1], axis=1) == y))
-    table = {"workload": spec.name, "timesteps": spec.timesteps, "training_samples": int(len(y)),
-             "training_accuracy_full": full_acc, "betas": {}, "training": {}}
-    chosen = 0.0
-    for eps in sorted(args.epsilon):
-        betas = calibrate(scores, y, eps)
-        stop = exit_steps(scores, betas)
-        acc = float(np.mean(np.argmax(scores[np.arange(len(y)), stop], axis=1) == y))
-        table["betas"][f"{eps:g}"] = betas.tolist()
-        table["training"][f"{eps:g}"] = {"accuracy": acc, "avg_timesteps": float(np.mean(stop + 1))}
-        if full_acc - acc <= args.max_accuracy_loss:
-            chosen = eps
-    table["chosen_epsilon"] = chosen
+    all_scores = np.cumsum(last.reshape(last.shape[0], last.shape[1], -1).astype(np.int64), axis=1)
+    tables = {}
+    for horizon in sorted(horizons):
+        scores = all_scores[:, :horizon]
+        full_acc = float(np.mean(np.argmax(scores[:, -1], axis=1) == y))
+        table = {"training_accuracy_full": full_acc, "betas": {}, "training": {}}
+        chosen = 0.0
+        for eps in sorted(args.epsilon):
+            betas = calibrate(scores, y, eps)
+            stop = exit_steps(scores, betas)
+            acc = float(np.mean(np.argmax(scores[np.arange(len(y)), stop], axis=1) == y))
+            table["betas"][f"{eps:g}"] = betas.tolist()
+            table["training"][f"{eps:g}"] = {"accuracy": acc, "avg_timesteps": float(np.mean(stop + 1))}
+            if full_acc - acc <= args.max_accuracy_loss:
+                chosen = eps
+        table["chosen_epsilon"] = chosen
+        tables[str(horizon)] = table
     out = table_path(path)
-    write_table(out, table)
-    print(json.dumps({"table": str(out), "chosen_epsilon": chosen, "training": table["training"]}, indent=1))
+    write_table(out, {"workload": spec.name, "training_samples": int(len(y)), "by_timesteps": tables})
+    print(json.dumps({"table": str(out), "by_timesteps": {t: {"chosen_epsilon": v["chosen_epsilon"],
+                                                              "training": v["training"]} for t, v in tables.items()}},
+                     indent=1))
     return 0
