@@ -137,17 +137,32 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
 
 
 def build_routes(tasks: list[Task]) -> list[Route]:
-    """Connect every consumer task to the producer tasks holding the elements it needs."""
+    """Connect every consumer task to the producer tasks holding the elements it needs.
+
+    Each output name's elements are owned by one task each; an owner map per name turns a consumer's needs
+    into per-producer index sets in one pass (no pairwise intersections)."""
     by_name: dict[str, list[Task]] = {}
     for t in tasks:
         by_name.setdefault(t.out_name, []).append(t)
+    owners: dict[str, np.ndarray] = {}
+    for name, producers in by_name.items():
+        size = max(int(t.out_index.max()) + 1 for t in producers if t.n_out) if any(t.n_out for t in producers) else 0
+        own = np.full(size, -1, np.int64)
+        for i, t in enumerate(producers):
+            own[t.out_index] = i
+        owners[name] = own
     routes = []
     for dst in tasks:
         for src_name, need in dst.needs.items():
-            if src_name == "input":
+            own = owners.get(src_name)
+            if own is None:  # the network input, or an off-chip source (an earlier partition)
                 continue
-            for src in by_name.get(src_name, ()):  # absent: an off-chip source (an earlier partition)
-                idx = np.intersect1d(src.out_index, need, assume_unique=True)
-                if idx.size:
-                    routes.append(Route(src, dst, idx))
+            need = need[need < own.size]
+            who = own[need]
+            order = np.argsort(who, kind="stable")
+            who, idx = who[order], need[order]
+            cuts = np.flatnonzero(np.diff(who)) + 1
+            for grp_who, grp_idx in zip(np.split(who, cuts), np.split(idx, cuts), strict=True):
+                if grp_idx.size and grp_who[0] >= 0:
+                    routes.append(Route(by_name[src_name][grp_who[0]], dst, np.sort(grp_idx)))
     return routes
