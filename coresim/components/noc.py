@@ -16,11 +16,18 @@ from coresim.spec.chip import MeshSpec, NocSpec
 class NocDeadlock(SimulationError):
     """No flit moved for the deadlock window while flits were in the network."""
 
-    def __init__(self, cycle: int, routers: list[int], width: int):
+    def __init__(self, message: str, cycle: int | None = None, routers: list[int] | None = None):
+        # the message alone is the exception's args, so that `type(exc)(*exc.args)` (simpy re-raising a
+        # process's exception) rebuilds it; `cycle` and `routers` are extra, optional attributes
+        super().__init__(message)
         self.cycle, self.routers = cycle, routers
+
+    @classmethod
+    def at(cls, cycle: int, routers: list[int], width: int) -> NocDeadlock:
         where = ", ".join(f"{r} (x={r % width}, y={r // width})" for r in routers[:16])
         more = f" and {len(routers) - 16} more" if len(routers) > 16 else ""
-        super().__init__(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits")
+        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits",
+                   cycle, routers)
 
 
 def zero_load_latency(noc: NocSpec, routers: int, flits: int) -> int:
@@ -97,6 +104,7 @@ class Noc:
         self.sw_off = np.zeros(R * P, np.int64)
         self.sa_in_ptr = np.full(R * P, -1, np.int64)
         self.sa_out_ptr = np.full(R * P, -1, np.int64)
+        self.mc_ptr = np.full(R, -1, np.int64)          # multicast VC allocation round-robin pointer
         self.rflits = np.zeros(R, np.int64)
         DL = STX + 1 + L + 1
         DC = max(L + 1, 2) + CRD + 1
@@ -252,33 +260,43 @@ class Noc:
                       np.ones(n, np.int64))
 
     def inject_multicast(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing=None) -> None:
-        """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]]."""
+        """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]].
+
+        Routers replicate a packet where its destinations' paths diverge, cutting it through there (every
+        branch gets room downstream for the whole packet; see `coresim.kernels.noc`). A packet longer than a
+        VC buffer cannot be cut through, so it is sent as one unicast packet per destination (same tag)."""
         src, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, flits, cycle, tag))
         dst_ptr, dst_idx = np.asarray(dst_ptr, np.int64), np.asarray(dst_idx, np.int64)
         self._check(src, flits, cycle)
         n = src.size
         if dst_idx.size and (dst_idx.min() < 0 or dst_idx.max() >= self.n_cores):
             raise ValueError("destination core out of range")
-        keep = np.ones(n, bool)
-        dst = np.full(n, -1, np.int64)
-        mc = np.full(n, -1, np.int64)
-        rem = np.zeros(n, np.int64)
+        route = self._route_arr(routing, n)
+        rows: list[int] = []          # packet i once, or once per destination when sent as unicast copies
+        dst: list[int] = []
+        mc: list[int] = []
+        rem: list[int] = []
         self._grow_mc(n)
         for i in range(n):
             d = np.unique(dst_idx[dst_ptr[i]:dst_ptr[i + 1]])
-            if d.size == 0:
-                keep[i] = False
-            elif d.size == 1:
-                dst[i], rem[i] = d[0], 1
-            else:
+            if d.size == 1 or (d.size > 1 and flits[i] > self.B):
+                rows += [i] * d.size
+                dst += d.tolist()
+                mc += [-1] * d.size
+                rem += [1] * d.size
+            elif d.size > 1:
                 self.sc[K.FREE_MC] -= 1
                 slot = int(self.free_mc[self.sc[K.FREE_MC]])
                 row = np.zeros(self.mc_words, np.int64)
                 np.bitwise_or.at(row, d // K.MC_BITS, np.left_shift(1, d % K.MC_BITS).astype(np.int64))
                 self.mc_mask[slot] = row
-                mc[i], rem[i] = slot, d.size
-        route = self._route_arr(routing, n)
-        self._enqueue(src[keep], dst[keep], mc[keep], flits[keep], cycle[keep], tag[keep], route[keep], rem[keep])
+                rows.append(i)
+                dst.append(-1)
+                mc.append(slot)
+                rem.append(d.size)
+        k = np.asarray(rows, np.int64)
+        self._enqueue(src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k],
+                      route[k], np.asarray(rem, np.int64))
 
     # ------------------------------------------------------------------ running
     def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
@@ -313,14 +331,14 @@ class Noc:
                 self.qtime, self.src_cr,
                 self.pk_src, self.pk_dst, self.pk_mc, self.pk_flits, self.pk_ctime, self.pk_itime, self.pk_tag,
                 self.pk_route, self.pk_rem, self.pk_ejf, self.pk_next, self.free_pids, self.mc_mask, self.free_mc,
-                *self.rec, w, self.link_flits)
+                self.mc_ptr, *self.rec, w, self.link_flits)
             if st == K.ST_REC_FULL:
                 self._stash_records()
             elif st == K.ST_NEED_PIDS:
                 self._grow_packets(2 * self.pk_src.shape[0])
             elif st == K.ST_DEADLOCK:
                 routers = [int(r) for r in np.flatnonzero(self.rflits)]
-                raise NocDeadlock(self.now, routers, self.W)
+                raise NocDeadlock.at(self.now, routers, self.W)
             else:
                 return self.now
 

@@ -8,9 +8,37 @@ Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, in
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
 switch allocation at cycle u reaches the next router's input at u + max(1, ST) + 1 + link latency;
 terminal channels take 1 cycle). Allocators are separable input-first with round-robin arbiters, the
-switch allocator's per-input VC choice uses BookSim's rotating offset. Multicast packets are replicated
-where their XY (YX) paths from the source diverge: an input VC holds one output VC per branch and a
-flit leaves the buffer once every branch has sent it.
+switch allocator's per-input VC choice uses BookSim's rotating offset.
+
+Tree multicast. A multicast packet follows the union of the dimension-order paths from its source to its
+destinations and is replicated at the routers where they diverge (a "branch router": two or more output
+ports, ejection ports included). Elsewhere it is an ordinary wormhole packet. At a branch router:
+
+* VC allocation is atomic: before the output-VC arbiters grant anything, the router's multicast heads are
+  served in round-robin order; each takes one output VC on every branch in this cycle - on each port the
+  first free VC in the input VC's round-robin order whose downstream buffer has room for the whole packet
+  (credits >= packet flits: cut-through at branch routers) - or, if some branch has none, nothing. The VCs
+  are reserved at once (so a VC allocation delay > 1 cannot lose them); unicast requests for them lose
+  this cycle, as to a higher-priority requester. A head never holds some branches while waiting for others.
+* Switch allocation fans out: when the input arbiter picks a multicast VC the input requests every branch
+  that still needs the front flit (and has a credit); the flit is copied in one traversal to every output
+  whose arbiter grants the input, the others follow in later cycles (asynchronous replication). The flit
+  leaves the input buffer (credit upstream) once every branch has sent it; each branch releases its output
+  VC when it sends the tail.
+
+Why this cannot deadlock (XY or YX trees, any number of VCs, ejection always drains: terminals read a
+flit in the cycle it arrives): a packet waiting for VCs at a branch router holds no output VC there, so all
+its waits are on channels further along dimension order (as for unicast). Once granted, every branch has
+buffer space for the whole packet downstream, so branches never wait for credits and the input VC drains as
+fast as its flits arrive; the flits between the packet's tail and that router belong to the packet alone
+(FIFO VCs) and only wait on channels it holds, which drain. So a branch never waits on a sibling stuck
+behind other traffic: no sibling-to-sibling dependency enters the channel dependency graph, which keeps the
+acyclic dimension-order one. (Plain wormhole trees deadlock: a branch that holds a VC while its sibling is
+blocked downstream links channels against dimension order - Lin, McKinley & Ni 1994; Boppana et al. 1998.)
+The cut-through condition needs packets no longer than a VC buffer: `Noc.inject_multicast` sends longer
+multicast packets as one unicast packet per destination. A head whose branches are never free together
+can wait long under heavy unicast load (starvation, not deadlock: flits keep moving). Unicast traffic
+takes exactly the BookSim2 code path.
 """
 
 from __future__ import annotations
@@ -226,6 +254,21 @@ def route_mask(r, pid, W, C, pk_src, pk_dst, pk_mc, pk_route, mc_mask):
     return mask
 
 
+@njit(cache=True, inline="always")
+def _sa_credit_check(ivc, base_gp, P, V, B, sa_res, iovc, o_occ):
+    """A switch grant about to complete (switch allocation delay > 1): drop outputs without a credit."""
+    res = sa_res[ivc]
+    if res < P:
+        if o_occ[(base_gp + res) * V + iovc[ivc, res]] >= B:
+            sa_res[ivc] = -4
+        return
+    m = res - P
+    for p in range(P):
+        if (m >> p) & 1 and o_occ[(base_gp + p) * V + iovc[ivc, p]] >= B:
+            m &= ~(np.int64(1) << p)
+    sa_res[ivc] = P + m if m != 0 else -4
+
+
 @njit(cache=True)
 def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
             nbr_in, up_out,
@@ -234,7 +277,7 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
             lk_flit, lk_vc, cr_vc, ej_flit, ej_vc,
             s_inuse, s_occ, s_lastvc, s_vc, s_fi, sq_head, sq_tail, qtime, src_cr,
             pk_src, pk_dst, pk_mc, pk_flits, pk_ctime, pk_itime, pk_tag, pk_route, pk_rem, pk_ejf, pk_next,
-            free_pids, mc_mask, free_mc,
+            free_pids, mc_mask, free_mc, mc_ptr,
             rec_tag, rec_dst, rec_ct, rec_it, rec_et, rec_hops,
             watch, link_flits):
     """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
@@ -275,6 +318,9 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
     out_key = np.zeros(P, np.int64)
     in_match = np.full(P, -1, np.int64)
     evald = np.zeros(PV, np.uint8)
+    mc_ch = np.full(P, -1, np.int64)          # multicast VC allocation: chosen output VC per branch port
+    in_mvc = np.full(P, -1, np.int64)         # switch allocation: multicast VC an input bids for, or -1
+    in_mwon = np.zeros(P, np.int64)           # ... the outputs granted to it
 
     t = sc[NOW]
     fpos = rp[0]                  # RandomFloat buffer position, kept local (stored back on return)
@@ -443,6 +489,7 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                     rt_due[ivc] = t + RD - 1
             # ---- VC allocation evaluate (separable input-first, round-robin)
             ntouch = 0
+            any_mc = False
             any_va = False
             for ivc in range(i0, i1):
                 evald[ivc - i0] = 0
@@ -454,6 +501,10 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                 best = -1
                 bkey = 1 << 40
                 m = imask[ivc]
+                if m & (m - 1) != 0:
+                    any_mc = True                 # multicast branch router: allocated below
+                    va_res[ivc] = -2
+                    continue
                 for p in range(P):
                     if (m >> p) & 1 and iovc[ivc, p] < 0:
                         ob = (base_gp + p) * V
@@ -477,10 +528,53 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                     elif key < va_key[best]:
                         va_best[best] = li
                         va_key[best] = key
+            if any_mc:
+                # multicast heads, in round-robin order, ahead of the output-VC arbiters: each takes one
+                # output VC per branch if every branch has a free one with room downstream for the whole
+                # packet, all in this cycle, or none (the VCs are reserved now: nobody else can take them)
+                start = mc_ptr[r]
+                for k in range(1, PV + 1):
+                    li = (start + k) % PV
+                    ivc = i0 + li
+                    m = imask[ivc]
+                    if evald[li] == 0 or m & (m - 1) == 0:
+                        continue
+                    nfl = pk_flits[ibuf[ivc, ihd[ivc]] >> FSH]
+                    ptr = va_in_ptr[ivc]
+                    ok = True
+                    for p in range(P):
+                        if (m >> p) & 1:
+                            ob = (base_gp + p) * V
+                            bv = -1
+                            bk = 1 << 40
+                            for v in range(V):
+                                if o_inuse[ob + v] == 0 and o_occ[ob + v] + nfl <= B:
+                                    idx = p * V + v
+                                    key = idx + PV if idx <= ptr else idx
+                                    if key < bk:
+                                        bk = key
+                                        bv = v
+                            if bv < 0:
+                                ok = False
+                                break
+                            mc_ch[p] = bv
+                    if not ok:
+                        continue
+                    for p in range(P):
+                        if (m >> p) & 1:
+                            oi = p * V + mc_ch[p]
+                            o_inuse[i0 + oi] = 1
+                            iovc[ivc, p] = mc_ch[p]
+                            va_in_ptr[ivc] = oi
+                            va_out_ptr[i0 + oi] = li
+                    va_res[ivc] = -5
+                    mc_ptr[r] = li
             for k in range(ntouch):
                 oi = va_touch[k]
                 li = va_best[oi]
                 va_best[oi] = -1
+                if o_inuse[i0 + oi] != 0:         # reserved by a multicast head this cycle
+                    continue
                 va_res[i0 + li] = i0 + oi
                 va_in_ptr[i0 + li] = oi
                 va_out_ptr[i0 + oi] = li
@@ -528,13 +622,32 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                     if best >= 0:
                         optr = sa_out_ptr[base_gp + best]
                         key = ip + P if ip <= optr else ip
-                        if out_best[best] < 0 or key < out_key[best]:
+                        mvc = i0 + ip * V + pair_vc[ip * P + best]
+                        mm = imask[mvc]
+                        if mm & (mm - 1) != 0:
+                            # the input picked a multicast VC: it bids for every branch still owing the
+                            # front flit (credit permitting), to copy the flit to all it wins
+                            req = np.int64(0)
+                            m = ipend[mvc]
+                            for p in range(P):
+                                if (m >> p) & 1 and o_occ[(base_gp + p) * V + iovc[mvc, p]] < B:
+                                    req |= np.int64(1) << p
+                            in_mvc[ip] = mvc
+                            for p in range(P):
+                                if (req >> p) & 1:
+                                    k2 = ip + P if ip <= sa_out_ptr[base_gp + p] else ip
+                                    if out_best[p] < 0 or k2 < out_key[p]:
+                                        out_best[p] = ip
+                                        out_key[p] = k2
+                        elif out_best[best] < 0 or key < out_key[best]:
                             out_best[best] = ip
                             out_key[best] = key
                 for p in range(P):
                     ip = out_best[p]
                     if ip >= 0:
                         out_best[p] = -1
+                        if in_mvc[ip] >= 0:
+                            in_mwon[ip] |= np.int64(1) << p
                         in_match[ip] = p
                         sa_in_ptr[base_gp + ip] = p
                         sa_out_ptr[base_gp + p] = ip
@@ -544,26 +657,30 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                         ip = li // V
                         v = li % V
                         p = in_match[ip]
-                        if p >= 0 and pair_vc[ip * P + p] == v:
+                        if in_mvc[ip] >= 0:
+                            if in_mvc[ip] == ivc and in_mwon[ip] != 0:
+                                sa_res[ivc] = P + in_mwon[ip]      # >= P: multicast, mask of outputs
+                                sw_off[base_gp + ip] = (v + 1) % V
+                            else:
+                                sa_res[ivc] = -3
+                        elif p >= 0 and pair_vc[ip * P + p] == v:
                             sa_res[ivc] = p
                             sw_off[base_gp + ip] = (v + 1) % V
                         else:
                             sa_res[ivc] = -3
                         sa_due[ivc] = t + SAD - 1
                     elif SAD > 1 and 0 <= sa_due[ivc] <= t and sa_res[ivc] >= 0:
-                        p = sa_res[ivc]
-                        if o_occ[(base_gp + p) * V + iovc[ivc, p]] >= B:
-                            sa_res[ivc] = -4
+                        _sa_credit_check(ivc, base_gp, P, V, B, sa_res, iovc, o_occ)
                 for k in range(P * P):
                     pair_vc[k] = -1
                 for ip in range(P):
                     in_match[ip] = -1
+                    in_mvc[ip] = -1
+                    in_mwon[ip] = 0
             elif SAD > 1:
                 for ivc in range(i0, i1):
                     if 0 <= sa_due[ivc] <= t and sa_res[ivc] >= 0:
-                        p = sa_res[ivc]
-                        if o_occ[(base_gp + p) * V + iovc[ivc, p]] >= B:
-                            sa_res[ivc] = -4
+                        _sa_credit_check(ivc, base_gp, P, V, B, sa_res, iovc, o_occ)
             # ---- route update
             for ivc in range(i0, i1):
                 if rt_due[ivc] >= 0 and rt_due[ivc] <= t:
@@ -579,7 +696,13 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
                 if va_due[ivc] >= 0 and va_due[ivc] <= t:
                     res = va_res[ivc]
                     va_due[ivc] = -1
-                    if res >= 0:
+                    if res == -5:               # multicast: every branch's VC reserved at allocation
+                        m = imask[ivc]
+                        va_due[ivc] = -2
+                        ist[ivc] = 3
+                        ipend[ivc] = m
+                        sa_due[ivc] = -1
+                    elif res >= 0:
                         o_inuse[res] = 1
                         lo = res - i0
                         iovc[ivc, lo // V] = lo % V
@@ -597,33 +720,37 @@ def noc_run(until, cfg, sc, ru, rfb, rx, rib, rp, pat_tab, gen_rate,
             for ivc in range(i0, i1):
                 if not (sa_due[ivc] >= 0 and sa_due[ivc] <= t):
                     continue
-                p = sa_res[ivc]
+                res = sa_res[ivc]
                 sa_due[ivc] = -1
-                if p < 0:
+                if res < 0:
                     continue
+                sent = np.int64(1) << res if res < P else res - P
                 hd = ihd[ivc]
                 f = ibuf[ivc, hd]
                 pid = f >> FSH
                 tail = (f & FMASK) == pk_flits[pid] - 1
-                ov = iovc[ivc, p]
-                og = base_gp + p
-                o_occ[og * V + ov] += 1
-                if tail:
-                    o_inuse[og * V + ov] = 0
-                link_flits[og] += 1
+                for p in range(P):
+                    if not (sent >> p) & 1:
+                        continue
+                    ov = iovc[ivc, p]
+                    og = base_gp + p
+                    o_occ[og * V + ov] += 1
+                    if tail:
+                        o_inuse[og * V + ov] = 0
+                    link_flits[og] += 1
+                    sc[NET_FLITS] += 1        # one copy per branch; the buffered original leaves below
+                    if p < 4:
+                        dg = nbr_in[og]
+                        slot = (t + X_LINK) % DL
+                        lk_flit[dg, slot] = f
+                        lk_vc[dg, slot] = ov
+                    else:
+                        core = r * C + p - 4
+                        slot = (t + X_EJ) % DE
+                        ej_flit[core, slot] = f
+                        ej_vc[core, slot] = ov
                 sc[LAST_MOVE] = t
-                sc[NET_FLITS] += 1            # one copy per branch; the buffered original leaves below
-                if p < 4:
-                    dg = nbr_in[og]
-                    slot = (t + X_LINK) % DL
-                    lk_flit[dg, slot] = f
-                    lk_vc[dg, slot] = ov
-                else:
-                    core = r * C + p - 4
-                    slot = (t + X_EJ) % DE
-                    ej_flit[core, slot] = f
-                    ej_vc[core, slot] = ov
-                pend = ipend[ivc] & ~(np.int64(1) << p)
+                pend = ipend[ivc] & ~sent
                 ipend[ivc] = pend
                 if pend != 0:
                     continue
