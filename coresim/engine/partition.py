@@ -88,11 +88,16 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
         while a < len(net.layers):
             ends = [e for e in bounds if e > a]
             fitting = [e for e in ends if _lower_bound_bytes(chip, net.layers[a:e]) <= capacity] or ends[:1]
-            placed = None
-            for e in reversed(fitting):
-                placed = try_map(a, e)
-                if placed is not None:
-                    break
+            # binary search for the longest run of layers that maps (fitting is taken as monotone)
+            placed, lo, hi = None, 0, len(fitting) - 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                trial = try_map(a, fitting[mid])
+                if trial is not None:
+                    placed, e = trial, fitting[mid]
+                    lo = mid + 1
+                else:
+                    hi = mid - 1
             if placed is None:
                 e = ends[0]
                 first = net.layers[a]

@@ -20,13 +20,16 @@ method is not public):
    the emptier core, so memory is balanced and under-used cores are filled ("merged") rather than left idle
    with a few tiny tasks.
 4. **Check with the real allocator** (`--alloc forward|reverse`); if a core overflows (e.g. fragmentation
-   under forward order), its budget is lowered by the overflow and placement is redone.
+   under forward order), its budget is lowered by the overflow and placement is redone. If a layer finds no
+   room beside the earlier ones, first its own tasks and then every layer's tasks are made smaller.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from coresim.engine.costs import synaptic_cost
 from coresim.errors import SpecError
@@ -85,7 +88,7 @@ def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int,
         merge_in = p_ic * n_out
         cycles += (_cdiv(merge_in * acc // 8, chip.noc.flit_bytes) + _cdiv(merge_in + n_out, core.neuron.lanes)
                    + STAGE_LATENCY + core.phase_overhead_cycles)
-        nbytes = nbytes * p_ic + _cdiv(merge_in * acc, 8)
+        nbytes = nbytes * p_ic + _cdiv(n_out * acc, 8)
     nbytes += n * 8 + _cdiv(n_out * core.neuron.state_bits, 8)
     tasks = p_oc * p_rows * (p_ic + 1 if p_ic > 1 else 1)
     return Split(min(p_oc, f), min(p_rows, ho), min(p_ic, width), cycles, nbytes, tasks)
@@ -101,31 +104,39 @@ def _candidates(n: int) -> list[int]:
     return out
 
 
-def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, budget: int) -> Split:
+def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, budget: int,
+                 share_bytes: float = float("inf")) -> Split:
+    """The fastest split whose tasks fit `budget` each and take at most `share_bytes` in all (the layer's
+    fair share of the chip when layers share cores); failing that share, the one taking the least memory."""
+    from coresim.mapping.layerwise import core_bytes, followers_of
+
     conv = layer.kind == "conv2d"
+    riders = 2 * len(followers_of(net, layer))
     best: Split | None = None
+    leanest: tuple[int, Split] | None = None
     for p_oc in _candidates(layer.channels):
         for p_rows in _candidates(layer.out_shape[1]) if conv else [1]:
-            for p_ic in (1, 2, 4, 8):
+            for p_ic in (1, 2, 4, 8, 16, 32, 64):
                 if p_ic > in_width(layer):
                     break
                 s = estimate(chip, net, layer, p_oc, p_rows, p_ic)
-                if s.tasks > max_tasks or s.nbytes > budget:
+                if s.tasks > max_tasks or core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders, True) > budget:
+                    continue
+                total = s.nbytes * s.p_oc * s.p_rows
+                if leanest is None or total < leanest[0]:
+                    leanest = (total, s)
+                if total > share_bytes:
                     continue
                 if best is None or s.cycles < best.cycles * (1 - MIN_GAIN) or (
                         s.cycles <= best.cycles and s.tasks < best.tasks):
                     best = s
+    if best is None and leanest is not None:
+        return leanest[1]
     if best is None:
         raise SpecError(None, f"layers[{layer.index}] ({layer.name})",
                         f"does not fit: no split into at most {max_tasks} tasks gives blocks within "
                         f"{budget} B of SRAM")
     return best
-
-
-def _hops(chip: ChipSpec, a: int, b: int) -> int:
-    w, cpt = chip.mesh.width, chip.mesh.cores_per_tile
-    ra, rb = a // cpt, b // cpt
-    return abs(ra % w - rb % w) + abs(ra // w - rb // w)
 
 
 def _footprint(chip: ChipSpec, net: Network, t: Task) -> tuple[int, int]:
@@ -138,15 +149,20 @@ def map_density(chip: ChipSpec, net: Network, source: str | None = None, alloc: 
     n_cores = chip.n_cores
     cap = chip.core.sram.size_bytes
     budget = [cap] * n_cores
-    for _ in range(8):
+    task_cap = cap
+    failure: SpecError | None = None
+    for _ in range(12):
         try:
-            placement = _place(chip, net, budget, schedule, source)
+            placement = _place(chip, net, budget, schedule, source, task_cap)
             allocate(chip, placement, alloc, source)
             placement.strategy = "density"
             return placement
         except (_Overflow, SramOverflow) as exc:
             budget[exc.core] -= max(exc.over, cap // 64)
-    raise SpecError(source, "--mapping density", f"no placement fits the {n_cores} cores' SRAM")
+        except SpecError as exc:  # a later layer found no room: make every layer's tasks smaller
+            failure = exc
+            task_cap = task_cap * 4 // 5
+    raise failure or SpecError(source, "--mapping density", f"no placement fits the {n_cores} cores' SRAM")
 
 
 class _Overflow(Exception):
@@ -154,9 +170,10 @@ class _Overflow(Exception):
         self.core, self.over = core, over
 
 
-def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, source) -> Placement:
+def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, source, task_cap: int) -> Placement:
     n_cores = chip.n_cores
     shapes = shapes_of(net)
+    hops = hop_matrix(chip)
     synaptic = [la for la in net.layers if la.synaptic]
     if schedule == "pipelined":
         work = {la.name: estimate(chip, net, la, 1, 1, 1).cycles for la in synaptic}
@@ -167,6 +184,10 @@ def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, sourc
             share[biggest] -= 1
     else:
         share = {la.name: n_cores for la in synaptic}
+    # each layer's fair share of the chip's SRAM, in proportion to its weights, state and input
+    need = {la.name: estimate(chip, net, la, 1, 1, 1).nbytes for la in synaptic}
+    total_need = max(1, sum(need.values()))
+    fair = {n: 0.9 * n_cores * max(budget) * b / total_need for n, b in need.items()}
     persistent = [0] * n_cores
     transient = [0] * n_cores
     layers_on: list[set[str]] = [set() for _ in range(n_cores)]
@@ -183,44 +204,73 @@ def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, sourc
                     transient[t.core] = max(transient[t.core], tr)
             owner[layer.name] = [t.core for t in tasks if t.layer is layer]
             continue
-        split = choose_split(chip, net, layer, share[layer.name], max(budget))
         allowed = list(range(n_cores))
         if schedule == "pipelined":
             allowed = free_cores[: max(share[layer.name], 1)] or list(range(n_cores))
             free_cores = free_cores[len(allowed):]
         src_cores = [c for name in layer.inputs for c in owner.get(name, [])]
-        blocks = layer_blocks(layer, split.p_oc, split.p_rows, split.p_ic, shapes, len(tasks))
-        for block in blocks:
-            partial_cores: list[int] = []
-            for t in block:
-                need_p, need_t = _footprint(chip, net, t)
-                near_to = partial_cores if t.role == "merge" else src_cores
-
-                def score(c: int, name: str = layer.name, srcs: list[int] = near_to) -> tuple:
-                    near = min((_hops(chip, c, s) for s in srcs), default=0)
-                    return (name in layers_on[c], near, persistent[c] + transient[c], c)
-
-                fits = [c for c in allowed if persistent[c] + need_p + max(transient[c], need_t) <= budget[c]]
-                if not fits:
-                    emptiest = min(allowed, key=lambda c: persistent[c] + transient[c])
-                    free = budget[emptiest] - persistent[emptiest] - transient[emptiest]
-                    raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
-                                    f"does not fit: a task needs {need_p + need_t} B but the emptiest core "
-                                    f"({emptiest}) has {free} B free; {need_p + need_t - free} B short")
-                core = min(fits, key=score)
-                t.core = core
-                tasks.append(t)
-                persistent[core] += need_p
-                transient[core] = max(transient[core], need_t)
-                layers_on[core].add(layer.name)
-                if t.role == "partial":
-                    partial_cores.append(core)
+        task_budget = min(task_cap, max(budget))
+        while True:  # smaller tasks until they fit beside what the cores already hold
+            state = (list(persistent), list(transient), [set(x) for x in layers_on], len(tasks))
+            try:
+                split = choose_split(chip, net, layer, share[layer.name], task_budget, fair[layer.name])
+                blocks = layer_blocks(layer, split.p_oc, split.p_rows, split.p_ic, shapes, len(tasks))
+                for block in blocks:
+                    _place_block(chip, net, block, layer, allowed, src_cores, budget, persistent, transient,
+                                 layers_on, tasks, source, hops)
+                break
+            except SpecError:
+                persistent[:], transient[:], layers_on[:] = state[0], state[1], state[2]
+                del tasks[state[3]:]
+                if task_budget < task_cap // 4:
+                    raise
+                task_budget = task_budget * 4 // 5
         owner[layer.name] = [t.core for t in tasks if t.layer is layer and t.role != "partial"]
     for i, t in enumerate(tasks):
         t.id = i
     placement = Placement("density", net, n_cores, tasks, build_routes(tasks))
     _check(chip, placement)
     return placement
+
+
+def _place_block(chip, net, block, layer, allowed, src_cores, budget, persistent, transient, layers_on, tasks,
+                 source, hops: np.ndarray) -> None:
+    """Put each task of a block on the best core with room (raises SpecError if one has none): no other
+    task of this layer there if possible, then fewest hops from its inputs, then the emptiest core."""
+    allowed = np.asarray(allowed)
+    partial_cores: list[int] = []
+    for t in block:
+        need_p, need_t = _footprint(chip, net, t)
+        near_to = partial_cores if t.role == "merge" else src_cores
+        near = hops[np.asarray(near_to)].min(axis=0)[allowed] if near_to else np.zeros(allowed.size, np.int64)
+        pers = np.asarray(persistent)[allowed]
+        trans = np.asarray(transient)[allowed]
+        fits = pers + need_p + np.maximum(trans, need_t) <= np.asarray(budget)[allowed]
+        if not fits.any():
+            i = int(np.argmin(pers + trans))
+            emptiest = int(allowed[i])
+            free = budget[emptiest] - persistent[emptiest] - transient[emptiest]
+            raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
+                            f"does not fit: a task needs {need_p + need_t} B but the emptiest core "
+                            f"({emptiest}) has {free} B free; {need_p + need_t - free} B short")
+        same = np.array([layer.name in layers_on[c] for c in allowed])
+        order = np.lexsort((allowed, pers + trans, near, same))
+        core = int(allowed[order[fits[order]][0]])
+        t.core = core
+        tasks.append(t)
+        persistent[core] += need_p
+        transient[core] = max(transient[core], need_t)
+        layers_on[core].add(layer.name)
+        if t.role == "partial":
+            partial_cores.append(core)
+
+
+def hop_matrix(chip: ChipSpec) -> np.ndarray:
+    """Mesh hops between every pair of cores."""
+    cores = np.arange(chip.n_cores)
+    router = cores // chip.mesh.cores_per_tile
+    x, y = router % chip.mesh.width, router // chip.mesh.width
+    return np.abs(x[:, None] - x[None, :]) + np.abs(y[:, None] - y[None, :])
 
 
 def _check(chip: ChipSpec, placement: Placement) -> None:

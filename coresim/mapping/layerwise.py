@@ -1,15 +1,16 @@
 """Layer-wise mapping: each synaptic layer on its own cores, as few as its SRAM needs; pooling, flatten and
 residual adds ride on the cores of their (first) producer, as a TianjicX soma phase does.
 
-For a given number of cores a layer is cut into output-channel x output-row blocks, choosing the cut whose
-largest block (weights, state, input/output buffers, and the buffers of the stateless layers riding on it)
-is smallest: channel cuts replicate the whole input, row cuts only a halo, so wide-input layers cut by rows.
+For a given number of cores a layer is cut into output-channel x output-row x input-channel blocks, choosing
+the cut whose largest core (weights, state, input/output buffers, and the buffers of the stateless layers riding
+on it) is smallest: channel cuts replicate the whole input, row cuts only a halo, input-channel cuts split both
+weights and input at the price of partial sums (one core per partial task; the merge shares the first's core).
 """
 
 from __future__ import annotations
 
 from coresim.errors import SpecError
-from coresim.mapping.blocks import add_followers, layer_blocks, shapes_of
+from coresim.mapping.blocks import add_followers, in_width, layer_blocks, shapes_of
 from coresim.mapping.memory import allocate, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
@@ -28,32 +29,82 @@ def followers_of(net: Network, layer: Layer) -> list[Layer]:
     return riders
 
 
-def block_bytes(chip: ChipSpec, net: Network, blocks: list[Task], riders: list[Layer], shapes) -> list[int]:
-    """SRAM of each block with the stateless layers that follow it onto its core."""
+def core_groups(blocks: list[list[Task]]) -> list[list[Task]]:
+    """One core per task, except that a merge shares the core of its block's first partial."""
+    groups = []
+    for block in blocks:
+        if len(block) == 1:
+            groups.append(block)
+        else:
+            groups.append([block[0], block[-1]])
+            groups += [[t] for t in block[1:-1]]
+    return groups
+
+
+def group_bytes(chip: ChipSpec, net: Network, groups: list[list[Task]], riders: list[Layer], shapes) -> list[int]:
+    """SRAM of each core's tasks with the stateless layers that follow them onto that core."""
     sizes = []
-    for t in blocks:
-        tasks = [t]
+    for group in groups:
+        tasks = list(group)
         for la in riders:
             add_followers(tasks, la, shapes)
         sizes.append(sum(b.nbytes for x in tasks for b in task_buffers(chip, x, net)))
     return sizes
 
 
-def cuts(layer: Layer, parts: int) -> list[tuple[int, int]]:
-    """(channel parts, row parts) making at least `parts` blocks, fewest blocks first."""
-    if len(layer.out_shape) == 1:
-        return [(min(parts, layer.channels), 1)]
-    f, h = layer.channels, layer.out_shape[1]
-    out = set()
-    for p_oc in range(1, min(parts, f) + 1):
-        p_rows = min(h, -(-parts // p_oc))
-        out.add((p_oc, p_rows))
-    return sorted(out, key=lambda c: (c[0] * c[1], c[0]))
+def _steps(n: int) -> list[int]:
+    out, p = [], 1
+    while p < n:
+        out.append(p)
+        p = p + 1 if p < 8 else p + p // 4
+    return out + [n]
+
+
+def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int, riders: int,
+               merge_apart: bool = False) -> int:
+    """Estimated SRAM of the fullest core for a cut, from shapes alone (checked exactly after choosing).
+    `merge_apart`: a merge task gets its own core instead of sharing its first partial's."""
+    from coresim.mapping.memory import element_bits
+
+    conv = layer.kind == "conv2d"
+    f = layer.channels
+    n = -(-f // p_oc)
+    ho, wo = (layer.out_shape[1], layer.out_shape[2]) if conv else (1, 1)
+    rows = -(-ho // p_rows)
+    c_in = -(-in_width(layer) // p_ic)
+    k2 = layer.spec.kernel ** 2 if conv else 1
+    in_bits = element_bits(chip, net, layer.inputs[0])
+    in_rows = min(layer.in_shape[1], (rows - 1) * layer.spec.stride + layer.spec.kernel) if conv else 1
+    in_cols = layer.in_shape[2] if conv else 1
+    acc = chip.core.mac.acc_bits // 8
+    n_out = n * rows * wo
+    weights = n * c_in * k2 * chip.core.mac.weight_bits // 8
+    inputs = c_in * in_rows * in_cols * in_bits // 8 + 1
+    tail = n * 8 + n_out * (chip.core.neuron.state_bits // 8 + 1 + riders)  # params, state, output, riders
+    if p_ic == 1:
+        return weights + inputs + tail
+    partial = weights + inputs + n_out * acc
+    merge = n_out * acc + tail
+    return max(partial, merge) if merge_apart else partial + merge
+
+
+def cuts(chip: ChipSpec, net: Network, layer: Layer, riders: int) -> list[tuple[int, tuple[int, int, int]]]:
+    """Every (channel, row, input-channel) cut with its estimated fullest core, fewest cores first."""
+    h = 1 if len(layer.out_shape) == 1 else layer.out_shape[1]
+    out = []
+    for p_ic in [1, 2, 4, 8, 16, 32, 64]:
+        if p_ic > in_width(layer):
+            break
+        for p_oc in _steps(layer.channels):
+            for p_rows in _steps(h):
+                cores = p_oc * p_rows * p_ic
+                if cores <= chip.n_cores:
+                    out.append((cores, core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders), (p_oc, p_rows, p_ic)))
+    out.sort(key=lambda c: (c[0], c[1]))
+    return [(b, c) for _, b, c in out]
 
 
 def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc: str = "forward") -> Placement:
-    from coresim.mapping.density import estimate
-
     cap = chip.core.sram.size_bytes
     shapes = shapes_of(net)
     tasks: list[Task] = []
@@ -63,36 +114,29 @@ def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc
             add_followers(tasks, layer, shapes)
             continue
         riders = followers_of(net, layer)
-        rider_bytes = len(riders) * 2  # per output element: a rough estimate, checked exactly below
-
-        def est(c: tuple[int, int], layer: Layer = layer, extra: int = rider_bytes) -> int:
-            e = estimate(chip, net, layer, *c, 1)
-            return e.nbytes + extra * (e.nbytes and layer.n_out // (c[0] * c[1]))
-
-        parts = 1
-        while True:
-            # the fewest blocks whose estimated size fits, with the cut that makes the smallest block ...
-            while True:
-                best = min(cuts(layer, parts), key=est)
-                if est(best) <= cap or best[0] * best[1] >= layer.n_out:
-                    break
-                parts += max(1, parts // 8)
-            # ... then built and checked exactly
-            blocks = [b[0] for b in layer_blocks(layer, *best, 1, shapes, len(tasks))]
-            sizes = block_bytes(chip, net, blocks, riders, shapes)
-            if max(sizes) <= cap or len(blocks) >= layer.n_out:
+        tried = 0
+        groups, sizes = [], [cap + 1]
+        for est, cut in cuts(chip, net, layer, 2 * len(riders)):
+            # the fewest cores whose estimate fits, checked exactly (a few tries)
+            if est > cap:
+                continue
+            groups = core_groups(layer_blocks(layer, *cut, shapes, len(tasks)))
+            sizes = group_bytes(chip, net, groups, riders, shapes)
+            tried += 1
+            if max(sizes) <= cap or tried >= 8:
                 break
-            parts = max(len(blocks) + 1, -(-sum(sizes) // cap))
         remaining = chip.n_cores - next_core
-        if len(blocks) > remaining or max(sizes) > cap:
-            short = max(sum(sorted(sizes)[: max(0, len(blocks) - remaining)]), max(sizes) - cap)
+        if len(groups) > remaining or max(sizes) > cap:
+            short = max(sum(sorted(sizes)[: max(0, len(groups) - remaining)]), max(sizes) - cap)
             raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
-                            f"does not fit: needs {len(blocks)} cores of {cap} B SRAM ({sum(sizes)} B in all), "
+                            f"does not fit: needs {len(groups)} cores of {cap} B SRAM ({sum(sizes)} B in all), "
                             f"{remaining} of {chip.n_cores} cores remain; {short} B short")
-        for t in blocks:
-            t.core = next_core
+        for group in groups:
+            for t in group:
+                t.core = next_core
+                tasks.append(t)
             next_core += 1
-            tasks.append(t)
+        tasks.sort(key=lambda t: t.id)
     placement = Placement("layerwise", net, chip.n_cores, tasks, build_routes(tasks))
     allocate(chip, placement, alloc, source)
     return placement

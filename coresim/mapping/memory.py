@@ -52,9 +52,11 @@ def task_buffers(chip: ChipSpec, task: Task, net: Network) -> list[Buffer]:
         bufs.append(Buffer(f"{name}.params", 0, n * nparam * PARAM_BYTES))
         if layer.stateful:
             bufs.append(Buffer(f"{name}.state", 0, _bytes(task.n_out, chip.core.neuron.state_bits)))
+    if task.role == "merge":  # partial sums are added into one accumulator as they arrive
+        bufs.append(Buffer(f"{name}.psum", 0, _bytes(task.n_out, chip.core.mac.acc_bits)))
     for src, idx in task.needs.items():
-        if layer.kind == "flatten":
-            continue  # a view of the producer's output buffer
+        if layer.kind == "flatten" or task.role == "merge":
+            continue  # flatten: a view of the producer's output buffer
         bits = element_bits(chip, net, src)
         bufs.append(Buffer(f"{name}.in.{src}", 0, _bytes(idx.size, bits)))
     if layer.kind != "flatten":
