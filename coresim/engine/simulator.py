@@ -110,7 +110,7 @@ class _Slot:
     __slots__ = ("inputs", "producers", "packets", "ready")
 
     def __init__(self, st: _TaskState, env: simpy.Environment):
-        self.inputs = {s: np.zeros(n, np.int64) for s, n in st.src_sizes.items()}
+        self.inputs = {s: np.zeros(idx.size, np.int64) for s, idx in st.task.needs.items()}  # needed only
         self.producers = st.producers
         self.packets = 0
         self.ready = env.event()
@@ -346,7 +346,7 @@ class ChipSimulator:
                         idx = st.task.needs[name]
                         vals = np.asarray(self.ext[name][step.s, step.t]).ravel()[idx]
                         nbytes += self._transfer_bytes(name, vals)
-                        slot.inputs[name][idx] = vals
+                        slot.inputs[name][:] = vals
                 self.port_bytes[port] += nbytes
                 cycles = _cdiv(nbytes, spec.bytes_per_cycle)
                 self.port_cycles[port] += cycles
@@ -439,13 +439,14 @@ class ChipSimulator:
         if step.t == 0 and la.synaptic:
             self._reset(st)
         if la.synaptic and task.role == "merge":
-            acc = sum(slot.inputs[name][task.out_index] for name in task.needs)
+            acc = sum(slot.inputs[name] for name in task.needs)  # each holds exactly the block's outputs
             cur = finish_current(la, acc.reshape(1, task.ch[1] - task.ch[0], -1), slice(*task.ch))
             y = self._neurons(st, step, cur.reshape(1, -1))
         elif la.synaptic:
             x = slot.inputs[la.inputs[0]]
             if la.spec.synaptic_delay:
                 x, st.delayed = st.delayed, x
+            x = self._full(st, la.inputs[0], x)
             rows = slice(*task.rows) if task.rows is not None else slice(None)
             x = x.reshape((1,) + la.in_shape)
             if task.role == "partial":
@@ -453,9 +454,9 @@ class ChipSimulator:
             acc = partial_current(la, x, slice(*task.ch), rows)
             y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
         elif la.kind == "flatten":
-            y = slot.inputs[la.inputs[0]][task.out_index]
+            y = slot.inputs[la.inputs[0]]
         else:
-            xs = [slot.inputs[s].reshape((1,) + self._shape(s)) for s in la.inputs]
+            xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
             y = stateless_forward(la, xs).ravel()[task.out_index]
         self.outputs[la.name][step.s, step.t, task.out_index] = y
         return y
@@ -466,7 +467,8 @@ class ChipSimulator:
         if task.role != "partial":
             per = task.n_out // max(1, task.ch[1] - task.ch[0])
             st.neuron = neuron_state(la, 1, slice(*task.ch), per)
-        st.delayed = np.zeros(st.src_sizes[la.inputs[0]], np.int64) if la.inputs[0] in st.src_sizes else None
+        src = la.inputs[0]
+        st.delayed = np.zeros(task.needs[src].size, np.int64) if src in task.needs else None
 
     def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
         task, la = st.task, st.task.layer
@@ -477,6 +479,12 @@ class ChipSimulator:
                     var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
                 rec[step.s, step.t, task.out_index] = arr[0]
         return y
+
+    def _full(self, st: _TaskState, name: str, vals: np.ndarray) -> np.ndarray:
+        """A source's whole output (zeros where this task needs nothing) from the values it received."""
+        full = np.zeros(st.src_sizes[name], np.int64)
+        full[st.task.needs[name]] = vals
+        return full
 
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape
@@ -489,7 +497,7 @@ class ChipSimulator:
         name = task.out_name
         for dst, idx in st.local_routes:
             slot = self._slot(dst, k)
-            slot.inputs[name][idx] = full[idx]
+            slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
             slot.producers -= 1
             self._check_ready(dst, k)
         noc = self.chip.noc
@@ -569,7 +577,7 @@ class ChipSimulator:
             pos = pos[pos < g.idx.size]
             for dst in hit:
                 slot = dst.slots[g.step]
-                slot.inputs[g.name][g.idx[pos]] = g.vals[pos]
+                slot.inputs[g.name][np.searchsorted(dst.task.needs[g.name], g.idx[pos])] = g.vals[pos]
                 slot.packets -= ks.size
                 self._check_ready(dst, g.step)
             src[sel] = g.src
