@@ -12,6 +12,7 @@ import numpy as np
 
 from coresim import __version__
 from coresim.analysis.activity import synaptic_events_by_layer
+from coresim.analysis.modules import module_cycles
 from coresim.analysis.summary import outputs_sha256, summarize
 from coresim.engine.simulator import ChipSimulator, SimTrace
 from coresim.errors import SpecError
@@ -39,6 +40,7 @@ class Prepared:
     config_sha256: str
     partitions: list | None = None  # engine.partition.Partition list when the network runs in partitions
     cutoff: Any = None              # analysis.cutoff.TopKCutoff when samples may exit early
+    dataflow: str | None = None     # accelerator dataflow (coresim.accel): the run skips the mesh engine
 
 
 @dataclass
@@ -69,8 +71,9 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
             schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
-            epsilon: float | None = None) -> Prepared:
-    """Load, check and map. `partition`: None (the chip must hold the network), "auto" (cut it into as few
+            epsilon: float | None = None, dataflow: str | None = None) -> Prepared:
+    """Load, check and map (a chip with an `accelerator:` section, or a `dataflow`, is not mapped: its run goes
+    to coresim.accel with `dataflow`, default line_grouped). `partition`: None (the chip must hold the network), "auto" (cut it into as few
     partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule}
@@ -96,8 +99,12 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     from coresim.engine.simulator import SCHEDULES
     if schedule not in SCHEDULES:
         raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-    partitions = None
-    if partition in (None, "none", "auto"):
+    partitions = placement = None
+    if dataflow is not None or chip.accelerator is not None:
+        from coresim.accel.dataflow import Accelerator
+        dataflow = dataflow or "line_grouped"
+        Accelerator(chip, net, dataflow, wspec.timesteps, str(wpath))  # checks the dataflow and BRAM capacity
+    elif partition in (None, "none", "auto"):
         try:
             placement = map_workload(chip, net, mapping, str(wpath), alloc, schedule)
         except SpecError as exc:
@@ -107,7 +114,7 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
             partition = "auto"
         else:
             partition = None
-    if partition is not None:
+    if partition is not None and dataflow is None:
         from coresim.engine.partition import plan
         partitions = plan(chip, net, mapping, alloc, schedule, str(wpath), partition)
         placement = partitions[0].placement
@@ -124,10 +131,10 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
               "run": {"mapping": mapping, "seed": seed, "alloc": alloc, "schedule": schedule,
                       "partition": partition, "cutoff": None if monitor is None else "topk",
                       "epsilon": epsilon if monitor is not None else None,
-                      "betas": None if monitor is None else monitor.betas.tolist()}}
+                      "betas": None if monitor is None else monitor.betas.tolist(), "dataflow": dataflow}}
     weights_hash = sha256_of(*[la.weight.tobytes() for la in net.layers if la.weight is not None])
     return Prepared(chip, net, placement, inputs, y, seed, config,
-                    sha256_of(canonical_json(config), weights_hash), partitions, monitor)
+                    sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow)
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
@@ -146,6 +153,12 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     from tqdm import tqdm
 
     t0 = time.perf_counter()
+    if prep.dataflow is not None:
+        from coresim.accel.simulator import run_accelerator
+        res, summary = run_accelerator(prep)
+        summary.update(seed=prep.seed, wall_seconds=time.perf_counter() - t0, config_sha256=prep.config_sha256,
+                       coresim_version=__version__)
+        return RunResult(prep, res, summary)
     log.info("simulating %d samples x %d timesteps on %d cores", prep.inputs.shape[0], prep.inputs.shape[1],
              len(prep.placement.cores_used()))
     with tqdm(total=int(np.prod(prep.inputs.shape[:2])), desc="simulating", unit="timestep", leave=False,
@@ -178,6 +191,7 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     summary["config_sha256"] = prep.config_sha256
     summary["output_spikes_sha256"] = outputs_sha256(trace.outputs, [la.name for la in net.layers])
     summary["coresim_version"] = __version__
+    summary["module_cycles"] = module_cycles(net, prep.placement, trace)
     return RunResult(prep, trace, summary)
 
 

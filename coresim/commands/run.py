@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epsilon", type=float, help="cutoff tolerance (default: the one chosen at calibration)")
     p.add_argument("--partition", default=None, metavar="auto|N",
                    help="run a network larger than the chip in partitions (auto: as few as fit; N: N parts)")
+    p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],
+                   help="run on the chip's accelerator: section with this schedule (default for such chips: "
+                        "line_grouped)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -40,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"workload.timesteps={args.timesteps}")
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
-                   partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon)
+                   partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon,
+                   dataflow=args.dataflow)
+    if args.output and prep.dataflow is not None:
+        from coresim.errors import SpecError
+        raise SpecError(None, "-o", "accelerator runs write no HDF5 trace; use --json")
     result = simulate(prep)
     if args.output:
         from coresim.trace.hdf5 import write_trace

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from coresim.accel.spec import AcceleratorSpec
 from coresim.spec.base import Spec
 
 
@@ -137,6 +138,8 @@ class ChipSpec(Spec):
     dram: DramSpec = DramSpec()
     energy: EnergySpec
     timing: TimingSpec = TimingSpec()
+    accelerator: AcceleratorSpec | None = Field(None, description="a dataflow accelerator (coresim.accel): runs "
+                                                                 "go to its simulator instead of the mesh")
 
     @property
     def n_cores(self) -> int:
