@@ -162,8 +162,8 @@ class Accelerator:
                 if self.dataflow == "grouped_reuse" and la.stateful:
                     g = min(g, cap["state"] // active // max(1, self._state_bytes(la, 1, self.lines(la.name))))
                 if g < 1:
-                    raise SpecError(self.source, f"{la.name}",
-                                    f"one output channel's weights or state exceeds the BRAM share "
+                    raise SpecError(self.source, "chip.accelerator",
+                                    f"{la.name}: one output channel's weights or state exceeds the BRAM share "
                                     f"(weight {cap['weight'] // active} B, state {cap['state'] // active} B)")
                 if acc.p_out <= g < c:
                     g -= g % acc.p_out
