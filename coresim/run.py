@@ -73,7 +73,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
             schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
             epsilon: float | None = None, dataflow: str | None = None) -> Prepared:
     """Load, check and map (a chip with an `accelerator:` section, or a `dataflow`, is not mapped: its run goes
-    to coresim.accel with `dataflow`, default line_grouped). `partition`: None (the chip must hold the network), "auto" (cut it into as few
+    to coresim.accel with `dataflow`, default line_grouped).
+    `partition`: None (the chip must hold the network), "auto" (cut it into as few
     partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule}
