@@ -94,28 +94,18 @@ def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int,
     return Split(min(p_oc, f), min(p_rows, ho), min(p_ic, width), cycles, nbytes, tasks)
 
 
-def _candidates(n: int) -> list[int]:
-    out, p = [], 1
-    while p <= n:
-        out.append(p)
-        p = p * 2 if p < 4 else p + max(1, p // 2)
-    if n not in out:
-        out.append(n)
-    return out
-
-
 def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, budget: int,
                  share_bytes: float = float("inf")) -> Split:
     """The fastest split whose tasks fit `budget` each and take at most `share_bytes` in all (the layer's
     fair share of the chip when layers share cores); failing that share, the one taking the least memory."""
-    from coresim.mapping.layerwise import core_bytes, followers_of
+    from coresim.mapping.layerwise import core_bytes, followers_of, rider_bits, steps
 
     conv = layer.kind == "conv2d"
-    riders = 2 * len(followers_of(net, layer))
+    riders = rider_bits(chip, net, followers_of(net, layer))
     best: Split | None = None
     leanest: tuple[int, Split] | None = None
-    for p_oc in _candidates(layer.channels):
-        for p_rows in _candidates(layer.out_shape[1]) if conv else [1]:
+    for p_oc in steps(layer.channels):
+        for p_rows in steps(layer.out_shape[1]) if conv else [1]:
             for p_ic in (1, 2, 4, 8, 16, 32, 64):
                 if p_ic > in_width(layer):
                     break

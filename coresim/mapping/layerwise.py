@@ -52,7 +52,8 @@ def group_bytes(chip: ChipSpec, net: Network, groups: list[list[Task]], riders: 
     return sizes
 
 
-def _steps(n: int) -> list[int]:
+def steps(n: int) -> list[int]:
+    """Candidate part counts for n: every count up to 8, then about 25% apart, and n."""
     out, p = [], 1
     while p < n:
         out.append(p)
@@ -60,7 +61,19 @@ def _steps(n: int) -> list[int]:
     return out + [n]
 
 
-def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int, riders: int,
+def rider_bits(chip: ChipSpec, net: Network, riders: list[Layer]) -> float:
+    """Buffer bits the stateless riders add per output element of the layer they ride on."""
+    from coresim.mapping.memory import element_bits
+
+    bits = 0.0
+    for la in riders:
+        shrink = (la.spec.stride or la.spec.kernel) ** 2 if la.kind == "pool" else 1
+        if la.kind != "flatten":
+            bits += element_bits(chip, net, la.inputs[0]) * len(la.inputs) + element_bits(chip, net, la.name) / shrink
+    return bits
+
+
+def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int, riders: float,
                merge_apart: bool = False) -> int:
     """Estimated SRAM of the fullest core for a cut, from shapes alone (checked exactly after choosing).
     `merge_apart`: a merge task gets its own core instead of sharing its first partial's."""
@@ -80,7 +93,8 @@ def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: in
     n_out = n * rows * wo
     weights = n * c_in * k2 * chip.core.mac.weight_bits // 8
     inputs = c_in * in_rows * in_cols * in_bits // 8 + 1
-    tail = n * 8 + n_out * (chip.core.neuron.state_bits // 8 + 1 + riders)  # params, state, output, riders
+    out_bits = chip.core.neuron.state_bits + element_bits(chip, net, layer.name) + riders  # state, output, riders
+    tail = n * 8 + int(n_out * out_bits / 8) + 1
     if p_ic == 1:
         return weights + inputs + tail
     partial = weights + inputs + n_out * acc
@@ -88,15 +102,15 @@ def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: in
     return max(partial, merge) if merge_apart else partial + merge
 
 
-def cuts(chip: ChipSpec, net: Network, layer: Layer, riders: int) -> list[tuple[int, tuple[int, int, int]]]:
+def cuts(chip: ChipSpec, net: Network, layer: Layer, riders: float) -> list[tuple[int, tuple[int, int, int]]]:
     """Every (channel, row, input-channel) cut with its estimated fullest core, fewest cores first."""
     h = 1 if len(layer.out_shape) == 1 else layer.out_shape[1]
     out = []
     for p_ic in [1, 2, 4, 8, 16, 32, 64]:
         if p_ic > in_width(layer):
             break
-        for p_oc in _steps(layer.channels):
-            for p_rows in _steps(h):
+        for p_oc in steps(layer.channels):
+            for p_rows in steps(h):
                 cores = p_oc * p_rows * p_ic
                 if cores <= chip.n_cores:
                     out.append((cores, core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders), (p_oc, p_rows, p_ic)))
@@ -116,7 +130,7 @@ def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc
         riders = followers_of(net, layer)
         tried = 0
         groups, sizes = [], [cap + 1]
-        for est, cut in cuts(chip, net, layer, 2 * len(riders)):
+        for est, cut in cuts(chip, net, layer, rider_bits(chip, net, riders)):
             # the fewest cores whose estimate fits, checked exactly (a few tries)
             if est > cap:
                 continue
