@@ -77,12 +77,14 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     `partition`: None (the chip must hold the network), "auto" (cut it into as few
     partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
-    opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule}
+    opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule,
+            "partition": partition, "cutoff": cutoff, "epsilon": epsilon}
     for key, value in run_ov:
         if key not in opts:
             raise SpecError(None, f"run.{key}", f"unknown run field ({', '.join(opts)})")
-        opts[key] = int(value) if key in ("samples", "seed") else str(value)
-    samples, seed, mapping, alloc, schedule = opts.values()
+        opts[key] = (int(value) if key in ("samples", "seed") else float(value) if key == "epsilon"
+                     else value if key == "partition" else str(value))
+    samples, seed, mapping, alloc, schedule, partition, cutoff, epsilon = opts.values()
     if samples is not None:
         work_ov.append(("input.samples", samples))
     chip = load_chip(chip_path, chip_ov)

@@ -50,7 +50,8 @@ DEFAULT_METRICS = ["total_cycles", "latency_cycles", "latency_us", "throughput_s
 class SweepSpec(Spec):
     chip: str | None = None
     workload: str | None = None
-    run: dict[str, Any] = Field(default_factory=dict, description="run fields: samples, mapping")
+    run: dict[str, Any] = Field(default_factory=dict, description="run fields: samples, seed, mapping, alloc, "
+                                                                "schedule, partition, cutoff, epsilon")
     set: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every point")
     grid: dict[str, list[Any]] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
