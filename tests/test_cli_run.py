@@ -38,6 +38,8 @@ def test_run_json_and_trace(tmp_path, capsys):
         assert f["cores/utilization"].shape[0] == 16
         assert f["noc/link_flits"][:].sum() > 0
         assert f["noc/packets"].shape[0] == s["packet_deliveries"] >= s["packets"]
+    stored = hdf5.read_summary(out)
+    assert stored["output_spikes_sha256"] == s["output_spikes_sha256"] and "wall_seconds" not in stored
 
 
 def test_text_summary(capsys):

@@ -19,6 +19,7 @@ import numpy as np
 from coresim.engine.simulator import ChipSimulator, SimTrace
 from coresim.errors import SpecError
 from coresim.mapping import map_workload
+from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
@@ -224,8 +225,7 @@ def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
     first = partitions[0].placement
     tasks = [t for p in partitions for t in p.placement.tasks]
     routes = [r for p in partitions for r in p.placement.routes]
-    for i, t in enumerate(tasks):
-        t.id = i
+    renumber(tasks)
     merged = Placement(first.strategy, net, first.n_cores, tasks, routes, first.alloc)
     for p in partitions:
         for core, mem in p.placement.memory.items():

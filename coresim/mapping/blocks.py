@@ -25,10 +25,6 @@ def shapes_of(net: Network) -> dict[str, tuple[int, ...]]:
     return {"input": net.input_shape} | {name: la.out_shape for name, la in net.by_name.items()}
 
 
-def full_rows(layer: Layer) -> tuple[int, int] | None:
-    return None if len(layer.out_shape) == 1 else (0, layer.out_shape[1])
-
-
 def in_width(layer: Layer) -> int:
     """What an input-channel split divides: conv input channels, or linear input features."""
     return layer.in_shape[0] if layer.kind == "conv2d" else int(np.prod(layer.in_shape))
@@ -89,6 +85,7 @@ def add_followers(tasks: list[Task], layer: Layer, shapes) -> None:
 
 
 def renumber(tasks: list[Task]) -> list[Task]:
+    """Task ids = positions (run order)."""
     for i, t in enumerate(tasks):
         t.id = i
     return tasks

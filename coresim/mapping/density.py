@@ -33,7 +33,7 @@ import numpy as np
 
 from coresim.engine.costs import synaptic_cost
 from coresim.errors import SpecError
-from coresim.mapping.blocks import add_followers, in_width, layer_blocks, shapes_of
+from coresim.mapping.blocks import add_followers, in_width, layer_blocks, renumber, shapes_of
 from coresim.mapping.memory import SramOverflow, allocate, element_bits, is_persistent, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
@@ -216,8 +216,7 @@ def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, sourc
                     raise
                 task_budget = task_budget * 4 // 5
         owner[layer.name] = [t.core for t in tasks if t.layer is layer and t.role != "partial"]
-    for i, t in enumerate(tasks):
-        t.id = i
+    renumber(tasks)
     placement = Placement("density", net, n_cores, tasks, build_routes(tasks))
     _check(chip, placement)
     return placement

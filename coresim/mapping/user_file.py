@@ -14,7 +14,7 @@ they all go on that core. Pooling, flatten and residual adds follow their produc
 from __future__ import annotations
 
 from coresim.errors import SpecError
-from coresim.mapping.blocks import add_followers, layer_blocks, shapes_of
+from coresim.mapping.blocks import add_followers, layer_blocks, renumber, shapes_of
 from coresim.mapping.memory import allocate
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.base import Spec
@@ -72,8 +72,7 @@ def map_file(chip: ChipSpec, net: Network, path: str, source: str | None = None,
                                                                      f"(0..{chip.n_cores - 1})")
             t.core = c
             tasks.append(t)
-    for i, t in enumerate(tasks):
-        t.id = i
+    renumber(tasks)
     placement = Placement("file", net, chip.n_cores, tasks, build_routes(tasks))
     allocate(chip, placement, alloc, path)
     return placement

@@ -144,7 +144,3 @@ class ChipSpec(Spec):
     @property
     def n_cores(self) -> int:
         return self.mesh.width * self.mesh.height * self.mesh.cores_per_tile
-
-    @property
-    def n_routers(self) -> int:
-        return self.mesh.width * self.mesh.height
