@@ -132,30 +132,27 @@ def shift_batch(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def train(seed: int, epochs: int, verbose: bool = True) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    xtr, ytr = digits_split()["train"]
-    x = xtr.astype(np.float64) / 16.0
-    p = init_params(rng)
+def fit(p, x, y, rng, epochs: int, forward_fn, backward_fn, lr0: float, wd: float, batch: int,
+        verbose: bool = True) -> None:
+    """Adam with cosine decay and decoupled-style L2 on `.w` tensors, +/-1 pixel shifts but for the last two
+    epochs; updates `p` in place. `forward_fn(p, xb) -> (logits, cache)`, `backward_fn(p, cache, dlogits)`."""
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(v) for k, v in p.items()}
-    lr0, bs, wd = LR, BATCH, WEIGHT_DECAY
     b1, b2, eps = 0.9, 0.999, 1e-8
-    steps_per_epoch = -(-len(x) // bs)
-    total, step = epochs * steps_per_epoch, 0
+    total, step = epochs * -(-len(x) // batch), 0
     for ep in range(epochs):
         order = rng.permutation(len(x))
         loss_sum = 0.0
-        for s in range(0, len(x), bs):
-            idx = order[s:s + bs]
+        for s in range(0, len(x), batch):
+            idx = order[s:s + batch]
             xb = shift_batch(x[idx], rng) if ep < epochs - 2 else x[idx]
-            logits, cache = forward(p, xb, keep=True)
+            logits, cache = forward_fn(p, xb)
             logits = logits - logits.max(1, keepdims=True)
             prob = np.exp(logits)
             prob /= prob.sum(1, keepdims=True)
-            loss_sum += -np.log(prob[np.arange(len(idx)), ytr[idx]] + 1e-12).sum()
-            prob[np.arange(len(idx)), ytr[idx]] -= 1.0
-            g = backward(p, cache, prob / len(idx))
+            loss_sum += -np.log(prob[np.arange(len(idx)), y[idx]] + 1e-12).sum()
+            prob[np.arange(len(idx)), y[idx]] -= 1.0
+            g = backward_fn(p, cache, prob / len(idx))
             step += 1
             lr = lr0 * 0.5 * (1 + np.cos(np.pi * step / total))
             for k in p:
@@ -167,6 +164,14 @@ def train(seed: int, epochs: int, verbose: bool = True) -> dict[str, np.ndarray]
                 p[k] -= lr * mh / (np.sqrt(vh) + eps)
         if verbose and (ep % 5 == 4 or ep == epochs - 1):
             print(f"  epoch {ep + 1:3d}  loss {loss_sum / len(x):.4f}", flush=True)
+
+
+def train(seed: int, epochs: int, verbose: bool = True) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xtr, ytr = digits_split()["train"]
+    x = xtr.astype(np.float64) / 16.0
+    p = init_params(rng)
+    fit(p, x, ytr, rng, epochs, lambda p, xb: forward(p, xb, keep=True), backward, LR, WEIGHT_DECAY, BATCH, verbose)
     return p
 
 

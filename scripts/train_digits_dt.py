@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_digits import _flow, avgpool_bwd, avgpool_fwd, conv_bwd, conv_fwd, save_npz, shift_batch  # noqa: E402
+from train_digits import _flow, avgpool_bwd, avgpool_fwd, conv_bwd, conv_fwd, fit, save_npz  # noqa: E402
 
 from coresim.functional.executor import run_functional  # noqa: E402
 from coresim.spec.files import load_workload_spec  # noqa: E402
@@ -121,32 +121,8 @@ def train(seed: int, epochs: int, k: int, verbose: bool = True):
     xtr, ytr = digits_split()["train"]
     x = xtr.astype(np.float64) / 16.0
     p, stats = init_params(rng), init_stats()
-    m = {key: np.zeros_like(v) for key, v in p.items()}
-    v = {key: np.zeros_like(v) for key, v in p.items()}
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    total, step = epochs * -(-len(x) // BATCH), 0
-    for ep in range(epochs):
-        order = rng.permutation(len(x))
-        loss_sum = 0.0
-        for s in range(0, len(x), BATCH):
-            idx = order[s:s + BATCH]
-            xb = shift_batch(x[idx], rng) if ep < epochs - 2 else x[idx]
-            logits, cache = forward(p, stats, xb, k, train=True)
-            logits = logits - logits.max(1, keepdims=True)
-            prob = np.exp(logits)
-            prob /= prob.sum(1, keepdims=True)
-            loss_sum += -np.log(prob[np.arange(len(idx)), ytr[idx]] + 1e-12).sum()
-            prob[np.arange(len(idx)), ytr[idx]] -= 1.0
-            g = backward(p, cache, prob / len(idx))
-            step += 1
-            lr = LR * 0.5 * (1 + np.cos(np.pi * step / total))
-            for key in p:
-                gk = g[key] + (WEIGHT_DECAY * p[key] if key.endswith(".w") else 0.0)
-                m[key] = b1 * m[key] + (1 - b1) * gk
-                v[key] = b2 * v[key] + (1 - b2) * gk * gk
-                p[key] -= lr * (m[key] / (1 - b1 ** step)) / (np.sqrt(v[key] / (1 - b2 ** step)) + eps)
-        if verbose and (ep % 5 == 4 or ep == epochs - 1):
-            print(f"  epoch {ep + 1:3d}  loss {loss_sum / len(x):.4f}", flush=True)
+    fit(p, x, ytr, rng, epochs, lambda p, xb: forward(p, stats, xb, k, train=True), backward, LR, WEIGHT_DECAY,
+        BATCH, verbose)
     # final BN statistics: exact over the training split (no augmentation)
     for i, conv in ((1, "c1"), (2, "c2")):
         _, c = forward(p, stats, x, k)
