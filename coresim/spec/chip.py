@@ -54,8 +54,10 @@ class CoreSpec(Spec):
     mac: MacSpec
     neuron: NeuronUnitSpec
     sram: SramSpec
-    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks)")
-    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router")
+    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks); "
+                                                        "not yet a limit in the engine: received spikes go to SRAM")
+    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; not yet a limit in "
+                                                     "the engine: the source queue is unbounded")
     synapse_mode: Literal["dense"] = Field("dense", description="clock-driven synaptic ops every timestep")
     phase_overhead_cycles: int = Field(0, ge=0, description="fixed cycles to start a core phase")
 
