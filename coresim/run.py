@@ -204,8 +204,9 @@ def per_sample_metrics(prep: Prepared, trace: SimTrace, sops: dict[str, int], su
     samples = max(1, int(prep.inputs.shape[0]))
     macs: dict[str, int] = {la.name: 0 for la in prep.net.layers if la.synaptic}
     for task, cost, runs in zip(prep.placement.tasks, trace.task_costs, trace.task_runs, strict=True):
-        if task.layer.name in macs:
-            macs[task.layer.name] += int(cost.macs * runs)
+        name = task.layer.name.split("@")[0]  # a layer cut across partitions counts as itself
+        if name in macs:
+            macs[name] += int(cost.macs * runs)
     out: dict[str, Any] = {
         "avg_timesteps": float(trace.timesteps_run.mean()),
         "cycles_per_sample": trace.total_cycles / samples,

@@ -80,3 +80,16 @@ def test_partition_outputs_cover_every_layer(small_chip):
     r = simulate(prep)
     assert set(r.trace.outputs) == {la.name for la in prep.net.layers}
     assert np.all(r.trace.intervals[1:, 4] >= 0)
+
+
+def test_layer_larger_than_the_chip_is_cut_across_partitions(tmp_path):
+    """fc1's weights (3 KiB) exceed a one-core, 2 KiB chip: it runs as output-channel pieces in turn."""
+    c = write_yaml(tmp_path / "one_core.yaml", chip_dict(mesh__width=1, mesh__height=1, core__sram__bank_kib=0.5))
+    wide = DATA / "wide_fc.yaml"
+    prep = prepare(c, wide, partition="auto")
+    names = [[la.name for la in p.net.layers] for p in prep.partitions]
+    assert names[-1] == ["fc2"] and all(n[0].startswith("fc1@") for n in names[:-1]) and len(names) >= 3
+    cut = simulate(prep).summary
+    whole = simulate(prepare(None, wide)).summary
+    assert cut["output_spikes_sha256"] == whole["output_spikes_sha256"]
+    assert cut["macs_per_sample_by_layer"] == whole["macs_per_sample_by_layer"]

@@ -6,7 +6,9 @@ import numpy as np
 
 
 def module_of(name: str) -> str:
-    """The layer-name prefix before the last dot (`layer1.0.conv1` -> `layer1.0`); no dot: the name itself."""
+    """The layer-name prefix before the last dot (`layer1.0.conv1` -> `layer1.0`); no dot: the name itself.
+    A piece of a layer cut across partitions (`fc6@2048`) belongs to its layer's module."""
+    name = name.split("@")[0]
     return name.rpartition(".")[0] or name
 
 

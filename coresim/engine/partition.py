@@ -76,14 +76,17 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
     bounds = [0] + cuts + [len(net.layers)]
     capacity = chip.n_cores * chip.core.sram.size_bytes
 
-    def try_map(a: int, b: int) -> Placement | None:
-        sub = subnetwork(net, net.layers[a:b])
+    def try_layers(layers: list[Layer]) -> Placement | None:
+        sub = subnetwork(net, layers)
         try:
             return map_workload(chip, sub, mapping, source, alloc, schedule)
         except SpecError:
             return None
 
-    ranges: list[tuple[int, int, Placement]] = []
+    def try_map(a: int, b: int) -> Placement | None:
+        return try_layers(net.layers[a:b])
+
+    ranges: list[tuple[list[Layer], Placement]] = []
     if parts == "auto":
         a = 0
         while a < len(net.layers):
@@ -99,6 +102,12 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
                     lo = mid + 1
                 else:
                     hi = mid - 1
+            if placed is None and ends[0] == a + 1 and _splittable(net, net.layers[a]):
+                pieces = _split_across(net, net.layers[a], try_layers)
+                if pieces:
+                    ranges += pieces
+                    a += 1
+                    continue
             if placed is None:
                 e = ends[0]
                 first = net.layers[a]
@@ -106,7 +115,7 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
                                 f"does not fit the chip even alone in a partition (layers {first.name}.."
                                 f"{net.layers[e - 1].name}, {_lower_bound_bytes(chip, net.layers[a:e])} B of "
                                 f"weights and state, {capacity} B of SRAM on {chip.n_cores} cores)")
-            ranges.append((a, e, placed))
+            ranges.append((net.layers[a:e], placed))
             a = e
     else:
         n = int(parts)
@@ -125,20 +134,72 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
                 raise SpecError(source, "--partition", f"partition of layers {net.layers[a].name}.."
                                                        f"{net.layers[b - 1].name} does not fit the chip; "
                                                        "use more partitions or --partition auto")
-            ranges.append((a, b, placed))
+            ranges.append((net.layers[a:b], placed))
     return _partitions(chip, net, ranges)
 
 
+def _splittable(net: Network, layer: Layer) -> bool:
+    """A synaptic layer with no stateless layer riding on it can be cut by output channels across partitions."""
+    from coresim.mapping.layerwise import followers_of
+
+    return layer.synaptic and not followers_of(net, layer) and layer.channels > 1
+
+
+def split_layer(layer: Layer, parts: int) -> list[Layer]:
+    """The layer as `parts` layers over consecutive output-channel ranges ("name@c0"); their outputs,
+    concatenated in order, are the layer's (channel-major flat order)."""
+    from dataclasses import replace
+
+    from coresim.mapping.blocks import split_ranges
+
+    pieces = []
+    for c0, c1 in split_ranges(layer.channels, parts):
+        field_name = "out_channels" if layer.kind == "conv2d" else "out_features"
+        spec = layer.spec.model_copy(update={"name": f"{layer.name}@{c0}", field_name: c1 - c0})
+        pieces.append(replace(
+            layer, spec=spec, out_shape=(c1 - c0,) + layer.out_shape[1:], weight=layer.weight[c0:c1],
+            bias=None if layer.bias is None else layer.bias[c0:c1], threshold=layer.threshold[c0:c1],
+            neuron_params={k: v[c0:c1] for k, v in layer.neuron_params.items()}))
+    return pieces
+
+
+def _split_across(net: Network, layer: Layer, try_layers) -> list:
+    """Cut a layer too big for the chip into as few channel pieces as each fit; [] if none does."""
+    parts = 2
+    while parts <= layer.channels:
+        pieces = split_layer(layer, parts)
+        for piece in pieces:
+            net.by_name[piece.name] = piece
+        placed = []
+        for piece in pieces:
+            placement = try_layers([piece])
+            if placement is None:
+                break
+            placed.append(([piece], placement))
+        if len(placed) == len(pieces):
+            log.info("layer %s cut into %d partitions by output channel", layer.name, parts)
+            return placed
+        for piece in pieces:
+            del net.by_name[piece.name]
+        parts = parts + 1 if parts < 8 else parts * 5 // 4
+    return []
+
+
 def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
-    owner = {la.name: i for i, (a, b, _) in enumerate(ranges) for la in net.layers[a:b]}
+    owner: dict[str, int] = {}
+    for i, (layers, _) in enumerate(ranges):
+        for la in layers:
+            owner.setdefault(base_name(la.name), i)  # a cut layer: where its first piece runs
     out = []
-    for i, (a, b, placement) in enumerate(ranges):
-        layers = net.layers[a:b]
+    for i, (layers, placement) in enumerate(ranges):
         names = {la.name for la in layers}
-        exports = {la.name: "dram" for la in layers
-                   if any(owner[c.name] > i for c in net.consumers(la.name))}
-        if net.output.name in names:
-            exports[net.output.name] = "host"
+        exports = {}
+        for la in layers:
+            whole = base_name(la.name)
+            if whole == net.output.name:
+                exports[la.name] = "host"
+            elif any(owner[c.name] > i for c in net.consumers(whole)):
+                exports[la.name] = "dram"
         sources = sorted({src for la in layers for src in la.inputs if src not in names})
         nbytes = _persistent_bytes(placement)
         cycles = chip.dram.latency_cycles + -(-nbytes // chip.dram.bytes_per_cycle)
@@ -162,6 +223,7 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]
+        _join_pieces(net, store)
         offset += p.reconfig_cycles
         _shift(tr, offset)
         offset += tr.total_cycles
@@ -171,7 +233,21 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
                     "dram_bytes": tr.dram_bytes + p.reconfig_bytes,
                     "energy_pj": float(sum(energy_by_component(chip, tr).values()))}
         traces.append(tr)
-    return _merge(partitions, traces, offset), _merged_placement(net, partitions)
+    return _merge(net, partitions, traces, offset), _merged_placement(net, partitions)
+
+
+def base_name(name: str) -> str:
+    """The layer a piece ("name@c0") was cut from."""
+    return name.split("@")[0]
+
+
+def _join_pieces(net: Network, store: dict[str, np.ndarray]) -> None:
+    """Once every piece of a cut layer has run, its whole output (S, T, n) is the pieces' in channel order."""
+    for la in net.layers:
+        pieces = sorted((n for n in store if base_name(n) == la.name and n != la.name),
+                        key=lambda n: int(n.split("@")[1]))
+        if pieces and sum(store[n].shape[2] for n in pieces) == la.n_out:
+            store[la.name] = np.concatenate([store.pop(n) for n in pieces], axis=2)
 
 
 def _shift(tr: SimTrace, offset: int) -> None:
@@ -181,12 +257,13 @@ def _shift(tr: SimTrace, offset: int) -> None:
         tr.packets[:, 4:7] += offset
 
 
-def _merge(partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
+def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
     outputs: dict[str, np.ndarray] = {}
     intervals, packets, costs, runs = [], [], [], []
     base = 0
     for p, tr in zip(partitions, traces, strict=True):
         outputs.update(tr.outputs)
+        _join_pieces(net, outputs)
         iv = tr.intervals.copy()
         iv[:, 1] += base
         pk = tr.packets.copy()
