@@ -290,8 +290,9 @@ def _flow(obj) -> str:
 
 def write_yaml(path: Path, wl: dict, header: list[str]) -> None:
     lines = [f"# {h}" if h else "#" for h in header]
-    for key in ("name", "description", "timesteps", "weights"):
-        lines.append(f"{key}: {wl[key]}")
+    for key in ("name", "description", "timesteps", "weights", "ann_accuracy"):
+        if key in wl:
+            lines.append(f"{key}: {wl[key]}")
     lines.append(f"input: {_flow(wl['input'])}")
     lines.append("layers:")
     lines += [f"  - {_flow(layer)}" for layer in wl["layers"]]

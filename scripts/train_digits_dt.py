@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_digits import _flow, avgpool_bwd, avgpool_fwd, conv_bwd, conv_fwd, fit, save_npz  # noqa: E402
+from train_digits import avgpool_bwd, avgpool_fwd, conv_bwd, conv_fwd, fit, save_npz, write_yaml  # noqa: E402
 
 from coresim.functional.executor import run_functional  # noqa: E402
 from coresim.spec.files import load_workload_spec  # noqa: E402
@@ -187,17 +187,6 @@ def workload_dict(timesteps: int, weights: str, k: int, ann_acc: float) -> dict:
         ],
         "readout": "current_sum",
     }
-
-
-def write_yaml(path: Path, wl: dict, header: list[str]) -> None:
-    lines = [f"# {h}" if h else "#" for h in header]
-    for key in ("name", "description", "timesteps", "weights", "ann_accuracy"):
-        lines.append(f"{key}: {wl[key]}")
-    lines.append(f"input: {_flow(wl['input'])}")
-    lines.append("layers:")
-    lines += [f"  - {_flow(layer)}" for layer in wl["layers"]]
-    lines.append(f"readout: {wl['readout']}")
-    path.write_text("\n".join(lines) + "\n")
 
 
 def snn_accuracy_by_t(yaml_path: Path, timesteps: int) -> np.ndarray:
