@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from coresim import __version__
 from coresim.analysis.activity import synaptic_events_by_layer
@@ -135,7 +136,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
                       "partition": partition, "cutoff": None if monitor is None else "topk",
                       "epsilon": epsilon if monitor is not None else None,
                       "betas": None if monitor is None else monitor.betas.tolist(), "dataflow": dataflow}}
-    weights_hash = sha256_of(*[la.weight.tobytes() for la in net.layers if la.weight is not None])
+    weights_hash = sha256_of(*[b for la in net.layers for w in (la.weight, la.recurrent_weight) if w is not None
+                               for b in _weight_bytes(w)])
     return Prepared(chip, net, placement, inputs, y, seed, config,
                     sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow)
 
@@ -145,10 +147,18 @@ def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
 
     lim = 2 ** (chip.core.mac.weight_bits - 1)
     for la in net.layers:
-        if la.weight is not None and (la.weight.min() < -lim or la.weight.max() > lim - 1):
-            raise SpecError(source, f"layers[{la.index}] ({la.name}).weight",
-                            f"values in [{la.weight.min()}, {la.weight.max()}] exceed the chip's "
-                            f"{chip.core.mac.weight_bits}-bit weights")
+        for key, w in (("weight", la.weight), ("recurrent_weight", la.recurrent_weight)):
+            vals = w.data if sp.issparse(w) else w
+            if vals is not None and vals.size and (vals.min() < -lim or vals.max() > lim - 1):
+                raise SpecError(source, f"layers[{la.index}] ({la.name}).{key}",
+                                f"values in [{vals.min()}, {vals.max()}] exceed the chip's "
+                                f"{chip.core.mac.weight_bits}-bit weights")
+
+
+def _weight_bytes(w) -> list[bytes]:
+    if sp.issparse(w):
+        return [w.indptr.tobytes(), w.indices.tobytes(), w.data.tobytes()]
+    return [w.tobytes()]
 
 
 def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:

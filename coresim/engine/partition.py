@@ -66,7 +66,7 @@ def _persistent_bytes(placement: Placement) -> int:
 def _lower_bound_bytes(chip: ChipSpec, layers: list[Layer]) -> int:
     """Weights and neuron state alone: what any mapping of these layers needs at least."""
     wb, sb = chip.core.mac.weight_bits, chip.core.neuron.state_bits
-    return sum((la.weight.size * wb + (la.n_out * sb if la.stateful else 0)) // 8 for la in layers if la.synaptic)
+    return sum((la.synapse_count() * wb + (la.n_out * sb if la.stateful else 0)) // 8 for la in layers if la.synaptic)
 
 
 def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
@@ -111,6 +111,12 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
             if placed is None:
                 e = ends[0]
                 first = net.layers[a]
+                if first.recurrent:
+                    raise SpecError(source, f"layers[{first.index}] ({first.name})",
+                                    f"recurrent block does not fit the chip and is never cut across partitions: "
+                                    f"{_lower_bound_bytes(chip, [first])} B of weights and state "
+                                    f"({first.synapse_count()} synapses, {first.n_out} neurons), {capacity} B of "
+                                    f"SRAM on {chip.n_cores} cores")
                 raise SpecError(source, f"layers[{first.index}] ({first.name})",
                                 f"does not fit the chip even alone in a partition (layers {first.name}.."
                                 f"{net.layers[e - 1].name}, {_lower_bound_bytes(chip, net.layers[a:e])} B of "
@@ -142,7 +148,7 @@ def _splittable(net: Network, layer: Layer) -> bool:
     """A synaptic layer with no stateless layer riding on it can be cut by output channels across partitions."""
     from coresim.mapping.layerwise import followers_of
 
-    return layer.synaptic and not followers_of(net, layer) and layer.channels > 1
+    return layer.synaptic and not layer.recurrent and not followers_of(net, layer) and layer.channels > 1
 
 
 def split_layer(layer: Layer, parts: int) -> list[Layer]:

@@ -35,6 +35,7 @@ from coresim.functional.executor import (
     neuron_state,
     output_dtypes,
     partial_current,
+    recurrent_partial,
     stateless_forward,
 )
 from coresim.mapping.memory import element_bits, packet_item_bytes
@@ -109,24 +110,25 @@ class _Slot:
 
     __slots__ = ("inputs", "producers", "packets", "ready")
 
-    def __init__(self, st: _TaskState, env: simpy.Environment):
+    def __init__(self, st: _TaskState, env: simpy.Environment, first: bool):
         self.inputs = {s: np.zeros(idx.size, np.int64) for s, idx in st.task.needs.items()}  # needed only
-        self.producers = st.producers
+        self.producers = st.producers + (0 if first else st.rec_producers)
         self.packets = 0
         self.ready = env.event()
 
 
 class _TaskState:
-    __slots__ = ("task", "cost", "producers", "neuron", "out_routes", "local_routes", "ext", "src_sizes",
-                 "delayed", "slots", "started", "consumers", "phase")
+    __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
         self.cost = cost
         self.producers = 0
+        self.rec_producers = 0        # producers of the recurrent input (the step before; none at t=0)
         self.neuron: NeuronState | None = None
-        self.out_routes: list = []    # remote sends: (destination states, index, item bytes)
-        self.local_routes: list = []  # same-core hand-overs: (destination state, index)
+        self.out_routes: list = []    # remote sends: (destination states, index, item bytes, recurrent)
+        self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent)
         self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
         self.delayed: np.ndarray | None = None
@@ -147,6 +149,9 @@ class ChipSimulator:
         asked after each timestep with the accumulated readout."""
         if schedule not in SCHEDULES:
             raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+        if cutoff is not None and any(la.recurrent for la in placement.net.layers):
+            raise SpecError(None, "--cutoff", "an early exit is not supported with recurrent layers (their "
+                                              "outputs feed the next timestep of the same sample)")
         if cutoff is not None and schedule == "pipelined":
             raise SpecError(None, "--cutoff", "an early exit needs a timestep-synchronous schedule "
                                               "(barrier or lockstep), not pipelined")
@@ -194,12 +199,16 @@ class ChipSimulator:
     def _wire(self) -> None:
         for r in self.pl.routes:
             src, dst = self.states[r.src.id], self.states[r.dst.id]
+            rec = r.dst.layer.recurrent and r.src.out_name == r.dst.layer.name  # feeds the next step
             if r.src.core == r.dst.core:
-                src.local_routes.append((dst, r.index))
+                src.local_routes.append((dst, r.index, rec))
             else:
-                src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.out_name)))
+                src.out_routes.append((dst, r.index, packet_item_bytes(self.chip, self.net, r.src.out_name), rec))
             src.consumers.add(dst)
-            dst.producers += 1
+            if rec:
+                dst.rec_producers += 1
+            else:
+                dst.producers += 1
         produced = {st.task.out_name for st in self.states}
         for st in self.states:
             task = st.task
@@ -220,9 +229,9 @@ class ChipSimulator:
         """Remote routes of a task that carry the same elements become one destination group (multicast)."""
         for st in self.states:
             groups: dict[tuple, list] = {}
-            for dst, idx, item in st.out_routes:
-                key = (idx.tobytes(), item) if self.chip.noc.multicast else (id(dst), item)
-                groups.setdefault(key, [[], idx, item])[0].append(dst)
+            for dst, idx, item, rec in st.out_routes:
+                key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
+                groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
             st.out_routes = [tuple(g) for g in groups.values()]
 
     def _phases(self) -> None:
@@ -243,7 +252,7 @@ class ChipSimulator:
     def _slot(self, st: _TaskState, k: int) -> _Slot:
         slot = st.slots.get(k)
         if slot is None:
-            slot = st.slots[k] = _Slot(st, self.env)
+            slot = st.slots[k] = _Slot(st, self.env, k % self.timesteps == 0)
         return slot
 
     def _check_ready(self, st: _TaskState, k: int) -> None:
@@ -452,6 +461,8 @@ class ChipSimulator:
             if task.role == "partial":
                 return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
             acc = partial_current(la, x, slice(*task.ch), rows)
+            if la.recurrent:  # own outputs of the previous step (zeros at t = 0)
+                acc = acc + recurrent_partial(la, self._full(st, la.name, slot.inputs[la.name])[None], slice(*task.ch))
             y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
         elif la.kind == "flatten":
             y = slot.inputs[la.inputs[0]]
@@ -495,25 +506,30 @@ class ChipSimulator:
         full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
         full[task.out_index] = y
         name = task.out_name
-        for dst, idx in st.local_routes:
-            slot = self._slot(dst, k)
+        last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
+        for dst, idx, rec in st.local_routes:
+            if rec and last:
+                continue
+            slot = self._slot(dst, k + int(rec))
             slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
             slot.producers -= 1
-            self._check_ready(dst, k)
+            self._check_ready(dst, k + int(rec))
         noc = self.chip.noc
         src_core, now = task.core, self.env.now
         uni: list[tuple] = []
         multi: list[tuple] = []
-        for dsts, idx, item in st.out_routes:
+        for dsts, idx, item, rec in st.out_routes:
+            if rec and last:
+                continue
             vals = full[idx]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // item)
             npk = _cdiv(nz.size, per)
             for dst in dsts:
-                slot = self._slot(dst, k)
+                slot = self._slot(dst, k + int(rec))
                 slot.packets += npk
                 slot.producers -= 1
-                self._check_ready(dst, k)
+                self._check_ready(dst, k + int(rec))
             if npk == 0:
                 continue
             by_core: dict[int, list[_TaskState]] = {}
@@ -525,7 +541,8 @@ class ChipSimulator:
             nfl = noc.header_flits + -(-sizes * item // noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
-            self.groups[serial] = _Group(by_core, name, k, idx[nz], vals[nz], per, src_core, nfl, npk * cores.size)
+            self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
+                                         npk * cores.size)
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
             (uni if cores.size == 1 else multi).append((tags, nfl, cores))
         if uni:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from coresim.kernels import synapse
 from coresim.neuron import NeuronState
@@ -26,7 +27,22 @@ def partial_current(layer: Layer, x: np.ndarray, out_ch: slice = slice(None), ou
     s = layer.spec
     if layer.kind == "conv2d":
         return synapse.conv2d(x[:, in_ch], layer.weight[:, in_ch], s.stride, s.padding, out_ch, out_rows)
-    return synapse.linear(x.reshape(x.shape[0], -1)[:, in_ch], layer.weight[:, in_ch], out_ch)
+    return _project(layer.weight, x.reshape(x.shape[0], -1), out_ch, in_ch)
+
+
+def recurrent_partial(layer: Layer, y_prev: np.ndarray, out_ch: slice = slice(None)) -> np.ndarray:
+    """The recurrent projection's weighted sum of the layer's own outputs at t-1 (batched, (B, n_out))."""
+    return _project(layer.recurrent_weight, y_prev.reshape(y_prev.shape[0], -1), out_ch)
+
+
+def _project(w, x: np.ndarray, out_ch: slice, in_ch: slice = slice(None)) -> np.ndarray:
+    """x (B, K) through a dense (N, K) or CSR weight matrix -> (B, N[out_ch]), exact in int64."""
+    if sp.issparse(w):
+        rows = w[out_ch] if out_ch != slice(None) else w
+        if in_ch != slice(None):
+            rows = rows[:, in_ch]
+        return np.asarray((rows @ np.ascontiguousarray(x[:, in_ch].T, np.int64)).T, np.int64)
+    return synapse.linear(x[:, in_ch], w[:, in_ch], out_ch)
 
 
 def finish_current(layer: Layer, acc: np.ndarray, out_ch: slice = slice(None)) -> np.ndarray:
@@ -81,7 +97,8 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
     """inputs: (S, T, *input_shape). Returns every (or every recorded) layer's outputs, and with
     `record_state` the neuron state variables (v, u, ...) of the recorded layers after every step.
 
-    A layer with `synaptic_delay: 1` reads at step t what its producer emitted at t-1 (zero at t=0)."""
+    A layer with `synaptic_delay: 1` reads at step t what its producer emitted at t-1 (zero at t=0); a recurrent
+    layer adds its recurrent projection of its own outputs at t-1 (zero at t=0) to the accumulated sum."""
     s_total, timesteps = inputs.shape[:2]
     names = [la.name for la in net.layers] if record is None else [n for n in record]
     dtypes = output_dtypes(net)
@@ -94,15 +111,22 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
         states = {la.name: neuron_state(la, b1 - b0) for la in net.layers if la.synaptic}
         delayed = {la.name: np.zeros((b1 - b0,) + la.in_shape, np.int64)
                    for la in net.layers if la.synaptic and la.spec.synaptic_delay}
+        vals: dict[str, np.ndarray] = {}
         for t in range(timesteps):
-            vals: dict[str, np.ndarray] = {"input": np.asarray(inputs[b0:b1, t], dtype=np.int64)}
+            vals_prev = vals if t > 0 else {}
+            vals = {"input": np.asarray(inputs[b0:b1, t], dtype=np.int64)}
             for la in net.layers:
                 xs = [vals[n] for n in la.inputs]
                 if la.synaptic:
                     x = xs[0]
                     if la.name in delayed:
                         x, delayed[la.name] = delayed[la.name], x
-                    cur = layer_current(la, x).reshape(b1 - b0, -1)
+                    acc = partial_current(la, x)
+                    if la.recurrent:
+                        prev = vals_prev.get(la.name)
+                        if prev is not None:
+                            acc = acc + recurrent_partial(la, prev)
+                    cur = finish_current(la, acc).reshape(b1 - b0, -1)
                     y = states[la.name].step(cur).reshape((b1 - b0,) + la.out_shape)
                     if record_state and la.name in outputs:
                         for var, arr in states[la.name].state().items():

@@ -30,6 +30,12 @@ def in_width(layer: Layer) -> int:
     return layer.in_shape[0] if layer.kind == "conv2d" else int(np.prod(layer.in_shape))
 
 
+def max_input_splits(layer: Layer) -> int:
+    """How many input-channel (partial-sum) slices a layer may be cut into: a recurrent layer's slice reads its
+    own outputs of the previous step, so it is never split along inputs."""
+    return 1 if layer.recurrent else in_width(layer)
+
+
 def make_task(tid: int, layer: Layer, core: int, ch, rows, shapes, role: str = "full",
               in_ch: tuple[int, int] | None = None, part: int = 0) -> Task:
     own = out_index(layer, ch, rows)
@@ -43,7 +49,7 @@ def make_task(tid: int, layer: Layer, core: int, ch, rows, shapes, role: str = "
 def layer_blocks(layer: Layer, p_oc: int, p_rows: int, p_ic: int, shapes, tid0: int = 0) -> list[list[Task]]:
     """Blocks of a synaptic layer; each block is [full task] or [partial tasks..., merge task]."""
     rows = [None] if len(layer.out_shape) == 1 else split_ranges(layer.out_shape[1], p_rows)
-    ics = split_ranges(in_width(layer), p_ic)
+    ics = split_ranges(in_width(layer), min(p_ic, max_input_splits(layer)))
     blocks: list[list[Task]] = []
     tid = tid0
     for ch in split_ranges(layer.channels, p_oc):

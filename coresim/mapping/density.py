@@ -33,7 +33,7 @@ import numpy as np
 
 from coresim.engine.costs import synaptic_cost
 from coresim.errors import SpecError
-from coresim.mapping.blocks import add_followers, in_width, layer_blocks, renumber, shapes_of
+from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, renumber, shapes_of
 from coresim.mapping.memory import SramOverflow, allocate, element_bits, is_persistent, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
@@ -107,7 +107,7 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
     for p_oc in steps(layer.channels):
         for p_rows in steps(layer.out_shape[1]) if conv else [1]:
             for p_ic in (1, 2, 4, 8, 16, 32, 64):
-                if p_ic > in_width(layer):
+                if p_ic > max_input_splits(layer):
                     break
                 s = estimate(chip, net, layer, p_oc, p_rows, p_ic)
                 if s.tasks > max_tasks or core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders, True) > budget:

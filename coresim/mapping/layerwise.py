@@ -10,7 +10,7 @@ weights and input at the price of partial sums (one core per partial task; the m
 from __future__ import annotations
 
 from coresim.errors import SpecError
-from coresim.mapping.blocks import add_followers, in_width, layer_blocks, shapes_of
+from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, shapes_of
 from coresim.mapping.memory import allocate, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
@@ -107,7 +107,7 @@ def cuts(chip: ChipSpec, net: Network, layer: Layer, riders: float) -> list[tupl
     h = 1 if len(layer.out_shape) == 1 else layer.out_shape[1]
     out = []
     for p_ic in [1, 2, 4, 8, 16, 32, 64]:
-        if p_ic > in_width(layer):
+        if p_ic > max_input_splits(layer):
             break
         for p_oc in steps(layer.channels):
             for p_rows in steps(h):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from coresim.errors import SpecError
 from coresim.mapping.placement import Buffer, Placement, Task
 from coresim.neuron import spike_bits
@@ -34,6 +36,14 @@ def packet_item_bytes(chip: ChipSpec, net: Network, name: str) -> int:
     return chip.noc.spike_bytes + (0 if bits <= 2 else -(-bits // 8))
 
 
+def synapse_bits(chip: ChipSpec, layer) -> int:
+    """Bits one stored synapse takes: the weight, plus its input index when the layer is sparse (CSR)."""
+    bits = chip.core.mac.weight_bits
+    if layer.sparse:
+        bits += max(1, int(np.ceil(np.log2(max(2, int(np.prod(layer.in_shape)), layer.n_out)))))
+    return bits
+
+
 def _bytes(n_elems: int, bits: int) -> int:
     return -(-n_elems * bits // 8)
 
@@ -44,8 +54,7 @@ def task_buffers(chip: ChipSpec, task: Task, net: Network) -> list[Buffer]:
     name = task.out_name
     bufs: list[Buffer] = []
     if layer.synaptic and task.role != "merge":
-        _, n, k = task.gemm_shape()
-        bufs.append(Buffer(f"{name}.weights", 0, _bytes(n * k, chip.core.mac.weight_bits)))
+        bufs.append(Buffer(f"{name}.weights", 0, _bytes(task.synapses(), synapse_bits(chip, layer))))
     if layer.synaptic and task.role != "partial":
         n = task.ch[1] - task.ch[0]
         nparam = 2 if layer.bias is not None else 1

@@ -45,6 +45,22 @@ class Task:
         """What consumers call this task's output: the layer, or one partial-sum stream of it."""
         return f"{self.layer.name}#p{self.part}" if self.role == "partial" else self.layer.name
 
+    def synapses(self) -> int:
+        """Synapses this slice stores: nonzeros of its rows (sparse), or its dense weight block."""
+        la = self.layer
+        if self.role == "merge" or not la.synaptic:
+            return 0
+        if la.sparse:
+            n = 0
+            for w in (la.weight, la.recurrent_weight):
+                if w is not None:
+                    sub = w[self.ch[0]:self.ch[1]]
+                    n += sub.nnz if self.in_ch is None or w is la.recurrent_weight else int(
+                        np.count_nonzero((sub.indices >= self.in_ch[0]) & (sub.indices < self.in_ch[1])))
+            return n
+        _, n, k = self.gemm_shape()
+        return n * k  # conv: the filters' weights, shared by the slice's rows
+
     def gemm_shape(self) -> tuple[int, int, int]:
         """(M, N, K) of this slice's dense synaptic work per timestep."""
         if self.role == "merge" or not self.layer.synaptic:
@@ -117,7 +133,10 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
     for src in layer.inputs:
         shape = in_shapes[src]
         n = int(np.prod(shape))
-        if layer.kind == "linear":
+        if layer.kind == "linear" and layer.sparse:
+            cols = np.unique(layer.weight[ch[0]:ch[1]].indices).astype(np.int64)
+            needs[src] = cols if in_ch is None else cols[(cols >= in_ch[0]) & (cols < in_ch[1])]
+        elif layer.kind == "linear":
             needs[src] = np.arange(*(in_ch or (0, n)), dtype=np.int64)
         elif layer.kind in ("flatten", "add"):
             needs[src] = own
@@ -133,6 +152,10 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
             chans = (in_ch or (0, c)) if layer.kind == "conv2d" else ch
             cc, rr, ww = np.meshgrid(np.arange(*chans), np.arange(lo, hi), np.arange(w), indexing="ij")
             needs[src] = ((cc * h + rr) * w + ww).ravel().astype(np.int64)
+    if layer.recurrent and in_ch is None:  # its own outputs of the previous step
+        u = layer.recurrent_weight
+        needs[layer.name] = (np.unique(u[ch[0]:ch[1]].indices).astype(np.int64) if layer.sparse
+                             else np.arange(layer.n_out, dtype=np.int64))
     return needs
 
 

@@ -50,6 +50,20 @@ class SramSpec(Spec):
         return int(self.banks * self.bank_kib * 1024)
 
 
+class EventCoreSpec(Spec):
+    """An event-driven core (Loihi, SpiNNaker, TrueNorth style): work per incoming spike, not per timestep."""
+
+    max_neurons: int = Field(1024, gt=0, description="neurons one core holds")
+    synapse_bits: int = Field(16, gt=0, le=64, description="bits of one fan-out row entry (weight + target index)")
+    synapse_lanes: int = Field(1, gt=0, description="synaptic accumulations into the dendrite state per cycle")
+    packet_decode_cycles: int = Field(1, ge=0, description="cycles to decode one incoming packet")
+    spike_in_cycles: int = Field(1, ge=0, description="cycles per incoming spike: axon-in lookup of its fan-out row")
+    spike_out_cycles: int = Field(1, ge=0, description="cycles per axon-table entry: one message per destination "
+                                                      "core of an outgoing spike")
+    neuron_updates: Literal["all", "touched"] = Field(
+        "all", description="all: every neuron updated each timestep; touched: only those with input or state")
+
+
 class CoreSpec(Spec):
     mac: MacSpec
     neuron: NeuronUnitSpec
@@ -58,7 +72,11 @@ class CoreSpec(Spec):
                                                         "not yet a limit in the engine: received spikes go to SRAM")
     send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; not yet a limit in "
                                                      "the engine: the source queue is unbounded")
-    synapse_mode: Literal["dense"] = Field("dense", description="clock-driven synaptic ops every timestep")
+    synapse_mode: Literal["dense", "event"] = Field(
+        "dense", description="dense: clock-driven synaptic ops every timestep on the MAC array; event: per incoming "
+                             "spike, fan-out rows read from SRAM (see `event`)")
+    event: EventCoreSpec = Field(default_factory=lambda: EventCoreSpec(), description="event-driven core "
+                                                                                     "parameters (synapse_mode: event)")
     phase_overhead_cycles: int = Field(0, ge=0, description="fixed cycles to start a core phase")
 
 
@@ -123,6 +141,9 @@ class EnergySpec(Spec):
     flit_hop_pj: float = Field(ge=0, description="router traversal + link, per flit per hop")
     leakage_pj_per_core_cycle: float = Field(ge=0)
     host_pj_per_byte: float = Field(0.0, ge=0)
+    synaptic_event_pj: float = Field(0.0, ge=0, description="event mode: one synaptic accumulation")
+    spike_in_pj: float = Field(0.0, ge=0, description="event mode: decoding one incoming spike (axon in)")
+    spike_out_pj: float = Field(0.0, ge=0, description="event mode: one outgoing message (axon out)")
 
 
 class TimingSpec(Spec):

@@ -58,9 +58,15 @@ class Conv2d(_Layer):
 
 
 class Linear(_Layer):
+    """Fully connected (`dense`) or sparse (CSR in the npz: `<name>.weight_indptr/_indices/_data`, rows = outputs)
+    projection. `recurrent: true` adds a projection from the layer's own outputs at t-1 (`<name>.recurrent_weight`,
+    n_out x n_out, or CSR `<name>.recurrent_weight_indptr/...` when sparse)."""
+
     type: Literal["linear"]
     out_features: int = Field(gt=0)
     bias: bool = False
+    connectivity: Literal["dense", "sparse"] = "dense"
+    recurrent: bool = Field(False, description="a recurrent projection from the layer's own outputs, one step late")
     synaptic_delay: int = _DELAY
     neuron: NeuronSpec = NeuronSpec()
 
@@ -94,12 +100,14 @@ class InputSpec(Spec):
     encoding: Literal["current", "once", "poisson", "raster"] = Field(
         "current", description="current: the integer values every timestep; once: at the first timestep only "
                                "(for neurons that accumulate without reset); poisson; raster: from the file")
-    dataset: Literal["sklearn_digits", "file", "random"] = "sklearn_digits"
+    dataset: Literal["sklearn_digits", "file", "random", "rate"] = Field(
+        "sklearn_digits", description="rate: every element spikes with probability `rate` each timestep")
     file: str | None = Field(None, description="npz with `x` (samples, *shape) and optional `y`; raster: `x` "
                                                 "(samples, T, *shape)")
     split: Literal["train", "test"] = "test"
     samples: int = Field(100, gt=0, description="samples simulated per run (capped by the dataset)")
     max_value: int = Field(16, gt=0, description="poisson: value giving one spike per timestep; random: range")
+    rate: float = Field(0.05, ge=0, le=1, description="dataset rate: spike probability per element and timestep")
 
     @model_validator(mode="after")
     def _file_needed(self) -> InputSpec:

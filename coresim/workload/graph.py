@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from coresim.errors import SpecError
 from coresim.neuron import MODEL_PARAMS
@@ -23,7 +24,8 @@ class Layer:
     inputs: list[str]
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
-    weight: np.ndarray | None = None
+    weight: np.ndarray | sp.csr_matrix | None = None  # (out, in...) dense, or CSR (out, in) if sparse
+    recurrent_weight: np.ndarray | sp.csr_matrix | None = None  # (out, out): own outputs at t-1 -> this layer
     bias: np.ndarray | None = None
     threshold: np.ndarray | None = None  # per output channel / feature
     neuron_params: dict[str, np.ndarray] = field(default_factory=dict)  # name -> per channel / feature
@@ -49,6 +51,22 @@ class Layer:
         return self.synaptic and self.spec.neuron.model != "none"
 
     @property
+    def recurrent(self) -> bool:
+        return self.recurrent_weight is not None
+
+    @property
+    def sparse(self) -> bool:
+        return sp.issparse(self.weight)
+
+    def synapse_count(self) -> int:
+        """Synapses stored for this layer (nonzeros of a sparse matrix, every entry of a dense one)."""
+        n = 0
+        for w in (self.weight, self.recurrent_weight):
+            if w is not None:
+                n += w.nnz if sp.issparse(w) else w.size
+        return n
+
+    @property
     def n_out(self) -> int:
         return int(np.prod(self.out_shape))
 
@@ -63,7 +81,7 @@ class Layer:
             f, ho, wo = self.out_shape
             return ho * wo, f, self.in_shape[0] * self.spec.kernel ** 2
         if self.kind == "linear":
-            return 1, self.out_shape[0], int(np.prod(self.in_shape))
+            return 1, self.out_shape[0], int(np.prod(self.in_shape)) + (self.n_out if self.recurrent else 0)
         return 0, 0, 0
 
 
@@ -135,6 +153,49 @@ def _load_param(params, key: str, shape: tuple[int, ...], file: str | None) -> n
     return arr.astype(np.int64)
 
 
+def _load_csr(params, key: str, shape: tuple[int, int], file: str | None) -> sp.csr_matrix | None:
+    """CSR (rows = outputs) from `<key>_indptr`, `<key>_indices`, `<key>_data`."""
+    parts = [f"{key}_{p}" for p in ("indptr", "indices", "data")]
+    if params is None or parts[0] not in params:
+        return None
+    missing = [p for p in parts if p not in params]
+    if missing:
+        raise SpecError(file, missing[0], "missing from the weights file (a CSR needs indptr, indices and data)")
+    indptr, indices, data = (np.asarray(params[p]) for p in parts)
+    n_out, n_in = shape
+    if indptr.shape != (n_out + 1,) or indptr[0] != 0 or indptr[-1] != indices.size or indices.size != data.size \
+            or np.any(np.diff(indptr) < 0):
+        raise SpecError(file, parts[0], f"not a CSR of {n_out} rows over {indices.size} entries")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_in):
+        raise SpecError(file, parts[1], f"indices must lie in [0, {n_in})")
+    if not np.issubdtype(data.dtype, np.integer) and not np.all(np.round(data) == data):
+        raise SpecError(file, parts[2], "weights must be integers")
+    m = sp.csr_matrix((data.astype(np.int64), indices.astype(np.int64), indptr.astype(np.int64)), shape=shape)
+    m.sum_duplicates()
+    return m
+
+
+def _synapses(ls, params, key: str, shape: tuple[int, ...], rng, file: str | None):
+    """One weight matrix of a conv/linear layer: from the params, or drawn (dense only)."""
+    sparse = getattr(ls, "connectivity", "dense") == "sparse"
+    w = _load_csr(params, key, shape, file) if sparse else _load_param(params, key, shape, file)
+    if w is None:
+        if params is not None or sparse:
+            what = "missing from the weights file" if params is not None else "a sparse layer needs a weights file"
+            raise SpecError(file, key + ("_indptr" if sparse else ""), what)
+        fan_in = int(np.prod(shape[1:]))
+        scale = max(1, int(round(127 / np.sqrt(fan_in))))
+        w = rng.integers(-scale, scale + 1, size=shape).astype(np.int64)
+    if ls.neuron.model == "loihi_lif":  # Lava Dense: the weights the synapses actually hold
+        if sparse:
+            w = w.copy()
+            w.data = effective_weights(w.data, ls.neuron.num_weight_bits)
+            w.eliminate_zeros()
+        else:
+            w = effective_weights(w, ls.neuron.num_weight_bits)
+    return w
+
+
 def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | None = None,
                   params: dict[str, np.ndarray] | None = None) -> Network:
     """Resolve shapes and load (or draw) integer parameters for every layer. `params` (`<layer>.weight`,
@@ -159,17 +220,11 @@ def build_network(spec: WorkloadSpec, base_dir: str | Path = ".", source: str | 
         layer = Layer(ls, i, inputs, in_shapes[0], out_shape)
         if isinstance(ls, Conv2d | Linear):
             wshape = _weight_shape(ls, in_shapes[0])
-            w = _load_param(params, f"{ls.name}.weight", wshape, wfile)
-            if w is None:
-                if params is not None:
-                    raise SpecError(wfile, f"{ls.name}.weight", "missing from the weights file")
-                fan_in = int(np.prod(wshape[1:]))
-                scale = max(1, int(round(127 / np.sqrt(fan_in))))
-                w = rng.integers(-scale, scale + 1, size=wshape).astype(np.int64)
-            if ls.neuron.model == "loihi_lif":  # Lava Dense: the weights the synapses actually hold
-                w = effective_weights(w, ls.neuron.num_weight_bits)
-            layer.weight = w
+            layer.weight = _synapses(ls, params, f"{ls.name}.weight", wshape, rng, wfile)
             nout = wshape[0]
+            if getattr(ls, "recurrent", False):
+                layer.recurrent_weight = _synapses(ls, params, f"{ls.name}.recurrent_weight", (nout, nout), rng,
+                                                   wfile)
             if ls.bias:
                 layer.bias = _load_param(params, f"{ls.name}.bias", (nout,), wfile)
                 if layer.bias is None:
