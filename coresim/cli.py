@@ -22,6 +22,7 @@ COMMANDS = {
     "sweep": "run a grid of configurations (local processes or a dask cluster), resumably",
     "plot": "plot a trace (utilisation, mesh, links, latency, timeline) or a sweep's results",
     "export": "export a trace to Perfetto/Chrome JSON, VCD or CSV",
+    "gen": "generate a workload (random: a sparse recurrent population at a given firing rate)",
 }
 
 
