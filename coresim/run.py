@@ -42,6 +42,7 @@ class Prepared:
     partitions: list | None = None  # engine.partition.Partition list when the network runs in partitions
     cutoff: Any = None              # analysis.cutoff.TopKCutoff when samples may exit early
     dataflow: str | None = None     # accelerator dataflow (coresim.accel): the run skips the mesh engine
+    events: Any = None              # (projections, chunks) on an event-driven chip (coresim.engine.event)
 
 
 @dataclass
@@ -72,20 +73,20 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
             schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
-            epsilon: float | None = None, dataflow: str | None = None) -> Prepared:
+            epsilon: float | None = None, dataflow: str | None = None, noc_model: str | None = None) -> Prepared:
     """Load, check and map (a chip with an `accelerator:` section, or a `dataflow`, is not mapped: its run goes
     to coresim.accel with `dataflow`, default line_grouped).
     `partition`: None (the chip must hold the network), "auto" (cut it into as few
     partitions as fit, if it does not fit whole) or N partitions."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = {"samples": samples, "seed": seed, "mapping": mapping, "alloc": alloc, "schedule": schedule,
-            "partition": partition, "cutoff": cutoff, "epsilon": epsilon}
+            "partition": partition, "cutoff": cutoff, "epsilon": epsilon, "noc_model": noc_model}
     for key, value in run_ov:
         if key not in opts:
             raise SpecError(None, f"run.{key}", f"unknown run field ({', '.join(opts)})")
         opts[key] = (int(value) if key in ("samples", "seed") else float(value) if key == "epsilon"
                      else value if key == "partition" else str(value))
-    samples, seed, mapping, alloc, schedule, partition, cutoff, epsilon = opts.values()
+    samples, seed, mapping, alloc, schedule, partition, cutoff, epsilon, noc_model = opts.values()
     if samples is not None:
         work_ov.append(("input.samples", samples))
     chip = load_chip(chip_path, chip_ov)
@@ -103,8 +104,15 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     from coresim.engine.simulator import SCHEDULES
     if schedule not in SCHEDULES:
         raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-    partitions = placement = None
-    if dataflow is not None or chip.accelerator is not None:
+    partitions = placement = events = None
+    if noc_model is not None and chip.core.synapse_mode != "event":
+        raise SpecError(None, "--noc-model", "only event-driven chips (core.synapse_mode: event) take a NoC model")
+    if chip.core.synapse_mode == "event" and dataflow is None and chip.accelerator is None:
+        events = _map_events(chip, net, mapping, schedule, partition, cutoff, str(wpath), seed)
+        placement = events[2]
+        partition = cutoff = None
+        noc_model = noc_model or "link"
+    elif dataflow is not None or chip.accelerator is not None:
         from coresim.accel.dataflow import Accelerator
         dataflow = dataflow or "line_grouped"
         Accelerator(chip, net, dataflow, wspec.timesteps, str(wpath))  # checks the dataflow and BRAM capacity
@@ -136,10 +144,27 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
                       "partition": partition, "cutoff": None if monitor is None else "topk",
                       "epsilon": epsilon if monitor is not None else None,
                       "betas": None if monitor is None else monitor.betas.tolist(), "dataflow": dataflow}}
+    if noc_model is not None:
+        config["run"]["noc_model"] = noc_model
     weights_hash = sha256_of(*[b for la in net.layers for w in (la.weight, la.recurrent_weight) if w is not None
                                for b in _weight_bytes(w)])
     return Prepared(chip, net, placement, inputs, y, seed, config,
-                    sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow)
+                    sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow, events)
+
+
+def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, partition, cutoff, source: str,
+                seed: int) -> tuple:
+    """Projections, chunks and their Placement on an event-driven chip."""
+    from coresim.mapping.events import event_placement, map_events, projections
+
+    for flag, value, ok in (("--partition", partition, (None, "none")), ("--cutoff", cutoff, (None, "none")),
+                            ("--schedule", schedule, ("barrier", "lockstep"))):
+        if value not in ok:
+            raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run lockstep "
+                                        "phases, the whole network on the chip)")
+    projs = projections(net, source)
+    chunks = map_events(chip, net, projs, mapping, source, seed)
+    return projs, chunks, event_placement(chip, net, chunks, mapping)
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
@@ -177,7 +202,11 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     with tqdm(total=int(np.prod(prep.inputs.shape[:2])), desc="simulating", unit="timestep", leave=False,
               disable=None if progress is None else not progress) as bar:
         schedule = prep.config["run"]["schedule"]
-        if prep.partitions:
+        if prep.events is not None:
+            from coresim.engine.event import EventSimulator
+            trace = EventSimulator(prep.chip, prep.net, prep.events[1], prep.events[0], prep.inputs,
+                                   prep.config["run"]["noc_model"], progress=bar.update).run()
+        elif prep.partitions:
             from coresim.engine.partition import run_partitions
             trace, prep.placement = run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, schedule,
                                                    progress=bar.update)

@@ -103,3 +103,18 @@ def test_recurrent_network_partitions_equal_whole(tmp_path):
     assert len(prep.partitions) == 2
     assert simulate(prep).summary["output_spikes_sha256"] == simulate(prepare(None, path)).summary[
         "output_spikes_sha256"]
+
+
+def test_noise_on_the_chip_equals_functional(tmp_path):
+    """Perturbations (node perturbation) added to a layer's current: same spikes on the chip as functionally."""
+    from coresim.engine.simulator import ChipSimulator
+
+    path, _, _ = _rnn(tmp_path, hidden=40)
+    chip = write_yaml(tmp_path / "c.yaml", chip_dict(core__sram__bank_kib=0.5))
+    prep = prepare(chip, path)
+    noise = {"h": np.random.default_rng(3).integers(-8, 9, (3, 6, 40))}
+    ref = run_functional(prep.net, prep.inputs, noise=noise)
+    clean = run_functional(prep.net, prep.inputs)
+    assert not np.array_equal(ref.outputs["h"], clean.outputs["h"])
+    trace = ChipSimulator(prep.chip, prep.placement, prep.inputs, noise=noise).run()
+    assert np.array_equal(trace.outputs["h"], ref.outputs["h"].reshape(trace.outputs["h"].shape))

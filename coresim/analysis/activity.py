@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from coresim.workload.graph import Layer, Network
 
@@ -28,15 +29,33 @@ def synaptic_events_by_layer(net: Network, outputs: dict[str, np.ndarray], input
         if not la.synaptic:
             continue
         src = inputs if la.inputs[0] == "input" else outputs[la.inputs[0]]
-        a = np.abs(np.asarray(src, np.int64)).reshape(src.shape[0], src.shape[1], -1)
         if la.kind == "linear":
-            sops[la.name] = int(a.sum()) * la.out_shape[0]
-        else:
-            c, h, w = la.in_shape
-            cov = conv_coverage(la).ravel()
-            per_pixel = a.reshape(a.shape[0], a.shape[1], c, h * w).sum(axis=(0, 1, 2))
-            sops[la.name] = int(per_pixel @ cov) * la.out_shape[0]
+            sops[la.name] = int(_abs_counts(src) @ _column_fanout(la.weight))
+            if la.recurrent:  # own outputs of every step but the last feed the next step
+                own = outputs[la.name][:, :-1]
+                sops[la.name] += int(_abs_counts(own) @ _column_fanout(la.recurrent_weight)) if own.size else 0
+            continue
+        c, h, w = la.in_shape
+        per_pixel = _abs_counts(src).reshape(c, h * w).sum(axis=0)
+        sops[la.name] = int(per_pixel @ conv_coverage(la).ravel()) * la.out_shape[0]
     return sops
+
+
+def _abs_counts(x: np.ndarray) -> np.ndarray:
+    """Sum over samples and timesteps of |x| per element, (S, T, ...) -> (n,), one timestep at a time."""
+    x = np.asarray(x)
+    out = np.zeros(int(np.prod(x.shape[2:])), np.int64)
+    for s in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            out += np.abs(x[s, t].ravel().astype(np.int64))
+    return out
+
+
+def _column_fanout(w) -> np.ndarray:
+    """Synapses leaving each input: every row of a dense matrix, the stored entries of a sparse one."""
+    if sp.issparse(w):
+        return np.bincount(w.indices, minlength=w.shape[1]).astype(np.int64)
+    return np.full(w.shape[1], w.shape[0], np.int64)
 
 
 def synaptic_events(net: Network, outputs: dict[str, np.ndarray], inputs: np.ndarray) -> int:

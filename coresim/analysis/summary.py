@@ -31,6 +31,19 @@ def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:
 
 def energy_by_component(chip: ChipSpec, trace: SimTrace) -> dict[str, float]:
     e = chip.energy
+    if "synaptic_events" in trace.counters:  # event-driven cores: counted actions x their costs
+        c = trace.counters
+        return {
+            "synapse": float(c["synaptic_events"] * e.synaptic_event_pj),
+            "spike_in": float(c["spikes_in"] * e.spike_in_pj),
+            "spike_out": float(c["spikes_out"] * e.spike_out_pj),
+            "neuron": float(c["neuron_updates"] * e.neuron_update_pj),
+            "sram": float(c["sram_read_bytes"] * 8 * e.sram_read_pj_per_bit
+                          + c["sram_write_bytes"] * 8 * e.sram_write_pj_per_bit),
+            "noc": float(trace.flit_hops * e.flit_hop_pj),
+            "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
+            "host": float(trace.host_bytes * e.host_pj_per_byte),
+        }
     runs = trace.task_runs
     macs = sum(c.macs * r for c, r in zip(trace.task_costs, runs, strict=True))
     updates = sum(c.neuron_updates * r for c, r in zip(trace.task_costs, runs, strict=True))
@@ -94,7 +107,11 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "energy_pj_by_component": energy,
     }
     out.update(density_metrics(chip, placement, trace))
-    if trace.packets.size:
+    if "packet_latency_sum" in trace.counters:
+        out["avg_packet_latency_cycles"] = trace.counters["packet_latency_sum"] / max(1, trace.counters["packets"])
+        out.update({k: int(trace.counters[k]) for k in ("spikes_in", "spikes_out", "neuron_updates",
+                                                        "packet_latency_max")})
+    elif trace.packets.size:
         lat = trace.packets[:, 6] - trace.packets[:, 4]
         out["avg_packet_latency_cycles"] = float(lat.mean())
     if labels is not None:

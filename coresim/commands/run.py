@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],
                    help="run on the chip's accelerator: section with this schedule (default for such chips: "
                         "line_grouped)")
+    p.add_argument("--noc-model", choices=["link", "flit"], default=None,
+                   help="event-driven chips: link (per-link reservation, fast; default) or flit (BookSim-exact)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
                    partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon,
-                   dataflow=args.dataflow)
+                   dataflow=args.dataflow, noc_model=args.noc_model)
     if args.output and prep.dataflow is not None:
         from coresim.errors import SpecError
         raise SpecError(None, "-o", "accelerator runs write no HDF5 trace; use --json")

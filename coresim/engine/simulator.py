@@ -141,12 +141,14 @@ class _TaskState:
 class ChipSimulator:
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
-                 exports: dict[str, str] | None = None):
+                 exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
         """`inputs`: the network input (S, T, ...), or a dict of every off-chip source by name (a partition
         replays earlier partitions' outputs from DRAM). `exports`: layer -> "host" | "dram", the outputs that
         leave the chip every step (default: the last layer, to the host). `progress`: optional callable,
         called after every step. `cutoff`: optional early-exit monitor with `exit_after(sample, t, scores)`,
-        asked after each timestep with the accumulated readout."""
+        asked after each timestep with the accumulated readout. `noise`: layer -> (S, T, n_out) integers each core
+        adds to its neurons' synaptic current (as `run_functional(noise=...)`)."""
+        self.noise = noise or {}
         if schedule not in SCHEDULES:
             raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
         if cutoff is not None and any(la.recurrent for la in placement.net.layers):
@@ -483,6 +485,8 @@ class ChipSimulator:
 
     def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
         task, la = st.task, st.task.layer
+        if la.name in self.noise:
+            cur = cur + self.noise[la.name][step.s, step.t, task.out_index]
         y = st.neuron.step(cur)[0]
         if self.record_state:
             for var, arr in st.neuron.state().items():

@@ -93,12 +93,15 @@ def readout(net: Network, last: np.ndarray) -> np.ndarray:
 
 
 def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = None,
-                   batch: int = 256, record_state: bool = False) -> FunctionalResult:
+                   batch: int = 256, record_state: bool = False,
+                   noise: dict[str, np.ndarray] | None = None) -> FunctionalResult:
     """inputs: (S, T, *input_shape). Returns every (or every recorded) layer's outputs, and with
     `record_state` the neuron state variables (v, u, ...) of the recorded layers after every step.
 
     A layer with `synaptic_delay: 1` reads at step t what its producer emitted at t-1 (zero at t=0); a recurrent
-    layer adds its recurrent projection of its own outputs at t-1 (zero at t=0) to the accumulated sum."""
+    layer adds its recurrent projection of its own outputs at t-1 (zero at t=0) to the accumulated sum.
+    `noise`: layer -> (S, T, n_out) integers added to that layer's synaptic current before its neurons (the
+    perturbation of node-perturbation learning)."""
     s_total, timesteps = inputs.shape[:2]
     names = [la.name for la in net.layers] if record is None else [n for n in record]
     dtypes = output_dtypes(net)
@@ -127,6 +130,8 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
                         if prev is not None:
                             acc = acc + recurrent_partial(la, prev)
                     cur = finish_current(la, acc).reshape(b1 - b0, -1)
+                    if noise is not None and la.name in noise:
+                        cur = cur + noise[la.name][b0:b1, t]
                     y = states[la.name].step(cur).reshape((b1 - b0,) + la.out_shape)
                     if record_state and la.name in outputs:
                         for var, arr in states[la.name].state().items():

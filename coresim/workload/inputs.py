@@ -37,6 +37,9 @@ def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator
             x = x.reshape((x.shape[0],) + shape)
         elif x.shape[1:] != shape:
             raise SpecError(source, "input.shape", f"sklearn_digits gives {x.shape[1:]}, not {shape}")
+    elif spec.dataset == "rate":  # no sample values: encode_all draws the spikes
+        x = np.zeros((spec.samples,) + shape, np.int8)
+        y = None
     elif spec.dataset == "random":
         x = rng.integers(0, spec.max_value + 1, size=(spec.samples,) + shape)
         y = None
@@ -52,7 +55,8 @@ def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator
         if want is not None and x.shape[1:] != want:
             raise SpecError(source, "input.shape", f"{path} holds samples of shape {x.shape[1:]}, not {want}")
     n = min(spec.samples, x.shape[0])
-    return x[:n].astype(np.int64), (None if y is None else y[:n].astype(np.int64))
+    x = x[:n] if spec.dataset == "rate" else x[:n].astype(np.int64)
+    return x, (None if y is None else y[:n].astype(np.int64))
 
 
 def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.ndarray:
@@ -60,8 +64,16 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
 
     `current` repeats the integer values each timestep; `once` gives them at the first timestep and zeros
     after; `poisson` draws a spike with probability value / max_value from a generator seeded by `seed`;
-    `raster` is taken as given.
+    `raster` is taken as given. Dataset `rate` (any encoding): every element spikes with probability `rate`
+    at every timestep (int8, drawn one timestep at a time to keep memory at the raster's size).
     """
+    if spec.dataset == "rate":
+        rng = np.random.default_rng(seed)
+        out = np.empty((x.shape[0], timesteps) + x.shape[1:], np.int8)
+        for s in range(x.shape[0]):
+            for t in range(timesteps):
+                out[s, t] = rng.random(x.shape[1:], np.float32) < spec.rate
+        return out
     if spec.encoding == "raster":
         if x.shape[1] < timesteps:
             raise SpecError(None, "input.file", f"raster has {x.shape[1]} timesteps, workload needs {timesteps}")

@@ -1,0 +1,168 @@
+"""Kernels of event-driven cores: axon-out (spikes -> messages), packetising, and synaptic receive.
+
+Each is `@njit(cache=True)`; `.py_func` runs the same source in the interpreter (the tests compare both), and
+`receive_ref` is an independent numpy twin of what `receive` accumulates and counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out_cycles, host_lat, host_bpc,
+         item_bytes):
+    """Messages of one phase: for each spike (in source order), one message per destination chunk of its fan-out
+    row (the row's targets are sorted, so a chunk's synapses are one contiguous segment).
+
+    A core spends `out_cycles` per message (axon-table lookup); its messages are injected in that order. Spikes
+    of the network input (src_core -1) come from the host: latency, then `item_bytes` per message at
+    `host_bpc` bytes per cycle, straight to the destination core. Returns per message: source core (-1 host),
+    destination core, inject (host: arrival) cycle, segment start/end in the fan-out arrays, value."""
+    n = 0
+    for a in range(spk.size):
+        i = spk[a]
+        last = -1
+        for j in range(ptr[i], ptr[i + 1]):
+            c = chunk_of[tgt[j]]
+            if c != last:
+                n += 1
+                last = c
+    m_src = np.empty(n, np.int64)
+    m_dst = np.empty(n, np.int64)
+    m_time = np.empty(n, np.int64)
+    m_seg0 = np.empty(n, np.int64)
+    m_seg1 = np.empty(n, np.int64)
+    m_val = np.empty(n, np.int64)
+    clock = np.full(n_cores, start, np.int64)
+    host_bytes = 0
+    k = 0
+    for a in range(spk.size):
+        i = spk[a]
+        s = src_core[i]
+        j = ptr[i]
+        end = ptr[i + 1]
+        while j < end:
+            c = chunk_of[tgt[j]]
+            j1 = j + 1
+            while j1 < end and chunk_of[tgt[j1]] == c:
+                j1 += 1
+            if s < 0:
+                host_bytes += item_bytes
+                m_time[k] = start + host_lat + (host_bytes + host_bpc - 1) // host_bpc
+            else:
+                clock[s] += out_cycles
+                m_time[k] = clock[s]
+            m_src[k] = s
+            m_dst[k] = chunk_core[c]
+            m_seg0[k] = j
+            m_seg1[k] = j1
+            m_val[k] = val[a]
+            k += 1
+            j = j1
+    return m_src, m_dst, m_time, m_seg0, m_seg1, m_val
+
+
+@njit(cache=True)
+def packetise(m_src, m_dst, m_time, per, n_cores):
+    """Group messages from one source core to one destination core, in order, `per` to a packet; a packet
+    leaves with its last message. Host messages (source -1) get no packet (-1). Returns the packet of every
+    message, and per packet: source, destination, messages, inject cycle."""
+    n = m_src.size
+    m_pkt = np.full(n, -1, np.int64)
+    open_pkt = np.full(n_cores * n_cores, -1, np.int64)
+    p_src = np.empty(n, np.int64)
+    p_dst = np.empty(n, np.int64)
+    p_count = np.zeros(n, np.int64)
+    p_time = np.empty(n, np.int64)
+    npk = 0
+    for k in range(n):
+        s = m_src[k]
+        if s < 0:
+            continue
+        key = s * n_cores + m_dst[k]
+        p = open_pkt[key]
+        if p < 0 or p_count[p] == per:
+            p = npk
+            npk += 1
+            open_pkt[key] = p
+            p_src[p] = s
+            p_dst[p] = m_dst[k]
+            p_time[p] = m_time[k]
+        p_count[p] += 1
+        p_time[p] = max(p_time[p], m_time[k])
+        m_pkt[k] = p
+    return m_pkt, p_src[:npk], p_dst[:npk], p_count[:npk], p_time[:npk]
+
+
+@njit(cache=True)
+def arrival_order(m_dst, m_arr, m_pkt, n_cores):
+    """Messages grouped by destination core, each core's in order of arrival (then packet, then message)."""
+    n = m_dst.size
+    count = np.zeros(n_cores + 1, np.int64)
+    for k in range(n):
+        count[m_dst[k] + 1] += 1
+    base = np.cumsum(count)
+    fill = base[:-1].copy()
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        order[fill[m_dst[k]]] = k
+        fill[m_dst[k]] += 1
+    for c in range(n_cores):
+        a, b = base[c], base[c + 1]
+        if b - a > 1:
+            seg = order[a:b]
+            key = np.empty(b - a, np.int64)
+            for x in range(b - a):
+                k = seg[x]
+                key[x] = (m_arr[k] << 24) + ((m_pkt[k] + 1) & 0xFFFFFF)
+            order[a:b] = seg[np.argsort(key, kind="mergesort")]
+    return order, base
+
+
+@njit(cache=True)
+def receive(order, base, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, start, decode, spike_in,
+            row_bits, syn_bits, lanes):
+    """Each core takes its messages in arrival order: a packet's decode, then per spike the axon-in lookup and
+    its fan-out row read from SRAM `row_bits` a cycle, accumulated into the dendrites `lanes` synapses a cycle
+    (the slower of the two sets the pace). Returns per core: end of synaptic work, synaptic events, SRAM bytes
+    read, spikes received; accumulates into `dend` and marks `touched`."""
+    n_cores = base.size - 1
+    end = np.full(n_cores, start, np.int64)
+    events = np.zeros(n_cores, np.int64)
+    nbytes = np.zeros(n_cores, np.int64)
+    spikes = np.zeros(n_cores, np.int64)
+    for c in range(n_cores):
+        clock = start
+        last = -2
+        for x in range(base[c], base[c + 1]):
+            k = order[x]
+            p = m_pkt[k]
+            if p < 0 or p != last:  # a new packet (every host message is its own)
+                clock = max(clock, m_arr[k]) + decode
+                last = p
+            ln = m_seg1[k] - m_seg0[k]
+            rd = (ln * syn_bits + row_bits - 1) // row_bits
+            acc = (ln + lanes - 1) // lanes
+            clock += spike_in + max(rd, acc)
+            v = m_val[k]
+            for j in range(m_seg0[k], m_seg1[k]):
+                t = tgt[j]
+                dend[t] += w[j] * v
+                touched[t] = True
+            events[c] += ln
+            nbytes[c] += (ln * syn_bits + 7) // 8
+            spikes[c] += 1
+        end[c] = clock
+    return end, events, nbytes, spikes
+
+
+def receive_ref(m_dst, m_seg0, m_seg1, m_val, tgt, w, n_dst: int, n_cores: int):
+    """numpy twin of `receive`'s data path: dendrite sums and per-core counts (order-free)."""
+    lens = m_seg1 - m_seg0
+    j = np.repeat(m_seg0, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens))
+    dend = np.zeros(n_dst, np.int64)
+    np.add.at(dend, tgt[j], w[j].astype(np.int64) * np.repeat(m_val, lens))
+    events = np.bincount(m_dst, weights=lens, minlength=n_cores).astype(np.int64)
+    return dend, events
