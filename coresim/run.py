@@ -42,7 +42,7 @@ class Prepared:
     partitions: list | None = None  # engine.partition.Partition list when the network runs in partitions
     cutoff: Any = None              # analysis.cutoff.TopKCutoff when samples may exit early
     dataflow: str | None = None     # accelerator dataflow (coresim.accel): the run skips the mesh engine
-    events: Any = None              # (projections, chunks) on an event-driven chip (coresim.engine.event)
+    events: Any = None              # (stores, chunks) on an event-driven chip (coresim.engine.event)
 
 
 @dataclass
@@ -154,7 +154,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
 
 def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, partition, cutoff, source: str,
                 seed: int) -> tuple:
-    """Projections, chunks and their Placement on an event-driven chip."""
+    """Fan-out stores, chunks and their Placement on an event-driven chip."""
+    from coresim.engine.event import build_stores
     from coresim.mapping.events import event_placement, map_events, projections
 
     for flag, value, ok in (("--partition", partition, (None, "none")), ("--cutoff", cutoff, (None, "none")),
@@ -164,7 +165,7 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
                                         "phases, the whole network on the chip)")
     projs = projections(net, source)
     chunks = map_events(chip, net, projs, mapping, source, seed)
-    return projs, chunks, event_placement(chip, net, chunks, mapping)
+    return build_stores(net, chunks, projs), chunks, event_placement(chip, net, chunks, mapping)
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
@@ -218,7 +219,8 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     last = trace.outputs[net.output.name]
     predictions = np.argmax(readout(net, last), axis=1)
     sops = synaptic_events_by_layer(net, trace.outputs, prep.inputs)
-    summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, sum(sops.values()))
+    events = trace.counters.get("synaptic_events", sum(sops.values()))  # event cores count their own
+    summary = summarize(prep.chip, prep.placement, trace, prep.labels, predictions, events)
     summary.update(per_sample_metrics(prep, trace, sops, summary))
     summary["partitions"] = len(prep.partitions) if prep.partitions else 1
     summary["reconfig_cycles"] = int(trace.counters.get("reconfig_cycles", 0))

@@ -21,7 +21,6 @@ energy is their sum times the per-action costs of the spec.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from coresim.engine.costs import TaskCost
 from coresim.engine.simulator import SimTrace
@@ -41,12 +40,13 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
-class _Store:
-    """A layer's incoming projections as one fan-out store: combined rows, their source cores."""
+class Store:
+    """A layer's incoming projections as one fan-out store: combined rows (projection after projection), their
+    targets and weights, and each row's source core (-1: the host)."""
 
     def __init__(self, layer: str, projs: list[Projection], core_of: dict[str, np.ndarray]):
         self.layer = layer
-        self.projs = projs
+        self.sources = [(p.src, p.delayed) for p in projs]
         n_rows = [p.fanout.shape[0] for p in projs]
         self.offsets = np.concatenate([[0], np.cumsum(n_rows)]).astype(np.int64)
         ptrs, base = [np.zeros(1, np.int64)], 0
@@ -58,12 +58,17 @@ class _Store:
         self.w = np.concatenate([p.fanout.data for p in projs])
         self.src_core = np.concatenate([np.full(n, -1, np.int64) if p.src == "input" else core_of[p.src]
                                         for p, n in zip(projs, n_rows, strict=True)])
-        for p in projs:  # the store holds them now
-            p.fanout = sp.csr_matrix(p.fanout.shape, dtype=p.fanout.dtype)
+
+
+def build_stores(net: Network, chunks: list[Chunk], projs: list[Projection]) -> dict[str, Store]:
+    """Every synaptic layer's store (the projections are not needed after this)."""
+    chunk_core = np.array([c.core for c in chunks], np.int64)
+    core_of = {la.name: chunk_core[chunk_index(chunks, la.name, la.n_out)] for la in net.layers if la.synaptic}
+    return {name: Store(name, [p for p in projs if p.dst == name], core_of) for name in core_of}
 
 
 class EventSimulator:
-    def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], projs: list[Projection],
+    def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], stores: dict[str, Store],
                  inputs: np.ndarray, noc_model: str = "link", progress=None):
         if noc_model not in NOC_MODELS:
             raise SpecError(None, "--noc-model", f"unknown NoC model {noc_model!r}; one of {', '.join(NOC_MODELS)}")
@@ -74,9 +79,7 @@ class EventSimulator:
         self.n_cores = chip.n_cores
         self.chunk_of = {la.name: chunk_index(chunks, la.name, la.n_out) for la in self.layers}
         self.chunk_core = np.array([c.core for c in chunks], np.int64)
-        core_of = {name: self.chunk_core[idx] for name, idx in self.chunk_of.items()}
-        self.stores = {la.name: _Store(la.name, [p for p in projs if p.dst == la.name], core_of)
-                       for la in self.layers}
+        self.stores = stores
         self.item = {name: packet_item_bytes(chip, net, name) for name in ["input"] + [la.name for la in self.layers]}
         self.noc = None
         if noc_model == "flit":
@@ -84,18 +87,18 @@ class EventSimulator:
             self.noc = Noc(chip.mesh, chip.noc)
 
     # ---- one phase ------------------------------------------------------------------------------------
-    def _spikes(self, store: _Store, s: int, t: int, outs: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _spikes(self, store: Store, s: int, t: int, outs: dict) -> tuple[np.ndarray, np.ndarray]:
         """Combined rows that spiked for this phase, and their values."""
         rows, vals = [], []
-        for p, off in zip(store.projs, store.offsets[:-1], strict=True):
-            if p.src == "input":
+        for (src, delayed), off in zip(store.sources, store.offsets[:-1], strict=True):
+            if src == "input":
                 v = np.asarray(self.inputs[s, t]).ravel()
-            elif p.delayed:
+            elif delayed:
                 if t == 0:
                     continue
-                v = outs[p.src][s, t - 1]
+                v = outs[src][s, t - 1]
             else:
-                v = outs[p.src][s, t]
+                v = outs[src][s, t]
             nz = np.flatnonzero(v)
             rows.append(nz + off)
             vals.append(v[nz].astype(np.int64))
@@ -138,7 +141,7 @@ class EventSimulator:
         chip, ev, noc = self.chip, self.chip.core.event, self.chip.noc
         store = self.stores[la.name]
         rows, vals = self._spikes(store, s, t, outs)
-        srcs = {p.src for p in store.projs if p.src != "input"}
+        srcs = {src for src, _ in store.sources if src != "input"}
         item = max([self.item[n] for n in srcs] + [self.item["input"]])
         m_src, m_dst, m_time, m_seg0, m_seg1, m_val = kern.send(
             rows, vals, store.ptr, store.tgt, self.chunk_of[la.name], self.chunk_core, store.src_core,

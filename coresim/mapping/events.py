@@ -7,7 +7,8 @@ synapse, a sum pool folds into the weights behind it. A recurrent projection is 
 the previous step's spikes). Max pooling is not linear and is refused.
 
 A population is cut into chunks by the core's neuron limit and its SRAM (the fan-in synapses stored at the
-destination core, neuron state and dendrite accumulators). `layerwise` gives each chunk a core
+destination core, neuron state and dendrite accumulators; the axon tables, one entry per source neuron and
+destination chunk, are added at the source and checked). `layerwise` gives each chunk a core
 of its own, chunks as large as fit; `density` cuts each population into a share of all cores proportional to
 its synapses and packs chunks of different populations onto the same cores, balancing synapses per core.
 Cores are then placed on the mesh by `place_chunks`, minimising hops weighted by synapses between them.
@@ -24,6 +25,8 @@ from coresim.errors import SpecError
 from coresim.mapping.placement import Buffer, Placement, Task
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Layer, Network
+
+AXON_ENTRY_BYTES = 4  # destination core and fan-out row base of one (neuron, destination core) pair
 
 
 @dataclass
@@ -171,15 +174,48 @@ def map_events(chip: ChipSpec, net: Network, projs: list[Projection], strategy: 
     layers = [la for la in net.layers if la.synaptic]
     fanin = {la.name: _fanin(projs, la.name, la.n_out) for la in layers}
     total_syn = sum(int(f.sum()) for f in fanin.values()) or 1
-    chunks: list[Chunk] = []
-    for la in layers:
-        per = neuron_bytes(chip, fanin[la.name])
-        share = 1 if strategy == "layerwise" else max(1, chip.n_cores * int(fanin[la.name].sum()) // total_syn)
-        for a, b in _cut(per, ev.max_neurons, cap, min(share, chip.n_cores), file, la):
-            chunks.append(Chunk(la.name, a, b, synapses=int(fanin[la.name][a:b].sum()), nbytes=int(per[a:b].sum())))
+    axon = {la.name: np.zeros(la.n_out, np.int64) for la in layers}
+    for it in range(6):  # axon tables depend on the cut: cut, count the tables, re-cut (2% more slack each time)
+        chunks = []
+        room = int(cap * (1 - 0.02 * it))
+        for la in layers:
+            per = neuron_bytes(chip, fanin[la.name]) + axon[la.name] * AXON_ENTRY_BYTES
+            share = 1 if strategy == "layerwise" else max(1, chip.n_cores * int(fanin[la.name].sum()) // total_syn)
+            for a, b in _cut(per, ev.max_neurons, room, min(share, chip.n_cores), file, la):
+                chunks.append(Chunk(la.name, a, b, synapses=int(fanin[la.name][a:b].sum())))
+        axon = {la.name: _axon_entries(projs, chunks, la.name, la.n_out) for la in layers}
+        for c in chunks:
+            per = neuron_bytes(chip, fanin[c.layer][c.n0:c.n1]) + axon[c.layer][c.n0:c.n1] * AXON_ENTRY_BYTES
+            c.nbytes = int(per.sum())
+        if all(c.nbytes <= cap for c in chunks):
+            break
+    else:
+        c = max(chunks, key=lambda c: c.nbytes)
+        raise SpecError(file, f"layers[{net.by_name[c.layer].index}] ({c.layer})",
+                        f"neurons {c.n0}..{c.n1 - 1} need {c.nbytes} B of synapses, state and axon tables, more "
+                        f"than a core's {cap} B of SRAM")
     units = _pack(chip, chunks, strategy, file)
     _place(chip, projs, chunks, units, seed)
     return chunks
+
+
+def _axon_entries(projs: list[Projection], chunks: list[Chunk], layer: str, n: int) -> np.ndarray:
+    """Per neuron of `layer`: axon-table entries, one per destination chunk of each of its fan-out rows."""
+    entries = np.zeros(n, np.int64)
+    for p in projs:
+        if p.src != layer:
+            continue
+        dst_chunk = chunk_index(chunks, p.dst, p.fanout.shape[1])
+        ptr, step = p.fanout.indptr, 1 << 16
+        for r0 in range(0, n, step):
+            r1 = min(n, r0 + step)
+            lens = np.diff(ptr[r0:r1 + 1])
+            ch = dst_chunk[p.fanout.indices[ptr[r0]:ptr[r1]]]
+            rows = np.repeat(np.arange(r1 - r0), lens)
+            new = np.ones(ch.size, np.bool_)  # a row's first synapse, or a chunk change within the row
+            new[1:] = (ch[1:] != ch[:-1]) | (rows[1:] != rows[:-1])
+            entries[r0:r1] += np.bincount(rows[new], minlength=r1 - r0)
+    return entries
 
 
 def _pack(chip: ChipSpec, chunks: list[Chunk], strategy: str, file: str | None) -> list[list[int]]:

@@ -1,0 +1,69 @@
+"""Benchmark event-driven cores on random networks (issue 9): N neurons, fan-out 64, 5% input rate, 100 steps.
+
+Each case generates the network (`coresim gen random`) and runs `coresim run chipspecs/loihi.yaml ... --json` in
+a fresh process; peak memory is that process's max RSS. Networks over one chip's 128 cores run on a larger
+mesh of Loihi tiles (8 chips = 32 x 8 tiles for 1M neurons: inter-chip links are modelled as on-chip links).
+Usage:
+    python benchmarks/bench_event.py [--sizes 1000,10000,100000,1000000] [--noc-model link|flit] [--timesteps T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_run import PROBE, machine  # noqa: E402
+
+MESH = {1000: None, 10000: None, 100000: None, 1000000: (32, 8)}  # tiles (x4 cores); None: one Loihi chip
+
+
+def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict:
+    wl = tmp / f"random_{n}.yaml"
+    if not wl.exists():
+        subprocess.run([sys.executable, "-m", "coresim.cli", "gen", "random", "--neurons", str(n), "--fanout", "64",
+                        "--rate", str(rate), "--timesteps", str(timesteps), "--seed", "1", "-o", str(wl)],
+                       cwd=ROOT, check=True, capture_output=True)
+    args = ["run", "chipspecs/loihi.yaml", str(wl), "--json", "--noc-model", noc_model]
+    mesh = MESH.get(n) or (None if n <= 128 * 1024 else (32, 8))
+    if mesh:
+        args += ["--set", f"chip.mesh.width={mesh[0]}", "--set", f"chip.mesh.height={mesh[1]}"]
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    s = json.loads(out.stdout)
+    sim = s["wall_seconds"]
+    return {"neurons": n, "noc": noc_model, "cores": s["cores_used"], "process_s": wall, "simulate_s": sim,
+            "events": s["synaptic_events"], "events_per_s": s["synaptic_events"] / sim,
+            "flit_hops_per_s": s["flit_hops"] / sim, "packets": s["packets"], "spikes": s["spikes"],
+            "cycles": s["total_cycles"], "energy_uj": s["energy_pj"] / 1e6,
+            "peak_mb": int(out.stderr.strip().splitlines()[-1]) / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,100000,1000000")
+    ap.add_argument("--noc-model", default="link", choices=["link", "flit"])
+    ap.add_argument("--timesteps", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=0.05)
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    print("| neurons | NoC | cores | synaptic events | simulate s | process s | M events/s | M flit-hops/s | "
+          "packets | spikes | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as d:
+        for n in (int(x) for x in args.sizes.split(",")):
+            r = case(n, args.noc_model, args.timesteps, args.rate, Path(d))
+            print(f"| {n:,} | {r['noc']} | {r['cores']} | {r['events']:,} | {r['simulate_s']:.2f} | "
+                  f"{r['process_s']:.2f} | {r['events_per_s'] / 1e6:.2f} | {r['flit_hops_per_s'] / 1e6:.2f} | "
+                  f"{r['packets']:,} | {r['spikes']:,} | {r['peak_mb']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
