@@ -33,7 +33,7 @@ from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Network
 
 NOC_MODELS = ("link", "flit")
-MAX_PACKET_ROWS = 1 << 21  # keep per-packet records up to this many; beyond, only their totals
+MAX_PACKET_ROWS = 1 << 20  # keep per-packet records up to this many; beyond, only their totals
 
 
 def _cdiv(a, b):
@@ -147,7 +147,14 @@ class EventSimulator:
             rows, vals, store.ptr, store.tgt, self.chunk_of[la.name], self.chunk_core, store.src_core,
             self.n_cores, start, ev.spike_out_cycles, chip.host.latency_cycles, chip.host.bytes_per_cycle, item)
         per = max(1, noc.packet_payload_bytes // item)
-        m_pkt, p_src, p_dst, p_count, p_time = kern.packetise(m_src, m_dst, m_time, per, self.n_cores)
+        if per == 1:  # one spike a packet: every core-to-core message is its own
+            core_msg = np.flatnonzero(m_src >= 0)
+            m_pkt = np.full(m_src.size, -1, np.int64)
+            m_pkt[core_msg] = np.arange(core_msg.size)
+            p_src, p_dst, p_time = m_src[core_msg], m_dst[core_msg], m_time[core_msg]
+            p_count = np.ones(core_msg.size, np.int64)
+        else:
+            m_pkt, p_src, p_dst, p_count, p_time = kern.packetise(m_src, m_dst, m_time, per, self.n_cores)
         p_flits = noc.header_flits + _cdiv(p_count * item, noc.flit_bytes)
         eject = self._deliver(p_src, p_dst, p_flits, p_time)
         m_arr = np.where(m_pkt >= 0, eject[np.maximum(m_pkt, 0)] if eject.size else 0, m_time)

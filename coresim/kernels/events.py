@@ -106,18 +106,16 @@ def arrival_order(m_dst, m_arr, m_pkt, n_cores):
     base = np.cumsum(count)
     fill = base[:-1].copy()
     order = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)
     for k in range(n):
-        order[fill[m_dst[k]]] = k
+        x = fill[m_dst[k]]
+        order[x] = k
+        key[x] = (m_arr[k] << 24) + ((m_pkt[k] + 1) & 0xFFFFFF)
         fill[m_dst[k]] += 1
     for c in range(n_cores):
         a, b = base[c], base[c + 1]
         if b - a > 1:
-            seg = order[a:b]
-            key = np.empty(b - a, np.int64)
-            for x in range(b - a):
-                k = seg[x]
-                key[x] = (m_arr[k] << 24) + ((m_pkt[k] + 1) & 0xFFFFFF)
-            order[a:b] = seg[np.argsort(key, kind="mergesort")]
+            order[a:b] = order[a:b][np.argsort(key[a:b], kind="mergesort")]
     return order, base
 
 
