@@ -23,6 +23,7 @@ COMMANDS = {
     "plot": "plot a trace (utilisation, mesh, links, latency, timeline) or a sweep's results",
     "export": "export a trace to Perfetto/Chrome JSON, VCD or CSV",
     "gen": "generate a workload (random: a sparse recurrent population at a given firing rate)",
+    "train": "learn a workload's weights on the chip by node perturbation (np, anp, danp) or BPTT (reference)",
 }
 
 

@@ -88,8 +88,10 @@ class FunctionalResult:
 
 
 def readout(net: Network, last: np.ndarray) -> np.ndarray:
-    """Class scores from the last layer's outputs over time, (S, T, n) -> (S, n)."""
-    return last.reshape(last.shape[0], last.shape[1], -1).sum(axis=1)
+    """Class scores from the last layer's outputs over time, (S, T, n) -> (S, n): those of the last timestep
+    (readout `last`), else their sum over time."""
+    last = last.reshape(last.shape[0], last.shape[1], -1)
+    return last[:, -1] if net.spec.readout == "last" else last.sum(axis=1)
 
 
 def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = None,
@@ -149,11 +151,11 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
 
 
 def output_dtypes(net: Network) -> dict[str, type]:
-    """int8 for layers whose outputs are spikes in {-1, 0, 1}, int64 for currents and sums."""
+    """int8 for layers whose outputs are spikes in {-1, 0, 1}, int64 for currents, sums and graded outputs."""
     dt: dict[str, type] = {"input": np.int64}
     for la in net.layers:
         if la.synaptic:
-            dt[la.name] = np.int64 if la.spec.neuron.model == "none" else np.int8
+            dt[la.name] = np.int64 if la.spec.neuron.model in ("none", "relu") else np.int8
         elif la.kind == "add" or (la.kind == "pool" and la.spec.mode == "sum"):
             dt[la.name] = np.int64
         else:

@@ -7,6 +7,7 @@ import numpy as np
 from coresim.neuron.dynamic_threshold import dynamic_threshold_step
 from coresim.neuron.if_lif import if_lif_step
 from coresim.neuron.loihi_lif import effective_bias, effective_vth, loihi_lif_step
+from coresim.neuron.relu import relu_step
 from coresim.spec.workload import NeuronSpec
 
 # per-neuron parameters of each model, from the npz (`<layer>.<name>`, per channel) or the spec's scalar
@@ -18,7 +19,9 @@ TERNARY_MODELS = ("dynamic_threshold",)
 
 
 def spike_bits(spec: NeuronSpec) -> int:
-    """Bits of one output spike: 2 for ternary {-1, 0, +1} models, 1 for binary ones."""
+    """Bits of one output: 2 for ternary {-1, 0, +1} models, 1 for binary ones, `bits` for graded relu."""
+    if spec.model == "relu":
+        return spec.bits
     return 2 if spec.model in TERNARY_MODELS else 1
 
 
@@ -26,7 +29,8 @@ class NeuronState:
     """Membrane state of `n` neurons (flattened) for a batch of `b` samples.
 
     `params` holds per-neuron arrays named as in MODEL_PARAMS (missing ones take the spec's scalar).
-    `state()` exposes the recorded variables: `v` (and `u` for loihi_lif, `theta` for dynamic_threshold).
+    `state()` exposes the recorded variables: `v` (and `u` for loihi_lif, `theta` for dynamic_threshold; for the
+    stateless relu, `v` is the step's input current).
     """
 
     def __init__(self, spec: NeuronSpec, threshold: np.ndarray, b: int,
@@ -59,11 +63,15 @@ class NeuronState:
         return {"v": self.v}
 
     def step(self, current: np.ndarray) -> np.ndarray:
-        """current: (b, n) int64 -> output (b, n): spikes (int8), or the current itself for `none`."""
+        """current: (b, n) int64 -> output (b, n): spikes (int8), graded values (relu, int64), or the current
+        itself for `none`."""
         s = self.spec
         if s.model == "none":
             return current
         current = np.ascontiguousarray(current, dtype=np.int64)
+        if s.model == "relu":
+            self.v[:] = current
+            return relu_step(current, s.shift, s.bits)
         spikes = np.empty(self.v.shape, np.int8)
         if s.model == "dynamic_threshold":
             dynamic_threshold_step(self.v, self.theta, current, self.params["base"], self.params["delta"], spikes)

@@ -14,11 +14,12 @@ class NeuronSpec(Spec):
 
     `dynamic_threshold`: ternary neuron of Zou et al. 2024 (accumulating membrane, thresholds moving by `delta`).
     `loihi_lif`: Loihi's bit-accurate current-based LIF as in Lava (see coresim/neuron/loihi_lif.py).
+    `relu`: stateless integer rate neuron with graded outputs, y = clip(I >> shift, 0, 2**bits - 1).
     Per-neuron parameters (`base`, `delta`; `du`, `dv`, `vth`, `bias_mant`, `bias_exp`) may be given per
     output channel in the npz as `<layer>.<name>`; the scalar here is the default for every channel.
     """
 
-    model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif"] = "if"
+    model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif", "relu"] = "if"
     threshold: int = Field(1, gt=0, description="fire when v >= threshold (per-channel values may be in the npz)")
     reset: Literal["hard", "soft"] = "hard"
     reset_value: int = 0
@@ -35,6 +36,9 @@ class NeuronSpec(Spec):
                                                          "left by weight_exp (arithmetic right if negative)")
     num_weight_bits: int = Field(8, ge=1, le=8, description="loihi_lif: weight precision; 8 - bits (+1 for "
                                                             "mixed-sign matrices) LSBs are truncated")
+    shift: int = Field(0, ge=0, le=31, description="relu: right shift of the current; `none` readouts trained by "
+                                                   "`coresim train`: fraction bits of the weights (1.0 = 2**shift)")
+    bits: int = Field(8, ge=1, le=16, description="relu: output bits (graded values 0 .. 2**bits - 1)")
 
 
 class _Layer(Spec):
@@ -97,16 +101,19 @@ class InputSpec(Spec):
     """Where samples come from and how they become first-layer input each timestep."""
 
     shape: list[int] = Field(min_length=1, max_length=3, description="(C, H, W) or (N,)")
-    encoding: Literal["current", "once", "poisson", "raster"] = Field(
+    encoding: Literal["current", "once", "poisson", "raster", "rows"] = Field(
         "current", description="current: the integer values every timestep; once: at the first timestep only "
-                               "(for neurons that accumulate without reset); poisson; raster: from the file")
+                               "(for neurons that accumulate without reset); poisson; raster: from the file; "
+                               "rows: timestep t gets row t of the sample (rows of `shape`), scaled to 8 bits "
+                               "(value * 255 // max_value)")
     dataset: Literal["sklearn_digits", "file", "random", "rate"] = Field(
         "sklearn_digits", description="rate: every element spikes with probability `rate` each timestep")
     file: str | None = Field(None, description="npz with `x` (samples, *shape) and optional `y`; raster: `x` "
                                                 "(samples, T, *shape)")
     split: Literal["train", "test"] = "test"
     samples: int = Field(100, gt=0, description="samples simulated per run (capped by the dataset)")
-    max_value: int = Field(16, gt=0, description="poisson: value giving one spike per timestep; random: range")
+    max_value: int = Field(16, gt=0, description="poisson: value giving one spike per timestep; rows: value "
+                                                 "giving 255; random: range")
     rate: float = Field(0.05, ge=0, le=1, description="dataset rate: spike probability per element and timestep")
 
     @model_validator(mode="after")
@@ -125,8 +132,9 @@ class WorkloadSpec(Spec):
     weight_seed: int = 0
     input: InputSpec
     layers: list[LayerSpec] = Field(min_length=1)
-    readout: Literal["spike_count", "current_sum", "none"] = Field(
-        "spike_count", description="how the last layer's outputs over time become a class score")
+    readout: Literal["spike_count", "current_sum", "none", "last"] = Field(
+        "spike_count", description="how the last layer's outputs over time become a class score (last: its "
+                                   "outputs at the last timestep; otherwise their sum over time)")
     ann_accuracy: float | None = Field(None, ge=0, le=1, description="test accuracy of the ANN this workload was "
                                                                    "converted from (written by its training "
                                                                    "script; reported beside the SNN's)")

@@ -29,11 +29,13 @@ def digits_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator,
                  source: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Return (x, y): x (S, *shape) integers (raster: (S, T, *shape)), y labels or None."""
+    """Return (x, y): x (S, *shape) integers (raster: (S, T, *shape); rows: (S, rows, *shape)), y labels or None."""
     shape = tuple(spec.shape)
     if spec.dataset == "sklearn_digits":
         x, y = digits_split()[spec.split]
-        if x.shape[1:] != shape and int(np.prod(shape)) == 64:
+        if spec.encoding == "rows":  # a sequence of rows of `shape`: (n, 8 * 8 / row size, *shape)
+            x = x.reshape((x.shape[0], -1) + shape)
+        elif x.shape[1:] != shape and int(np.prod(shape)) == 64:
             x = x.reshape((x.shape[0],) + shape)
         elif x.shape[1:] != shape:
             raise SpecError(source, "input.shape", f"sklearn_digits gives {x.shape[1:]}, not {shape}")
@@ -51,7 +53,7 @@ def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator
                 y = np.asarray(f["y"]) if "y" in f.files else None
         except (OSError, KeyError, ValueError) as exc:
             raise SpecError(source, "input.file", f"cannot read samples from {path}: {exc}") from None
-        want = shape if spec.encoding != "raster" else None
+        want = shape if spec.encoding not in ("raster", "rows") else None
         if want is not None and x.shape[1:] != want:
             raise SpecError(source, "input.shape", f"{path} holds samples of shape {x.shape[1:]}, not {want}")
     n = min(spec.samples, x.shape[0])
@@ -64,8 +66,9 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
 
     `current` repeats the integer values each timestep; `once` gives them at the first timestep and zeros
     after; `poisson` draws a spike with probability value / max_value from a generator seeded by `seed`;
-    `raster` is taken as given. Dataset `rate` (any encoding): every element spikes with probability `rate`
-    at every timestep (int8, drawn one timestep at a time to keep memory at the raster's size).
+    `raster` is taken as given; `rows` gives row t of each sample at timestep t, scaled to 8 bits
+    (value * 255 // max_value, at most 255). Dataset `rate` (any encoding): every element spikes with probability
+    `rate` at every timestep (int8, drawn one timestep at a time to keep memory at the raster's size).
     """
     if spec.dataset == "rate":
         rng = np.random.default_rng(seed)
@@ -74,10 +77,12 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
             for t in range(timesteps):
                 out[s, t] = rng.random(x.shape[1:], np.float32) < spec.rate
         return out
-    if spec.encoding == "raster":
+    if spec.encoding in ("raster", "rows"):
         if x.shape[1] < timesteps:
-            raise SpecError(None, "input.file", f"raster has {x.shape[1]} timesteps, workload needs {timesteps}")
-        return x[:, :timesteps]
+            raise SpecError(None, "input.file" if spec.encoding == "raster" else "timesteps",
+                            f"{spec.encoding} has {x.shape[1]} timesteps, workload needs {timesteps}")
+        x = x[:, :timesteps]
+        return x if spec.encoding == "raster" else np.minimum(x * 255 // spec.max_value, 255)
     if spec.encoding == "current":
         return np.broadcast_to(x[:, None], (x.shape[0], timesteps) + x.shape[1:])
     if spec.encoding == "once":

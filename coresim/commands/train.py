@@ -1,0 +1,87 @@
+"""`coresim train CHIP WORKLOAD --rule np|anp|danp|bptt`: learn a workload's weights on the simulated chip by node
+perturbation (or BPTT in float, the reference) and report accuracy and what learning costs on the chip."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from coresim.errors import SpecError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("chip", help="chip spec YAML")
+    p.add_argument("workload", help="workload YAML (a chain of linear relu layers, a `none` readout, readout: last)")
+    p.add_argument("--rule", required=True, help="np, anp, danp (on the chip) or bptt (float reference)")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training samples (default: 1)")
+    p.add_argument("--samples-per-epoch", type=int, help="training samples per epoch (default: the whole train split)")
+    p.add_argument("--lr", type=float, help="learning rate eta (default: np/anp 0.0003, danp 0.003, bptt 0.02)")
+    p.add_argument("--sigma", type=float, default=0.02, help="perturbation std, activity 1.0 = 1 (default: 0.02)")
+    p.add_argument("--alpha", type=float, default=0.001, help="danp: decorrelation rate (default: 0.001)")
+    p.add_argument("--frac-bits", type=int, default=8,
+                   help="extra fraction bits of the master weights below the chip weight's LSB (default: 8)")
+    p.add_argument("--chip-every", type=int, default=100, metavar="K",
+                   help="run the forward passes on the chip engine every K-th sample, functionally otherwise "
+                        "(same values; costs are the average of the measured samples) (default: 100)")
+    p.add_argument("--mapping", default="layerwise", help="mapping strategy (default: layerwise)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample order and the perturbations (default: 0)")
+    p.add_argument("--save-weights", metavar="NPZ", help="write the trained chip weights (<layer>.weight, ...)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def _check(args: argparse.Namespace) -> None:
+    from coresim.learn.train import RULES
+
+    checks = [("--rule", args.rule in RULES, f"unknown rule {args.rule!r}; one of {', '.join(RULES)}"),
+              ("--epochs", args.epochs >= 1, "must be at least 1"),
+              ("--samples-per-epoch", args.samples_per_epoch is None or args.samples_per_epoch >= 1,
+               "must be at least 1"),
+              ("--lr", args.lr is None or args.lr > 0, "must be positive"),
+              ("--sigma", args.sigma > 0, "must be positive"),
+              ("--alpha", args.alpha >= 0, "must not be negative"),
+              ("--frac-bits", 0 <= args.frac_bits <= 24, "must be in 0..24"),
+              ("--chip-every", args.chip_every >= 1, "must be at least 1")]
+    for flag, ok, reason in checks:
+        if not ok:
+            raise SpecError(None, flag, reason)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    from coresim.learn.train import train
+    from coresim.run import prepare
+
+    prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed)
+
+    def show(point: dict) -> None:
+        print(f"epoch {point['epoch']:3d}  samples {point['samples']:7d}  train loss {point['train_loss']:.4f}  "
+              f"train acc {point['train_accuracy']:.3f}  test acc {point['test_accuracy']:.3f}", flush=True)
+
+    report = train(prep, args.rule, args.epochs, args.samples_per_epoch, args.lr, args.sigma, args.alpha, args.seed,
+                   args.chip_every, args.frac_bits, progress=None if args.json else show)
+    if args.save_weights:
+        path = Path(args.save_weights)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **{f"{la.name}.{attr}": getattr(la, attr) for la in prep.net.layers
+                         for attr in ("weight", "recurrent_weight") if getattr(la, attr, None) is not None})
+        os.replace(tmp, path)
+        report["weights_file"] = str(path)
+    if args.json:
+        json.dump(report, sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{report['rule']}: test accuracy {report['test_accuracy']:.4f} after {report['samples_trained']} samples "
+          f"({report['wall_seconds']:.1f} s)")
+    if report["cycles_per_sample"] is not None:
+        for part, c in report["per_sample"].items():
+            print(f"  {part:14} {c['cycles']:10.0f} cycles {c['energy_pj']:12.0f} pJ  SRAM read "
+                  f"{c['sram_read_bytes']:8.0f} B  write {c['sram_write_bytes']:8.0f} B")
+        print(f"  per sample     {report['cycles_per_sample']:10.0f} cycles {report['energy_pj_per_sample']:12.0f} pJ"
+              f"  weight bytes written {report['weight_bytes_written_per_sample']}")
+    print(f"  on-chip memory peak {report['onchip_bytes_peak']} B per core (of {report['sram_bytes_per_core']} B)")
+    return 0

@@ -1,0 +1,34 @@
+"""Learning on the chip without backpropagation: node perturbation with a global reward (García Fernández,
+Keemink and van Gerven 2024), and BPTT in float as the reference.
+
+Network (real units; the chip holds integers): a chain of dense linear layers, relu ones (optionally recurrent)
+and a readout with `model: none`, read at the last timestep (`readout: last`):
+
+    a_t = W x_t + U h_{t-1},  h_t = clip(a_t, 0, 1),  o = V h_T,  L = 1/2 ||o - y||^2   (y one-hot)
+
+Integers: activity 1.0 = 255 (8-bit inputs and relu outputs), real weight = chip weight / 2**shift (the relu's
+shift; the readout's `shift` field), so h = clip((W x + U h) >> shift, 0, 255) and o = V h / (255 << shift).
+
+Per sample, two forward passes with the same weights: clean, and perturbed by xi_t ~ N(0, sigma^2) added to the
+pre-activation a_t of every trained layer (an integer current, from a seeded generator; the readout only at the
+step it is read). The output core computes dL = L(perturbed) - L(clean) in integers and broadcasts one scalar;
+every core then updates the weights it holds, from traces it stored during the passes (its inputs x_t of the clean
+pass and xi_t, or its pre-activations a_t), over the steps t that matter:
+
+    np:    dW = -eta (dL / sigma^2)            sum_t xi_t x_t^T
+    anp:   dW = -eta (dL N / ||delta a||^2)    sum_t delta a_t x_t^T,   delta a_t = a_t(perturbed) - a_t(clean)
+    danp:  as anp with x~_t = D x_t in place of x_t; the chip computes with W D; each layer input has its D:
+           dD = -alpha / T' sum_t (x~_t x~_t^T - diag(x~_t^2)) D      (D starts at the identity)
+    bptt:  dW = -eta dL/dW by backpropagation through time, in float, functional only.
+
+N is the number of perturbed node-steps and ||delta a||^2 sums over all of them (each core sends its partial sum
+to the output core before the broadcast); T' is the number of steps a layer's traces hold. U learns the same way
+(x_t := h_{t-1}). Rounding: each weight has a master copy with `frac` extra fraction bits (the higher-precision
+accumulator); the update is a fixed-point product g E >> 24 with g the broadcast reward (24 fraction bits) and
+E = sum_t e_t x_t^T, rounded half up; the chip weight is the master rounded to the chip's weight_bits (danp: master
+x D rounded), clipped. D has 16 fraction bits. Biases are not trained.
+"""
+
+from coresim.learn.train import RULES, train
+
+__all__ = ["RULES", "train"]

@@ -1,0 +1,70 @@
+"""The reference: backpropagation through time in float (functional world only) on the real-valued network the
+integer one approximates, h_t = clip(W x_t + U h_{t-1}, 0, 1), readout o = V h_T, L = 1/2 ||o - y||^2."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coresim.learn.network import FULL_SCALE, TrainedNet
+
+
+class Bptt:
+    """Float weights (real units: chip weight / 2**shift), initialised from the trained net's master weights."""
+
+    def __init__(self, tn: TrainedNet):
+        self.tn = tn
+        self.w = [[p.master / float(1 << (tl.shift + tn.frac)) for p in tl.projections] for tl in tn.layers]
+        self.relu = [tl.layer.spec.neuron.model == "relu" for tl in tn.layers]
+
+    def forward(self, x: np.ndarray) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
+        """x: (T, n_in) integer inputs -> per layer its inputs per projection (T, K) and pre-activations (T, n)."""
+        timesteps = x.shape[0]
+        src = x / FULL_SCALE
+        ins, pre = [], []
+        for ws, relu in zip(self.w, self.relu, strict=True):
+            a = np.zeros((timesteps, ws[0].shape[0]))
+            h = np.zeros_like(a)
+            rec = np.zeros_like(a)
+            for t in range(timesteps):
+                a[t] = ws[0] @ src[t]
+                if len(ws) > 1 and t > 0:
+                    rec[t] = h[t - 1]
+                    a[t] += ws[1] @ rec[t]
+                h[t] = np.clip(a[t], 0.0, 1.0) if relu else a[t]
+            ins.append([src, rec][: len(ws)])
+            pre.append(a)
+            src = h
+        return ins, pre
+
+    def step(self, x: np.ndarray, label: int, lr: float) -> tuple[float, np.ndarray]:
+        """One SGD step on one sample; returns (loss, readout) before the step."""
+        ins, pre = self.forward(x)
+        timesteps = x.shape[0]
+        out = pre[-1][-1]
+        err = out.copy()
+        err[label] -= 1.0
+        dh = [np.zeros_like(a) for a in pre]
+        dh[-1][-1] = err
+        grads = [[np.zeros_like(w) for w in ws] for ws in self.w]
+        for t in reversed(range(timesteps)):
+            for li in reversed(range(len(self.w))):
+                ws, a = self.w[li], pre[li][t]
+                da = dh[li][t] * ((a > 0) & (a < 1)) if self.relu[li] else dh[li][t]
+                for g, xin in zip(grads[li], ins[li], strict=True):
+                    g += np.outer(da, xin[t])
+                if len(ws) > 1 and t > 0:
+                    dh[li][t - 1] += ws[1].T @ da
+                if li > 0:
+                    dh[li - 1][t] += ws[0].T @ da
+        for tl, ws, gs in zip(self.tn.layers, self.w, grads, strict=True):
+            lsb = 1.0 / (1 << tl.shift)  # the chip's weight range, in real units
+            for w, g in zip(ws, gs, strict=True):
+                np.clip(w - lr * g, -(self.tn.wmax + 1) * lsb, self.tn.wmax * lsb, out=w)
+        return 0.5 * float(err @ err), out
+
+    def to_chip(self) -> None:
+        """Quantise the float weights into the trained net's masters and chip weights."""
+        for tl, ws in zip(self.tn.layers, self.w, strict=True):
+            for p, w in zip(tl.projections, ws, strict=True):
+                p.master[...] = np.rint(w * (1 << (tl.shift + self.tn.frac)))
+        self.tn.sync_chip()

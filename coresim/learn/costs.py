@@ -1,0 +1,197 @@
+"""What learning costs on the chip per training sample, from the chip spec: the forward passes (measured by the
+engine, plus the trace stores), the reward (loss at the output core, a gather for ANP/DANP, a broadcast over
+the NoC, both simulated) and the weight update (each core, from its traces); and the SRAM each rule needs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from coresim.analysis.summary import energy_by_component
+from coresim.components.mac_array import mac_timing
+from coresim.components.noc import Noc
+from coresim.engine.simulator import SimTrace
+from coresim.learn.network import TrainedNet
+from coresim.mapping.memory import element_bits
+from coresim.mapping.placement import Placement
+from coresim.spec.chip import ChipSpec
+
+GATHER_PAYLOAD_BYTES = 8  # one partial sum of squares (ANP, DANP) or partial loss, 64 bits
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass
+class Cost:
+    cycles: int = 0
+    energy_pj: float = 0.0
+    sram_read_bytes: int = 0
+    sram_write_bytes: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.cycles + other.cycles, self.energy_pj + other.energy_pj,
+                    self.sram_read_bytes + other.sram_read_bytes, self.sram_write_bytes + other.sram_write_bytes)
+
+    def scaled(self, f: float) -> dict:
+        return {k: v * f for k, v in asdict(self).items()}
+
+
+def engine_cost(chip: ChipSpec, trace: SimTrace) -> Cost:
+    """The forward passes as the engine measured them: cycles, energy of every component, SRAM traffic."""
+    rd = sum(c.sram_read_bytes * r for c, r in zip(trace.task_costs, trace.task_runs, strict=True))
+    wr = sum(c.sram_write_bytes * r for c, r in zip(trace.task_costs, trace.task_runs, strict=True))
+    return Cost(trace.total_cycles, float(sum(energy_by_component(chip, trace).values())), int(rd), int(wr))
+
+
+def _port(chip: ChipSpec) -> int:
+    s = chip.core.sram
+    return s.width_bytes_per_cycle * s.banks * s.ports
+
+
+def _phase(chip: ChipSpec, per_core: dict[int, Cost], barrier: bool = True) -> Cost:
+    """Cores work in parallel: the phase lasts as long as the slowest (plus the barrier); leakage on every core."""
+    cycles = max((c.cycles for c in per_core.values()), default=0) + (chip.timing.barrier_cycles if barrier else 0)
+    total = sum(per_core.values(), Cost())
+    leak = chip.n_cores * cycles * chip.energy.leakage_pj_per_core_cycle
+    return Cost(cycles, total.energy_pj + leak, total.sram_read_bytes, total.sram_write_bytes)
+
+
+def _sram(chip: ChipSpec, rd: int, wr: int) -> Cost:
+    e = chip.energy
+    return Cost(_cdiv(rd + wr, _port(chip)), rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit,
+                rd, wr)
+
+
+def _trace_bits(tn: TrainedNet, tl, n: int) -> tuple[int, int]:
+    """Bits one core stores per step for a slice of n neurons of `tl`: its inputs x_t, and e_t (xi or a)."""
+    x = sum(p.k * element_bits(tn.chip, tn.net, p.source) for p in tl.projections)
+    return x, n * tn.chip.core.mac.acc_bits
+
+
+def trace_store_cost(tn: TrainedNet, rule: str) -> Cost:
+    """SRAM traffic of storing the traces during the two passes: x_t and xi_t (np); x_t and a_t of the clean pass,
+    then a_t read back and replaced by a_pert - a_clean (anp, danp)."""
+    per_core: dict[int, Cost] = {}
+    for tl in tn.layers:
+        for task in tl.tasks:
+            xb, eb = _trace_bits(tn, tl, task.n_out)
+            steps = tl.steps.size
+            wr = _cdiv(steps * (xb + eb * (1 if rule == "np" else 2)), 8)
+            rd = 0 if rule == "np" else _cdiv(steps * eb, 8)
+            per_core[task.core] = per_core.get(task.core, Cost()) + _sram(tn.chip, rd, wr)
+    return _phase(tn.chip, per_core, barrier=False)
+
+
+def reward_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
+    """The output core's loss of both passes, (anp, danp) every core's sum of squares of a_pert - a_clean gathered to
+    it and a division, then the reward multicast to every core holding trained weights, simulated on the NoC.
+    Returns the cost and the flit hops."""
+    chip = tn.chip
+    lanes, uc = chip.core.neuron.lanes, chip.core.neuron.update_cycles
+    noc_spec = chip.noc
+    out_core = tn.output.tasks[0].core
+    cores = sorted({t.core for tl in tn.layers for t in tl.tasks} - {out_core})
+    local = 2 * _cdiv(tn.output.n, lanes) * uc
+    ops = 2 * tn.output.n
+    if rule == "np":  # other slices of the readout send their partial losses
+        senders = sorted({t.core for t in tn.output.tasks} - {out_core})
+    else:
+        senders = cores
+        sq = [_cdiv(tl.steps.size * t.n_out, lanes) * uc for tl in tn.layers for t in tl.tasks]
+        local = max(local, max(sq))
+        ops += sum(tl.steps.size * tl.n for tl in tn.layers)
+    noc = Noc(chip.mesh, noc_spec)
+    at = local
+    if senders:
+        flits = noc_spec.header_flits + _cdiv(GATHER_PAYLOAD_BYTES, noc_spec.flit_bytes)
+        at += _latency(noc, lambda c: noc.inject(senders, [out_core] * len(senders), [flits] * len(senders),
+                                                 [c] * len(senders), np.arange(len(senders))))
+    at += chip.core.mac.acc_bits if rule != "np" else uc  # a divider (anp, danp) or one multiply (np)
+    if cores:
+        flits = noc_spec.header_flits + _cdiv(chip.core.mac.acc_bits // 8, noc_spec.flit_bytes)
+        at += _latency(noc, lambda c: noc.inject_multicast([out_core], [0, len(cores)], cores, [flits], [c], [0]))
+    e = chip.energy
+    energy = ops * e.mac_pj + noc.flit_hops * e.flit_hop_pj + chip.n_cores * at * e.leakage_pj_per_core_cycle
+    return Cost(at, energy), noc.flit_hops
+
+
+def _latency(noc: Noc, inject) -> int:
+    """Cycles from injecting packets into the idle NoC (`inject(cycle)`) until the last is ejected."""
+    start = noc.now
+    inject(start)
+    while noc.busy():
+        noc.run(noc.now + 256)
+    return int(noc.delivered()[4].max()) - start
+
+
+def update_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
+    """Every core updates its weight slices in parallel: the eligibility E = sum_t e_t x_t^T on the MAC array, then
+    one multiply-add per weight on the neuron unit (`lanes` per cycle) reading and writing the master weights
+    through the SRAM port; DANP also computes x~ = D x, the correlations, their product with D, D's update and the
+    chip weights master x D. Returns the cost and the weight bytes written."""
+    chip = tn.chip
+    core, e = chip.core, chip.energy
+    wb, acc, frac = core.mac.weight_bits, core.mac.acc_bits, tn.frac
+    per_core: dict[int, Cost] = {}
+    written = 0
+    for tl in tn.layers:
+        steps = tl.steps.size
+        for task in tl.tasks:
+            n = task.n_out
+            xb, eb = _trace_bits(tn, tl, n)
+            rd, wr = _cdiv(steps * (xb + eb), 8), 0
+            gemms = []
+            elem = 0
+            for p in tl.projections:
+                k = p.k
+                gemms.append((n, k, steps))
+                elem += n * k
+                rd += _cdiv(n * k * (wb + frac), 8)
+                wr += _cdiv(n * k * (wb + frac), 8)
+                written += _cdiv(n * k * (wb + frac), 8)
+                if rule == "danp":
+                    gemms += [(steps, k, k), (k, k, steps), (k, k, k), (n, k, k)]
+                    elem += k * k
+                    rd += _cdiv(k * k * acc, 8)
+                    wr += _cdiv(k * k * acc, 8) + _cdiv(n * k * wb, 8)
+                    written += _cdiv(n * k * wb, 8)
+            timings = [mac_timing(core.mac, m, nn, kk) for m, nn, kk in gemms]
+            macs = sum(t.macs for t in timings) + elem
+            mem = _sram(chip, rd, wr)
+            cycles = (core.phase_overhead_cycles + sum(t.compute_cycles for t in timings)
+                      + max(_cdiv(elem, core.neuron.lanes) * core.neuron.update_cycles,
+                            mem.cycles + core.sram.latency_cycles))
+            per_core[task.core] = per_core.get(task.core, Cost()) + Cost(cycles, macs * e.mac_pj + mem.energy_pj,
+                                                                          rd, wr)
+    return _phase(chip, per_core), written
+
+
+def memory(tn: TrainedNet, placement: Placement, rule: str) -> dict[int, dict[str, int]]:
+    """SRAM bytes per core: the forward pass's peak (weights, parameters, state, buffers) plus what the rule keeps.
+    np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter; danp: full
+    master weights beside the chip's (master x D), traces, the D matrices; bptt (if it ran on the chip): fraction
+    bits, the activations of every timestep, two delta vectors and one gradient accumulator per weight."""
+    chip = tn.chip
+    wb, acc, frac = chip.core.mac.weight_bits, chip.core.mac.acc_bits, tn.frac
+    out = {c: {"forward": m.peak_bytes} for c, m in placement.memory.items()}
+    for tl in tn.layers:
+        out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
+        for task in tl.tasks:
+            n, steps = task.n_out, tl.steps.size
+            syn = n * sum(p.k for p in tl.projections)
+            xb, eb = _trace_bits(tn, tl, n)
+            add = {"master": _cdiv(syn * (frac + (wb if rule == "danp" else 0)), 8)}
+            if rule == "bptt":
+                add["activations"] = _cdiv(steps * (xb + n * out_bits), 8)
+                add["gradients"] = _cdiv((2 * n + syn) * acc, 8)
+            else:
+                add["traces"] = _cdiv(steps * (xb + eb), 8)
+            if rule == "danp":
+                add["decorrelation"] = sum(_cdiv(p.k * p.k * acc, 8) for p in tl.projections)
+            mem = out.setdefault(task.core, {"forward": 0})
+            for k, v in add.items():
+                mem[k] = mem.get(k, 0) + v
+    return out
