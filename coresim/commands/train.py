@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("workload", help="workload YAML (a chain of linear relu layers, a `none` readout, readout: last)")
     p.add_argument("--rule", required=True, help="np, anp, danp (on the chip) or bptt (float reference)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training samples (default: 1)")
-    p.add_argument("--samples-per-epoch", type=int, help="training samples per epoch (default: the whole train split)")
+    p.add_argument("--samples-per-epoch", type=int,
+                   help="train on the first N training samples (default: the whole train split)")
     p.add_argument("--lr", type=float, help="learning rate eta (default: np/anp 0.0003, danp 0.003, bptt 0.02)")
     p.add_argument("--sigma", type=float, default=0.02, help="perturbation std, activity 1.0 = 1 (default: 0.02)")
     p.add_argument("--alpha", type=float, default=0.001, help="danp: decorrelation rate (default: 0.001)")
