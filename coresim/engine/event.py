@@ -55,7 +55,8 @@ class Store:
             base += p.fanout.nnz
         self.ptr = np.concatenate(ptrs)
         self.tgt = np.concatenate([p.fanout.indices for p in projs]).astype(np.int32, copy=False)
-        self.w = np.concatenate([p.fanout.data for p in projs])
+        w = np.concatenate([p.fanout.data for p in projs])
+        self.w = w.astype(np.min_scalar_type(-max(1, int(np.abs(w).max(initial=0)))), copy=False)
         self.src_core = np.concatenate([np.full(n, -1, np.int64) if p.src == "input" else core_of[p.src]
                                         for p, n in zip(projs, n_rows, strict=True)])
 
@@ -148,7 +149,7 @@ class EventSimulator:
             self.n_cores, start, ev.spike_out_cycles, chip.host.latency_cycles, chip.host.bytes_per_cycle, item)
         per = max(1, noc.packet_payload_bytes // item)
         if per == 1:  # one spike a packet: every core-to-core message is its own
-            core_msg = np.flatnonzero(m_src >= 0)
+            core_msg = np.flatnonzero((m_src >= 0) & (m_src != m_dst))
             m_pkt = np.full(m_src.size, -1, np.int64)
             m_pkt[core_msg] = np.arange(core_msg.size)
             p_src, p_dst, p_time = m_src[core_msg], m_dst[core_msg], m_time[core_msg]
@@ -158,12 +159,11 @@ class EventSimulator:
         p_flits = noc.header_flits + _cdiv(p_count * item, noc.flit_bytes)
         eject = self._deliver(p_src, p_dst, p_flits, p_time)
         m_arr = np.where(m_pkt >= 0, eject[np.maximum(m_pkt, 0)] if eject.size else 0, m_time)
-        order, base = kern.arrival_order(m_dst, m_arr, m_pkt, self.n_cores)
         dend = np.zeros(la.n_out, np.int64)
         touched = np.zeros(la.n_out, np.bool_)
         row_bits = chip.core.sram.width_bytes_per_cycle * 8
         syn_end, events, sram_rd, spikes_in = kern.receive(
-            order, base, m_arr, m_pkt, m_seg0, m_seg1, m_val, store.tgt, store.w, dend, touched, start,
+            m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, store.tgt, store.w, dend, touched, self.n_cores, start,
             ev.packet_decode_cycles, ev.spike_in_cycles, row_bits, ev.synapse_bits, ev.synapse_lanes)
         if ev.neuron_updates == "touched":  # neurons with input or with state: the others cannot change
             for arr in state.state().values():
@@ -176,20 +176,19 @@ class EventSimulator:
         cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
         y = state.step(cur)[0]
         outs[la.name][s, t] = y
-        chunk_ix = self.chunk_of[la.name]
-        updates = np.bincount(chunk_ix[mask], minlength=len(self.chunks))
-        end = start
-        core_st = chip.core
-        for ci in self.layer_chunks[la.name]:
-            c = self.chunks[ci]
-            u = int(updates[ci])
-            upd_cycles = _cdiv(u, core_st.neuron.lanes) * core_st.neuron.update_cycles
-            e = max(int(syn_end[c.core]), start) + core_st.phase_overhead_cycles + upd_cycles
-            self.intervals.append((c.core, ci, s, t, start, int(syn_end[c.core]), e))
-            self.acc[ci] += (int(events[c.core]), u, int(sram_rd[c.core]) + _cdiv(u * core_st.neuron.state_bits, 8),
-                             _cdiv(u * core_st.neuron.state_bits, 8), int(spikes_in[c.core]))
-            end = max(end, e)
-        out_msgs = int(np.count_nonzero(m_src >= 0))
+        ids = self.layer_chunks[la.name]  # this layer's chunks and their cores
+        cores = self.chunk_core[ids]
+        nu = chip.core.neuron
+        updates = np.bincount(self.chunk_of[la.name][mask], minlength=len(self.chunks))[ids]
+        syn = np.maximum(syn_end[cores], start)
+        ends = syn + chip.core.phase_overhead_cycles + -(-updates // nu.lanes) * nu.update_cycles
+        state_bytes = -(-updates * nu.state_bits // 8)
+        self.intervals.append(np.stack([cores, ids, np.full_like(ids, s), np.full_like(ids, t),
+                                        np.full_like(ids, start), syn, ends], 1))
+        self.acc[ids] += np.stack([events[cores], updates, sram_rd[cores] + state_bytes, state_bytes,
+                                   spikes_in[cores]], 1)
+        end = int(ends.max(initial=start))
+        out_msgs = int(np.count_nonzero(m_src >= 0))  # local ones included: the axon table formed them too
         self.counters["spikes_out"] += out_msgs
         self.counters["host_messages"] += int(m_src.size - out_msgs)
         self.counters["packets"] += int(p_src.size)
@@ -211,8 +210,8 @@ class EventSimulator:
         net = self.net
         dtypes = output_dtypes(net)
         outs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name]) for la in self.layers}
-        self.layer_chunks = {la.name: [i for i, c in enumerate(self.chunks) if c.layer == la.name]
-                             for la in self.layers}
+        self.layer_chunks = {la.name: np.array([i for i, c in enumerate(self.chunks) if c.layer == la.name],
+                                               np.int64) for la in self.layers}
         self.acc = np.zeros((len(self.chunks), 5), np.int64)  # events, updates, sram read, write, spikes in
         self.intervals: list[tuple] = []
         self.counters = {"spikes_out": 0, "host_messages": 0, "packets": 0, "flits": 0}
@@ -279,7 +278,7 @@ class EventSimulator:
         links = self.link_flits if self.link_flits is not None else np.zeros(0, np.int64)
         return SimTrace(
             outputs=outputs, step_cycles=step_cycles, total_cycles=int(total),
-            intervals=np.asarray(self.intervals, np.int64).reshape(-1, 7),
+            intervals=np.concatenate(self.intervals) if self.intervals else np.zeros((0, 7), np.int64),
             packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
             task_costs=costs, task_runs=np.ones(len(costs), np.int64), host_bytes=self.host_bytes, dram_bytes=0,
             link_flits=np.asarray(links), flit_hops=self.flit_hops, counters=counters,

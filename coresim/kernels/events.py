@@ -67,8 +67,9 @@ def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out
 @njit(cache=True)
 def packetise(m_src, m_dst, m_time, per, n_cores):
     """Group messages from one source core to one destination core, in order, `per` to a packet; a packet
-    leaves with its last message. Host messages (source -1) get no packet (-1). Returns the packet of every
-    message, and per packet: source, destination, messages, inject cycle."""
+    leaves with its last message. Host messages (source -1) and messages to the sending core itself get no
+    packet (-1): they are in the core's input at their send cycle. Returns the packet of every message, and per
+    packet: source, destination, messages, inject cycle."""
     n = m_src.size
     m_pkt = np.full(n, -1, np.int64)
     open_pkt = np.full(n_cores * n_cores, -1, np.int64)
@@ -79,7 +80,7 @@ def packetise(m_src, m_dst, m_time, per, n_cores):
     npk = 0
     for k in range(n):
         s = m_src[k]
-        if s < 0:
+        if s < 0 or s == m_dst[k]:
             continue
         key = s * n_cores + m_dst[k]
         p = open_pkt[key]
@@ -98,60 +99,78 @@ def packetise(m_src, m_dst, m_time, per, n_cores):
 
 @njit(cache=True)
 def arrival_order(m_dst, m_arr, m_pkt, n_cores):
-    """Messages grouped by destination core, each core's in order of arrival (then packet, then message)."""
+    """Message indices grouped by destination core, each core's in order of arrival (then packet, then message),
+    and each core's first position. Two stable counting sorts (arrival, then core) when the arrival range is
+    small against the message count; otherwise a comparison sort per core."""
     n = m_dst.size
-    count = np.zeros(n_cores + 1, np.int64)
+    base = np.zeros(n_cores + 1, np.int64)
     for k in range(n):
-        count[m_dst[k] + 1] += 1
-    base = np.cumsum(count)
-    fill = base[:-1].copy()
-    order = np.empty(n, np.int64)
-    key = np.empty(n, np.int64)
-    for k in range(n):
-        x = fill[m_dst[k]]
-        order[x] = k
-        key[x] = (m_arr[k] << 24) + ((m_pkt[k] + 1) & 0xFFFFFF)
-        fill[m_dst[k]] += 1
+        base[m_dst[k] + 1] += 1
     for c in range(n_cores):
-        a, b = base[c], base[c + 1]
-        if b - a > 1:
-            order[a:b] = order[a:b][np.argsort(key[a:b], kind="mergesort")]
+        base[c + 1] += base[c]
+    order = np.empty(n, np.int64)
+    if n == 0:
+        return order, base
+    lo, hi = m_arr.min(), m_arr.max()
+    by_arr = np.empty(n, np.int64)
+    if hi - lo <= 4 * n + 1024:
+        cnt = np.zeros(hi - lo + 2, np.int64)
+        for k in range(n):
+            cnt[m_arr[k] - lo + 1] += 1
+        for r in range(hi - lo + 1):
+            cnt[r + 1] += cnt[r]
+        for k in range(n):  # within one arrival cycle: message order (a packet's messages stay together)
+            r = m_arr[k] - lo
+            by_arr[cnt[r]] = k
+            cnt[r] += 1
+    else:
+        by_arr[:] = np.argsort(m_arr * (n + 1) + np.arange(n)) if hi - lo < (1 << 62) // (n + 1) \
+            else np.argsort(m_arr, kind="mergesort")
+    fill = base[:-1].copy()
+    for x in range(n):
+        k = by_arr[x]
+        order[fill[m_dst[k]]] = k
+        fill[m_dst[k]] += 1
     return order, base
 
 
 @njit(cache=True)
-def receive(order, base, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, start, decode, spike_in,
+def receive(m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n_cores, start, decode, spike_in,
             row_bits, syn_bits, lanes):
-    """Each core takes its messages in arrival order: a packet's decode, then per spike the axon-in lookup and
-    its fan-out row read from SRAM `row_bits` a cycle, accumulated into the dendrites `lanes` synapses a cycle
-    (the slower of the two sets the pace). Returns per core: end of synaptic work, synaptic events, SRAM bytes
-    read, spikes received; accumulates into `dend` and marks `touched`."""
-    n_cores = base.size - 1
+    """Each core takes its messages in arrival order (`arrival_order`): a packet's decode, then per spike the
+    axon-in lookup and its fan-out row read from SRAM `row_bits` a cycle, accumulated into the dendrites `lanes`
+    synapses a cycle (the slower of the two sets the pace). Returns per core: end of synaptic work, synaptic
+    events, SRAM bytes read, spikes received; accumulates into `dend` and marks `touched`."""
+    n = m_dst.size
     end = np.full(n_cores, start, np.int64)
     events = np.zeros(n_cores, np.int64)
     nbytes = np.zeros(n_cores, np.int64)
     spikes = np.zeros(n_cores, np.int64)
-    for c in range(n_cores):
+    work = np.empty(n, np.int64)
+    for k in range(n):  # the data, in send order (sums do not depend on order; memory is read in sequence)
+        s0, s1 = m_seg0[k], m_seg1[k]
+        ln = s1 - s0
+        v = m_val[k]
+        for j in range(s0, s1):
+            t = tgt[j]
+            dend[t] += w[j] * v
+            touched[t] = True
+        c = m_dst[k]
+        events[c] += ln
+        nbytes[c] += (ln * syn_bits + 7) // 8
+        spikes[c] += 1
+        work[k] = spike_in + max((ln * syn_bits + row_bits - 1) // row_bits, (ln + lanes - 1) // lanes)
+    order, base = arrival_order(m_dst, m_arr, m_pkt, n_cores)
+    for c in range(n_cores):  # the timing, in arrival order
         clock = start
         last = -2
         for x in range(base[c], base[c + 1]):
             k = order[x]
             p = m_pkt[k]
-            if p < 0 or p != last:  # a new packet (every host message is its own)
+            if p < 0 or p != last:  # a new packet (every host and local message is its own)
                 clock = max(clock, m_arr[k]) + decode
                 last = p
-            ln = m_seg1[k] - m_seg0[k]
-            rd = (ln * syn_bits + row_bits - 1) // row_bits
-            acc = (ln + lanes - 1) // lanes
-            clock += spike_in + max(rd, acc)
-            v = m_val[k]
-            for j in range(m_seg0[k], m_seg1[k]):
-                t = tgt[j]
-                dend[t] += w[j] * v
-                touched[t] = True
-            events[c] += ln
-            nbytes[c] += (ln * syn_bits + 7) // 8
-            spikes[c] += 1
+            clock += work[k]
         end[c] = clock
     return end, events, nbytes, spikes
 
