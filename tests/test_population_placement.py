@@ -33,15 +33,23 @@ def test_heavy_pair_placed_together():
     traffic[0, 5] = 100  # snake start puts them 5 hops apart
     traffic[1, 2] = 1
     cores = place_chunks(traffic, mesh)
-    x, _ = tile_xy(cores, mesh)
+    x = tile_xy(mesh)[0][cores]
     assert abs(x[0] - x[5]) == 1
 
 
 def test_swap_delta_matches_twin():
+    mesh = MeshSpec(width=3, height=3, cores_per_tile=2)
     rng = np.random.default_rng(2)
-    sym = rng.random((9, 9))
+    n = 9  # chunks; the other 9 slots are free cores
+    sym = rng.random((n, n)) * (rng.random((n, n)) < 0.5)
     sym = sym + sym.T
     np.fill_diagonal(sym, 0)
-    x, y = rng.integers(0, 5, 9), rng.integers(0, 5, 9)
-    for i, j in [(0, 1), (2, 7), (8, 3)]:
-        assert np.isclose(swap_delta(sym, x, y, i, j), swap_delta_ref(sym, x, y, i, j))
+    core_of = rng.permutation(18).astype(np.int64)
+    rows, cols = np.nonzero(sym)
+    indptr = np.zeros(19, np.int64)
+    indptr[1:n + 1] = np.cumsum(np.bincount(rows, minlength=n))
+    indptr[n + 1:] = indptr[n]
+    tx, ty = tile_xy(mesh)
+    for a, b in [(0, 1), (2, 7), (8, 3), (4, 12), (10, 15)]:
+        got = swap_delta(indptr, cols.astype(np.int64), sym[rows, cols], tx, ty, core_of, a, b)
+        assert np.isclose(got, swap_delta_ref(sym, core_of, mesh, a, b))
