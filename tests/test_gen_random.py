@@ -146,9 +146,6 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
 
 
 def test_validate_accepts_output_on_loihi(tmp_path, capsys, root):
-    # the event mapper (coresim/mapping/events.py, 809cf3b) imports this module, not committed yet: drop the
-    # guard once it lands
-    pytest.importorskip("coresim.mapping.population", reason="coresim.mapping.population not committed yet")
     out = tmp_path / "net.yaml"
     assert _gen(out, "--seed", "3") == 0
     capsys.readouterr()
