@@ -27,7 +27,7 @@ def _equal(prep, result):
     return ref
 
 
-@pytest.mark.parametrize("mapping,noc_model", [("layerwise", "link"), ("density", "link"), ("layerwise", "flit")])
+@pytest.mark.parametrize("mapping,noc_model", [("layerwise", "link"), ("density", "path"), ("layerwise", "flit")])
 def test_conv_network_spikes_equal_reference(event_chip, mapping, noc_model):
     prep = prepare(event_chip, ROOT / "workloads" / "default.yaml", samples=6, mapping=mapping, noc_model=noc_model)
     result = simulate(prep)
@@ -139,16 +139,21 @@ def test_kernels_match_their_twins():
     m_pkt = pk[0]
     m_arr = m_time + rng.integers(0, 30, m_time.size)
     outs = []
-    for fn in (kern.receive, kern.receive.py_func):
+    for acc, clk in ((kern.accumulate, kern.core_clock), (kern.accumulate.py_func, kern.core_clock.py_func)):
         dend, touched = np.zeros(n_dst, np.int64), np.zeros(n_dst, np.bool_)
-        r = fn(m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n_cores, 100, 1, 1, 64, 16, 2)
-        outs.append((dend, touched) + tuple(r))
+        events, nbytes, spikes, work = acc(m_dst, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n_cores, 1, 64, 16, 2)
+        end = clk(m_dst, m_arr, m_pkt, work, n_cores, 100, 1)
+        outs.append((dend, touched, end, events, nbytes, spikes, work))
     for a, b in zip(*outs, strict=True):
         assert np.array_equal(a, b)
     # a core works through its messages in arrival order: its clock ends after the last arrival
     for c in range(n_cores):
         if np.any(m_dst == c):
             assert outs[0][2][c] > m_arr[m_dst == c].max()
+    order, base = kern.arrival_order(m_dst, m_arr, m_pkt, n_cores)
+    for c in range(n_cores):
+        arr = m_arr[order[base[c]:base[c + 1]]]
+        assert np.all(m_dst[order[base[c]:base[c + 1]]] == c) and np.all(np.diff(arr) >= 0)
     dend_ref, events_ref = kern.receive_ref(m_dst, m_seg0, m_seg1, m_val, tgt, w, n_dst, n_cores)
     assert np.array_equal(outs[0][0], dend_ref) and np.array_equal(outs[0][3], events_ref)
     # the dendrites hold exactly the spikes' weighted fan-out

@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],
                    help="run on the chip's accelerator: section with this schedule (default for such chips: "
                         "line_grouped)")
-    p.add_argument("--noc-model", choices=["link", "flit"], default=None,
-                   help="event-driven chips: link (per-link reservation, fast; default) or flit (BookSim-exact)")
+    p.add_argument("--noc-model", choices=["link", "path", "flit"], default=None,
+                   help="event-driven chips: link (links serve packets first come first served; default), path "
+                        "(packets reserve whole paths in send order: fastest, pessimistic) or flit (BookSim-exact)")
     p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")

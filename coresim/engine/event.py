@@ -5,8 +5,9 @@ A timestep runs one phase per synaptic layer (population), in layer order, as lo
    recurrent projection, the network input from the host) becomes one message per destination core of its
    fan-out; a source core forms them one after another (`spike_out_cycles` each) and packetises them per
    destination core (`noc.packet_payload_bytes` / item bytes spikes a packet);
-2. the NoC delivers the packets (`noc_model`: `link`, per-link reservation, or `flit`, the BookSim-exact
-   router kernel);
+2. the NoC delivers the packets (`noc_model`: `link`, each link and port serving packets first come first
+   served in order of arrival; `path`, each packet reserving its whole path in send order, faster and
+   pessimistic; both in coresim/kernels/noc_link.py; or `flit`, the BookSim-exact router kernel);
 3. axon in and synapses: each core takes its packets in arrival order; per packet a decode, per spike the
    lookup and its fan-out row read from SRAM at the SRAM's width, accumulated into the dendrites through the
    synapse lanes;
@@ -20,6 +21,9 @@ energy is their sum times the per-action costs of the spec.
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+
 import numpy as np
 
 from coresim.engine.costs import TaskCost
@@ -32,8 +36,23 @@ from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Network
 
-NOC_MODELS = ("link", "flit")
+NOC_MODELS = ("link", "path", "flit")  # link: FCFS per link in arrival order; path: whole paths in send order
 MAX_PACKET_ROWS = 1 << 20  # keep per-packet records up to this many; beyond, only their totals
+
+
+@dataclass
+class _Work:
+    """What timing a phase needs from its data: its chunks and their cores and neuron updates, the messages
+    (source core, destination core, send cycle from the phase start, cycles of work at the destination)."""
+
+    ids: np.ndarray
+    cores: np.ndarray
+    updates: np.ndarray
+    m_src: np.ndarray
+    m_dst: np.ndarray
+    m_time: np.ndarray
+    work: np.ndarray
+    item: int
 
 
 def _cdiv(a, b):
@@ -56,7 +75,8 @@ class Store:
         self.ptr = np.concatenate(ptrs)
         self.tgt = np.concatenate([p.fanout.indices for p in projs]).astype(np.int32, copy=False)
         w = np.concatenate([p.fanout.data for p in projs])
-        self.w = w.astype(np.min_scalar_type(-max(1, int(np.abs(w).max(initial=0)))), copy=False)
+        big = max(1, -int(w.min(initial=0)), int(w.max(initial=0)))
+        self.w = w.astype(np.min_scalar_type(-big), copy=False)
         self.src_core = np.concatenate([np.full(n, -1, np.int64) if p.src == "input" else core_of[p.src]
                                         for p, n in zip(projs, n_rows, strict=True)])
 
@@ -113,7 +133,9 @@ class EventSimulator:
             return np.zeros(0, np.int64)
         if self.noc is None:
             from coresim.kernels.noc_link import link_noc
-            eject, hops, link_flits = link_noc(p_src, p_dst, p_flits, p_time, self.chip.mesh, self.chip.noc)
+            order = "arrival" if self.noc_model == "link" else "inject"
+            eject, hops, link_flits = link_noc(p_src, p_dst, p_flits, p_time, self.chip.mesh, self.chip.noc,
+                                               order=order)
         else:
             noc = self.noc
             before = np.asarray(noc.link_flits).copy()
@@ -138,82 +160,102 @@ class EventSimulator:
         self.lat_max = max(self.lat_max, int(lat.max()))
         return eject
 
-    def _phase(self, la, s: int, t: int, start: int, outs: dict, state) -> int:
-        chip, ev, noc = self.chip, self.chip.core.event, self.chip.noc
+    def _phase_data(self, la, s: int, t: int, outs: dict, state) -> _Work:
+        """A phase's data: the messages (timed from the phase start), the dendrites they fill, the neurons."""
+        chip, ev = self.chip, self.chip.core.event
         store = self.stores[la.name]
         rows, vals = self._spikes(store, s, t, outs)
         srcs = {src for src, _ in store.sources if src != "input"}
         item = max([self.item[n] for n in srcs] + [self.item["input"]])
         m_src, m_dst, m_time, m_seg0, m_seg1, m_val = kern.send(
             rows, vals, store.ptr, store.tgt, self.chunk_of[la.name], self.chunk_core, store.src_core,
-            self.n_cores, start, ev.spike_out_cycles, chip.host.latency_cycles, chip.host.bytes_per_cycle, item)
-        per = max(1, noc.packet_payload_bytes // item)
-        if per == 1:  # one spike a packet: every core-to-core message is its own
+            self.n_cores, 0, ev.spike_out_cycles, chip.host.latency_cycles, chip.host.bytes_per_cycle, item)
+        dend = np.zeros(la.n_out, np.int64)
+        touched = np.zeros(la.n_out, np.bool_)
+        events, sram_rd, spikes_in, work = kern.accumulate(
+            m_dst, m_seg0, m_seg1, m_val, store.tgt, store.w, dend, touched, self.n_cores, ev.spike_in_cycles,
+            chip.core.sram.width_bytes_per_cycle * 8, ev.synapse_bits, ev.synapse_lanes)
+        ids = self.layer_chunks[la.name]  # this layer's chunks and their cores
+        cores = self.chunk_core[ids]
+        if ev.neuron_updates == "touched":  # neurons with input or with state: the others cannot change
+            for arr in state.state().values():
+                touched |= arr[0] != 0
+            if la.bias is not None:
+                touched |= np.repeat(la.bias != 0, la.n_out // la.channels)
+            updates = np.bincount(self.chunk_of[la.name][touched], minlength=len(self.chunks))[ids]
+        else:
+            updates = self.chunk_size[ids]
+        cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
+        outs[la.name][s, t] = state.step(cur)[0]
+        state_bytes = -(-updates * chip.core.neuron.state_bits // 8)
+        self.acc[ids] += np.stack([events[cores], updates, sram_rd[cores] + state_bytes, state_bytes,
+                                   spikes_in[cores]], 1)
+        out_msgs = int(np.count_nonzero(m_src >= 0))  # local ones included: the axon table formed them too
+        self.counters["spikes_out"] += out_msgs
+        self.counters["host_messages"] += int(m_src.size - out_msgs)
+        self.host_bytes += int(m_src.size - out_msgs) * self.item["input"]
+        return _Work(ids, cores, updates, m_src, m_dst, m_time, work, item)
+
+    def _phase_time(self, w: _Work, start: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """A phase's timing from cycle `start`: the NoC, each core's clock over its messages, then its neurons.
+        Returns the phase's end (before the barrier), its interval rows (sample and step left 0) and packets."""
+        chip, noc = self.chip, self.chip.noc
+        m_src, m_dst, m_time = w.m_src, w.m_dst, w.m_time + start
+        per = max(1, noc.packet_payload_bytes // w.item)
+        if per == 1:  # one spike a packet: every core-to-core message is its own, numbered in send order
             core_msg = np.flatnonzero((m_src >= 0) & (m_src != m_dst))
+            core_msg = core_msg[kern.time_order(m_time[core_msg])]
             m_pkt = np.full(m_src.size, -1, np.int64)
             m_pkt[core_msg] = np.arange(core_msg.size)
             p_src, p_dst, p_time = m_src[core_msg], m_dst[core_msg], m_time[core_msg]
             p_count = np.ones(core_msg.size, np.int64)
         else:
             m_pkt, p_src, p_dst, p_count, p_time = kern.packetise(m_src, m_dst, m_time, per, self.n_cores)
-        p_flits = noc.header_flits + _cdiv(p_count * item, noc.flit_bytes)
+        p_flits = noc.header_flits + _cdiv(p_count * w.item, noc.flit_bytes)
         eject = self._deliver(p_src, p_dst, p_flits, p_time)
         m_arr = np.where(m_pkt >= 0, eject[np.maximum(m_pkt, 0)] if eject.size else 0, m_time)
-        dend = np.zeros(la.n_out, np.int64)
-        touched = np.zeros(la.n_out, np.bool_)
-        row_bits = chip.core.sram.width_bytes_per_cycle * 8
-        syn_end, events, sram_rd, spikes_in = kern.receive(
-            m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, store.tgt, store.w, dend, touched, self.n_cores, start,
-            ev.packet_decode_cycles, ev.spike_in_cycles, row_bits, ev.synapse_bits, ev.synapse_lanes)
-        if ev.neuron_updates == "touched":  # neurons with input or with state: the others cannot change
-            for arr in state.state().values():
-                touched |= arr[0] != 0
-            if la.bias is not None:
-                touched |= np.repeat(la.bias != 0, la.n_out // la.channels)
-            mask = touched
-        else:
-            mask = np.ones(la.n_out, np.bool_)
-        cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
-        y = state.step(cur)[0]
-        outs[la.name][s, t] = y
-        ids = self.layer_chunks[la.name]  # this layer's chunks and their cores
-        cores = self.chunk_core[ids]
+        syn_end = kern.core_clock(m_dst, m_arr, m_pkt, w.work, self.n_cores, start,
+                                  chip.core.event.packet_decode_cycles)
         nu = chip.core.neuron
-        updates = np.bincount(self.chunk_of[la.name][mask], minlength=len(self.chunks))[ids]
-        syn = np.maximum(syn_end[cores], start)
-        ends = syn + chip.core.phase_overhead_cycles + -(-updates // nu.lanes) * nu.update_cycles
-        state_bytes = -(-updates * nu.state_bits // 8)
-        self.intervals.append(np.stack([cores, ids, np.full_like(ids, s), np.full_like(ids, t),
-                                        np.full_like(ids, start), syn, ends], 1))
-        self.acc[ids] += np.stack([events[cores], updates, sram_rd[cores] + state_bytes, state_bytes,
-                                   spikes_in[cores]], 1)
-        end = int(ends.max(initial=start))
-        out_msgs = int(np.count_nonzero(m_src >= 0))  # local ones included: the axon table formed them too
-        self.counters["spikes_out"] += out_msgs
-        self.counters["host_messages"] += int(m_src.size - out_msgs)
-        self.counters["packets"] += int(p_src.size)
-        self.counters["flits"] += int(p_flits.sum())
-        if p_src.size and self.keep_packets:
-            if self.n_packet_rows + p_src.size > MAX_PACKET_ROWS:
+        syn = np.maximum(syn_end[w.cores], start)
+        ends = syn + chip.core.phase_overhead_cycles + -(-w.updates // nu.lanes) * nu.update_cycles
+        rows = np.stack([w.cores, w.ids, np.zeros_like(w.ids), np.zeros_like(w.ids), np.full_like(w.ids, start),
+                         syn, ends], 1)
+        packets = np.stack([np.zeros_like(p_src), p_src, p_dst, p_flits, p_time, p_time, eject,
+                            np.zeros_like(p_src), np.full_like(p_src, -1)], 1)
+        return int(ends.max(initial=start)), rows, packets
+
+    def _keep_packets(self, packets: np.ndarray) -> None:
+        """Count a phase's packets; keep their records (tag, src, dst, flits, create, inject, eject) up to
+        MAX_PACKET_ROWS in all, else none (the totals stay)."""
+        n = packets.shape[0]
+        packets[:, 0] = np.arange(n) + self.counters["packets"]
+        self.counters["packets"] += n
+        self.counters["flits"] += int(packets[:, 3].sum())
+        if n and self.keep_packets:
+            if self.n_packet_rows + n > MAX_PACKET_ROWS:
                 self.keep_packets = False
                 self.packet_rows = []
             else:
-                tag = np.arange(p_src.size, dtype=np.int64) + self.counters["packets"] - p_src.size
-                self.packet_rows.append(np.stack([tag, p_src, p_dst, p_flits, p_time, p_time, eject,
-                                                  np.zeros_like(p_src), np.full_like(p_src, -1)], 1))
-                self.n_packet_rows += p_src.size
-        self.host_bytes += int(m_src.size - out_msgs) * self.item["input"]
-        return end + chip.timing.barrier_cycles
+                self.packet_rows.append(packets)
+                self.n_packet_rows += n
 
     # ---- driver ---------------------------------------------------------------------------------------
     def run(self) -> SimTrace:
+        """Phases in order. With the link model a phase's timing does not depend on when it starts (the NoC is
+        empty at a phase start), so a worker thread times each phase from cycle 0 while the main thread computes
+        the next phase's data, and the phases are then laid end to end; the flit model keeps one clock, so each
+        phase is timed in turn at its real start."""
+        from concurrent.futures import ThreadPoolExecutor
+
         net = self.net
         dtypes = output_dtypes(net)
         outs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name]) for la in self.layers}
         self.layer_chunks = {la.name: np.array([i for i, c in enumerate(self.chunks) if c.layer == la.name],
                                                np.int64) for la in self.layers}
+        self.chunk_size = np.array([c.n1 - c.n0 for c in self.chunks], np.int64)
         self.acc = np.zeros((len(self.chunks), 5), np.int64)  # events, updates, sram read, write, spikes in
-        self.intervals: list[tuple] = []
+        self.intervals: list[np.ndarray] = []
         self.counters = {"spikes_out": 0, "host_messages": 0, "packets": 0, "flits": 0}
         self.link_flits, self.flit_hops, self.lat_sum, self.lat_max = None, 0, 0, 0
         self.packet_rows, self.keep_packets, self.n_packet_rows = [], True, 0
@@ -221,20 +263,52 @@ class EventSimulator:
         last = net.output.name
         step_cycles = np.zeros((self.samples, self.timesteps), np.int64)
         sample_cycles = np.zeros(self.samples, np.int64)
-        now = 0
-        for s in range(self.samples):
-            states = {la.name: neuron_state(la, 1) for la in self.layers}
-            first = now
-            for t in range(self.timesteps):
-                t0 = now
-                for la in self.layers:
-                    now = self._phase(la, s, t, now, outs, states[la.name])
-                if last in outs:
-                    now += self._export(outs[last][s, t], last)
-                step_cycles[s, t] = now - t0
-                if self.progress is not None:
-                    self.progress()
-            sample_cycles[s] = now - first
+        barrier = self.chip.timing.barrier_cycles
+        line = {"now": 0, "step0": 0, "sample0": 0}  # the timeline: where the next phase starts
+        pending: deque = deque()
+
+        def settle(keep: int) -> None:
+            """Lay the oldest timed phases on the timeline."""
+            while len(pending) > keep:
+                job, relative, s, t, first, final = pending.popleft()
+                now = line["now"]
+                if first:
+                    line["step0"] = now
+                    if t == 0:
+                        line["sample0"] = now
+                end, rows, packets = job.result() if relative else job
+                shift = now if relative else 0
+                rows[:, 2], rows[:, 3] = s, t
+                rows[:, 4:] += shift
+                packets[:, 4:7] += shift
+                self.intervals.append(rows)
+                self._keep_packets(packets)
+                now = end + shift + barrier
+                if final:
+                    if last in outs:
+                        now += self._export(outs[last][s, t], last)
+                    step_cycles[s, t] = now - line["step0"]
+                    sample_cycles[s] = now - line["sample0"]
+                    if self.progress is not None:
+                        self.progress()
+                line["now"] = now
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for s in range(self.samples):
+                states = {la.name: neuron_state(la, 1) for la in self.layers}
+                for t in range(self.timesteps):
+                    for i, la in enumerate(self.layers):
+                        work = self._phase_data(la, s, t, outs, states[la.name])
+                        if self.noc is None:
+                            pending.append((pool.submit(self._phase_time, work, 0), True, s, t, i == 0,
+                                            i == len(self.layers) - 1))
+                            settle(2)
+                        else:  # the flit NoC keeps its own clock: time the phase at its real start
+                            settle(0)
+                            pending.append((self._phase_time(work, line["now"]), False, s, t, i == 0,
+                                            i == len(self.layers) - 1))
+            settle(0)
+        now = line["now"]
         outputs = self._all_outputs(outs)
         if last not in outs:
             now += sum(self._export(outputs[last][s, t], last) for s in range(self.samples)

@@ -41,6 +41,7 @@ def _project(w, x: np.ndarray, out_ch: slice, in_ch: slice = slice(None)) -> np.
         rows = w[out_ch] if out_ch != slice(None) else w
         if in_ch != slice(None):
             rows = rows[:, in_ch]
+        rows = rows.astype(np.int64)  # weights are stored compact; sums are exact in int64
         return np.asarray((rows @ np.ascontiguousarray(x[:, in_ch].T, np.int64)).T, np.int64)
     return synapse.linear(x[:, in_ch], w[:, in_ch], out_ch)
 

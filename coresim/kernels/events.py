@@ -1,7 +1,9 @@
-"""Kernels of event-driven cores: axon-out (spikes -> messages), packetising, and synaptic receive.
+"""Kernels of event-driven cores: axon-out (spikes -> messages), packetising, synaptic accumulation, and each
+core's clock over its messages in arrival order.
 
-Each is `@njit(cache=True)`; `.py_func` runs the same source in the interpreter (the tests compare both), and
-`receive_ref` is an independent numpy twin of what `receive` accumulates and counts.
+Each is `@njit(cache=True, nogil=True)` (the engine times one phase while it computes the next); `.py_func`
+runs the same source in the interpreter (the tests compare both), and `receive_ref` is an independent numpy
+twin of what `accumulate` sums and counts.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out_cycles, host_lat, host_bpc,
          item_bytes):
     """Messages of one phase: for each spike (in source order), one message per destination chunk of its fan-out
@@ -64,7 +66,7 @@ def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out
     return m_src, m_dst, m_time, m_seg0, m_seg1, m_val
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def packetise(m_src, m_dst, m_time, per, n_cores):
     """Group messages from one source core to one destination core, in order, `per` to a packet; a packet
     leaves with its last message. Host messages (source -1) and messages to the sending core itself get no
@@ -97,7 +99,29 @@ def packetise(m_src, m_dst, m_time, per, n_cores):
     return m_pkt, p_src[:npk], p_dst[:npk], p_count[:npk], p_time[:npk]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def time_order(t):
+    """Stable permutation sorting `t`: a counting sort when its range is small against its size."""
+    n = t.size
+    if n == 0:
+        return np.empty(0, np.int64)
+    lo, hi = t.min(), t.max()
+    if hi - lo > 4 * n + 1024:
+        return np.argsort(t, kind="mergesort")
+    cnt = np.zeros(hi - lo + 2, np.int64)
+    for k in range(n):
+        cnt[t[k] - lo + 1] += 1
+    for r in range(hi - lo + 1):
+        cnt[r + 1] += cnt[r]
+    out = np.empty(n, np.int64)
+    for k in range(n):
+        r = t[k] - lo
+        out[cnt[r]] = k
+        cnt[r] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
 def arrival_order(m_dst, m_arr, m_pkt, n_cores):
     """Message indices grouped by destination core, each core's in order of arrival (then packet, then message),
     and each core's first position. Two stable counting sorts (arrival, then core) when the arrival range is
@@ -134,20 +158,18 @@ def arrival_order(m_dst, m_arr, m_pkt, n_cores):
     return order, base
 
 
-@njit(cache=True)
-def receive(m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n_cores, start, decode, spike_in,
-            row_bits, syn_bits, lanes):
-    """Each core takes its messages in arrival order (`arrival_order`): a packet's decode, then per spike the
-    axon-in lookup and its fan-out row read from SRAM `row_bits` a cycle, accumulated into the dendrites `lanes`
-    synapses a cycle (the slower of the two sets the pace). Returns per core: end of synaptic work, synaptic
-    events, SRAM bytes read, spikes received; accumulates into `dend` and marks `touched`."""
+@njit(cache=True, nogil=True)
+def accumulate(m_dst, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n_cores, spike_in, row_bits, syn_bits, lanes):
+    """The data of the messages, in send order (sums do not depend on order; memory is read in sequence): their
+    synapses accumulate into `dend` and mark `touched`. Returns per core: synaptic events, SRAM bytes read and
+    spikes received; per message: its cycles on the receiving core (the axon-in lookup, then its fan-out row
+    read from SRAM `row_bits` a cycle and accumulated `lanes` synapses a cycle, the slower of the two)."""
     n = m_dst.size
-    end = np.full(n_cores, start, np.int64)
     events = np.zeros(n_cores, np.int64)
     nbytes = np.zeros(n_cores, np.int64)
     spikes = np.zeros(n_cores, np.int64)
     work = np.empty(n, np.int64)
-    for k in range(n):  # the data, in send order (sums do not depend on order; memory is read in sequence)
+    for k in range(n):
         s0, s1 = m_seg0[k], m_seg1[k]
         ln = s1 - s0
         v = m_val[k]
@@ -160,8 +182,16 @@ def receive(m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n
         nbytes[c] += (ln * syn_bits + 7) // 8
         spikes[c] += 1
         work[k] = spike_in + max((ln * syn_bits + row_bits - 1) // row_bits, (ln + lanes - 1) // lanes)
+    return events, nbytes, spikes, work
+
+
+@njit(cache=True, nogil=True)
+def core_clock(m_dst, m_arr, m_pkt, work, n_cores, start, decode):
+    """When each core has worked through its messages, taken in arrival order (`arrival_order`): per packet a
+    decode once it has arrived and the core is free, then each message's `work` cycles."""
     order, base = arrival_order(m_dst, m_arr, m_pkt, n_cores)
-    for c in range(n_cores):  # the timing, in arrival order
+    end = np.full(n_cores, start, np.int64)
+    for c in range(n_cores):
         clock = start
         last = -2
         for x in range(base[c], base[c + 1]):
@@ -172,7 +202,7 @@ def receive(m_dst, m_arr, m_pkt, m_seg0, m_seg1, m_val, tgt, w, dend, touched, n
                 last = p
             clock += work[k]
         end[c] = clock
-    return end, events, nbytes, spikes
+    return end
 
 
 def receive_ref(m_dst, m_seg0, m_seg1, m_val, tgt, w, n_dst: int, n_cores: int):

@@ -66,7 +66,7 @@ def zero_load_cycles(noc: NocSpec, routers: int, flits: int) -> int:
     return routers * (pipe + link) + 3 - link + (flits - 1) * flit_cycles(noc)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _step(a, r, pos_port, stride, P):
     """One hop along a dimension with `a` (!= 0) signed steps left: (output resource, next router, a left)."""
     if a > 0:
@@ -74,7 +74,7 @@ def _step(a, r, pos_port, stride, P):
     return r * P + pos_port + 1, r - stride, a + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def enter_cycles(s, f, t0, ser, pipe, free_inj):
     """Injection channels, first come first served in the given order (inject cycle, index): the cycle each
     packet's head is ready for its first router's output (its start on the channel + 2 + pipe - 1)."""
@@ -86,7 +86,7 @@ def enter_cycles(s, f, t0, ser, pipe, free_inj):
     return e
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def link_noc_inject_order(r0, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, free_out, eject, link_flits):
     """Packets, in injection order, reserve their whole paths one after another. Per packet: first router
     `r0`, signed steps `ma` then `mb` along the first then second dimension of the routing order, ejection
@@ -111,7 +111,7 @@ def link_noc_inject_order(r0, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, free
         eject[i] = start + 2 + (f[i] - 1) * ser
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _regrow(head, tail, cnt, T, need):
     """Buckets for at least `need` cycles from T on (a power of two), lists moved intact."""
     R, size = head.shape[0], head.shape[0]
@@ -125,7 +125,7 @@ def _regrow(head, tail, cnt, T, need):
     return nh, nt, nc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def link_noc_arrival_order(r0, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, free_out, eject, link_flits):
     """Packets (arguments as `link_noc_inject_order`, sorted by `e`) advance one resource per event. Events of
     a cycle are served in the order they were scheduled: a packet's next event when its previous one is

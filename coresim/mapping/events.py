@@ -125,6 +125,8 @@ def _fanout(w: sp.csr_matrix) -> sp.csr_matrix:
     f.eliminate_zeros()
     f.sort_indices()
     f.indices = f.indices.astype(np.int32, copy=False)
+    if f.nnz:  # the smallest signed type that holds the weights
+        f.data = f.data.astype(np.min_scalar_type(-max(1, -int(f.data.min()), int(f.data.max()))), copy=False)
     return f
 
 

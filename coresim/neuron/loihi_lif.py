@@ -38,15 +38,19 @@ def shift_weight_exp(a: np.ndarray, weight_exp: int) -> np.ndarray:
     return a << weight_exp if weight_exp >= 0 else a >> -weight_exp
 
 
-def effective_weights(w: np.ndarray, num_weight_bits: int = 8) -> np.ndarray:
+def effective_weights(w: np.ndarray, num_weight_bits: int = 8, mixed: bool | None = None,
+                      inhibitory: bool | None = None) -> np.ndarray:
     """Lava Dense preprocessing: sign mode, clip to 8 bits (+sign for mixed), truncate LSBs.
 
     Excitatory (min >= 0) and inhibitory (max <= 0, handled on -w) matrices keep 8 magnitude bits; mixed
-    matrices lie in [-256, 255] and lose one more LSB (rounded toward -inf).
+    matrices lie in [-256, 255] and lose one more LSB (rounded toward -inf). `mixed`/`inhibitory` give the
+    whole matrix's sign mode when `w` is a block of it.
     """
     w = np.asarray(w, np.int64)
-    inhibitory = w.size > 0 and w.max() <= 0 and w.min() < 0
-    mixed = w.size > 0 and w.min() < 0 < w.max()
+    if inhibitory is None:
+        inhibitory = w.size > 0 and w.max() <= 0 and w.min() < 0
+    if mixed is None:
+        mixed = w.size > 0 and w.min() < 0 < w.max()
     x = -w if inhibitory else w
     x = np.clip(x, -256 * int(mixed), 255)
     nt = 8 - num_weight_bits + int(mixed)

@@ -170,7 +170,9 @@ def _load_csr(params, key: str, shape: tuple[int, int], file: str | None) -> sp.
         raise SpecError(file, parts[1], f"indices must lie in [0, {n_in})")
     if not np.issubdtype(data.dtype, np.integer) and not np.all(np.round(data) == data):
         raise SpecError(file, parts[2], "weights must be integers")
-    m = sp.csr_matrix((data.astype(np.int64), indices.astype(np.int64), indptr.astype(np.int64)), shape=shape)
+    idx = np.int32 if max(shape) < 2 ** 31 else np.int64  # compact: a million-neuron layer has 64M synapses
+    data = data if np.issubdtype(data.dtype, np.signedinteger) else data.astype(np.int64)
+    m = sp.csr_matrix((data, indices.astype(idx, copy=False), indptr.astype(np.int64)), shape=shape)
     m.sum_duplicates()
     return m
 
@@ -187,9 +189,14 @@ def _synapses(ls, params, key: str, shape: tuple[int, ...], rng, file: str | Non
         scale = max(1, int(round(127 / np.sqrt(fan_in))))
         w = rng.integers(-scale, scale + 1, size=shape).astype(np.int64)
     if ls.neuron.model == "loihi_lif":  # Lava Dense: the weights the synapses actually hold
-        if sparse:
-            w = w.copy()
-            w.data = effective_weights(w.data, ls.neuron.num_weight_bits)
+        if sparse:  # in place, a block at a time (the matrix is our own; int16 holds [-256, 255])
+            data = w.data.astype(np.int16)
+            mixed = data.size > 0 and data.min() < 0 < data.max()
+            inhibitory = data.size > 0 and data.max() <= 0 and data.min() < 0
+            for a in range(0, data.size, 1 << 22):
+                blk = data[a:a + (1 << 22)]
+                data[a:a + (1 << 22)] = effective_weights(blk, ls.neuron.num_weight_bits, mixed, inhibitory)
+            w.data = data
             w.eliminate_zeros()
         else:
             w = effective_weights(w, ls.neuron.num_weight_bits)
