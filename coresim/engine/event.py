@@ -200,7 +200,7 @@ class EventSimulator:
         """A phase's timing from cycle `start`: the NoC, each core's clock over its messages, then its neurons.
         Returns the phase's end (before the barrier), its interval rows (sample and step left 0) and packets."""
         chip, noc = self.chip, self.chip.noc
-        m_src, m_dst, m_time = w.m_src, w.m_dst, w.m_time + start
+        m_src, m_dst, m_time = w.m_src, w.m_dst, (w.m_time + start if start else w.m_time)
         per = max(1, noc.packet_payload_bytes // w.item)
         if per == 1:  # one spike a packet: every core-to-core message is its own, numbered in send order
             core_msg = np.flatnonzero((m_src >= 0) & (m_src != m_dst))
@@ -208,10 +208,11 @@ class EventSimulator:
             m_pkt = np.full(m_src.size, -1, np.int64)
             m_pkt[core_msg] = np.arange(core_msg.size)
             p_src, p_dst, p_time = m_src[core_msg], m_dst[core_msg], m_time[core_msg]
-            p_count = np.ones(core_msg.size, np.int64)
+            del core_msg
+            p_flits = np.full(p_src.size, noc.header_flits + _cdiv(w.item, noc.flit_bytes), np.int64)
         else:
             m_pkt, p_src, p_dst, p_count, p_time = kern.packetise(m_src, m_dst, m_time, per, self.n_cores)
-        p_flits = noc.header_flits + _cdiv(p_count * w.item, noc.flit_bytes)
+            p_flits = noc.header_flits + _cdiv(p_count * w.item, noc.flit_bytes)
         eject = self._deliver(p_src, p_dst, p_flits, p_time)
         m_arr = np.where(m_pkt >= 0, eject[np.maximum(m_pkt, 0)] if eject.size else 0, m_time)
         syn_end = kern.core_clock(m_dst, m_arr, m_pkt, w.work, self.n_cores, start,
@@ -221,24 +222,28 @@ class EventSimulator:
         ends = syn + chip.core.phase_overhead_cycles + -(-w.updates // nu.lanes) * nu.update_cycles
         rows = np.stack([w.cores, w.ids, np.zeros_like(w.ids), np.zeros_like(w.ids), np.full_like(w.ids, start),
                          syn, ends], 1)
-        packets = np.stack([np.zeros_like(p_src), p_src, p_dst, p_flits, p_time, p_time, eject,
-                            np.zeros_like(p_src), np.full_like(p_src, -1)], 1)
+        packets = (p_src.size, int(p_flits.sum()))
+        if self.keep_packets and self.n_packet_rows + p_src.size <= MAX_PACKET_ROWS:  # records too
+            packets += (np.stack([np.zeros_like(p_src), p_src, p_dst, p_flits, p_time, p_time, eject,
+                                  np.zeros_like(p_src), np.full_like(p_src, -1)], 1),)
         return int(ends.max(initial=start)), rows, packets
 
-    def _keep_packets(self, packets: np.ndarray) -> None:
+    def _keep_packets(self, packets: tuple, shift: int) -> None:
         """Count a phase's packets; keep their records (tag, src, dst, flits, create, inject, eject) up to
         MAX_PACKET_ROWS in all, else none (the totals stay)."""
-        n = packets.shape[0]
-        packets[:, 0] = np.arange(n) + self.counters["packets"]
-        self.counters["packets"] += n
-        self.counters["flits"] += int(packets[:, 3].sum())
+        n, flits = packets[:2]
         if n and self.keep_packets:
-            if self.n_packet_rows + n > MAX_PACKET_ROWS:
+            if len(packets) == 2 or self.n_packet_rows + n > MAX_PACKET_ROWS:
                 self.keep_packets = False
                 self.packet_rows = []
             else:
-                self.packet_rows.append(packets)
+                rec = packets[2]
+                rec[:, 0] = np.arange(n) + self.counters["packets"]
+                rec[:, 4:7] += shift
+                self.packet_rows.append(rec)
                 self.n_packet_rows += n
+        self.counters["packets"] += n
+        self.counters["flits"] += flits
 
     # ---- driver ---------------------------------------------------------------------------------------
     def run(self) -> SimTrace:
@@ -280,9 +285,8 @@ class EventSimulator:
                 shift = now if relative else 0
                 rows[:, 2], rows[:, 3] = s, t
                 rows[:, 4:] += shift
-                packets[:, 4:7] += shift
                 self.intervals.append(rows)
-                self._keep_packets(packets)
+                self._keep_packets(packets, shift)
                 now = end + shift + barrier
                 if final:
                     if last in outs:
@@ -302,7 +306,7 @@ class EventSimulator:
                         if self.noc is None:
                             pending.append((pool.submit(self._phase_time, work, 0), True, s, t, i == 0,
                                             i == len(self.layers) - 1))
-                            settle(2)
+                            settle(1)  # one phase timed while the next is computed
                         else:  # the flit NoC keeps its own clock: time the phase at its real start
                             settle(0)
                             pending.append((self._phase_time(work, line["now"]), False, s, t, i == 0,

@@ -197,9 +197,10 @@ def link_noc_arrival_order(r0, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, fre
         T += 1
 
 
-def _stable_order(key: np.ndarray) -> np.ndarray:
+def _stable_order(key: np.ndarray) -> np.ndarray | None:
+    """Stable sorting permutation of `key`; None when it is already sorted."""
     if key.size < 2 or np.all(key[1:] >= key[:-1]):
-        return np.arange(key.size)
+        return None
     return np.argsort(key, kind="stable")
 
 
@@ -223,11 +224,14 @@ def link_noc(src_core, dst_core, flits, inject_cycle, mesh: MeshSpec, noc: NocSp
         raise ValueError(f"order must be 'arrival' or 'inject', not {order!r}")
     pipe, link, ser, yx = router_pipeline_cycles(noc), noc.link_latency_cycles, flit_cycles(noc), noc.routing == "yx"
     perm = _stable_order(t)                                   # injection order: (inject cycle, index)
-    s, d, f = s[perm], d[perm], f[perm]
-    e = enter_cycles(s, f, t[perm], ser, pipe, np.full(NC, np.iinfo(np.int64).min // 2, np.int64))
+    if perm is not None:
+        s, d, f, t = s[perm], d[perm], f[perm], t[perm]
+    e = enter_cycles(s, f, t, ser, pipe, np.full(NC, np.iinfo(np.int64).min // 2, np.int64))
     if order == "arrival":                                    # then by the cycle they enter the network
         p2 = _stable_order(e)
-        perm, s, d, f, e = perm[p2], s[p2], d[p2], f[p2], e[p2]
+        if p2 is not None:
+            perm = p2 if perm is None else perm[p2]
+            s, d, f, e = s[p2], d[p2], f[p2], e[p2]
     sr, dr = s // C, d // C
     mx, my = dr % W - sr % W, dr // W - sr // W
     ma, mb = (my, mx) if yx else (mx, my)
@@ -237,6 +241,8 @@ def link_noc(src_core, dst_core, flits, inject_cycle, mesh: MeshSpec, noc: NocSp
     kernel = link_noc_arrival_order if order == "arrival" else link_noc_inject_order
     kernel(sr, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, np.full(W * H * P, np.iinfo(np.int64).min // 2,
                                                                      np.int64), ej, link_flits)
+    if perm is None:                                          # already in order
+        return ej, np.abs(mx) + np.abs(my), link_flits
     eject, hops = np.empty(n, np.int64), np.empty(n, np.int64)
     eject[perm], hops[perm] = ej, np.abs(mx) + np.abs(my)
     return eject, hops, link_flits
