@@ -148,6 +148,9 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         config["run"]["noc_model"] = noc_model
     weights_hash = sha256_of(*[b for la in net.layers for w in (la.weight, la.recurrent_weight) if w is not None
                                for b in _weight_bytes(w)])
+    if events is not None:
+        from coresim.engine.event import share_weights
+        share_weights(net, events[0])  # a million-neuron layer's synapses are held once
     return Prepared(chip, net, placement, inputs, y, seed, config,
                     sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow, events)
 

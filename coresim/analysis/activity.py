@@ -54,7 +54,7 @@ def _abs_counts(x: np.ndarray) -> np.ndarray:
 def _column_fanout(w) -> np.ndarray:
     """Synapses leaving each input: every row of a dense matrix, the stored entries of a sparse one."""
     if sp.issparse(w):
-        return np.bincount(w.indices, minlength=w.shape[1]).astype(np.int64)
+        return np.asarray(w.getnnz(axis=0), np.int64)
     return np.full(w.shape[1], w.shape[0], np.int64)
 
 

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from coresim.engine.costs import TaskCost
 from coresim.engine.simulator import SimTrace
@@ -79,6 +80,25 @@ class Store:
         self.w = w.astype(np.min_scalar_type(-big), copy=False)
         self.src_core = np.concatenate([np.full(n, -1, np.int64) if p.src == "input" else core_of[p.src]
                                         for p, n in zip(projs, n_rows, strict=True)])
+
+
+def share_weights(net: Network, stores: dict[str, Store]) -> None:
+    """Point sparse linear layers' weight matrices at the fan-out store (column-compressed views of the same
+    arrays) instead of keeping a second copy: the functional reference and the reports still read them."""
+    for la in net.layers:
+        if not (la.synaptic and la.sparse):
+            continue
+        store = stores[la.name]
+        for (src, delayed), a, b in zip(store.sources, store.offsets[:-1], store.offsets[1:], strict=True):
+            if not delayed and src != la.inputs[0]:
+                continue
+            ptr = store.ptr[a:b + 1]
+            rel = (ptr - ptr[0]).astype(store.tgt.dtype)  # one index type: scipy then keeps the arrays as they are
+            view = sp.csc_matrix((store.w[ptr[0]:ptr[-1]], store.tgt[ptr[0]:ptr[-1]], rel), shape=(la.n_out, b - a))
+            if delayed:
+                la.recurrent_weight = view
+            else:
+                la.weight = view
 
 
 def build_stores(net: Network, chunks: list[Chunk], projs: list[Projection]) -> dict[str, Store]:
