@@ -174,7 +174,7 @@ class EventSimulator:
             hops[tag] = np.concatenate([g[5] for g in got])
             link_flits = np.asarray(noc.link_flits) - before
         self.link_flits = link_flits if self.link_flits is None else self.link_flits + link_flits
-        self.flit_hops += int((hops * p_flits).sum())
+        self.flit_hops += int(link_flits.sum())  # flits x routers crossed (ejection included), as the chip engine
         lat = eject - p_time
         self.lat_sum += int(lat.sum())
         self.lat_max = max(self.lat_max, int(lat.max()))
