@@ -154,8 +154,8 @@ class EventSimulator:
         if self.noc is None:
             from coresim.kernels.noc_link import link_noc
             order = "arrival" if self.noc_model == "link" else "inject"
-            eject, hops, link_flits = link_noc(p_src, p_dst, p_flits, p_time, self.chip.mesh, self.chip.noc,
-                                               order=order)
+            eject, _, link_flits = link_noc(p_src, p_dst, p_flits, p_time, self.chip.mesh, self.chip.noc,
+                                            order=order)
         else:
             noc = self.noc
             before = np.asarray(noc.link_flits).copy()
@@ -169,9 +169,7 @@ class EventSimulator:
                 left -= np.bincount(got[-1][1], minlength=self.n_cores)
             tag = np.concatenate([g[0] for g in got])
             eject = np.empty(p_src.size, np.int64)
-            hops = np.empty(p_src.size, np.int64)
             eject[tag] = np.concatenate([g[4] for g in got])
-            hops[tag] = np.concatenate([g[5] for g in got])
             link_flits = np.asarray(noc.link_flits) - before
         self.link_flits = link_flits if self.link_flits is None else self.link_flits + link_flits
         self.flit_hops += int(link_flits.sum())  # flits x routers crossed (ejection included), as the chip engine
