@@ -161,7 +161,7 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
     from coresim.engine.event import build_stores
     from coresim.mapping.events import event_placement, map_events, projections
 
-    for flag, value, ok in (("--partition", partition, (None, "none")), ("--cutoff", cutoff, (None, "none")),
+    for flag, value, ok in (("--partition", partition, (None, "none", "auto")), ("--cutoff", cutoff, (None, "none")),
                             ("--schedule", schedule, ("barrier", "lockstep"))):
         if value not in ok:
             raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run lockstep "

@@ -161,3 +161,15 @@ def test_kernels_match_their_twins():
     for i, v in zip(spk, val, strict=True):
         np.add.at(want, tgt[ptr[i]:ptr[i + 1]], w[ptr[i]:ptr[i + 1]] * v)
     assert np.array_equal(dend_ref, want)
+
+
+def test_unsupported_options_are_refused_and_auto_partition_is_a_no_op(event_chip):
+    wl = ROOT / "workloads" / "default.yaml"
+    assert prepare(event_chip, wl, samples=2, partition="auto").partitions is None
+    for kwargs in ({"schedule": "pipelined"}, {"partition": 2}, {"cutoff": "topk"}):
+        with pytest.raises(SpecError) as e:
+            prepare(event_chip, wl, samples=2, **kwargs)
+        assert "event-driven" in str(e.value)
+    with pytest.raises(SpecError) as e:
+        prepare(None, wl, samples=2, noc_model="path")
+    assert "--noc-model" in str(e.value)
