@@ -148,7 +148,7 @@ def link_noc_arrival_order(r0, ma, mb, ejg, f, e, W, P, pipe, link, ser, yx, fre
             T = e[j]                      # nothing in flight: jump to the next packet
         RM = head.shape[0] - 1
         b = T & RM
-        while j < n and e[j] == T:
+        while j < n and e[j] == T:  # the bucket append is written out here and below: a helper costs ~20% here
             nx[j] = -1
             if head[b] < 0:
                 head[b] = j
