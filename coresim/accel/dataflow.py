@@ -58,6 +58,11 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _delay(la: Layer) -> int:
+    """A synaptic layer's delay in timesteps: it reads its producer's outputs of t - delay."""
+    return la.spec.synaptic_delay if la.synaptic else 0
+
+
 def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (shape[0], shape[1], shape[2]) if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
 
@@ -236,9 +241,11 @@ class Accelerator:
         for la in net.layers:
             for src in la.inputs:
                 line_consumer = la.kind not in ("linear", "flatten")
-                streaming = src == "input" or (acc.pipeline_layers and line_consumer and len(groups[src]) == 1)
-                if not streaming:
-                    edges[(src, la.name)] = self.line_bytes(src) * self.lines(src) * t_maps
+                delay = _delay(la)
+                streaming = src == "input" or (acc.pipeline_layers and line_consumer and len(groups[src]) == 1
+                                               and (self.multi_t or not delay))
+                if not streaming:  # a delayed edge of a timestep dataflow keeps `delay` more maps
+                    edges[(src, la.name)] = self.line_bytes(src) * self.lines(src) * min(self.T, t_maps + delay)
                     stored.add((src, la.name))
                     continue
                 if la.kind in ("conv2d", "pool"):
@@ -344,8 +351,11 @@ class Accelerator:
         r = it.line
         out = vals[la.name]
         b = out.shape[0]
+        d = _delay(la)
         for t in it.ts:
             xs = [vals[s][:, t] for s in la.inputs]
+            if d:  # the producer's outputs of t - d (zeros before)
+                xs = [vals[la.inputs[0]][:, t - d] if t >= d else np.zeros_like(xs[0])]
             if la.synaptic:
                 if la.kind == "conv2d":
                     cur = finish_current(la, partial_current(la, xs[0], g, slice(r, r + 1)), g)
@@ -408,11 +418,12 @@ class Accelerator:
         def ready(it: Item) -> int | None:
             la = net.layers[it.layer]
             at = 0
+            d = _delay(la)
+            ts = [t - d for t in it.ts if t >= d]  # the producers' steps it reads
             for src in la.inputs:
-                if src == "input":
+                if src == "input" or not ts:
                     continue
                 ln = self.need(la, src, it.line)
-                ts = list(it.ts)
                 if np.any(done_cnt[src][ts, ln] < n_groups[src]):
                     return None
                 at = max(at, int(done_at[src][ts, ln].max()))
