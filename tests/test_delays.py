@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import yaml
 
+from coresim.errors import SpecError
 from coresim.functional.executor import run_functional
 from coresim.run import prepare, simulate
 from coresim.workload.calibrate import calibrate
 
 from .conftest import ROOT
 from .helpers import chip_dict, write_yaml
+from .test_recurrent import _rnn
 
 DELAYS = [0, 1, 2]
 WHERE = {"conv": "c2", "linear": "fc"}
@@ -153,3 +155,51 @@ def test_calibration_reads_delayed_inputs(tmp_path):
     prep = prepare(None, write_yaml(tmp_path / "calibrated.yaml", spec), seed=0)
     ref = run_functional(prep.net, prep.inputs).outputs
     assert cal.rates == pytest.approx({n: float(ref[n].mean()) for n in cal.rates}, abs=1e-12)
+
+
+def _delayed_rnn(tmp_path, delay: int, hidden: int = 40) -> str:
+    """The recurrent test network (input -> recurrent h -> readout) with `synaptic_delay: delay` on h's input
+    (its recurrent projection stays one step late)."""
+    path, _, _ = _rnn(tmp_path, hidden=hidden)
+    spec = yaml.safe_load(open(path))
+    spec["layers"][0]["synaptic_delay"] = delay
+    return write_yaml(tmp_path / f"rnn_delay{delay}.yaml", spec)
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+@pytest.mark.parametrize("mapping,schedule", [("layerwise", "barrier"), ("density", "lockstep"),
+                                              ("layerwise", "pipelined")])
+def test_recurrent_layer_with_delay_dense_chip(tmp_path, mapping, schedule, delay):
+    chip = write_yaml(tmp_path / "c.yaml", chip_dict(core__sram__bank_kib=0.5))  # h over several cores
+    prep = prepare(chip, _delayed_rnn(tmp_path, delay), mapping=mapping, schedule=schedule)
+    assert len(prep.placement.by_layer("h")) > 1
+    _assert_equal_reference(prep, simulate(prep, progress=False).trace.outputs)
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+def test_recurrent_layer_with_delay_event_chip(tmp_path, delay):
+    chip = write_yaml(tmp_path / "event.yaml", chip_dict(core__synapse_mode="event", core__event={"max_neurons": 16}))
+    prep = prepare(chip, _delayed_rnn(tmp_path, delay))
+    _assert_equal_reference(prep, simulate(prep, progress=False).trace.outputs)
+
+
+@pytest.mark.parametrize("delay", DELAYS)
+@pytest.mark.parametrize("dataflow", ["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"])
+def test_recurrent_layer_on_the_accelerator(tmp_path, dataflow, delay):
+    """The accelerator once left the recurrent projection out; its spikes now equal the reference."""
+    prep = prepare(ROOT / "chipspecs" / "fpga_scnn.yaml", _delayed_rnn(tmp_path, delay), dataflow=dataflow)
+    result = simulate(prep, progress=False)
+    got = _assert_equal_reference(prep, result.trace.outputs)
+    assert got["h"][:, delay:].any()
+    # dense MACs per frame: every step, 16 inputs and 40 own outputs into 40 neurons, 40 into the 10 readouts
+    assert result.summary["actions_per_frame"]["macs"] == 6 * (40 * (16 + 40) + 10 * 40)
+
+
+@pytest.mark.parametrize("dataflow", ["grouped_reuse", "line_grouped"])
+def test_recurrent_layer_in_channel_groups_is_refused(tmp_path, dataflow):
+    """Groups run one after another over all timesteps, but each needs every group's outputs of t - 1."""
+    with pytest.raises(SpecError) as e:
+        prepare(ROOT / "chipspecs" / "fpga_scnn.yaml", _delayed_rnn(tmp_path, 0), dataflow=dataflow,
+                overrides=["chip.accelerator.weight_bram_kib=1"])
+    assert e.value.field == "--dataflow" and "h: a recurrent layer in" in e.value.reason
+    assert "timestep_major or line_multi_timestep" in e.value.reason
