@@ -19,6 +19,7 @@ from coresim.engine.simulator import ChipSimulator, SimTrace
 from coresim.errors import SpecError
 from coresim.functional.executor import readout
 from coresim.mapping import map_workload
+from coresim.mapping.memory import DoesNotFit
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
 from coresim.spec.files import load_chip, load_workload_spec
@@ -90,6 +91,7 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     if samples is not None:
         work_ov.append(("input.samples", samples))
     chip = load_chip(chip_path, chip_ov)
+    check_mapping(chip, mapping)
     wspec, wpath = load_workload_spec(workload_path, work_ov)
     params = None
     if wpath.suffix == ".nir":
@@ -119,10 +121,9 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     elif partition in (None, "none", "auto"):
         try:
             placement = map_workload(chip, net, mapping, str(wpath), alloc, schedule)
-        except SpecError as exc:
+        except DoesNotFit as exc:
             if partition != "auto":
-                raise SpecError(exc.file, exc.field, exc.reason + " (--partition auto runs it in partitions)") \
-                    from None
+                raise _with_partition_hint(chip, net, (mapping, alloc, schedule), exc) from None
             partition = "auto"
         else:
             partition = None
@@ -153,6 +154,28 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         share_weights(net, events[0])  # a million-neuron layer's synapses are held once
     return Prepared(chip, net, placement, inputs, y, seed, config,
                     sha256_of(canonical_json(config), weights_hash), partitions, monitor, dataflow, events)
+
+
+def _with_partition_hint(chip: ChipSpec, net: Network, how: tuple[str, str, str], exc: DoesNotFit) -> DoesNotFit:
+    """The error, with a pointer to --partition auto where partitioned execution could run the network
+    (`how`: mapping, alloc, schedule)."""
+    from coresim.engine.partition import may_fit_in_partitions
+
+    if not may_fit_in_partitions(chip, net, *how):
+        return exc
+    return DoesNotFit(exc.file, exc.field, exc.reason + " (--partition auto runs it in partitions)")
+
+
+def check_mapping(chip: ChipSpec, mapping: str) -> None:
+    """An unknown mapping strategy is bad input, reported before anything is mapped or partitioned (event-driven
+    chips take layerwise or density; the others a placement file too)."""
+    from coresim.mapping import STRATEGIES
+
+    event = chip.core.synapse_mode == "event" and chip.accelerator is None
+    if mapping in STRATEGIES or (not event and mapping.startswith("file:") and len(mapping) > len("file:")):
+        return
+    choices = ", ".join(STRATEGIES) + (" (event-driven chips)" if event else " or file:PATH")
+    raise SpecError(None, "--mapping", f"unknown strategy {mapping!r}; one of {choices}")
 
 
 def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, partition, cutoff, source: str,

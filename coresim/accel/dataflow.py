@@ -35,6 +35,11 @@ timestep in timestep_major, all T otherwise), live from producer to consumer; st
 largest first, while the feature-map BRAM overflows (the producer writes, every consumer group re-reads the
 lines it needs). The network input is read from DRAM line by line; the last layer's outputs are written.
 Bits per element: 1 for binary spikes, 2 for ternary, ``act_bits`` for analog input, sums and currents.
+
+Delays. A layer with ``synaptic_delay: d`` reads its producer's outputs of t - d (zeros for t < d): its items
+wait for those lines, and in a one-timestep-at-a-time dataflow the edge stores d more maps of the producer. A
+recurrent layer adds its own outputs of t - 1 (one map kept on chip, weights counted with the layer's); it
+cannot run in channel groups (each group needs every group's outputs of the step before).
 """
 
 from __future__ import annotations
@@ -45,7 +50,13 @@ import numpy as np
 
 from coresim.accel.dram import Dram
 from coresim.errors import SpecError
-from coresim.functional.executor import finish_current, neuron_state, output_dtypes, partial_current
+from coresim.functional.executor import (
+    finish_current,
+    neuron_state,
+    output_dtypes,
+    partial_current,
+    recurrent_partial,
+)
 from coresim.kernels import synapse
 from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
@@ -56,6 +67,16 @@ DATAFLOWS = ("timestep_major", "line_multi_timestep", "grouped_reuse", "line_gro
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _delay(la: Layer) -> int:
+    """A synaptic layer's delay in timesteps: it reads its producer's outputs of t - delay."""
+    return la.spec.synaptic_delay if la.synaptic else 0
+
+
+def _fan_in(la: Layer) -> int:
+    """Weights per output channel: the input window or features, and a recurrent layer's own outputs."""
+    return int(np.prod(la.weight.shape[1:])) + (la.n_out if la.recurrent else 0)
 
 
 def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -105,6 +126,7 @@ class Accelerator:
         self.shapes = {"input": net.input_shape} | {la.name: la.out_shape for la in net.layers}
         self.bits = self._bits()
         self.plan = self._plan()
+        self._check_recurrent()
 
     # ---- geometry -------------------------------------------------------------------------------------
     def _bits(self) -> dict[str, int]:
@@ -137,12 +159,23 @@ class Accelerator:
         return min(h_in - 1, r * s + k - 1 - p)
 
     def _weight_bytes(self, la: Layer, channels: int) -> int:
-        return _cdiv(channels * int(np.prod(la.weight.shape[1:])) * self.chip.core.mac.weight_bits, 8)
+        return _cdiv(channels * _fan_in(la) * self.chip.core.mac.weight_bits, 8)
 
     def _state_bytes(self, la: Layer, channels: int, lines: int) -> int:
         if not la.stateful:
             return 0
         return _cdiv(channels * lines * _chw(la.out_shape)[2] * self.chip.core.neuron.state_bits, 8)
+
+    def _check_recurrent(self) -> None:
+        """A recurrent layer needs all its outputs of t - 1 at t: in channel groups run group after group over
+        the timesteps, the first group would wait for the last."""
+        for la in self.net.layers:
+            n = len(self.plan.groups[la.name])
+            if la.recurrent and n > 1:
+                raise SpecError(self.source, "--dataflow",
+                                f"{la.name}: a recurrent layer in {n} channel groups reads every group's outputs "
+                                f"of the step before, which {self.dataflow} computes later; timestep_major or "
+                                "line_multi_timestep runs it")
 
     # ---- memory plan ----------------------------------------------------------------------------------
     def _plan(self) -> Plan:
@@ -234,11 +267,15 @@ class Accelerator:
         reach = self._reach()
         edges, stored = {}, set()
         for la in net.layers:
+            if la.recurrent:  # its own outputs of the step before
+                edges[(la.name, la.name)] = self.line_bytes(la.name) * self.lines(la.name)
             for src in la.inputs:
                 line_consumer = la.kind not in ("linear", "flatten")
-                streaming = src == "input" or (acc.pipeline_layers and line_consumer and len(groups[src]) == 1)
-                if not streaming:
-                    edges[(src, la.name)] = self.line_bytes(src) * self.lines(src) * t_maps
+                delay = _delay(la)
+                streaming = src == "input" or (acc.pipeline_layers and line_consumer and len(groups[src]) == 1
+                                               and (self.multi_t or not delay))
+                if not streaming:  # a delayed edge of a timestep dataflow keeps `delay` more maps
+                    edges[(src, la.name)] = self.line_bytes(src) * self.lines(src) * min(self.T, t_maps + delay)
                     stored.add((src, la.name))
                     continue
                 if la.kind in ("conv2d", "pool"):
@@ -290,7 +327,7 @@ class Accelerator:
         c_out, _, w = _chw(la.out_shape)
         gsize = g.stop - g.start
         if la.synaptic:
-            c_in = la.weight.shape[1]
+            c_in = la.weight.shape[1] + (la.n_out if la.recurrent else 0)  # a recurrent layer reads its own too
             k = la.spec.kernel if la.kind == "conv2d" else 1
             it.pe_cycles = _cdiv(c_in, acc.p_in) * _cdiv(gsize, acc.p_out) * k * k * w * nt
             it.neuron_cycles = _cdiv(gsize * w, lanes) * upd * nt if la.stateful else 0
@@ -322,11 +359,12 @@ class Accelerator:
         if la.synaptic:
             c_in, _, w_in = _chw(la.in_shape)
             k = la.spec.kernel if la.kind == "conv2d" else 1
-            fan = int(np.prod(la.weight.shape[1:]))
+            fan = _fan_in(la)
             a["macs"] = gsize * fan * w * nt
             # weights: once per line and timestep (stationary over the line); inputs: k rows per output group
-            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits
-                                   + _cdiv(gsize, self.acc.p_out) * c_in * k * w_in * self.bits[la.inputs[0]]) * nt
+            own = la.n_out * self.bits[la.name] if la.recurrent else 0  # the layer's own outputs of t - 1
+            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits + _cdiv(gsize, self.acc.p_out)
+                                   * (c_in * k * w_in * self.bits[la.inputs[0]] + own)) * nt
             if la.stateful:
                 a["neuron_updates"] = gsize * w * nt
                 a["bram_read_bits"] += gsize * w * sb * nt
@@ -344,14 +382,20 @@ class Accelerator:
         r = it.line
         out = vals[la.name]
         b = out.shape[0]
+        d = _delay(la)
         for t in it.ts:
             xs = [vals[s][:, t] for s in la.inputs]
+            if d:  # the producer's outputs of t - d (zeros before)
+                xs = [vals[la.inputs[0]][:, t - d] if t >= d else np.zeros_like(xs[0])]
             if la.synaptic:
                 if la.kind == "conv2d":
                     cur = finish_current(la, partial_current(la, xs[0], g, slice(r, r + 1)), g)
                     per = cur.shape[-1]
                 else:
-                    cur = finish_current(la, partial_current(la, xs[0], g), g)
+                    acc = partial_current(la, xs[0], g)
+                    if la.recurrent and t > 0:  # its own outputs of the step before, every group's
+                        acc = acc + recurrent_partial(la, out[:, t - 1], g)
+                    cur = finish_current(la, acc, g)
                     per = 1
                 key = (la.index, it.group, r)
                 if key not in states:
@@ -408,11 +452,17 @@ class Accelerator:
         def ready(it: Item) -> int | None:
             la = net.layers[it.layer]
             at = 0
+            d = _delay(la)
+            ts = [t - d for t in it.ts if t >= d]  # the producers' steps it reads
+            if la.recurrent:  # its own outputs of t - 1, unless this very item computes them
+                own = [t - 1 for t in it.ts if t > 0 and (t - 1 not in it.ts or n_groups[la.name] > 1)]
+                if np.any(done_cnt[la.name][own, 0] < n_groups[la.name]):
+                    return None
+                at = int(done_at[la.name][own, 0].max(initial=0))
             for src in la.inputs:
-                if src == "input":
+                if src == "input" or not ts:
                     continue
                 ln = self.need(la, src, it.line)
-                ts = list(it.ts)
                 if np.any(done_cnt[src][ts, ln] < n_groups[src]):
                     return None
                 at = max(at, int(done_at[src][ts, ln].max()))

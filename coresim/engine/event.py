@@ -1,8 +1,9 @@
 """The event-driven chip (`core.synapse_mode: event`): work per spike, timed phase by phase.
 
 A timestep runs one phase per synaptic layer (population), in layer order, as lockstep phases:
-1. axon out: every spike the layer consumes (its producers' of this step, its own of the previous step for a
-   recurrent projection, the network input from the host) becomes one message per destination core of its
+1. axon out: every spike the layer consumes (its producers' of this step, or of `synaptic_delay` steps before;
+   its own of the previous step for a recurrent projection; the network input from the host, delayed alike;
+   none for the steps before a sample's first `delay`) becomes one message per destination core of its
    fan-out; a source core forms them one after another (`spike_out_cycles` each) and packetises them per
    destination core (`noc.packet_payload_bytes` / item bytes spikes a packet);
 2. the NoC delivers the packets (`noc_model`: `link`, each link and port serving packets first come first
@@ -66,7 +67,7 @@ class Store:
 
     def __init__(self, layer: str, projs: list[Projection], core_of: dict[str, np.ndarray]):
         self.layer = layer
-        self.sources = [(p.src, p.delayed) for p in projs]
+        self.sources = [(p.src, p.delay) for p in projs]  # source, delay in steps
         n_rows = [p.fanout.shape[0] for p in projs]
         self.offsets = np.concatenate([[0], np.cumsum(n_rows)]).astype(np.int64)
         ptrs, base = [np.zeros(1, np.int64)], 0
@@ -89,13 +90,14 @@ def share_weights(net: Network, stores: dict[str, Store]) -> None:
         if not (la.synaptic and la.sparse):
             continue
         store = stores[la.name]
-        for (src, delayed), a, b in zip(store.sources, store.offsets[:-1], store.offsets[1:], strict=True):
-            if not delayed and src != la.inputs[0]:
+        for (src, _), a, b in zip(store.sources, store.offsets[:-1], store.offsets[1:], strict=True):
+            recurrent = src == la.name
+            if not recurrent and src != la.inputs[0]:
                 continue
             ptr = store.ptr[a:b + 1]
             rel = (ptr - ptr[0]).astype(store.tgt.dtype)  # one index type: scipy then keeps the arrays as they are
             view = sp.csc_matrix((store.w[ptr[0]:ptr[-1]], store.tgt[ptr[0]:ptr[-1]], rel), shape=(la.n_out, b - a))
-            if delayed:
+            if recurrent:
                 la.recurrent_weight = view
             else:
                 la.weight = view
@@ -131,15 +133,10 @@ class EventSimulator:
     def _spikes(self, store: Store, s: int, t: int, outs: dict) -> tuple[np.ndarray, np.ndarray]:
         """Combined rows that spiked for this phase, and their values."""
         rows, vals = [], []
-        for (src, delayed), off in zip(store.sources, store.offsets[:-1], strict=True):
-            if src == "input":
-                v = np.asarray(self.inputs[s, t]).ravel()
-            elif delayed:
-                if t == 0:
-                    continue
-                v = outs[src][s, t - 1]
-            else:
-                v = outs[src][s, t]
+        for (src, delay), off in zip(store.sources, store.offsets[:-1], strict=True):
+            if t < delay:  # a delayed projection carries nothing yet in this sample
+                continue
+            v = np.asarray(self.inputs[s, t - delay]).ravel() if src == "input" else outs[src][s, t - delay]
             nz = np.flatnonzero(v)
             rows.append(nz + off)
             vals.append(v[nz].astype(np.int64))

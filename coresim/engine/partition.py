@@ -20,7 +20,7 @@ from coresim.engine.simulator import ChipSimulator, SimTrace
 from coresim.errors import SpecError
 from coresim.mapping import map_workload
 from coresim.mapping.blocks import renumber
-from coresim.mapping.memory import is_persistent
+from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Layer, Network
@@ -69,79 +69,133 @@ def _lower_bound_bytes(chip: ChipSpec, layers: list[Layer]) -> int:
     return sum((la.synapse_count() * wb + (la.n_out * sb if la.stateful else 0)) // 8 for la in layers if la.synaptic)
 
 
-def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
-         parts: str | int) -> list[Partition]:
-    """Cut the network into partitions that fit (`auto`: as few as the greedy finds; N: N balanced parts)."""
-    cuts = valid_cuts(net)
-    bounds = [0] + cuts + [len(net.layers)]
-    capacity = chip.n_cores * chip.core.sram.size_bytes
+def _cores(n: int) -> str:
+    return f"{n} core" if n == 1 else f"{n} cores"
 
-    def try_layers(layers: list[Layer]) -> Placement | None:
-        sub = subnetwork(net, layers)
+
+def may_fit_in_partitions(chip: ChipSpec, net: Network, mapping: str, alloc: str = "forward",
+                          schedule: str = "barrier") -> bool:
+    """Could partitioned execution run a network that does not fit the chip whole? Only if every smallest
+    partition (the layers between two neighbouring cuts) maps alone, or is one layer that can be cut by output
+    channels; never with a placement file (it places the whole network)."""
+    if mapping.startswith("file:"):
+        return False
+    bounds = [0] + valid_cuts(net) + [len(net.layers)]
+    trials = _Trials(chip, net, mapping, alloc, schedule, None)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b == a + 1 and _splittable(net, net.layers[a]):
+            continue
+        if (a, b) == (0, len(net.layers)) or trials.range(a, b) is None:  # no cut: the whole, which does not fit
+            return False
+    return True
+
+
+class _Trials:
+    """Maps runs of layers on the chip, remembering why the ones that do not fit do not."""
+
+    def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None):
+        self.chip, self.net, self.how, self.source = chip, net, (mapping, source, alloc, schedule), source
+        self.why: dict[tuple[str, str], DoesNotFit] = {}  # (first, last layer) -> why those layers do not fit
+
+    def layers(self, layers: list[Layer]) -> Placement | None:
         try:
-            return map_workload(chip, sub, mapping, source, alloc, schedule)
-        except SpecError:
+            return map_workload(self.chip, subnetwork(self.net, layers), *self.how)
+        except DoesNotFit as exc:  # any other error is the user's to see
+            self.why[(layers[0].name, layers[-1].name)] = exc
             return None
 
-    def try_map(a: int, b: int) -> Placement | None:
-        return try_layers(net.layers[a:b])
+    def range(self, a: int, b: int) -> Placement | None:
+        return self.layers(self.net.layers[a:b])
 
-    ranges: list[tuple[list[Layer], Placement]] = []
-    if parts == "auto":
-        a = 0
-        while a < len(net.layers):
-            ends = [e for e in bounds if e > a]
-            fitting = [e for e in ends if _lower_bound_bytes(chip, net.layers[a:e]) <= capacity] or ends[:1]
-            # binary search for the longest run of layers that maps (fitting is taken as monotone)
-            placed, lo, hi = None, 0, len(fitting) - 1
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                trial = try_map(a, fitting[mid])
-                if trial is not None:
-                    placed, e = trial, fitting[mid]
-                    lo = mid + 1
-                else:
-                    hi = mid - 1
-            if placed is None and ends[0] == a + 1 and _splittable(net, net.layers[a]):
-                pieces = _split_across(net, net.layers[a], try_layers)
-                if pieces:
-                    ranges += pieces
-                    a += 1
-                    continue
-            if placed is None:
-                e = ends[0]
-                first = net.layers[a]
-                if first.recurrent:
-                    raise SpecError(source, f"layers[{first.index}] ({first.name})",
-                                    f"recurrent block does not fit the chip and is never cut across partitions: "
-                                    f"{_lower_bound_bytes(chip, [first])} B of weights and state "
-                                    f"({first.synapse_count()} synapses, {first.n_out} neurons), {capacity} B of "
-                                    f"SRAM on {chip.n_cores} cores")
-                raise SpecError(source, f"layers[{first.index}] ({first.name})",
-                                f"does not fit the chip even alone in a partition (layers {first.name}.."
-                                f"{net.layers[e - 1].name}, {_lower_bound_bytes(chip, net.layers[a:e])} B of "
-                                f"weights and state, {capacity} B of SRAM on {chip.n_cores} cores)")
-            ranges.append((net.layers[a:e], placed))
-            a = e
-    else:
-        n = int(parts)
-        if not 1 <= n <= len(bounds) - 1:
-            raise SpecError(None, "--partition", f"{n} partitions asked; this network can be cut into 1 to "
-                                                 f"{len(bounds) - 1}")
-        sizes = np.cumsum([_lower_bound_bytes(chip, [la]) + 1 for la in net.layers])
-        targets = [sizes[-1] * i / n for i in range(1, n)]
-        chosen = sorted({min(cuts, key=lambda c, x=x: abs(sizes[c - 1] - x)) for x in targets}) if cuts else []
-        if len(chosen) != n - 1:
-            raise SpecError(None, "--partition", f"cannot cut this network into {n} partitions at distinct layers")
-        edges = [0] + chosen + [len(net.layers)]
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
-            placed = try_map(a, b)
-            if placed is None:
-                raise SpecError(source, "--partition", f"partition of layers {net.layers[a].name}.."
-                                                       f"{net.layers[b - 1].name} does not fit the chip; "
-                                                       "use more partitions or --partition auto")
-            ranges.append((net.layers[a:b], placed))
+    def reason(self, a: int, b: int) -> str:
+        exc = self.why.get((self.net.layers[a].name, self.net.layers[b - 1].name))
+        return "" if exc is None else f": {exc.field}: {exc.reason}" if exc.field else f": {exc.reason}"
+
+    def alone_error(self, a: int, e: int) -> DoesNotFit:
+        """Layers a..e-1, the smallest partition starting at a, do not fit."""
+        chip, net = self.chip, self.net
+        first, capacity = net.layers[a], chip.n_cores * chip.core.sram.size_bytes
+        if first.recurrent:
+            return DoesNotFit(self.source, f"layers[{first.index}] ({first.name})",
+                              f"recurrent block does not fit the chip and is never cut across partitions: "
+                              f"{_lower_bound_bytes(chip, [first])} B of weights and state "
+                              f"({first.synapse_count()} synapses, {first.n_out} neurons), {capacity} B of "
+                              f"SRAM on {_cores(chip.n_cores)}{self.reason(a, e)}")
+        return DoesNotFit(self.source, f"layers[{first.index}] ({first.name})",
+                          f"does not fit the chip even alone in a partition (layers {first.name}.."
+                          f"{net.layers[e - 1].name}, {_lower_bound_bytes(chip, net.layers[a:e])} B of "
+                          f"weights and state, {capacity} B of SRAM on {_cores(chip.n_cores)}){self.reason(a, e)}")
+
+
+def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
+         parts: str | int) -> list[Partition]:
+    """Cut the network into partitions that fit (`auto`: as few as the greedy finds; N: N balanced parts).
+    Only "does not fit" errors of the mapping mean a partition is too large; any other error is raised."""
+    if mapping.startswith("file:"):
+        raise SpecError(None, "--partition", "a placement file (--mapping file:PATH) places the whole network; "
+                                             "partitioned execution maps each partition with layerwise or density")
+    trials = _Trials(chip, net, mapping, alloc, schedule, source)
+    bounds = [0] + valid_cuts(net) + [len(net.layers)]
+    ranges = _plan_auto(trials, bounds) if parts == "auto" else _plan_n(trials, bounds, int(parts))
     return _partitions(chip, net, ranges)
+
+
+def _plan_auto(trials: _Trials, bounds: list[int]) -> list[tuple[list[Layer], Placement]]:
+    """As few partitions as the greedy finds: from each start, the longest run of layers that maps."""
+    chip, net = trials.chip, trials.net
+    capacity = chip.n_cores * chip.core.sram.size_bytes
+    ranges: list[tuple[list[Layer], Placement]] = []
+    a = 0
+    while a < len(net.layers):
+        ends = [e for e in bounds if e > a]
+        fitting = [e for e in ends if _lower_bound_bytes(chip, net.layers[a:e]) <= capacity] or ends[:1]
+        # binary search for the longest run of layers that maps (fitting is taken as monotone)
+        placed, lo, hi = None, 0, len(fitting) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            trial = trials.range(a, fitting[mid])
+            if trial is not None:
+                placed, e = trial, fitting[mid]
+                lo = mid + 1
+            else:
+                hi = mid - 1
+        if placed is None and ends[0] == a + 1 and _splittable(net, net.layers[a]):
+            pieces = _split_across(net, net.layers[a], trials.layers)
+            if pieces:
+                ranges += pieces
+                a += 1
+                continue
+        if placed is None:
+            raise trials.alone_error(a, ends[0])
+        ranges.append((net.layers[a:e], placed))
+        a = e
+    return ranges
+
+
+def _plan_n(trials: _Trials, bounds: list[int], n: int) -> list[tuple[list[Layer], Placement]]:
+    """N partitions of about equal weights and state."""
+    chip, net = trials.chip, trials.net
+    cuts = bounds[1:-1]
+    if not 1 <= n <= len(bounds) - 1:
+        raise SpecError(None, "--partition", f"{n} partitions asked; this network can be cut into 1 to "
+                                             f"{len(bounds) - 1}")
+    sizes = np.cumsum([_lower_bound_bytes(chip, [la]) + 1 for la in net.layers])
+    targets = [sizes[-1] * i / n for i in range(1, n)]
+    chosen = sorted({min(cuts, key=lambda c, x=x: abs(sizes[c - 1] - x)) for x in targets}) if cuts else []
+    if len(chosen) != n - 1:
+        raise SpecError(None, "--partition", f"cannot cut this network into {n} partitions at distinct layers")
+    edges = [0] + chosen + [len(net.layers)]
+    ranges = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        placed = trials.range(a, b)
+        if placed is None:  # more partitions help unless this one is already the smallest
+            smallest = b == min(e for e in bounds if e > a) and not (b == a + 1 and _splittable(net, net.layers[a]))
+            raise DoesNotFit(trials.source, "--partition",
+                             f"partition of layers {net.layers[a].name}..{net.layers[b - 1].name} does not fit the "
+                             f"chip{trials.reason(a, b)}" + ("" if smallest else
+                                                             "; use more partitions or --partition auto"))
+        ranges.append((net.layers[a:b], placed))
+    return ranges
 
 
 def _splittable(net: Network, layer: Layer) -> bool:

@@ -22,6 +22,7 @@ or misrouted packet changes the spikes, and tests compare them with the function
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from coresim.components.noc import Noc
 from coresim.engine.costs import TaskCost, task_cost
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import (
+    delay_line,
     finish_current,
     neuron_state,
     output_dtypes,
@@ -131,11 +133,17 @@ class _TaskState:
         self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent)
         self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
-        self.delayed: np.ndarray | None = None
+        self.delayed: deque = deque()  # synaptic delay: the inputs of the last steps of this sample
         self.slots: dict[int, _Slot] = {}
         self.started = 0              # steps started
         self.consumers: set = set()
         self.phase = 0
+
+
+def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
+    """Is `exc` simpy's own "No scheduled events left but "until" event was not triggered" (Environment.run
+    raises it from an EmptySchedule when the queue runs dry before `until`)? Any other error is not a stall."""
+    return isinstance(exc.__context__, simpy.core.EmptySchedule) and math.isinf(env.peek()) and not until.triggered
 
 
 class ChipSimulator:
@@ -195,7 +203,8 @@ class ChipSimulator:
         self.steps: list[_Step] = []
         self.step_added = self.env.event()
         self.any_started = self.env.event()
-        self.failure: SimulationError | None = None
+        self.failure: Exception | None = None  # the first error raised in a process; run() re-raises it
+        self.over = self.env.event()            # the run is over: the last step is done, or a process failed
 
     # ---- static wiring --------------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -417,7 +426,7 @@ class ChipSimulator:
                 if self.schedule == "lockstep":
                     step.phase_left[st.phase] -= 1
                     if step.phase_left[st.phase] == 0:
-                        env.process(self._phase_done(step, st.phase))
+                        self._spawn(self._phase_done(step, st.phase))
             k += 1
 
     def _noc(self):
@@ -434,11 +443,7 @@ class ChipSimulator:
                 yield env.timeout(0)
                 continue
             self._set_watch()
-            try:
-                new = noc.run(until, self.watch)
-            except SimulationError as exc:  # e.g. NocDeadlock: stop the simulation, re-raised by run()
-                self.failure = exc
-                return
+            new = noc.run(until, self.watch)  # may raise NocDeadlock: run() re-raises it
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
@@ -456,7 +461,7 @@ class ChipSimulator:
         elif la.synaptic:
             x = slot.inputs[la.inputs[0]]
             if la.spec.synaptic_delay:
-                x, st.delayed = st.delayed, x
+                x = delay_line(st.delayed, x, la.spec.synaptic_delay)
             x = self._full(st, la.inputs[0], x)
             rows = slice(*task.rows) if task.rows is not None else slice(None)
             x = x.reshape((1,) + la.in_shape)
@@ -480,8 +485,7 @@ class ChipSimulator:
         if task.role != "partial":
             per = task.n_out // max(1, task.ch[1] - task.ch[0])
             st.neuron = neuron_state(la, 1, slice(*task.ch), per)
-        src = la.inputs[0]
-        st.delayed = np.zeros(task.needs[src].size, np.int64) if src in task.needs else None
+        st.delayed = deque()
 
     def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
         task, la = st.task, st.task.layer
@@ -610,21 +614,36 @@ class ChipSimulator:
         self.packet_rows.append(np.stack([tag, src, dst_core, flits, create, inject, eject, hops, task_id], 1))
 
     # ---- driver ---------------------------------------------------------------------------------------
+    def _spawn(self, gen, last: bool = False) -> simpy.Process:
+        """A simpy process whose error ends the run (`last`: so does its end); run() re-raises the first error
+        itself (simpy would raise a copy made from its args, which not every exception type survives)."""
+        def guarded():
+            ends = last
+            try:
+                yield from gen
+            except Exception as exc:
+                self.failure = self.failure or exc
+                ends = True
+            if ends and not self.over.triggered:
+                self.over.succeed()
+        return self.env.process(guarded())
+
     def run(self) -> SimTrace:
         env = self.env
         n_steps = self.samples * self.timesteps
         self.step_end = np.zeros(n_steps, np.int64)
         self.step_last = np.zeros(n_steps, np.int64)
         for core in self.by_core:
-            env.process(self._core(core))
-        env.process(self._noc())
-        done = env.process(self._streamer() if self.schedule == "pipelined" else self._controller())
+            self._spawn(self._core(core))
+        self._spawn(self._noc())
+        self._spawn(self._streamer() if self.schedule == "pipelined" else self._controller(), last=True)
         try:
-            env.run(until=done)
-        except RuntimeError:
-            if self.failure is None:
-                raise SimulationError(f"simulation stalled at cycle {env.now}: tasks wait for inputs that never "
-                                      "come") from None
+            env.run(until=self.over)
+        except RuntimeError as exc:
+            if not _empty_schedule(exc, env, self.over):
+                raise
+            raise SimulationError(f"simulation stalled at cycle {env.now}: tasks wait for inputs that never "
+                                  "come") from None
         if self.failure is not None:
             raise self.failure
         if self.groups:

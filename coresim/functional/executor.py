@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,13 @@ def finish_current(layer: Layer, acc: np.ndarray, out_ch: slice = slice(None)) -
     return y
 
 
+def delay_line(buf: deque, x: np.ndarray, delay: int) -> np.ndarray:
+    """A synaptic delay of `delay` steps: push this step's input into `buf` (empty at a sample's start) and
+    return the one pushed `delay` steps before (zeros while fewer have been pushed)."""
+    buf.append(x)
+    return buf.popleft() if len(buf) > delay else np.zeros_like(x)
+
+
 def stateless_forward(layer: Layer, xs: list[np.ndarray]) -> np.ndarray:
     """pool / flatten / add on batched integer tensors."""
     if layer.kind == "pool":
@@ -101,7 +109,7 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
     """inputs: (S, T, *input_shape). Returns every (or every recorded) layer's outputs, and with
     `record_state` the neuron state variables (v, u, ...) of the recorded layers after every step.
 
-    A layer with `synaptic_delay: 1` reads at step t what its producer emitted at t-1 (zero at t=0); a recurrent
+    A layer with `synaptic_delay: d` reads at step t what its producer emitted at t-d (zero for t < d); a recurrent
     layer adds its recurrent projection of its own outputs at t-1 (zero at t=0) to the accumulated sum.
     `noise`: layer -> (S, T, n_out) integers added to that layer's synaptic current before its neurons (the
     perturbation of node-perturbation learning)."""
@@ -115,8 +123,7 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
     for b0 in range(0, s_total, batch):
         b1 = min(s_total, b0 + batch)
         states = {la.name: neuron_state(la, b1 - b0) for la in net.layers if la.synaptic}
-        delayed = {la.name: np.zeros((b1 - b0,) + la.in_shape, np.int64)
-                   for la in net.layers if la.synaptic and la.spec.synaptic_delay}
+        delayed = {la.name: deque() for la in net.layers if la.synaptic and la.spec.synaptic_delay}
         vals: dict[str, np.ndarray] = {}
         for t in range(timesteps):
             vals_prev = vals if t > 0 else {}
@@ -126,7 +133,7 @@ def run_functional(net: Network, inputs: np.ndarray, record: set[str] | None = N
                 if la.synaptic:
                     x = xs[0]
                     if la.name in delayed:
-                        x, delayed[la.name] = delayed[la.name], x
+                        x = delay_line(delayed[la.name], x, la.spec.synaptic_delay)
                     acc = partial_current(la, x)
                     if la.recurrent:
                         prev = vals_prev.get(la.name)

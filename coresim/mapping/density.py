@@ -34,7 +34,7 @@ import numpy as np
 from coresim.engine.costs import synaptic_cost
 from coresim.errors import SpecError
 from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, renumber, shapes_of
-from coresim.mapping.memory import SramOverflow, allocate, element_bits, is_persistent, task_buffers
+from coresim.mapping.memory import DoesNotFit, SramOverflow, allocate, element_bits, is_persistent, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Layer, Network
@@ -123,9 +123,9 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
     if best is None and leanest is not None:
         return leanest[1]
     if best is None:
-        raise SpecError(None, f"layers[{layer.index}] ({layer.name})",
-                        f"does not fit: no split into at most {max_tasks} tasks gives blocks within "
-                        f"{budget} B of SRAM")
+        raise DoesNotFit(None, f"layers[{layer.index}] ({layer.name})",
+                         f"does not fit: no split into at most {max_tasks} tasks gives blocks within "
+                         f"{budget} B of SRAM")
     return best
 
 
@@ -150,9 +150,13 @@ def map_density(chip: ChipSpec, net: Network, source: str | None = None, alloc: 
         except (_Overflow, SramOverflow) as exc:
             budget[exc.core] -= max(exc.over, cap // 64)
         except SpecError as exc:  # a later layer found no room: make every layer's tasks smaller
-            failure = exc
+            failure = failure or exc  # the first: at full task sizes, not after the shrinking
             task_cap = task_cap * 4 // 5
-    raise failure or SpecError(source, "--mapping density", f"no placement fits the {n_cores} cores' SRAM")
+    if failure is None:
+        raise DoesNotFit(source, "--mapping density", f"no placement fits the {n_cores} cores' SRAM")
+    if isinstance(failure, DoesNotFit) and failure.file is None:  # name the workload
+        raise DoesNotFit(source, failure.field, failure.reason)
+    raise failure
 
 
 class _Overflow(Exception):
@@ -239,9 +243,9 @@ def _place_block(chip, net, block, layer, allowed, src_cores, budget, persistent
             i = int(np.argmin(pers + trans))
             emptiest = int(allowed[i])
             free = budget[emptiest] - persistent[emptiest] - transient[emptiest]
-            raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
-                            f"does not fit: a task needs {need_p + need_t} B but the emptiest core "
-                            f"({emptiest}) has {free} B free; {need_p + need_t - free} B short")
+            raise DoesNotFit(source, f"layers[{layer.index}] ({layer.name})",
+                             f"does not fit: a task needs {need_p + need_t} B but the emptiest core "
+                             f"({emptiest}) has {free} B free; {need_p + need_t - free} B short")
         same = np.array([layer.name in layers_on[c] for c in allowed])
         order = np.lexsort((allowed, pers + trans, near, same))
         core = int(allowed[order[fits[order]][0]])

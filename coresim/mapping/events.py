@@ -3,8 +3,9 @@
 Every synaptic layer is a population. Its synaptic input is a linear function of other populations' (or the
 network input's) outputs, through flatten, sum pooling and residual adds, so each incoming connection becomes
 one explicit fan-out matrix (presynaptic row -> postsynaptic targets, sorted): conv weights are expanded per
-synapse, a sum pool folds into the weights behind it. A recurrent projection is marked `delayed` (it carries
-the previous step's spikes). Max pooling is not linear and is refused.
+synapse, a sum pool folds into the weights behind it. Each projection has a `delay` in timesteps: a recurrent
+one carries the previous step's spikes (1), the others those of the layer's `synaptic_delay` steps before. Max
+pooling is not linear and is refused.
 
 A population is cut into chunks by the core's neuron limit and its SRAM (the fan-in synapses stored at the
 destination core, neuron state and dendrite accumulators; the axon tables, one entry per source neuron and
@@ -34,7 +35,7 @@ class Projection:
     src: str            # "input" or a synaptic layer
     dst: str            # a synaptic layer
     fanout: sp.csr_matrix  # (n_src, n_dst): row i = the synapses of presynaptic neuron i, targets sorted
-    delayed: bool       # recurrent: carries the source's outputs of the previous step
+    delay: int          # carries the source's outputs of step t - delay (recurrent: 1; else synaptic_delay)
 
 
 @dataclass
@@ -112,10 +113,10 @@ def projections(net: Network, file: str | None = None) -> list[Projection]:
         else:
             w = la.weight if la.sparse else sp.csr_matrix(la.weight)
         for src, m in _linear_map(net, la.inputs[0], file).items():
-            out.append(Projection(src, la.name, _fanout(w if m is None else w @ m), False))
+            out.append(Projection(src, la.name, _fanout(w if m is None else w @ m), la.spec.synaptic_delay))
         if la.recurrent:
             u = la.recurrent_weight if la.sparse else sp.csr_matrix(la.recurrent_weight)
-            out.append(Projection(la.name, la.name, _fanout(u), True))
+            out.append(Projection(la.name, la.name, _fanout(u), 1))
     return out
 
 

@@ -9,9 +9,8 @@ weights and input at the price of partial sums (one core per partial task; the m
 
 from __future__ import annotations
 
-from coresim.errors import SpecError
 from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, shapes_of
-from coresim.mapping.memory import allocate, task_buffers
+from coresim.mapping.memory import DoesNotFit, allocate, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Layer, Network
@@ -118,6 +117,10 @@ def cuts(chip: ChipSpec, net: Network, layer: Layer, riders: float) -> list[tupl
     return [(b, c) for _, b, c in out]
 
 
+def _cores(n: int) -> str:
+    return f"{n} core" if n == 1 else f"{n} cores"
+
+
 def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc: str = "forward") -> Placement:
     cap = chip.core.sram.size_bytes
     shapes = shapes_of(net)
@@ -130,7 +133,8 @@ def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc
         riders = followers_of(net, layer)
         tried = 0
         groups, sizes = [], [cap + 1]
-        for est, cut in cuts(chip, net, layer, rider_bits(chip, net, riders)):
+        candidates = cuts(chip, net, layer, rider_bits(chip, net, riders))
+        for est, cut in candidates:
             # the fewest cores whose estimate fits, checked exactly (a few tries)
             if est > cap:
                 continue
@@ -140,11 +144,17 @@ def map_layerwise(chip: ChipSpec, net: Network, source: str | None = None, alloc
             if max(sizes) <= cap or tried >= 8:
                 break
         remaining = chip.n_cores - next_core
+        where = f"layers[{layer.index}] ({layer.name})"
+        if not groups:  # no cut over the chip's cores brings a core within its SRAM (by the estimate)
+            lean = min(est for est, _ in candidates)
+            raise DoesNotFit(source, where, f"does not fit: cut over at most {_cores(chip.n_cores)}, it still needs "
+                                            f"about {lean} B of SRAM on one core, {lean - cap} B more than the "
+                                            f"{cap} B a core has")
         if len(groups) > remaining or max(sizes) > cap:
             short = max(sum(sorted(sizes)[: max(0, len(groups) - remaining)]), max(sizes) - cap)
-            raise SpecError(source, f"layers[{layer.index}] ({layer.name})",
-                            f"does not fit: needs {len(groups)} cores of {cap} B SRAM ({sum(sizes)} B in all), "
-                            f"{remaining} of {chip.n_cores} cores remain; {short} B short")
+            raise DoesNotFit(source, where, f"does not fit: needs {_cores(len(groups))} of {cap} B SRAM "
+                                            f"({sum(sizes)} B in all), {remaining} of the chip's "
+                                            f"{_cores(chip.n_cores)} left; {short} B short")
         for group in groups:
             for t in group:
                 t.core = next_core

@@ -81,7 +81,11 @@ def is_persistent(buf: Buffer) -> bool:
     return buf.name.endswith(PERSISTENT)
 
 
-class SramOverflow(SpecError):
+class DoesNotFit(SpecError):
+    """Bad input of one kind: the workload does not fit the chip (partitioned execution may run it)."""
+
+
+class SramOverflow(DoesNotFit):
     """A core's buffers do not fit its SRAM (mapping strategies may catch it and try another placement)."""
 
     def __init__(self, source: str | None, core: int, reason: str, over: int):

@@ -46,8 +46,8 @@ class _Layer(Spec):
     inputs: list[str] | None = Field(None, description="producer layers; default: the previous layer")
 
 
-_DELAY = Field(0, ge=0, le=1, description="1: at timestep t the layer reads what its producer emitted at t-1 "
-                                         "(zero at t=0), as Lava's Dense does")
+_DELAY = Field(0, ge=0, description="d: at timestep t the layer reads what its producer emitted at t-d (zero "
+                                   "for t < d, in every sample); 1 as Lava's Dense does")
 
 
 class Conv2d(_Layer):

@@ -102,8 +102,11 @@ def calibrate(workload: dict[str, Any], target_rate: float = 0.1, seed: int = 0,
     by_name = {d["name"]: d for d in workload["layers"]}
     for i, la in enumerate(net.layers):
         xs = [vals[n] for n in la.inputs]
-        if la.synaptic and getattr(la.spec, "synaptic_delay", 0):  # read the producer's t-1 output
-            xs = [np.concatenate([np.zeros_like(xs[0][:s_count]), xs[0][:-s_count]])]
+        lag = s_count * (getattr(la.spec, "synaptic_delay", 0) if la.synaptic else 0)
+        if lag:  # read the producer's output of t - delay (zeros before)
+            late = np.zeros_like(xs[0])
+            late[lag:] = xs[0][:max(0, len(late) - lag)]
+            xs = [late]
         if la.stateful and la.spec.neuron.model not in ("if", "lif"):
             raise ValueError(f"{la.name}: cannot calibrate a single threshold of neuron model "
                              f"{la.spec.neuron.model!r} (only if / lif)")
