@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,8 @@ def load_case(path: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as f:
             data = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise SpecError(path, None, f"cannot read: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: empty; BadZipFile: not an npz
+        raise SpecError(path, None, f"cannot read: {exc or type(exc).__name__}") from None
     need = ["input_spikes", "n_layers"]
     for key in need:
         if key not in data:
