@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -137,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             bad_input = True
             reports.append({"file": path, "ok": False, "error": str(exc)})
+            print(f"coresim: error: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps({"ok": all(r["ok"] for r in reports), "files": reports}, indent=2))
     else:
         for r in reports:
             if "error" in r:
-                print(f"{r['file']}: BAD INPUT {r['error']}")
-                continue
+                continue  # on stderr
             print(f"{r['file']}: {'ok' if r['ok'] else 'FAIL'} ({r['timesteps']} steps)")
             for la in r["layers"]:
                 parts = []

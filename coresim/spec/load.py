@@ -6,6 +6,7 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -97,13 +98,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _blame(loc: tuple, overrides: Sequence[Override]) -> tuple[str, str] | None:
-    """(flag, path) of the last flagged override at or above the error's location, if any."""
+def _blame(loc: tuple, msg: str, overrides: Sequence[Override]) -> tuple[str, str] | None:
+    """(flag, path) of the flagged override the error is about: the last one at or above the error's location,
+    else (a check across fields, such as a packet's flit count) the last one below it whose key the message
+    names."""
     parts = [str(p) for p in _parts(loc)]
-    for path, _value, *flag in reversed(list(overrides)):
-        keys = path.split(".")
-        if flag and parts[:len(keys)] == keys:
-            return flag[0], path
+    flagged = [(path.split("."), path, flag[0]) for path, _value, *flag in reversed(list(overrides)) if flag]
+    for keys, path, flag in flagged:
+        if parts[:len(keys)] == keys:
+            return flag, path
+    words = set(re.findall(r"\w+", msg))
+    for keys, path, flag in flagged:
+        if keys[:len(parts)] == parts and keys[-1] in words:
+            return flag, path
     return None
 
 
@@ -116,11 +123,11 @@ def validate(model: type[S], data: dict[str, Any], file: str | None = None,
     except ValidationError as exc:
         loc, msg = _first_error(exc.errors())
         field = _loc(loc) or None
-        blame = _blame(loc, overrides)
+        blame = _blame(loc, msg, overrides)
         if blame is not None:
             flag, path = blame
-            deeper = [str(p) for p in _parts(loc)] != path.split(".")
-            raise SpecError(None, f"{flag} ({field})" if deeper else flag, msg) from None
+            other = [str(p) for p in _parts(loc)] != path.split(".")
+            raise SpecError(None, f"{flag} ({field or 'top level'})" if other else flag, msg) from None
         raise SpecError(file, field, msg) from None
 
 
