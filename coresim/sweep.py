@@ -16,9 +16,11 @@ Every point (grid combination x seed) is identified by its run's `config_sha256`
 chip, workload and run configs, the seed and the weights), computed with `prepare` before any point runs.
 Each point writes `DIR/traces/<config_sha256>.h5` and appends one line to `DIR/results.csv` (whole lines,
 flushed and fsynced), so a killed sweep loses no finished point; started again, it skips every point with a
-row (failed points too, unless `retry_failed`). A failing point records `status=error` and its message; the
-others go on. All columns but `wall_seconds` are deterministic. On a dask cluster the workers must see the
-same files (specs, weights, DIR) at the same absolute paths.
+row (failed points too, unless `retry_failed`). One sweep at a time per folder: it holds `DIR/.lock` (flock)
+and a second one is refused. Stopping a sweep (Ctrl-C, SIGTERM, SIGHUP) terminates its workers and removes
+the temporary files of the traces they were writing; the rows already written stay whole. A failing point
+records `status=error` and its message; the others go on. All columns but `wall_seconds` are deterministic.
+On a dask cluster the workers must see the same files (specs, weights, DIR) at the same absolute paths.
 """
 
 from __future__ import annotations
@@ -213,44 +215,44 @@ def run_sweep(sweep: str | Path | SweepSpec, out_dir: str | Path, jobs: int = 1,
     One sweep at a time per folder: a second one is refused (SpecError) while the first holds `DIR/.lock`."""
     spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
     out = Path(out_dir).resolve()
-    with _folder_lock(out):
-        try:
-            _remove_partial_traces(out)  # left by a killed sweep
-            return _run_locked(spec, out, jobs, scheduler, retry_failed, progress)
-        finally:
-            _remove_partial_traces(out)  # of the points a stopped sweep was writing
+    client = _connect(scheduler) if scheduler else None
+    try:
+        with _folder_lock(out):
+            try:
+                _remove_partial_traces(out)  # left by a killed sweep
+                return _run_locked(spec, out, jobs, client, retry_failed, progress)
+            finally:
+                _remove_partial_traces(out)  # of the points a stopped sweep was writing
+    finally:
+        if client is not None:
+            client.close()
 
 
-def _run_locked(spec: SweepSpec, out: Path, jobs: int, scheduler: str | None, retry_failed: bool,
+def _run_locked(spec: SweepSpec, out: Path, jobs: int, client, retry_failed: bool,
                 progress: bool | None) -> SweepOutcome:
     from tqdm import tqdm
 
     csv_path = out / "results.csv"
     cols = columns(spec)
-    client = _connect(scheduler) if scheduler else None
-    try:
-        points = [identify(p) for p in expand(spec)]
-        done = {r["point_id"] for r in read_results(csv_path) if r.get("status") == "ok" or not retry_failed}
-        todo = list({p.point_id: p for p in reversed(points) if p.point_id not in done}.values())[::-1]
-        outcome = SweepOutcome(csv_path, len(points), len(points) - len(todo))
-        log.info("sweep: %d points, %d done before, %d to run", len(points), outcome.skipped, len(todo))
-        with _open_results(csv_path, cols) as f, tqdm(total=len(points), initial=outcome.skipped, desc="sweep",
-                                                      unit="point", disable=None if progress is None else not progress,
-                                                      ) as bar:
-            rows = _on_cluster(client, todo, str(out), spec.metrics) if client else \
-                _locally(todo, str(out), spec.metrics, jobs)
-            with closing(rows):  # a stop while a row is written ends the workers too
-                for row in rows:
-                    _append(f, cols, row)
-                    outcome.ran.append(row["point_id"])
-                    if row["status"] != "ok":
-                        outcome.failed.append(row["point_id"])
-                        log.warning("point %s (%s) failed: %s", row["point"], row["point_id"][:12], row["error"])
-                    bar.update(1)
-        return outcome
-    finally:
-        if client is not None:
-            client.close()
+    points = [identify(p) for p in expand(spec)]
+    done = {r["point_id"] for r in read_results(csv_path) if r.get("status") == "ok" or not retry_failed}
+    todo = list({p.point_id: p for p in reversed(points) if p.point_id not in done}.values())[::-1]
+    outcome = SweepOutcome(csv_path, len(points), len(points) - len(todo))
+    log.info("sweep: %d points, %d done before, %d to run", len(points), outcome.skipped, len(todo))
+    with _open_results(csv_path, cols) as f, tqdm(total=len(points), initial=outcome.skipped, desc="sweep",
+                                                  unit="point", disable=None if progress is None else not progress,
+                                                  ) as bar:
+        rows = _on_cluster(client, todo, str(out), spec.metrics) if client else \
+            _locally(todo, str(out), spec.metrics, jobs)
+        with closing(rows):  # a stop while a row is written ends the workers too
+            for row in rows:
+                _append(f, cols, row)
+                outcome.ran.append(row["point_id"])
+                if row["status"] != "ok":
+                    outcome.failed.append(row["point_id"])
+                    log.warning("point %s (%s) failed: %s", row["point"], row["point_id"][:12], row["error"])
+                bar.update(1)
+    return outcome
 
 
 @contextmanager
@@ -287,10 +289,11 @@ def _connect(scheduler: str):
         raise SpecError(None, "--scheduler", "needs dask.distributed: pip install 'coresim[dask]'") from None
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, ValueError, TypeError) as exc:  # OSError: timed out; ValueError: malformed address
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (ValueError, TypeError) as exc:
+        raise SpecError(None, "--scheduler", f"malformed address {scheduler!r} ({exc})") from None
+    except OSError as exc:  # timed out, refused, unknown host
         raise SpecError(None, "--scheduler", f"cannot connect to {scheduler!r} within {CONNECT_TIMEOUT_S} s "
-                                             f"({reason})") from None
+                                             f"({exc or type(exc).__name__})") from None
 
 
 def _on_cluster(client, todo: list[Point], out: str, metrics: list[str]):

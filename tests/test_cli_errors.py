@@ -127,13 +127,15 @@ def test_accelerator_chip_text_summary_validate_and_compare(tmp_path):
         ["compare", fpga, str(tmp_path / "w.yaml"), "--samples", "1"])
 
 
-@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "nowhere"])
-def test_unreachable_scheduler_is_one_line_error(tmp_path, monkeypatch, address):
+@pytest.mark.parametrize("address, reason", [("tcp://127.0.0.1:1", "cannot connect to 'tcp://127.0.0.1:1' within 1 s"),
+                                             ("nowhere", "malformed address 'nowhere'")])
+def test_unreachable_scheduler_is_one_line_error(tmp_path, monkeypatch, address, reason):
     pytest.importorskip("distributed")
     import coresim.sweep
     monkeypatch.setattr(coresim.sweep, "CONNECT_TIMEOUT_S", 1)
     err = one_line_error(["sweep", SWEEP, "--scheduler", address, "-o", str(tmp_path / "out")])
-    assert f"--scheduler: cannot connect to '{address}' within 1 s" in err
+    assert f"--scheduler: {reason}" in err
+    assert not (tmp_path / "out").exists()  # nothing created
 
 
 def test_closed_stdout_pipe_exits_quietly(tmp_path):
@@ -149,3 +151,16 @@ def test_closed_stdout_pipe_exits_quietly(tmp_path):
         os.close(w)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert proc.returncode == 1
+
+
+def test_hdf5_that_is_not_a_whole_trace_is_one_line_error(tmp_path):
+    import h5py
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.create_dataset("cores/intervals", data=[[0] * 7])   # looks like a trace, holds nothing else
+    assert cli(["run", CHIP, TINY, "--samples", "1", "-o", str(tmp_path / "t.h5")]) == (0, "")
+    data = (tmp_path / "t.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    for name in ("other.h5", "cut.h5"):
+        for argv in (["plot", str(tmp_path / name), "-o", str(tmp_path / "plots")],
+                     ["export", str(tmp_path / name), "--to", "csv", "-o", str(tmp_path / "csv")]):
+            assert f"{name}: " in one_line_error(argv)

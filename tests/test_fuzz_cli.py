@@ -31,7 +31,7 @@ PLACEMENT = {"layers": {"c1": {"cores": [0]}, "c2": {"cores": [1]}, "c3": {"core
 RESULTS = "point,point_id,seed,chip.noc.router.vcs,status,total_cycles,trace,error,wall_seconds\n" \
           "0,abc,0,1,ok,100,traces/abc.h5,,0.1\n1,def,0,2,ok,90,traces/def.h5,,0.1\n"
 # CORESIM_FUZZ_EXAMPLES=1000 searches deeper; no shrinking, so a failure reports its first example at once
-FUZZ = settings(max_examples=int(os.environ.get("CORESIM_FUZZ_EXAMPLES", 60)), deadline=None, derandomize=True,
+FUZZ = settings(max_examples=int(os.environ.get("CORESIM_FUZZ_EXAMPLES", 100)), deadline=None, derandomize=True,
                 database=None, phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -23,18 +23,16 @@ def int_range(low: int, high: int | None = None):
     return parse
 
 
-def float_range(low: float, high: float | None = None, low_open: bool = False):
-    """A finite number >= low (> low if low_open), <= high."""
+def number_at_least(low: float):
+    """A finite number >= low."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (low_open and value == low) \
-                or (high is not None and value > high):
-            bound = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
-            raise argparse.ArgumentTypeError(f"must be a finite number {bound} (got {text})")
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= {low:g} (got {text})")
         return value
 
     parse.__name__ = "number"

@@ -39,7 +39,7 @@ def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, o
         if prep.dataflow is not None:
             from coresim.errors import SpecError
             raise SpecError(str(chip), "accelerator", "a dataflow accelerator is not mapped, so there are no "
-                                                      "variants to compare; use coresim run --dataflow D")
+                                                      "variants to compare; use coresim run (--dataflow D)")
         s = simulate(prep).summary
         rows.append({
             "variant": f"{mapping}/{alloc}/{schedule}",

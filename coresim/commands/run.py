@@ -7,7 +7,7 @@ import json
 import sys
 
 from coresim.analysis.report import format_summary
-from coresim.commands.args import COUNT, SEED, float_range, partition
+from coresim.commands.args import COUNT, SEED, number_at_least, partition
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
     p.add_argument("--cutoff", choices=["topk", "none"], default=None,
                    help="Top-K early exit with thresholds from `coresim calibrate-cutoff` (barrier/lockstep)")
-    p.add_argument("--epsilon", type=float_range(0), help="cutoff tolerance (default: the one chosen at calibration)")
+    p.add_argument("--epsilon", type=number_at_least(0),
+                   help="cutoff tolerance (default: the one chosen at calibration)")
     p.add_argument("--partition", type=partition, default=None, metavar="auto|N",
                    help="run a network larger than the chip in partitions (auto: as few as fit; N: N parts)")
     p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],

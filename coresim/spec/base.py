@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from coresim.errors import SpecError
 
-__all__ = ["Spec", "SpecError", "NUMBER_LIMIT"]
+__all__ = ["Spec", "SpecError"]
 
 # Every number in a spec lies within +-2**31: sums and products of a few of them (cycles x counts, sizes x
 # widths) then stay within the int64 arrays of the engines and kernels. Fields have tighter bounds of their own.

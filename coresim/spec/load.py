@@ -19,7 +19,7 @@ from coresim.spec.base import Spec, SpecError
 S = TypeVar("S", bound=Spec)
 
 # An override: (dotted path, value) or (dotted path, value, flag) where `flag` names the command-line option it
-# came from (`--set chip.noc.router.vcs`, `--samples`); an error in an overridden value then names the flag.
+# came from (`--set chip.noc.router.vcs`, `--vcs`); an error in an overridden value then names the flag.
 Override = tuple
 _TAGS = ("conv2d", "linear", "pool", "flatten", "add")  # discriminator tags pydantic inserts in layer paths
 
