@@ -41,6 +41,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from coresim.errors import SimulationError
 from coresim.spec.base import Spec, SpecError
 from coresim.spec.files import ROOT
 from coresim.spec.load import read_text, read_yaml, sha256_of, validate
@@ -326,13 +327,19 @@ def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):
         return
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures import as_completed as done_order
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_worker_init)
     finished = False
     try:
         futures = [pool.submit(run_point, p, out, metrics) for p in todo]
         for fut in done_order(futures):
-            yield fut.result()
+            try:
+                row = fut.result()  # run_point records a point's own errors in its row
+            except BrokenProcessPool:
+                raise SimulationError("a sweep worker process died (killed, or out of memory?); the points "
+                                      "recorded so far are kept, run the sweep again to go on") from None
+            yield row
         finished = True
     finally:
         if finished:

@@ -171,6 +171,27 @@ def test_stopped_sweep_stops_its_workers(tmp_path, how):
     assert all((out / r["trace"]).is_file() for r in read_results(out / "results.csv"))
 
 
+def test_a_killed_worker_ends_the_sweep_with_one_line(tmp_path):
+    sweep = write_sweep(tmp_path, seeds=[0, 1, 2])
+    out = tmp_path / "out"
+    proc = start_sweep(sweep, out, 2)
+    workers: list[int] = []
+    try:
+        wait_for_first_row(proc, out / "results.csv")
+        workers = children(proc.pid)
+        os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        proc.wait()
+        survivors = [pid for pid in workers if alive(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not survivors
+    err = proc.err_path.read_text()
+    assert proc.returncode == 1 and err.count("\n") == 1 and "a sweep worker process died" in err, err
+    assert 1 <= len(whole_rows(out / "results.csv")) < 12
+
+
 def test_sweep_refuses_a_folder_another_sweep_holds(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
