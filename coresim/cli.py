@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 
-from coresim.errors import SimulationError, SpecError
+from coresim.errors import SimulationError, SpecError, Stopped
 
 COMMANDS = {
     "run": "simulate a workload mapped onto a chip",
@@ -27,10 +30,16 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (exit 2) instead of the usage block and the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} -h\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; command modules are imported only for `only` (all listed, one loaded: fast start-up)."""
-    parser = argparse.ArgumentParser(prog="coresim", description="Cycle-accurate simulator of many-core "
-                                                                 "neuromorphic chips.")
+    parser = Parser(prog="coresim", description="Cycle-accurate simulator of many-core neuromorphic chips.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is mapped and simulated")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
@@ -52,17 +61,61 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="coresim: %(message)s")
+    previous = _stop_on_signals()
     try:
-        return int(args._module.run(args) or 0)
+        code = int(args._module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
     except SpecError as exc:
         print(f"coresim: error: {exc}", file=sys.stderr)
         return 2
     except SimulationError as exc:
         print(f"coresim: simulation error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # sizes the specs allow, too large for this machine
+        print(f"coresim: error: out of memory: the chip or workload is too large for this machine "
+              f"({str(exc) or 'allocation failed'})", file=sys.stderr)
+        return 2
+    except Stopped as exc:
+        print(f"coresim: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("coresim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_on_signals() -> dict:
+    """SIGTERM and SIGHUP raise `Stopped` in the main thread (once; a second is ignored while it unwinds), so a
+    command stops what it started as on Ctrl-C; a signal already ignored (nohup) stays ignored. Returns the
+    handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    return {s: signal.signal(s, stop) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (`coresim run --json | head`): send what is left to /dev/null so the
+    interpreter's final flush does not fail again (python docs, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ class RunResult:
 
 
 def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
-    """`--set chip.noc.router.vcs=4 workload.timesteps=2 run.samples=3` -> per-file override lists.
-    A key without a known prefix is taken as a chip key."""
+    """`--set chip.noc.router.vcs=4 workload.timesteps=2 run.samples=3` -> per-file override lists: chip and
+    workload ones as (path, value, flag), so an error in the value names the flag (`--set chip.noc.router.vcs`)
+    rather than the file; run ones as (key, value), their numbers checked here."""
     from coresim.spec.load import parse_value
 
     chip, work, run = [], [], []
@@ -67,8 +68,33 @@ def split_overrides(overrides: list[str]) -> tuple[list, list, list]:
         target = {"chip": chip, "workload": work, "run": run}.get(head)
         if target is None or not rest:
             raise SpecError(None, "--set", f"{key!r} must start with chip., workload. or run.")
-        target.append((rest, parse_value(value)))
+        parsed = parse_value(value)
+        if target is run:
+            run.append((rest, _run_number(rest, parsed, f"--set {key}")))
+        else:
+            target.append((rest, parsed, f"--set {key}"))
     return chip, work, run
+
+
+_RUN_NUMBERS = {"samples": (int, 1, None), "seed": (int, 0, 2 ** 63), "epsilon": (float, 0, None)}
+
+
+def _run_number(key: str, value, flag: str):
+    """A numeric run field (samples, seed, epsilon, partition) checked against its bounds; others as given."""
+    if key == "partition":
+        if value in (None, "auto", "none") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise SpecError(None, flag, f"expected auto, none or a number of partitions >= 1 (got {value!r})")
+    if key not in _RUN_NUMBERS:
+        return value
+    kind, low, high = _RUN_NUMBERS[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (kind is int and not isinstance(value, int)) or value != value or value < low \
+            or (high is not None and value >= high):
+        what = "an integer" if kind is int else "a number"
+        raise SpecError(None, flag, f"must be {what} >= {low}" + (f" and < {high}" if high else "")
+                        + f" (got {value!r})")
+    return value
 
 
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,

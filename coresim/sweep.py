@@ -16,29 +16,35 @@ Every point (grid combination x seed) is identified by its run's `config_sha256`
 chip, workload and run configs, the seed and the weights), computed with `prepare` before any point runs.
 Each point writes `DIR/traces/<config_sha256>.h5` and appends one line to `DIR/results.csv` (whole lines,
 flushed and fsynced), so a killed sweep loses no finished point; started again, it skips every point with a
-row (failed points too, unless `retry_failed`). A failing point records `status=error` and its message; the
-others go on. All columns but `wall_seconds` are deterministic. On a dask cluster the workers must see the
-same files (specs, weights, DIR) at the same absolute paths.
+row (failed points too, unless `retry_failed`). One sweep at a time per folder: it holds `DIR/.lock` (flock)
+and a second one is refused. Stopping a sweep (Ctrl-C, SIGTERM, SIGHUP) terminates its workers and removes
+the temporary files of the traces they were writing; the rows already written stay whole. A failing point
+records `status=error` and its message; the others go on. All columns but `wall_seconds` are deterministic.
+On a dask cluster the workers must see the same files (specs, weights, DIR) at the same absolute paths.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import itertools
 import json
 import logging
 import os
+import signal
 import time
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
+from coresim.errors import SimulationError
 from coresim.spec.base import Spec, SpecError
 from coresim.spec.files import ROOT
-from coresim.spec.load import read_yaml, sha256_of, validate
+from coresim.spec.load import read_text, read_yaml, sha256_of, validate
 
 log = logging.getLogger("coresim")
 
@@ -54,7 +60,7 @@ class SweepSpec(Spec):
                                                                 "schedule, partition, cutoff, epsilon")
     set: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every point")
     grid: dict[str, list[Any]] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
 
 
@@ -169,10 +175,13 @@ def read_results(csv_path: str | Path) -> list[dict[str, str]]:
     path = Path(csv_path)
     if not path.exists():
         return []
-    text = path.read_text()
+    text = read_text(path, "CSV text")
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(io.StringIO(text)))
+    try:
+        return list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise SpecError(str(path), None, f"malformed CSV: {exc}") from None
 
 
 def _open_results(csv_path: Path, cols: list[str]):
@@ -203,11 +212,27 @@ def _append(f, cols: list[str], row: dict[str, Any]) -> None:
 
 def run_sweep(sweep: str | Path | SweepSpec, out_dir: str | Path, jobs: int = 1, scheduler: str | None = None,
               retry_failed: bool = False, progress: bool | None = None) -> SweepOutcome:
-    """Run every point not yet in `out_dir/results.csv`; `jobs` local processes or the dask `scheduler`."""
-    from tqdm import tqdm
-
+    """Run every point not yet in `out_dir/results.csv`; `jobs` local processes or the dask `scheduler`.
+    One sweep at a time per folder: a second one is refused (SpecError) while the first holds `DIR/.lock`."""
     spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep)
     out = Path(out_dir).resolve()
+    client = _connect(scheduler) if scheduler else None
+    try:
+        with _folder_lock(out):
+            try:
+                _remove_partial_traces(out)  # left by a killed sweep
+                return _run_locked(spec, out, jobs, client, retry_failed, progress)
+            finally:
+                _remove_partial_traces(out)  # of the points a stopped sweep was writing
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_locked(spec: SweepSpec, out: Path, jobs: int, client, retry_failed: bool,
+                progress: bool | None) -> SweepOutcome:
+    from tqdm import tqdm
+
     csv_path = out / "results.csv"
     cols = columns(spec)
     points = [identify(p) for p in expand(spec)]
@@ -218,44 +243,116 @@ def run_sweep(sweep: str | Path | SweepSpec, out_dir: str | Path, jobs: int = 1,
     with _open_results(csv_path, cols) as f, tqdm(total=len(points), initial=outcome.skipped, desc="sweep",
                                                   unit="point", disable=None if progress is None else not progress,
                                                   ) as bar:
-        for row in _execute(todo, str(out), spec.metrics, jobs, scheduler):
-            _append(f, cols, row)
-            outcome.ran.append(row["point_id"])
-            if row["status"] != "ok":
-                outcome.failed.append(row["point_id"])
-                log.warning("point %s (%s) failed: %s", row["point"], row["point_id"][:12], row["error"])
-            bar.update(1)
+        rows = _on_cluster(client, todo, str(out), spec.metrics) if client else \
+            _locally(todo, str(out), spec.metrics, jobs)
+        with closing(rows):  # a stop while a row is written ends the workers too
+            for row in rows:
+                _append(f, cols, row)
+                outcome.ran.append(row["point_id"])
+                if row["status"] != "ok":
+                    outcome.failed.append(row["point_id"])
+                    log.warning("point %s (%s) failed: %s", row["point"], row["point_id"][:12], row["error"])
+                bar.update(1)
     return outcome
 
 
-def _execute(todo: list[Point], out: str, metrics: list[str], jobs: int, scheduler: str | None):
-    """Yield rows as points finish."""
-    if not todo:
-        return
-    if scheduler:
-        try:
-            from dask.distributed import Client, as_completed
-        except ImportError:
-            raise SpecError(None, "--scheduler", "needs dask.distributed: pip install 'coresim[dask]'") from None
-        with Client(scheduler) as client:
-            futures = [client.submit(run_point, p, out, metrics, pure=False, key=f"coresim-point-{p.point_id}")
-                       for p in todo]
-            for fut in as_completed(futures):
-                yield fut.result()
-        return
-    if jobs <= 1:
+@contextmanager
+def _folder_lock(out: Path):
+    """Hold an exclusive lock on `out/.lock` (released when the process ends, however it ends)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpecError(str(out), None, "another sweep is running in this folder (it holds .lock); wait for it "
+                                        "to finish or use another -o") from None
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_partial_traces(out: Path) -> None:
+    """Remove temporary trace files (`write_trace` writes `*.tmp` and renames it when complete)."""
+    for tmp in (out / "traces").glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+CONNECT_TIMEOUT_S = 10
+
+
+def _connect(scheduler: str):
+    """A dask.distributed client of `scheduler`; an unreachable or malformed address is a SpecError."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise SpecError(None, "--scheduler", "needs dask.distributed: pip install 'coresim[dask]'") from None
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (ValueError, TypeError) as exc:
+        raise SpecError(None, "--scheduler", f"malformed address {scheduler!r} ({exc})") from None
+    except OSError as exc:  # timed out, refused, unknown host
+        raise SpecError(None, "--scheduler", f"cannot connect to {scheduler!r} within {CONNECT_TIMEOUT_S} s "
+                                             f"({exc or type(exc).__name__})") from None
+
+
+def _on_cluster(client, todo: list[Point], out: str, metrics: list[str]):
+    """Yield rows as the cluster finishes points; stopping cancels the points not finished."""
+    from dask.distributed import as_completed
+
+    futures = [client.submit(run_point, p, out, metrics, pure=False, key=f"coresim-point-{p.point_id}")
+               for p in todo]
+    try:
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.cancel(futures)
+
+
+def _worker_init() -> None:
+    """In a pool worker: the parent handles Ctrl-C (the terminal sends it to the whole process group) and stops
+    the workers itself; SIGTERM ends a worker at once (the parent removes its temporary trace)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):
+    """Yield rows as points finish, in this process (jobs 1) or a pool; stopping (Ctrl-C, SIGTERM, SIGHUP, any
+    error, closing the generator) terminates the pool's workers before it returns."""
+    if jobs <= 1 or len(todo) <= 1:
         for p in todo:
             yield run_point(p, out, metrics)
         return
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures import as_completed as done_order
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_worker_init)
+    finished = False
+    try:
         futures = [pool.submit(run_point, p, out, metrics) for p in todo]
-        try:
-            for fut in done_order(futures):
-                yield fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+        for fut in done_order(futures):
+            try:
+                row = fut.result()  # run_point records a point's own errors in its row
+            except BrokenProcessPool:
+                raise SimulationError("a sweep worker process died (killed, or out of memory?); the points "
+                                      "recorded so far are kept, run the sweep again to go on") from None
+            yield row
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _terminate(pool)
+
+
+def _terminate(pool) -> None:
+    """Cancel the points not started, terminate the workers running the others and wait for them to end."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
+    for proc in workers:
+        proc.join()

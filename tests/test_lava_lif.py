@@ -167,6 +167,6 @@ def test_mismatch_and_bad_input(tmp_path, capsys):
     del d["L0_du"]
     np.savez(tmp_path / "missing.npz", **d)
     assert _check([str(tmp_path / "missing.npz")]) == 2
-    assert "L0_du" in capsys.readouterr().out
+    assert "L0_du" in capsys.readouterr().err
     (tmp_path / "junk.npz").write_text("not an npz")
     assert _check([str(tmp_path / "junk.npz")]) == 2

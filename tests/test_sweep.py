@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import fcntl
+import io
 import os
 import signal
 import subprocess
@@ -12,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from coresim.cli import main
 from coresim.sweep import expand, load_sweep, read_results, run_sweep
 
 from .conftest import ROOT
@@ -58,21 +63,68 @@ def test_local_and_dask_rows_identical(tmp_path):
     assert stable(read_results(remote.csv_path)) == stable(rows)
 
 
+def start_sweep(sweep: Path, out: Path, jobs: int, **popen) -> subprocess.Popen:
+    """`coresim sweep` in a subprocess; its stderr goes to a file (`proc.err_path`), not a pipe, so that waiting
+    for it never waits for workers that outlive it."""
+    err_path = out.parent / f"stderr-{time.monotonic_ns()}.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "coresim.cli", "sweep", str(sweep), "-j", str(jobs), "-o",
+                                 str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, **popen)
+    proc.err_path = err_path
+    return proc
+
+
+def wait_for_first_row(proc: subprocess.Popen, csv_path: Path) -> None:
+    """Poll results.csv until a point is recorded (the sweep is then midway: more points are queued)."""
+    while not read_results(csv_path):
+        assert proc.poll() is None, f"the sweep ended before recording a point: {proc.err_path.read_text()}"
+        time.sleep(0.01)
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of `pid`, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def whole_rows(csv_path: Path) -> list[list[str]]:
+    """The rows of results.csv, checked to be complete lines with a field per column."""
+    text = csv_path.read_text()
+    assert text.endswith("\n")
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert all(len(r) == len(header) for r in rows)
+    return rows
+
+
 def test_killed_sweep_resumes_without_recomputing(tmp_path):
     sweep = write_sweep(tmp_path, seeds=[0, 1])
     out = tmp_path / "out"
     csv_path = out / "results.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "coresim.cli", "sweep", str(sweep), "-j", "1", "-o", str(out)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_sweep(sweep, out, 1)
     try:
-        deadline = time.time() + 120
-        while len(read_results(csv_path)) < 2 and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
+        wait_for_first_row(proc, csv_path)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     before = read_results(csv_path)
-    assert 2 <= len(before) < 8, "the sweep should have been killed midway"
+    assert 1 <= len(before) < 8, "the sweep should have been killed midway"
     mtimes = {r["point_id"]: (out / r["trace"]).stat().st_mtime_ns for r in before}
     outcome = run_sweep(sweep, out, jobs=1)
     assert outcome.skipped == len(before) and len(outcome.ran) == 8 - len(before)
@@ -81,6 +133,85 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
     assert len(after) == 8 and len({r["point_id"] for r in after}) == 8
     for point_id, mtime in mtimes.items():
         assert (out / "traces" / f"{point_id}.h5").stat().st_mtime_ns == mtime
+    assert not list((out / "traces").glob("*.tmp"))  # the killed point's half-written trace is removed
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGINT to the process group (Ctrl-C)"])
+def test_stopped_sweep_stops_its_workers(tmp_path, how):
+    signum = getattr(signal, how.split()[0])
+    sweep = write_sweep(tmp_path, seeds=[0, 1, 2])
+    out = tmp_path / "out"
+    proc = start_sweep(sweep, out, 2, start_new_session=True)
+    workers: list[int] = []
+    try:
+        wait_for_first_row(proc, out / "results.csv")
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        if "group" in how:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        proc.wait()
+        survivors = [pid for pid in workers if alive(pid)]
+    finally:  # whatever the outcome, leave nothing of this sweep running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            if alive(pid) and str(out).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    assert not survivors
+    err = proc.err_path.read_text()
+    assert proc.returncode == 128 + signum and "Traceback" not in err, err
+    assert err.strip() in ("coresim: interrupted", f"coresim: stopped by {how}")
+    rows = whole_rows(out / "results.csv")
+    assert 1 <= len(rows) < 12
+    assert not list((out / "traces").glob("*.tmp"))
+    assert all((out / r["trace"]).is_file() for r in read_results(out / "results.csv"))
+
+
+def test_a_killed_worker_ends_the_sweep_with_one_line(tmp_path):
+    sweep = write_sweep(tmp_path, seeds=[0, 1, 2])
+    out = tmp_path / "out"
+    proc = start_sweep(sweep, out, 2)
+    workers: list[int] = []
+    try:
+        wait_for_first_row(proc, out / "results.csv")
+        workers = children(proc.pid)
+        os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer would
+        proc.wait()
+        survivors = [pid for pid in workers if alive(pid)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not survivors
+    err = proc.err_path.read_text()
+    assert proc.returncode == 1 and err.count("\n") == 1 and "a sweep worker process died" in err, err
+    assert 1 <= len(whole_rows(out / "results.csv")) < 12
+
+
+def test_sweep_refuses_a_folder_another_sweep_holds(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert main(["sweep", str(write_sweep(tmp_path)), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}: another sweep is running in this folder" in err
+    assert not (out / "results.csv").exists()
+
+
+def test_two_concurrent_sweeps_never_duplicate_rows(tmp_path):
+    sweep = write_sweep(tmp_path)
+    out = tmp_path / "out"
+    procs = [start_sweep(sweep, out, 1) for _ in range(2)]
+    results = [(p.wait(), p.err_path.read_text()) for p in procs]
+    rows = read_results(out / "results.csv")
+    assert len(rows) == 4 and len({r["point_id"] for r in rows}) == 4
+    for rc, err in results:
+        assert rc == 0 or (rc == 2 and "another sweep is running in this folder" in err), err
 
 
 def test_failing_point_recorded_others_go_on(tmp_path):

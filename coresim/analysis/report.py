@@ -13,6 +13,8 @@ def _si(x: float) -> str:
 def format_summary(s: dict) -> str:
     e = s["energy_pj_by_component"]
     energy = ", ".join(f"{k} {v / 1e6:.3g}" for k, v in e.items())
+    if s.get("dataflow"):
+        return _format_accelerator(s, energy)
     lines = [
         f"{s['workload']} on {s['chip']} ({s['mapping']} mapping, {s['cores_used']} cores): "
         f"{s['samples']} samples x {s['timesteps']} timesteps",
@@ -33,4 +35,23 @@ def format_summary(s: dict) -> str:
                  f"spikes {s['output_spikes_sha256'][:12]}")
     if "trace" in s:
         lines.append(f"  trace         {s['trace']}")
+    return "\n".join(lines)
+
+
+def _format_accelerator(s: dict, energy: str) -> str:
+    """A dataflow accelerator's run (coresim.accel): no mesh, cores or NoC."""
+    rows, cols = s["pe_array"]
+    lines = [
+        f"{s['workload']} on {s['chip']} ({s['dataflow']} dataflow, {rows} x {cols} PE array): "
+        f"{s['samples']} samples x {s['timesteps']} timesteps",
+        f"  time          {s['total_cycles']:,} cycles; {s['cycles_per_frame']:,.0f} per frame "
+        f"({s['weight_preload_cycles']:,} weight preload); {s['frames_per_second']:,.1f} frames/s",
+        f"  memory        on-chip peak {s['onchip_bytes_peak']:,} B; DRAM {s['dram_bytes_per_frame']:,} B per frame",
+        f"  activity      {_si(s['macs'])}MACs",
+        f"  energy        {s['energy_pj'] / 1e6:.4g} uJ ({energy} uJ)",
+    ]
+    if "accuracy" in s:
+        lines.append(f"  accuracy      {s['accuracy']:.2%}")
+    lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
+                 f"spikes {s['output_spikes_sha256'][:12]}")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from coresim.errors import SpecError
 from coresim.noc.synthetic import run_synthetic
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
+from coresim.spec.load import read_text
 
 ZERO_LOAD_TOL, LATENCY_TOL, SAT_TOL, SAT_FRACTION = 0.02, 0.10, 0.10, 0.90
 REQUIRED = ("topology", "k", "traffic", "packet_size", "num_vcs", "vc_buf_size", "offered_flit_rate",
@@ -52,10 +54,9 @@ def template_noc(vcs: int, buffer_flits: int) -> NocSpec:
 
 def _read_csv(path: str, required: tuple[str, ...]) -> list[dict]:
     try:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise SpecError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        rows = list(csv.DictReader(io.StringIO(read_text(path, "CSV text"), newline="")))
+    except csv.Error as exc:
+        raise SpecError(path, None, f"malformed CSV: {exc}") from None
     if not rows:
         raise SpecError(path, None, "no rows")
     missing = [c for c in required if c not in rows[0]]

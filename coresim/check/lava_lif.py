@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +38,8 @@ def load_case(path: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as f:
             data = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise SpecError(path, None, f"cannot read: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: empty; BadZipFile: not an npz
+        raise SpecError(path, None, f"cannot read: {exc or type(exc).__name__}") from None
     need = ["input_spikes", "n_layers"]
     for key in need:
         if key not in data:
@@ -136,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             bad_input = True
             reports.append({"file": path, "ok": False, "error": str(exc)})
+            print(f"coresim: error: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps({"ok": all(r["ok"] for r in reports), "files": reports}, indent=2))
     else:
         for r in reports:
             if "error" in r:
-                print(f"{r['file']}: BAD INPUT {r['error']}")
-                continue
+                continue  # on stderr
             print(f"{r['file']}: {'ok' if r['ok'] else 'FAIL'} ({r['timesteps']} steps)")
             for la in r["layers"]:
                 parts = []

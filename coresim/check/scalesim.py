@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 
 from coresim.components.mac_array import conv_gemm_shape, gemm_timing
 from coresim.errors import SpecError
+from coresim.spec.load import read_text
 
 UTIL_TOLERANCE_PP = 0.1
 COMMON = ("kind", "array_rows", "array_cols", "dataflow", "compute_cycles", "overall_util_pct",
@@ -108,8 +110,8 @@ def compare_row(file: str, line: int, row: dict) -> dict:
 
 
 def _compare_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(read_text(path, "CSV text"), newline=""))
+    try:
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header
         for col in COMMON:
@@ -117,6 +119,8 @@ def _compare_csv(path: Path) -> list[dict]:
                 raise SpecError(str(path), col, "missing column")
         return [compare_row(str(path), i, row) for i, row in enumerate(reader, start=2)
                 if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    except csv.Error as exc:
+        raise SpecError(str(path), None, f"malformed CSV: {exc}") from None
 
 
 def compare_file(path: str) -> dict:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from coresim.commands.args import COUNT, SEED, number_at_least
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("workload", help="workload YAML (labelled: its dataset's training split is used)")
-    p.add_argument("--epsilon", type=float, nargs="+", default=[0.0, 0.001, 0.002, 0.005, 0.01, 0.02],
+    p.add_argument("--epsilon", type=number_at_least(0), nargs="+", default=[0.0, 0.001, 0.002, 0.005, 0.01, 0.02],
                    help="tolerances to calibrate (default: 0 .. 0.02)")
-    p.add_argument("--max-accuracy-loss", type=float, default=0.0,
+    p.add_argument("--max-accuracy-loss", type=number_at_least(0), default=0.0,
                    help="choose the largest epsilon whose training accuracy drops by at most this (default 0)")
-    p.add_argument("--samples", type=int, default=100000, help="training samples to use (default: all)")
-    p.add_argument("--timesteps", type=int, nargs="+", help="horizons T to calibrate (default: the workload's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=COUNT, default=100000, help="training samples to use (default: all)")
+    p.add_argument("--timesteps", type=COUNT, nargs="+", help="horizons T to calibrate (default: the workload's)")
+    p.add_argument("--seed", type=SEED, default=0)
 
 
 def run(args: argparse.Namespace) -> int:

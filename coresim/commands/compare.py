@@ -7,6 +7,8 @@ import itertools
 import json
 import sys
 
+from coresim.commands.args import COUNT, SEED, partition
+
 COLUMNS = ["variant", "cycles_per_frame", "fps", "mac_utilization", "spatial_utilization", "density",
            "noc_byte_hops", "energy_pj_per_frame", "speedup", "output_spikes_sha256"]
 
@@ -17,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapping", nargs="+", default=["layerwise", "density"], help="strategies to compare")
     p.add_argument("--alloc", nargs="+", default=["forward"], choices=["forward", "reverse"])
     p.add_argument("--schedule", nargs="+", default=["barrier"], choices=["barrier", "lockstep", "pipelined"])
-    p.add_argument("--partition", default="auto", metavar="auto|N|none",
+    p.add_argument("--partition", type=partition, default="auto", metavar="auto|N|none",
                    help="partitions for networks larger than the chip (default: auto, only when needed)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, help="frames to simulate (default: the workload's input.samples)")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--samples", type=COUNT, help="frames to simulate (default: the workload's input.samples)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
 
@@ -34,6 +36,10 @@ def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, o
     for mapping, alloc, schedule in itertools.product(mappings, allocs, schedules):
         prep = prepare(chip, workload, mapping=mapping, seed=seed, overrides=list(overrides), samples=samples,
                        alloc=alloc, schedule=schedule, partition=None if partition == "none" else partition)
+        if prep.dataflow is not None:
+            from coresim.errors import SpecError
+            raise SpecError(str(chip), "accelerator", "a dataflow accelerator is not mapped, so there are no "
+                                                      "variants to compare; use coresim run (--dataflow D)")
         s = simulate(prep).summary
         rows.append({
             "variant": f"{mapping}/{alloc}/{schedule}",

@@ -8,11 +8,14 @@ import sys
 
 import numpy as np
 
+from coresim.commands.args import COUNT, SEED, int_range
 from coresim.errors import SpecError
 from coresim.noc.synthetic import SimControl, run_synthetic, sweep
 from coresim.noc.traffic import PATTERNS, pattern_table
-from coresim.spec.chip import ChipSpec
-from coresim.spec.load import read_yaml, validate
+from coresim.spec.chip import MAX_PACKET_FLITS, ChipSpec
+from coresim.spec.load import apply_overrides, read_yaml, validate
+
+MAX_RATES = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,14 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traffic", default="uniform", choices=PATTERNS)
     parser.add_argument("--rate", type=float, help="offered load, flits/core/cycle (Bernoulli)")
     parser.add_argument("--rates", help="sweep START:STOP:STEP (STOP inclusive), e.g. 0.01:0.5:0.025")
-    parser.add_argument("--packet-flits", type=int, default=None,
+    parser.add_argument("--packet-flits", type=int_range(1, MAX_PACKET_FLITS + 1), default=None,
                         help="flits per packet (default: the spec's header + payload flits)")
     parser.add_argument("--vcs", type=int, help="override noc.router.vcs")
     parser.add_argument("--buffer-flits", type=int, help="override noc.router.buffer_flits")
     parser.add_argument("--hotspots", help="comma-separated hotspot cores (hotspot traffic; default: centre)")
-    parser.add_argument("--cycles", type=int,
+    parser.add_argument("--cycles", type=COUNT,
                         help="measure for N cycles after warm-up instead of BookSim's convergence test")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=SEED, default=1)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -38,27 +41,21 @@ def _parse_rates(text: str) -> list[float]:
         raise SpecError(None, "--rates", f"expected START:STOP:STEP, got {text!r}") from None
     if not (0 < start <= stop <= 1 and step > 0):
         raise SpecError(None, "--rates", "need 0 < START <= STOP <= 1 and STEP > 0")
+    if (stop - start) / step > MAX_RATES:
+        raise SpecError(None, "--rates", f"more than {MAX_RATES} rates; take a larger STEP")
     return [round(x, 10) for x in np.arange(start, stop + step / 2, step)]
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read_yaml(args.chip)
-    noc = data.setdefault("noc", {})
-    router = noc.setdefault("router", {}) if isinstance(noc, dict) else {}
-    if args.vcs is not None:
-        router["vcs"] = args.vcs
-    if args.buffer_flits is not None:
-        router["buffer_flits"] = args.buffer_flits
-    chip = validate(ChipSpec, data, args.chip)
+    overrides = [(f"noc.router.{key}", value, flag) for key, value, flag in
+                 (("vcs", args.vcs, "--vcs"), ("buffer_flits", args.buffer_flits, "--buffer-flits"))
+                 if value is not None]
+    chip = validate(ChipSpec, apply_overrides(read_yaml(args.chip), overrides, args.chip), args.chip, overrides)
     if (args.rate is None) == (args.rates is None):
         raise SpecError(None, "--rate", "give exactly one of --rate and --rates")
     if args.rate is not None and not 0 < args.rate <= 1:
         raise SpecError(None, "--rate", f"must be in (0, 1] flits/core/cycle (got {args.rate})")
     pf = args.packet_flits if args.packet_flits is not None else chip.noc.packet_flits
-    if pf < 1:
-        raise SpecError(None, "--packet-flits", "must be at least 1")
-    if args.cycles is not None and args.cycles < 1:
-        raise SpecError(None, "--cycles", "must be positive")
     hotspots = None
     if args.hotspots:
         try:

@@ -7,6 +7,7 @@ import json
 import sys
 
 from coresim.analysis.report import format_summary
+from coresim.commands.args import COUNT, SEED, number_at_least, partition
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
     p.add_argument("--cutoff", choices=["topk", "none"], default=None,
                    help="Top-K early exit with thresholds from `coresim calibrate-cutoff` (barrier/lockstep)")
-    p.add_argument("--epsilon", type=float, help="cutoff tolerance (default: the one chosen at calibration)")
-    p.add_argument("--partition", default=None, metavar="auto|N",
+    p.add_argument("--epsilon", type=number_at_least(0),
+                   help="cutoff tolerance (default: the one chosen at calibration)")
+    p.add_argument("--partition", type=partition, default=None, metavar="auto|N",
                    help="run a network larger than the chip in partitions (auto: as few as fit; N: N parts)")
     p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],
                    help="run on the chip's accelerator: section with this schedule (default for such chips: "
@@ -29,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noc-model", choices=["link", "path", "flit"], default=None,
                    help="event-driven chips: link (links serve packets first come first served; default), path "
                         "(packets reserve whole paths in send order: fastest, pessimistic) or flit (BookSim-exact)")
-    p.add_argument("--seed", type=int, default=0, help="seed for input encoding (default: 0)")
-    p.add_argument("--samples", type=int, help="samples to simulate (default: the workload's input.samples)")
-    p.add_argument("--timesteps", type=int, help="timesteps per sample (same as --set workload.timesteps=T)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for input encoding (default: 0)")
+    p.add_argument("--samples", type=COUNT, help="samples to simulate (default: the workload's input.samples)")
+    p.add_argument("--timesteps", type=COUNT, help="timesteps per sample (same as --set workload.timesteps=T)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field: chip.noc.router.vcs=4, workload.timesteps=4, run.samples=10")
     p.add_argument("-o", "--output", help="write an HDF5 trace to this file")

@@ -6,10 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
+from coresim.commands.args import COUNT
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="sweep YAML (chip, workload, run, set, grid, seeds, metrics)")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("-j", "--jobs", type=COUNT, default=os.cpu_count() or 1,
                    help="local worker processes (default: the number of CPUs)")
     p.add_argument("-o", "--output", help="results folder (default: traces/<sweep file name>)")
     p.add_argument("--scheduler", metavar="ADDRESS",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coresim.commands.args import SEED
 from coresim.errors import SpecError
 
 
@@ -30,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the forward passes on the chip engine every K-th sample, functionally otherwise "
                         "(same values; costs are the average of the measured samples) (default: 100)")
     p.add_argument("--mapping", default="layerwise", help="mapping strategy (default: layerwise)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample order and the perturbations (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the sample order and the perturbations (default: 0)")
     p.add_argument("--save-weights", metavar="NPZ", help="write the trained chip weights (<layer>.weight, ...)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from coresim.commands.args import partition
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chip", help="chip spec YAML")
     p.add_argument("workload", help="workload YAML")
     p.add_argument("--mapping", default="layerwise")
-    p.add_argument("--partition", default=None, metavar="auto|N")
+    p.add_argument("--partition", type=partition, default=None, metavar="auto|N")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
@@ -18,6 +20,10 @@ def run(args: argparse.Namespace) -> int:
 
     prep = prepare(args.chip, args.workload, mapping=args.mapping, overrides=args.overrides, samples=1,
                    partition=args.partition)
+    if prep.dataflow is not None:
+        print(f"ok: {prep.net.spec.name} ({len(prep.net.layers)} layers) fits {prep.chip.name}'s accelerator with the "
+              f"{prep.dataflow} dataflow")
+        return 0
     pl = prep.placement
     used = pl.cores_used()
     print(f"ok: {prep.net.spec.name} ({len(prep.net.layers)} layers) maps onto {prep.chip.name} with "

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from coresim.accel.spec import AcceleratorSpec
 from coresim.spec.base import Spec
+
+# A router's output ports are bits of one int64 mask (coresim/kernels/noc.py): 4 mesh ports, then one ejection
+# port per local core, below bit 62.
+MAX_CORES_PER_TILE = 58
+# A flit's index within its packet takes 16 bits of a flit code (coresim/kernels/noc.py, FSH).
+MAX_PACKET_FLITS = 2 ** 16 - 1
 
 
 class MeshSpec(Spec):
@@ -15,7 +21,9 @@ class MeshSpec(Spec):
 
     width: int = Field(gt=0, description="tiles along X")
     height: int = Field(gt=0, description="tiles along Y")
-    cores_per_tile: int = Field(1, gt=0, description="cores attached to each router (concentration)")
+    cores_per_tile: int = Field(1, gt=0, le=MAX_CORES_PER_TILE,
+                                description="cores attached to each router (concentration; a router has 4 + "
+                                            f"this many ports, at most {4 + MAX_CORES_PER_TILE})")
 
 
 class MacSpec(Spec):
@@ -102,6 +110,13 @@ class NocSpec(Spec):
     spike_bytes: int = Field(2, gt=0, description="bytes per spike address (AER) in a payload")
     multicast: bool = Field(True, description="one packet to every core that needs the same spikes, replicated "
                                               "where the XY paths diverge; false: one unicast per core")
+
+    @model_validator(mode="after")
+    def _packet_fits(self) -> NocSpec:
+        if self.packet_flits > MAX_PACKET_FLITS:
+            raise ValueError(f"header_flits + packet_payload_bytes / flit_bytes make {self.packet_flits}-flit packets; "
+                             f"at most {MAX_PACKET_FLITS}")
+        return self
 
     @property
     def spikes_per_packet(self) -> int:

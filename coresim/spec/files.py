@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from coresim.spec.chip import ChipSpec
-from coresim.spec.load import apply_overrides, read_yaml, validate
+from coresim.spec.load import Override, apply_overrides, read_yaml, validate
 from coresim.spec.workload import WorkloadSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,14 +25,15 @@ def resolve(path: str | Path | None, default: Path, kind: str) -> Path:
     return p
 
 
-def load_chip(path: str | Path | None = None, overrides: list[tuple[str, Any]] = ()) -> ChipSpec:
+def load_chip(path: str | Path | None = None, overrides: list[Override] = ()) -> ChipSpec:
+    """The chip spec with `overrides` ((path, value) or (path, value, flag), see spec.load.Override) applied."""
     p = resolve(path, DEFAULT_CHIP, "chip")
     data = apply_overrides(read_yaml(p), list(overrides), str(p))
-    return validate(ChipSpec, data, str(p))
+    return validate(ChipSpec, data, str(p), overrides)
 
 
 def load_workload_spec(path: str | Path | None = None,
-                       overrides: list[tuple[str, Any]] = ()) -> tuple[WorkloadSpec, Path]:
+                       overrides: list[Override] = ()) -> tuple[WorkloadSpec, Path]:
     p = resolve(path, DEFAULT_WORKLOAD, "workload")
     if p.suffix == ".nir":
         from coresim.workload.nir_import import load_nir
@@ -41,4 +41,4 @@ def load_workload_spec(path: str | Path | None = None,
     else:
         raw = read_yaml(p)
     data = apply_overrides(raw, list(overrides), str(p))
-    return validate(WorkloadSpec, data, str(p)), p
+    return validate(WorkloadSpec, data, str(p), overrides), p

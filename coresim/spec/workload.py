@@ -100,7 +100,7 @@ LayerSpec = Annotated[Conv2d | Linear | Pool | Flatten | Add, Field(discriminato
 class InputSpec(Spec):
     """Where samples come from and how they become first-layer input each timestep."""
 
-    shape: list[int] = Field(min_length=1, max_length=3, description="(C, H, W) or (N,)")
+    shape: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=3, description="(C, H, W) or (N,)")
     encoding: Literal["current", "once", "poisson", "raster", "rows"] = Field(
         "current", description="current: the integer values every timestep; once: at the first timestep only "
                                "(for neurons that accumulate without reset); poisson; raster: from the file; "

@@ -122,22 +122,30 @@ def load(path: str | Path) -> TraceView:
     with f:
         if "cores/intervals" not in f:
             raise SpecError(str(path), None, "not a coresim trace (no cores/intervals)")
-        chip = json.loads(f["config"].attrs["chip"])
-        mesh = chip["mesh"]
-        routers = mesh["width"] * mesh["height"]
-        names = [n.decode() for n in f["tasks/layer_names"][()]]
-        table = f["tasks/table"][()].reshape(-1, 6)
-        return TraceView(
-            path=path,
-            chip=chip,
-            workload=json.loads(f["config"].attrs["workload"]),
-            summary=json.loads(f["summary"].attrs["json"]),
-            intervals=f["cores/intervals"][()].reshape(-1, 7),
-            utilization=f["cores/utilization"][()],
-            window_cycles=int(f["cores/utilization"].attrs["window_cycles"]),
-            packets=f["noc/packets"][()].reshape(-1, 9),
-            link_flits=f["noc/link_flits"][()].reshape(routers, -1),
-            step_cycles=f["timesteps/step_cycles"][()],
-            config_sha256=str(f.attrs["config_sha256"]),
-            task_layer={int(t): names[int(li)] for t, li in table[:, :2]},
-        )
+        try:
+            return _view(path, f)
+        except (KeyError, ValueError, TypeError, IndexError, OSError) as exc:  # JSONDecodeError is a ValueError
+            raise SpecError(str(path), None, f"not a readable coresim trace ({type(exc).__name__}: {exc})") from None
+
+
+def _view(path: Path, f: h5py.File) -> TraceView:
+    """The trace's tables (KeyError, ValueError, ... when the file is not what `write_trace` writes)."""
+    chip = json.loads(f["config"].attrs["chip"])
+    mesh = chip["mesh"]
+    routers = mesh["width"] * mesh["height"]
+    names = [n.decode() for n in f["tasks/layer_names"][()]]
+    table = f["tasks/table"][()].reshape(-1, 6)
+    return TraceView(
+        path=path,
+        chip=chip,
+        workload=json.loads(f["config"].attrs["workload"]),
+        summary=json.loads(f["summary"].attrs["json"]),
+        intervals=f["cores/intervals"][()].reshape(-1, 7),
+        utilization=f["cores/utilization"][()],
+        window_cycles=int(f["cores/utilization"].attrs["window_cycles"]),
+        packets=f["noc/packets"][()].reshape(-1, 9),
+        link_flits=f["noc/link_flits"][()].reshape(routers, -1),
+        step_cycles=f["timesteps/step_cycles"][()],
+        config_sha256=str(f.attrs["config_sha256"]),
+        task_layer={int(t): names[int(li)] for t, li in table[:, :2]},
+    )
