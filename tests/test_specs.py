@@ -20,11 +20,21 @@ def test_chipspecs_validate(path):
     assert chip.n_cores > 0
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "workloads").glob("*.yaml")), ids=lambda p: p.name)
+WORKLOADS = sorted(p for p in (ROOT / "workloads").glob("*.yaml") if not p.name.endswith(".placement.yaml"))
+
+
+@pytest.mark.parametrize("path", WORKLOADS, ids=lambda p: p.name)
 def test_workloads_validate(path):
     spec, p = load_workload_spec(path)
     net = build_network(spec, p.parent, str(p))
     assert net.layers
+
+
+def test_shipped_placement_validates(capsys):
+    """workloads/default.placement.yaml (the README's `--mapping file:` example) fits the default chip."""
+    assert main(["validate", "chipspecs/default.yaml", "workloads/default.yaml",
+                 "--mapping", "file:workloads/default.placement.yaml"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 def _write(tmp_path, name, text):
