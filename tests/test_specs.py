@@ -94,3 +94,16 @@ def test_weights_too_wide_for_chip(capsys):
     rc = main(["validate", "chipspecs/default.yaml", "tests/data/tiny.yaml", "--set", "chip.core.mac.weight_bits=3"])
     assert rc == 2
     assert "exceed the chip's 3-bit weights" in capsys.readouterr().err
+
+
+def test_spec_paths_resolve_from_any_folder(tmp_path, monkeypatch):
+    """A path as given (the working folder's file wins), else the copy coresim ships."""
+    monkeypatch.chdir(tmp_path)
+    assert load_chip("chipspecs/tianjicx.yaml").name == "tianjicx"
+    assert load_workload_spec("workloads/vgg_small.yaml")[1] == ROOT / "workloads" / "vgg_small.yaml"
+    (tmp_path / "chipspecs").mkdir()
+    (tmp_path / "chipspecs" / "tianjicx.yaml").write_text((ROOT / "chipspecs" / "default.yaml").read_text())
+    assert load_chip("chipspecs/tianjicx.yaml").name == "default"
+    with pytest.raises(SpecError) as e:
+        load_chip("chipspecs/nope.yaml")
+    assert "nope.yaml" in str(e.value)
