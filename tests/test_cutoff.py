@@ -142,6 +142,15 @@ def test_calibrate_refuses_to_overwrite_other_files(tmp_path, capsys, content, f
     assert out.read_text() == content
 
 
+def test_calibrate_unwritable_output_is_one_line(tmp_path, capsys):
+    work = _workload_copy(tmp_path)
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "x.json"                     # its folder is a file
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "2", "--samples", "50", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write the table" in err
+
+
 def test_cutoff_table_mode_follows_umask(tmp_path, capsys):
     work = _workload_copy(tmp_path)
     table_path(work).unlink()

@@ -73,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     all_scores = np.cumsum(last.reshape(last.shape[0], last.shape[1], -1).astype(np.int64), axis=1)
     tables = {str(t): horizon_table(all_scores[:, :t], y, args.epsilon, args.max_accuracy_loss) for t in horizons}
     merged = merge_table(out, spec.name, tables)
-    write_table(out, merged)
+    try:
+        write_table(out, merged)
+    except OSError as exc:
+        raise SpecError(str(out), None, f"cannot write the table: {exc.strerror or exc}") from None
     print(json.dumps({"table": str(out), "by_timesteps": {t: {"chosen_epsilon": v["chosen_epsilon"],
                                                               "training": v["training"]} for t, v in tables.items()},
                       "kept": sorted(set(merged["by_timesteps"]) - set(tables), key=int)}, indent=1))
