@@ -2,7 +2,7 @@
 
 A sweep file (YAML):
 
-    chip: chipspecs/default.yaml        # paths: relative to the sweep file, else the working folder, else the repo
+    chip: chipspecs/default.yaml        # paths: relative to the sweep file, else the working folder, else shipped
     workload: workloads/default.yaml
     run: {samples: 2, mapping: layerwise}
     set: {workload.timesteps: 4}        # optional: fixed overrides for every point
@@ -43,7 +43,7 @@ from pydantic import Field
 
 from coresim.errors import SimulationError
 from coresim.spec.base import Spec, SpecError
-from coresim.spec.files import ROOT
+from coresim.spec.files import locate
 from coresim.spec.load import read_text, read_yaml, sha256_of, validate
 
 log = logging.getLogger("coresim")
@@ -93,10 +93,8 @@ def _fmt(value: Any) -> str:
 def _locate(path: str | None, base: Path) -> str | None:
     if path is None or Path(path).is_absolute():
         return path
-    for cand in (base / path, Path.cwd() / path, ROOT / path):
-        if cand.exists():
-            return str(cand.resolve())
-    return path  # a preset name, or a missing file the run reports
+    found = locate(path, base)   # the sweep file's folder, the working folder, the copy coresim ships
+    return path if found is None else str(found.resolve())  # else a preset name, or a missing file the run reports
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

@@ -1,6 +1,8 @@
 """`coresim run / validate / info` end to end, into a temporary folder."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -18,6 +20,19 @@ REQUIRED = ["total_cycles", "cycles_per_timestep", "latency_cycles", "latency_us
             "core_utilization_mean", "core_utilization_peak", "mac_utilization", "sram_occupancy", "packets",
             "flits", "flit_hops", "max_link_load", "synaptic_events", "energy_pj", "energy_pj_by_component",
             "accuracy", "wall_seconds", "config_sha256", "output_spikes_sha256"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_trace_mode_follows_umask(tmp_path, capsys, umask, mode):
+    """A trace gets the permissions of any new file (mkstemp's 0600 must not leak through)."""
+    old = os.umask(umask)
+    try:
+        assert main(["run", "--samples", "1", "--timesteps", "2", "-o", str(tmp_path / "t.h5")]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    assert stat.S_IMODE((tmp_path / "t.h5").stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["t.h5"]
 
 
 def test_run_json_and_trace(tmp_path, capsys):

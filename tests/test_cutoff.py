@@ -1,6 +1,8 @@
 """Top-K early exit: calibration as the paper defines it, and a real exit on the simulated chip."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -89,3 +91,73 @@ def test_cutoff_needs_a_table_and_a_synchronous_schedule():
     with pytest.raises(SpecError) as e:
         simulate(prep)
     assert "pipelined" in str(e.value)
+
+
+def _workload_copy(tmp_path):
+    work = tmp_path / "digits_dt.yaml"
+    work.write_text(DT.read_text())
+    (tmp_path / "digits_dt.npz").write_bytes((ROOT / "workloads" / "digits_dt.npz").read_bytes())
+    (tmp_path / "digits_dt.cutoff.json").write_text(table_path(DT).read_text())
+    return work
+
+
+def test_calibrating_some_horizons_keeps_the_others(tmp_path, capsys):
+    """The README's `calibrate-cutoff ... --timesteps 4 8` must not drop T=2 and T=6 from the committed table."""
+    committed = json.loads(table_path(DT).read_text())["by_timesteps"]
+    work = _workload_copy(tmp_path)
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "4", "8", "--samples", "300"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["by_timesteps"], key=int) == ["4", "8"] and report["kept"] == ["2", "6"]
+    table = json.loads(table_path(work).read_text())["by_timesteps"]
+    assert sorted(table, key=int) == ["2", "4", "6", "8"]
+    assert table["2"] == committed["2"] and table["6"] == committed["6"]
+    assert table["4"]["training_samples"] == table["8"]["training_samples"] == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_dt.cutoff.json", "digits_dt.npz", "digits_dt.yaml"]
+    assert main(["run", "default", str(work), "--timesteps", "2", "--cutoff", "topk", "--samples", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cutoff"] == "topk"
+
+
+def test_calibrate_output_option_writes_elsewhere(tmp_path, capsys):
+    work = _workload_copy(tmp_path)
+    before = table_path(work).read_bytes()
+    out = tmp_path / "tables" / "mine.json"
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "3", "--samples", "200", "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["table"] == str(out)
+    assert table_path(work).read_bytes() == before
+    mine = json.loads(out.read_text())
+    assert mine["workload"] == "digits_dt" and list(mine["by_timesteps"]) == ["3"]
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "2", "--samples", "200", "-o", str(out)]) == 0
+    assert sorted(json.loads(out.read_text())["by_timesteps"]) == ["2", "3"]   # merged into -o as well
+
+
+@pytest.mark.parametrize("content, field", [("not json", "cannot be read"), ('{"a": 1}', "not a cutoff table"),
+                                            ('{"workload": "other", "by_timesteps": {}}', "'other'")])
+def test_calibrate_refuses_to_overwrite_other_files(tmp_path, capsys, content, field):
+    work = _workload_copy(tmp_path)
+    out = tmp_path / "x.json"
+    out.write_text(content)
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "2", "--samples", "50", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and field in err
+    assert out.read_text() == content
+
+
+def test_calibrate_unwritable_output_is_one_line(tmp_path, capsys):
+    work = _workload_copy(tmp_path)
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "x.json"                     # its folder is a file
+    assert main(["calibrate-cutoff", str(work), "--timesteps", "2", "--samples", "50", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write the table" in err
+
+
+def test_cutoff_table_mode_follows_umask(tmp_path, capsys):
+    work = _workload_copy(tmp_path)
+    table_path(work).unlink()
+    old = os.umask(0o027)
+    try:
+        assert main(["calibrate-cutoff", str(work), "--timesteps", "2", "--samples", "50"]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    assert stat.S_IMODE(table_path(work).stat().st_mode) == 0o640

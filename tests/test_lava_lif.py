@@ -1,5 +1,5 @@
 """`coresim check lava-lif`: Lava's reference traces, and generated cases (overflow, odd weights, weight
-exponents) from an independent plain-Python implementation of shared/reference/lif/README.md."""
+exponents) from an independent plain-Python implementation of tests/data/reference/lif/README.md."""
 
 import json
 
@@ -8,9 +8,11 @@ import pytest
 
 from coresim.cli import main
 
-from .conftest import ROOT
+from .conftest import REFERENCE
 
-REF = ROOT.parent / "shared" / "reference" / "lif"
+REF = REFERENCE / "lif"
+REF_FILES = ["case1_single_neuron_du4095_dv410.npz", "case2_single_neuron_du1024_dv256_bias.npz",
+             "case3_bias_only_integrator.npz", "case4_ffn_16_8_4.npz"]
 M = 1 << 23
 
 
@@ -104,8 +106,9 @@ def _write_case(path, rng, sizes, steps, w_lo, w_hi, du, dv, vth, weight_exp, p=
 
 
 def test_independent_reference_reproduces_lava_files():
-    for f in sorted(REF.glob("*.npz")):
-        d = np.load(f)
+    assert sorted(f.name for f in REF.glob("*.npz")) == REF_FILES
+    for name in REF_FILES:
+        d = np.load(REF / name)
         layers = [{"W": d[f"L{i}_W_effective"], **{k: d[f"L{i}_{k}"] for k in
                                                    ("du", "dv", "vth", "weight_exp", "bias_mant", "bias_exp")}}
                   for i in range(int(d["n_layers"]))]
@@ -116,8 +119,7 @@ def test_independent_reference_reproduces_lava_files():
 
 
 def test_reference_files_pass(capsys):
-    files = sorted(str(f) for f in REF.glob("*.npz"))
-    assert len(files) == 4
+    files = [str(REF / name) for name in REF_FILES]
     assert _check([*files, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and len(report["files"]) == 4

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import nir
 import numpy as np
 import pytest
 import yaml
@@ -13,7 +16,7 @@ from coresim.errors import SpecError
 from coresim.run import prepare, simulate
 from coresim.workload.nir_import import import_graph, load_nir
 
-nir = pytest.importorskip("nir")
+from .conftest import ROOT
 
 DT, TAU = 1e-4, 8e-4   # decay dt/tau = 1/8 -> leak shift 3; r = tau/dt -> unit input gain (snnTorch style)
 
@@ -116,3 +119,19 @@ def test_unmappable_node_named(tmp_path):
     with pytest.raises(SpecError, match="AvgPool2d"):
         load_nir(tmp_path / "bad.nir")
     assert main(["run", "default", str(tmp_path / "bad.nir"), "--samples", "1"]) == 2
+
+
+def test_shipped_default_nir_is_the_default_workload(tmp_path):
+    """workloads/default.nir (the README's NIR example) is what scripts/make_default_nir.py makes from the default
+    workload: the same integer weights, biases and per-channel thresholds after import."""
+    out = tmp_path / "again.nir"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_default_nir.py"), "--out", str(out)], check=True,
+                   capture_output=True)
+    spec, params = load_nir(ROOT / "workloads" / "default.nir")
+    spec2, params2 = load_nir(out)
+    with np.load(ROOT / "workloads" / "default.npz") as npz:
+        assert sorted(params) == sorted(npz.files)
+        for key in npz.files:
+            assert np.array_equal(params[key], npz[key]) and np.array_equal(params2[key], npz[key]), key
+    assert [la["name"] for la in spec["layers"]] == ["c1", "p1", "c2", "p2", "flat", "fc"]
+    assert spec["layers"] == spec2["layers"] and spec["input"] == spec2["input"]

@@ -1,4 +1,4 @@
-"""coresim's NoC against BookSim2's reference curves (shared/reference/booksim)."""
+"""coresim's NoC against BookSim2's reference curves (tests/data/reference/booksim)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from coresim.check.booksim import check
 from coresim.cli import main
 
-REF = Path(__file__).parents[2] / "shared" / "reference" / "booksim"
-pytestmark = pytest.mark.skipif(not (REF / "mesh4x4_results.csv").is_file(),
-                                reason=f"BookSim reference data not found at {REF}")
+from .conftest import REFERENCE
+
+REF = REFERENCE / "booksim"
 
 
 def _subset(tmp_path: Path, keep) -> Path:

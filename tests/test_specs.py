@@ -20,11 +20,21 @@ def test_chipspecs_validate(path):
     assert chip.n_cores > 0
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "workloads").glob("*.yaml")), ids=lambda p: p.name)
+WORKLOADS = sorted(p for p in (ROOT / "workloads").glob("*.yaml") if not p.name.endswith(".placement.yaml"))
+
+
+@pytest.mark.parametrize("path", WORKLOADS, ids=lambda p: p.name)
 def test_workloads_validate(path):
     spec, p = load_workload_spec(path)
     net = build_network(spec, p.parent, str(p))
     assert net.layers
+
+
+def test_shipped_placement_validates(capsys):
+    """workloads/default.placement.yaml (the README's `--mapping file:` example) fits the default chip."""
+    assert main(["validate", "chipspecs/default.yaml", "workloads/default.yaml",
+                 "--mapping", "file:workloads/default.placement.yaml"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 def _write(tmp_path, name, text):
@@ -84,3 +94,16 @@ def test_weights_too_wide_for_chip(capsys):
     rc = main(["validate", "chipspecs/default.yaml", "tests/data/tiny.yaml", "--set", "chip.core.mac.weight_bits=3"])
     assert rc == 2
     assert "exceed the chip's 3-bit weights" in capsys.readouterr().err
+
+
+def test_spec_paths_resolve_from_any_folder(tmp_path, monkeypatch):
+    """A path as given (the working folder's file wins), else the copy coresim ships."""
+    monkeypatch.chdir(tmp_path)
+    assert load_chip("chipspecs/tianjicx.yaml").name == "tianjicx"
+    assert load_workload_spec("workloads/vgg_small.yaml")[1] == ROOT / "workloads" / "vgg_small.yaml"
+    (tmp_path / "chipspecs").mkdir()
+    (tmp_path / "chipspecs" / "tianjicx.yaml").write_text((ROOT / "chipspecs" / "default.yaml").read_text())
+    assert load_chip("chipspecs/tianjicx.yaml").name == "default"
+    with pytest.raises(SpecError) as e:
+        load_chip("chipspecs/nope.yaml")
+    assert "nope.yaml" in str(e.value)

@@ -46,7 +46,7 @@ def test_expand_order_and_paths(tmp_path):
 
 
 def test_local_and_dask_rows_identical(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # the test extra installs it: missing is a failure, not a skip
     sweep = write_sweep(tmp_path)
     local = run_sweep(sweep, tmp_path / "local", jobs=2)
     assert local.total == 4 and len(local.ran) == 4 and not local.failed

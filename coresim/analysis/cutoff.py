@@ -4,7 +4,8 @@ Y(t) is the readout accumulated over timesteps 0..t; gap(t) = top1(Y(t)) - top2(
 data: candidates beta_m = m * max(gap) / 100 for m = 0..99; for each t, C(t, beta) = #{gap_t > beta and the
 prediction is correct at every t' >= t} / #{gap_t > beta} (1 when no sample is above beta); beta_t is the
 smallest candidate with C(t, beta) >= 1 - epsilon. Inference exits at the first t with gap(t) > beta_t, else
-runs to T. The tables (one per horizon T) are written next to the workload as `<workload>.cutoff.json`.
+runs to T. The tables (one per horizon T) are written next to the workload as `<workload>.cutoff.json`; a new
+calibration merges its horizons into the file and keeps the horizons it did not recalibrate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coresim.atomic import atomic_path
 from coresim.errors import SpecError
 
 
@@ -65,10 +67,32 @@ def table_path(workload: Path) -> Path:
     return workload.with_suffix(".cutoff.json")
 
 
+def merge_table(path: Path, workload: str, tables: dict[str, dict]) -> dict:
+    """The table at `path` (if any) with the horizons in `tables` added or replaced, the others kept.
+
+    A file that is not a cutoff table, or is one of another workload, is refused (nothing is lost)."""
+    if not path.exists():
+        return {"workload": workload, "by_timesteps": dict(tables)}
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SpecError(str(path), None, f"exists but cannot be read as a cutoff table ({exc}); not overwritten: "
+                                         "move it away or write elsewhere with -o") from None
+    if not isinstance(old, dict) or not isinstance(old.get("by_timesteps"), dict):
+        raise SpecError(str(path), "by_timesteps", "exists but is not a cutoff table; not overwritten: move it "
+                                                   "away or write elsewhere with -o")
+    if old.get("workload") != workload:
+        raise SpecError(str(path), "workload", f"holds thresholds of workload {old.get('workload')!r}, not "
+                                               f"{workload!r}; not overwritten: write elsewhere with -o")
+    kept = {t: {"training_samples": old["training_samples"], **v} if "training_samples" in old else v
+            for t, v in old["by_timesteps"].items()}
+    return {"workload": workload, "by_timesteps": {**kept, **tables}}
+
+
 def write_table(path: Path, table: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
-    tmp.replace(path)
+    """Write atomically (temporary file beside it, then rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 def load_cutoff(workload: Path, timesteps: int, epsilon: float | None) -> tuple[TopKCutoff, float]:

@@ -1,4 +1,4 @@
-"""Compare coresim's NoC with BookSim2 results (CSV rows as in shared/reference/booksim).
+"""Compare coresim's NoC with BookSim2 results (CSV rows as in tests/data/reference/booksim).
 
 Each configuration (mesh k x k, traffic, packet size, VCs, buffer depth, offered flit rate) is run in
 coresim with the router of router_config_template.cfg (iq router, XY, separable input-first allocators,

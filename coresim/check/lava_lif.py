@@ -1,4 +1,4 @@
-"""Compare coresim's loihi_lif neurons with Lava's bit-accurate LIF traces (npz files as in shared/reference/lif).
+"""Compare coresim's loihi_lif neurons with Lava's bit-accurate LIF traces (npz files as in tests/data/reference/lif).
 
 Each file's network (source -> Dense -> LIF [-> Dense -> LIF ...]) becomes a coresim workload: one linear layer
 per Dense with `synaptic_delay: 1` and a `loihi_lif` neuron (du, dv, vth, bias_mant, bias_exp per neuron,

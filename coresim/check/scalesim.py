@@ -1,6 +1,6 @@
 """compare coresim's MAC-array timing with SCALE-Sim result rows (cycles, utilisation, SRAM reads)
 
-RESULTS.csv has one row per layer in the format of ../shared/reference/scalesim/gemm_results.csv: `kind`
+RESULTS.csv has one row per layer in the format of tests/data/reference/scalesim/gemm_results.csv: `kind`
 (gemm or conv), `array_rows`, `array_cols`, `dataflow`, the shape (gemm: `M_ofmap_px`, `N_filters`,
 `K_window`; conv: `ifmap_h`, `ifmap_w`, `filt_h`, `filt_w`, `channels`, `num_filt`, `stride`, optional
 `padding`), and SCALE-Sim's `compute_cycles`, `overall_util_pct`, `sram_ifmap_reads`, `sram_filter_reads`

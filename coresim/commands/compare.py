@@ -28,39 +28,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, overrides=(),
-            partition="auto") -> list[dict]:
-    """Run every variant (mapping x alloc x schedule); speed-ups are against the first."""
+            partition="auto", progress: bool | None = None) -> list[dict]:
+    """Run every variant (mapping x alloc x schedule); speed-ups are against the first.
+
+    `progress`: a bar of variants on stderr saying whether the current one is being mapped or simulated, with the
+    run's own bar of timesteps below it (None: only when stderr is a terminal)."""
+    from tqdm import tqdm
+
     from coresim.run import prepare, simulate
 
     rows = []
-    for mapping, alloc, schedule in itertools.product(mappings, allocs, schedules):
-        prep = prepare(chip, workload, mapping=mapping, seed=seed, overrides=list(overrides), samples=samples,
-                       alloc=alloc, schedule=schedule, partition=None if partition == "none" else partition)
-        if prep.dataflow is not None:
-            from coresim.errors import SpecError
-            raise SpecError(str(chip), "accelerator", "a dataflow accelerator is not mapped, so there are no "
-                                                      "variants to compare; use coresim run (--dataflow D)")
-        s = simulate(prep).summary
-        rows.append({
-            "variant": f"{mapping}/{alloc}/{schedule}",
-            "mapping": mapping, "alloc": alloc, "schedule": schedule,
-            "cycles_per_frame": s["cycles_per_frame"],
-            "fps": s["throughput_samples_per_s"],
-            "mac_utilization": s["mac_utilization_chip"],
-            "spatial_utilization": s["spatial_utilization"],
-            "density": s["density"],
-            "noc_byte_hops": s["noc_byte_hops"],
-            "energy_pj_per_frame": s["energy_pj_per_sample"],
-            "cores_used": s["cores_used"],
-            "partitions": s["partitions"],
-            "latency_cycles": s["latency_cycles"],
-            "wall_seconds": s["wall_seconds"],
-            "output_spikes_sha256": s["output_spikes_sha256"],
-        })
+    variants = list(itertools.product(mappings, allocs, schedules))
+    with tqdm(total=len(variants), desc="compare", unit="variant", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        for mapping, alloc, schedule in variants:
+            bar.set_postfix_str(f"{mapping}/{alloc}/{schedule}: mapping")
+            prep = prepare(chip, workload, mapping=mapping, seed=seed, overrides=list(overrides), samples=samples,
+                           alloc=alloc, schedule=schedule, partition=None if partition == "none" else partition)
+            if prep.dataflow is not None:
+                from coresim.errors import SpecError
+                raise SpecError(str(chip), "accelerator", "a dataflow accelerator is not mapped, so there are no "
+                                                          "variants to compare; use coresim run (--dataflow D)")
+            bar.set_postfix_str(f"{mapping}/{alloc}/{schedule}: simulating")
+            rows.append(_row(mapping, alloc, schedule, simulate(prep, progress=progress).summary))
+            bar.update()
     base = rows[0]["cycles_per_frame"]
     for r in rows:
         r["speedup"] = base / r["cycles_per_frame"] if r["cycles_per_frame"] else 0.0
     return rows
+
+
+def _row(mapping: str, alloc: str, schedule: str, s: dict) -> dict:
+    return {
+        "variant": f"{mapping}/{alloc}/{schedule}",
+        "mapping": mapping, "alloc": alloc, "schedule": schedule,
+        "cycles_per_frame": s["cycles_per_frame"],
+        "fps": s["throughput_samples_per_s"],
+        "mac_utilization": s["mac_utilization_chip"],
+        "spatial_utilization": s["spatial_utilization"],
+        "density": s["density"],
+        "noc_byte_hops": s["noc_byte_hops"],
+        "energy_pj_per_frame": s["energy_pj_per_sample"],
+        "cores_used": s["cores_used"],
+        "partitions": s["partitions"],
+        "latency_cycles": s["latency_cycles"],
+        "wall_seconds": s["wall_seconds"],
+        "output_spikes_sha256": s["output_spikes_sha256"],
+    }
 
 
 def format_table(rows: list[dict]) -> str:

@@ -21,9 +21,11 @@ def map_workload(chip: ChipSpec, net: Network, strategy: str = "layerwise", sour
     from coresim.mapping.density import map_density
     from coresim.mapping.layerwise import map_layerwise
     from coresim.mapping.user_file import map_file
+    from coresim.spec.files import locate
 
     if strategy.startswith("file:"):
-        return map_file(chip, net, strategy[len("file:"):], source, alloc)
+        path = strategy[len("file:"):]
+        return map_file(chip, net, str(locate(path) or path), source, alloc)
     if strategy == "layerwise":
         return map_layerwise(chip, net, source, alloc)
     if strategy == "density":

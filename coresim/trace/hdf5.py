@@ -14,18 +14,19 @@ Schema (version 1; `schema_version` attribute on the root):
 /noc/packets              (n, 9) int64: tag, src core, dst core, flits, create, inject, eject, hops, dst task
 /outputs/<layer>          (S, T, n) outputs of each layer produced on the chip (gzip)
 
-Writes are atomic: the file is written under a temporary name in the target folder and renamed at the end.
+Writes are atomic: the file is written under a temporary name in the target folder and renamed at the end; it
+gets the permissions of any new file (0666 less the umask).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from coresim.atomic import atomic_path
 
 SCHEMA_VERSION = 1
 
@@ -45,40 +46,32 @@ def write_trace(path: str | Path, result) -> Path:
     from coresim.analysis.windows import windowed_busy
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     prep, trace, summary = result.prepared, result.trace, result.summary
-    fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["coresim_version"] = library_versions()["coresim"]
-            f.attrs["config_sha256"] = prep.config_sha256
-            f.attrs["seed"] = prep.seed
-            f.attrs["versions"] = json.dumps(library_versions(), sort_keys=True)
-            cfg = f.create_group("config")
-            for key, value in prep.config.items():
-                cfg.attrs[key] = json.dumps(value, sort_keys=True, separators=(",", ":"))
-            f.create_group("summary").attrs["json"] = json.dumps(
-                {k: v for k, v in summary.items() if k != "wall_seconds"}, sort_keys=True)
-            f.create_dataset("timesteps/step_cycles", data=trace.step_cycles)
-            iv = trace.intervals
-            f.create_dataset("cores/intervals", data=iv)
-            util, w = windowed_busy(iv[:, 0], iv[:, 4], iv[:, 6], prep.chip.n_cores, trace.total_cycles)
-            f.create_dataset("cores/utilization", data=util).attrs["window_cycles"] = w
-            tasks = prep.placement.tasks
-            table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
-                              for t, c, r in zip(tasks, trace.task_costs, trace.task_runs, strict=True)], np.int64)
-            f.create_dataset("tasks/table", data=table.reshape(-1, 6))
-            f.create_dataset("tasks/layer_names", data=np.array([la.name for la in prep.net.layers], dtype="S"))
-            f.create_dataset("noc/link_flits", data=trace.link_flits)
-            f.create_dataset("noc/packets", data=trace.packets, compression="gzip")
-            for name, arr in trace.outputs.items():
-                f.create_dataset(f"outputs/{name}", data=arr, compression="gzip")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["coresim_version"] = library_versions()["coresim"]
+        f.attrs["config_sha256"] = prep.config_sha256
+        f.attrs["seed"] = prep.seed
+        f.attrs["versions"] = json.dumps(library_versions(), sort_keys=True)
+        cfg = f.create_group("config")
+        for key, value in prep.config.items():
+            cfg.attrs[key] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        f.create_group("summary").attrs["json"] = json.dumps(
+            {k: v for k, v in summary.items() if k != "wall_seconds"}, sort_keys=True)
+        f.create_dataset("timesteps/step_cycles", data=trace.step_cycles)
+        iv = trace.intervals
+        f.create_dataset("cores/intervals", data=iv)
+        util, w = windowed_busy(iv[:, 0], iv[:, 4], iv[:, 6], prep.chip.n_cores, trace.total_cycles)
+        f.create_dataset("cores/utilization", data=util).attrs["window_cycles"] = w
+        tasks = prep.placement.tasks
+        table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
+                          for t, c, r in zip(tasks, trace.task_costs, trace.task_runs, strict=True)], np.int64)
+        f.create_dataset("tasks/table", data=table.reshape(-1, 6))
+        f.create_dataset("tasks/layer_names", data=np.array([la.name for la in prep.net.layers], dtype="S"))
+        f.create_dataset("noc/link_flits", data=trace.link_flits)
+        f.create_dataset("noc/packets", data=trace.packets, compression="gzip")
+        for name, arr in trace.outputs.items():
+            f.create_dataset(f"outputs/{name}", data=arr, compression="gzip")
     return path
 
 
