@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coresim.components.noc import Noc, zero_load_latency
-from coresim.kernels.noc_link import flit_cycles, link_noc, router_pipeline_cycles, zero_load_cycles
-from coresim.kernels.noc_link_ref import link_noc_ref
+from coresim.noc.link_kernel import flit_cycles, link_noc, router_pipeline_cycles, zero_load_cycles
+from coresim.noc.link_ref import link_noc_ref
+from coresim.noc.network import Noc, zero_load_latency
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
 DELAYS = [dict(), dict(rd=2, va=0, sa=2, st=0, link=2), dict(rd=0, va=2, sa=1, st=2, link=3)]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from coresim.components.noc import Noc
+from coresim.noc.network import Noc
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec
 

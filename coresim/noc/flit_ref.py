@@ -1,4 +1,4 @@
-"""Plain-Python twin of `coresim.kernels.noc` for unicast traffic: the same BookSim2 iq router written
+"""Plain-Python twin of `coresim.noc.flit_kernel` for unicast traffic: the same BookSim2 iq router written
 for clarity (objects, deques, one method per pipeline stage). Slow; the tests compare its delivery cycles
 with the kernel's on small meshes, packet by packet."""
 
@@ -191,7 +191,7 @@ class Router:
 
 
 class RefNoc:
-    """Unicast mesh with BookSim timing: the same results as `coresim.components.noc.Noc`, slowly."""
+    """Unicast mesh with BookSim timing: the same results as `coresim.noc.network.Noc`, slowly."""
 
     def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False):
         self.W, self.H, self.V, self.B = width, height, vcs, buffer_flits

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from coresim.errors import SimulationError
-from coresim.kernels import noc as K
+from coresim.noc import flit_kernel as K
 from coresim.spec.chip import MeshSpec, NocSpec
 
 
@@ -263,7 +263,7 @@ class Noc:
         """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]].
 
         Routers replicate a packet where its destinations' paths diverge, cutting it through there (every
-        branch gets room downstream for the whole packet; see `coresim.kernels.noc`). A packet longer than a
+        branch gets room downstream for the whole packet; see `coresim.noc.flit_kernel`). A packet longer than a
         VC buffer cannot be cut through, so it is sent as one unicast packet per destination (same tag)."""
         src, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, flits, cycle, tag))
         dst_ptr, dst_idx = np.asarray(dst_ptr, np.int64), np.asarray(dst_idx, np.int64)

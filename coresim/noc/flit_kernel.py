@@ -1,7 +1,7 @@
 """Cycle-accurate mesh NoC kernel: BookSim2's input-queued VC router (`iq`) in one numba function.
 
 `noc_run` advances the whole mesh cycle by cycle over preallocated state arrays (see
-`coresim.components.noc.Noc`, which owns them) and returns on `until`, a watched core reaching zero,
+`coresim.noc.network.Noc`, which owns them) and returns on `until`, a watched core reaching zero,
 a full buffer of delivery records / packet slots, or a deadlock.
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
