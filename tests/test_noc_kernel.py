@@ -191,7 +191,7 @@ def test_kernel_matches_plain_python_twin(vcs, buf, delays):
 
 def test_booksim_random_streams_match_knuth():
     # Knuth's published checks for ran_array / ranf_array (BookSim's RandomInt / RandomFloat generators)
-    from coresim.noc import flit_kernel as K
+    from coresim.noc import rng as K
     ru, rx, rp = np.zeros(K.KK), np.zeros(K.KK, np.int64), np.zeros(2, np.int64)
     K.rng_seed(310952, ru, rx, rp)
     a = np.zeros(1009)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from coresim.errors import SimulationError
-from coresim.noc import flit_kernel as K
+from coresim.noc import flit_state as S
+from coresim.noc.flit_kernel import noc_run
+from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
 
 
@@ -51,195 +53,110 @@ class Noc:
             raise ValueError("at most 58 cores per tile (port masks are int64)")
         V, B = rt.vcs, rt.buffer_flits
         self.W, self.H, self.C, self.V, self.B = W, H, C, V, B
-        R, P = W * H, 4 + C
-        self.R, self.P, self.n_cores = R, P, R * C
-        NC = R * C
-        L, CRD, STX = noc.link_latency_cycles, rt.credit_delay_cycles, max(1, rt.st_delay_cycles)
+        self.R, self.P, self.n_cores = W * H, 4 + C, W * H * C
         if deadlock_window_cycles is None:
             path = zero_load_latency(noc, W + H - 1, 1)
             deadlock_window_cycles = 4 * (path + V * B * (W + H)) + 1000
         self.deadlock_window_cycles = deadlock_window_cycles
-        cfg = np.zeros(K.N_CFG, np.int64)
-        cfg[[K.C_W, K.C_H, K.C_C, K.C_V, K.C_B]] = W, H, C, V, B
-        cfg[[K.C_RD, K.C_VAD, K.C_SAD, K.C_STD]] = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles,
-                                                    rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
-        cfg[[K.C_L, K.C_CRD, K.C_WIN]] = L, CRD, deadlock_window_cycles
-        self.cfg = cfg
-        self.sc = np.zeros(K.N_SC, np.int64)
-        # BookSim's random numbers (RandomFloat / RandomInt streams): states, refill buffers, positions
-        self.rng_u, self.rng_fb = np.zeros(K.KK, np.float64), np.zeros(K.QUALITY, np.float64)
-        self.rng_x, self.rng_ib = np.zeros(K.KK, np.int64), np.zeros(K.QUALITY, np.int64)
-        self.rng_p = np.full(2, K.KK, np.int64)
-        self.pat_tab = np.zeros(1, np.int64)
-        self.gen_rate = 0.0
-        # wiring: output gp -> input gp of the neighbour, input gp -> upstream output gp
-        nbr_in = np.full(R * P, -1, np.int64)
-        up_out = np.full(R * P, -1, np.int64)
-        for r in range(R):
-            x, y = r % W, r // W
-            for p, (dx, dy) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1))):
-                nx, ny = x + dx, y + dy
-                if 0 <= nx < W and 0 <= ny < H:
-                    n = ny * W + nx
-                    nbr_in[r * P + p] = n * P + (p ^ 1)
-                    up_out[n * P + (p ^ 1)] = r * P + p
-        self.nbr_in, self.up_out = nbr_in, up_out
-        NI = R * P * V
-        self.ibuf = np.full((NI, B), -1, np.int64)
-        self.ihd = np.zeros(NI, np.int64)
-        self.icnt = np.zeros(NI, np.int64)
-        self.ist = np.zeros(NI, np.int64)
-        self.rt_due = np.full(NI, -2, np.int64)
-        self.va_due = np.full(NI, -2, np.int64)
-        self.va_res = np.full(NI, -1, np.int64)
-        self.sa_due = np.full(NI, -2, np.int64)
-        self.sa_res = np.full(NI, -1, np.int64)
-        self.imask = np.zeros(NI, np.int64)
-        self.ipend = np.zeros(NI, np.int64)
-        self.iovc = np.full((NI, P), -1, np.int64)
-        self.o_inuse = np.zeros(NI, np.int64)
-        self.o_occ = np.zeros(NI, np.int64)
-        self.va_in_ptr = np.full(NI, -1, np.int64)
-        self.va_out_ptr = np.full(NI, -1, np.int64)
-        self.sw_off = np.zeros(R * P, np.int64)
-        self.sa_in_ptr = np.full(R * P, -1, np.int64)
-        self.sa_out_ptr = np.full(R * P, -1, np.int64)
-        self.mc_ptr = np.full(R, -1, np.int64)          # multicast VC allocation round-robin pointer
-        self.rflits = np.zeros(R, np.int64)
-        DL = STX + 1 + L + 1
-        DC = max(L + 1, 2) + CRD + 1
-        self.lk_flit = np.full((R * P, DL), -1, np.int64)
-        self.lk_vc = np.full((R * P, DL), -1, np.int64)
-        self.cr_vc = np.full((R * P, DC), -1, np.int64)
-        self.ej_flit = np.full((NC, STX + 3), -1, np.int64)
-        self.ej_vc = np.full((NC, STX + 3), -1, np.int64)
-        self.s_inuse = np.zeros((NC, V), np.int64)
-        self.s_occ = np.zeros((NC, V), np.int64)
-        self.s_lastvc = np.full(NC, -1, np.int64)
-        self.s_vc = np.full(NC, -1, np.int64)
-        self.s_fi = np.zeros(NC, np.int64)
-        self.sq_head = np.full(NC, -1, np.int64)
-        self.sq_tail = np.full(NC, -1, np.int64)
-        self.qtime = np.zeros(NC, np.int64)
-        self.src_cr = np.full((NC, 3), -1, np.int64)
-        self._pk_names = ("pk_src", "pk_dst", "pk_mc", "pk_flits", "pk_ctime", "pk_itime", "pk_tag",
-                          "pk_route", "pk_rem", "pk_ejf", "pk_next")
-        for name in self._pk_names:
-            setattr(self, name, np.full(0, -1, np.int64))
-        self.free_pids = np.zeros(0, np.int64)
-        self.mc_words = (NC + K.MC_BITS - 1) // K.MC_BITS
-        self.mc_mask = np.zeros((1, self.mc_words), np.int64)
-        self.free_mc = np.zeros(1, np.int64)
-        self.sc[K.FREE_MC] = 1
+        delays = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles, rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
+        self.cfg = S.new_config(W, H, C, V, B, delays, noc.link_latency_cycles, rt.credit_delay_cycles,
+                                deadlock_window_cycles)
+        self.sc = np.zeros(S.N_SC, np.int64)
+        self.rng = new_rng()                    # BookSim's random numbers (RandomFloat / RandomInt streams)
+        self.term, self.inp = S.new_terminals(self.cfg), S.new_inputs(self.cfg)
+        self.out, self.arb, self.wires = S.new_outputs(self.cfg), S.new_arbiters(self.cfg), S.new_wires(self.cfg)
+        self.scratch = S.new_scratch(self.cfg)
+        self.mc_words = (self.n_cores + S.MC_BITS - 1) // S.MC_BITS
+        self.pk = S.new_packets(self.mc_words)
+        self.sc[S.FREE_MC] = 1
         self._grow_packets(packet_capacity)
-        self.rec = [np.zeros(record_capacity, np.int64) for _ in range(6)]
+        self.rec = S.new_records(record_capacity)
         self._done: list[tuple[np.ndarray, ...]] = []
-        self.watch0 = np.zeros(NC, np.int64)
-        self.link_flits = np.zeros(R * P, np.int64)
+        self.watch0 = np.zeros(self.n_cores, np.int64)
         self._route_default = 0 if noc.routing == "xy" else 1
 
     # ------------------------------------------------------------------ counters
     @property
     def now(self) -> int:
-        return int(self.sc[K.NOW])
+        return int(self.sc[S.NOW])
+
+    @property
+    def link_flits(self) -> np.ndarray:
+        """Flits sent per router output port (router * P + port, ejection ports included)."""
+        return self.out.link_flits
 
     @property
     def flit_hops(self) -> int:
-        return int(self.link_flits.sum())
+        return int(self.out.link_flits.sum())
 
     @property
     def packets_injected(self) -> int:
-        return int(self.sc[K.PK_INJ])
+        return int(self.sc[S.PK_INJ])
 
     @property
     def flits_injected(self) -> int:
-        return int(self.sc[K.FL_INJ])
+        return int(self.sc[S.FL_INJ])
 
     @property
     def packets_delivered(self) -> int:
-        return int(self.sc[K.PK_DEL])
+        return int(self.sc[S.PK_DEL])
 
     @property
     def flits_ejected(self) -> int:
-        return int(self.sc[K.FL_EJ])
+        return int(self.sc[S.FL_EJ])
 
     def busy(self) -> bool:
-        return bool(self.sc[K.LIVE] > 0)
+        return bool(self.sc[S.LIVE] > 0)
 
     # ------------------------------------------------------------------ capacity
     def _grow_packets(self, need_free: int) -> None:
-        cap = self.pk_src.shape[0]
-        free = int(self.sc[K.FREE_TOP])
-        if free >= need_free:
-            return
-        new_cap = max(2 * cap, cap + need_free - free, 64)
-        for name in self._pk_names:
-            old = getattr(self, name)
-            arr = np.full(new_cap, -1, np.int64)
-            arr[:cap] = old
-            setattr(self, name, arr)
-        fp = np.zeros(new_cap, np.int64)
-        fp[:free] = self.free_pids[:free]
-        added = np.arange(new_cap - 1, cap - 1, -1, dtype=np.int64)   # lowest ids popped first
-        fp[free:free + added.size] = added
-        self.free_pids = fp
-        self.sc[K.FREE_TOP] = free + added.size
+        self.pk = S.grow_packets(self.pk, self.sc, need_free)
 
     def _grow_mc(self, need_free: int) -> None:
-        cap = self.mc_mask.shape[0]
-        free = int(self.sc[K.FREE_MC])
-        if free >= need_free:
-            return
-        new_cap = max(2 * cap, cap + need_free - free)
-        mm = np.zeros((new_cap, self.mc_words), np.int64)
-        mm[:cap] = self.mc_mask
-        self.mc_mask = mm
-        fm = np.zeros(new_cap, np.int64)
-        fm[:free] = self.free_mc[:free]
-        added = np.arange(new_cap - 1, cap - 1, -1, dtype=np.int64)
-        fm[free:free + added.size] = added
-        self.free_mc = fm
-        self.sc[K.FREE_MC] = free + added.size
+        self.pk = S.grow_mc(self.pk, self.sc, need_free)
 
     # ------------------------------------------------------------------ injection
     def _check(self, src, flits, cycle):
         if src.size and (src.min() < 0 or src.max() >= self.n_cores):
             raise ValueError("source core out of range")
-        if flits.size and (flits.min() < 1 or flits.max() > K.FMASK):
-            raise ValueError(f"packets must have 1..{K.FMASK} flits")
+        if flits.size and (flits.min() < 1 or flits.max() > S.FMASK):
+            raise ValueError(f"packets must have 1..{S.FMASK} flits")
         if cycle.size and cycle.min() < self.now:
             raise ValueError(f"creation cycle before now ({self.now})")
 
     def _enqueue(self, src, dst, mc, flits, cycle, tag, route, rem) -> None:
         n = src.size
         self._grow_packets(n)
-        top = int(self.sc[K.FREE_TOP])
-        pids = self.free_pids[top - n:top][::-1].copy()
-        self.sc[K.FREE_TOP] = top - n
-        self.pk_src[pids], self.pk_dst[pids], self.pk_mc[pids] = src, dst, mc
-        self.pk_flits[pids], self.pk_ctime[pids], self.pk_itime[pids] = flits, cycle, -1
-        self.pk_tag[pids], self.pk_route[pids], self.pk_rem[pids] = tag, route, rem
-        self.pk_ejf[pids], self.pk_next[pids] = 0, -1
-        self.sc[K.LIVE] += n
-        order = np.lexsort((np.arange(n), cycle, src))
-        for i in order:
-            pid, s, c = int(pids[i]), int(src[i]), int(cycle[i])
-            tail = int(self.sq_tail[s])
-            if tail < 0:
-                self.sq_head[s] = self.sq_tail[s] = pid
-            elif self.pk_ctime[tail] <= c:
-                self.pk_next[tail] = pid
-                self.sq_tail[s] = pid
-            else:   # rare: an earlier creation cycle than the queue's tail; keep the queue time-ordered
-                prev, cur = -1, int(self.sq_head[s])
-                started = self.s_fi[s] > 0 or self.s_vc[s] >= 0
-                while cur >= 0 and (self.pk_ctime[cur] <= c or (prev < 0 and started)):
-                    prev, cur = cur, int(self.pk_next[cur])
-                self.pk_next[pid] = cur
-                if prev < 0:
-                    self.sq_head[s] = pid
-                else:
-                    self.pk_next[prev] = pid
+        pk, top = self.pk, int(self.sc[S.FREE_TOP])
+        pids = pk.free[top - n:top][::-1].copy()
+        self.sc[S.FREE_TOP] = top - n
+        pk.src[pids], pk.dst[pids], pk.mc[pids] = src, dst, mc
+        pk.flits[pids], pk.ctime[pids], pk.itime[pids] = flits, cycle, -1
+        pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
+        pk.ejf[pids], pk.next[pids] = 0, -1
+        self.sc[S.LIVE] += n
+        for i in np.lexsort((np.arange(n), cycle, src)):
+            self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+
+    def _queue(self, pid: int, s: int, c: int) -> None:
+        """Append packet pid (created at cycle c) to source s's queue, which stays in creation order."""
+        pk, term = self.pk, self.term
+        tail = int(term.q_tail[s])
+        if tail < 0:
+            term.q_head[s] = term.q_tail[s] = pid
+        elif pk.ctime[tail] <= c:
+            pk.next[tail] = pid
+            term.q_tail[s] = pid
+        else:   # rare: an earlier creation cycle than the queue's tail (behind a packet already being sent)
+            prev, cur = -1, int(term.q_head[s])
+            started = term.fi[s] > 0 or term.vc[s] >= 0
+            while cur >= 0 and (pk.ctime[cur] <= c or (prev < 0 and started)):
+                prev, cur = cur, int(pk.next[cur])
+            pk.next[pid] = cur
+            if prev < 0:
+                term.q_head[s] = pid
+            else:
+                pk.next[prev] = pid
 
     def _route_arr(self, routing, n):
         if routing is None:
@@ -258,6 +175,15 @@ class Noc:
         n = src.size
         self._enqueue(src, dst, np.full(n, -1, np.int64), flits, cycle, tag, self._route_arr(routing, n),
                       np.ones(n, np.int64))
+
+    def _mc_row(self, d: np.ndarray) -> int:
+        """A free multicast row holding destination cores d."""
+        self.sc[S.FREE_MC] -= 1
+        slot = int(self.pk.free_mc[self.sc[S.FREE_MC]])
+        row = np.zeros(self.mc_words, np.int64)
+        np.bitwise_or.at(row, d // S.MC_BITS, np.left_shift(1, d % S.MC_BITS).astype(np.int64))
+        self.pk.mc_mask[slot] = row
+        return slot
 
     def inject_multicast(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing=None) -> None:
         """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]].
@@ -285,14 +211,9 @@ class Noc:
                 mc += [-1] * d.size
                 rem += [1] * d.size
             elif d.size > 1:
-                self.sc[K.FREE_MC] -= 1
-                slot = int(self.free_mc[self.sc[K.FREE_MC]])
-                row = np.zeros(self.mc_words, np.int64)
-                np.bitwise_or.at(row, d // K.MC_BITS, np.left_shift(1, d % K.MC_BITS).astype(np.int64))
-                self.mc_mask[slot] = row
                 rows.append(i)
                 dst.append(-1)
-                mc.append(slot)
+                mc.append(self._mc_row(d))
                 rem.append(d.size)
         k = np.asarray(rows, np.int64)
         self._enqueue(src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k],
@@ -305,13 +226,13 @@ class Noc:
         pattern_kind 0 uniform, 1 fixed table src->dst, 2 uniform over the table's entries (hotspots).
         Random numbers are BookSim2's (RandomSeed(seed), one RandomFloat per Bernoulli test, RandomInt for the
         destination and the packet's subnetwork), so a run repeats BookSim's run with the same seed."""
-        self.cfg[K.C_GEN] = 1 + (self._route_default if routing is None else (0 if routing == "xy" else 1))
-        self.cfg[K.C_PAT], self.cfg[K.C_PAT_N] = pattern_kind, len(pattern_table)
-        self.cfg[K.C_GEN_FLITS] = packet_flits
-        self.pat_tab = np.asarray(pattern_table, np.int64).copy() if len(pattern_table) else np.zeros(1, np.int64)
-        self.gen_rate = float(rate_pkts)
-        K.rng_seed(int(seed), self.rng_u, self.rng_x, self.rng_p)     # BookSim's RandomSeed(seed)
-        self.qtime[:] = self.now
+        gen = 1 + (self._route_default if routing is None else (0 if routing == "xy" else 1))
+        self.cfg = self.cfg._replace(GEN=gen, PAT=int(pattern_kind), PAT_N=len(pattern_table),
+                                     GEN_FLITS=int(packet_flits), GEN_RATE=float(rate_pkts))
+        tab = np.asarray(pattern_table, np.int64).copy() if len(pattern_table) else np.zeros(1, np.int64)
+        self.term = self.term._replace(pat_tab=tab)
+        seed_rng(self.rng, seed)                                     # BookSim's RandomSeed(seed)
+        self.term.qtime[:] = self.now
         self._grow_packets(2 * self.n_cores + self.R * self.P * self.V * self.B)
 
     def run(self, until: int, watch=None) -> int:
@@ -320,33 +241,23 @@ class Noc:
         if watch is not None and (w.dtype != np.int64 or w.shape != (self.n_cores,)):
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
-            st = K.noc_run(
-                int(until), self.cfg, self.sc, self.rng_u, self.rng_fb, self.rng_x, self.rng_ib, self.rng_p,
-                self.pat_tab, self.gen_rate, self.nbr_in, self.up_out,
-                self.ibuf, self.ihd, self.icnt, self.ist, self.rt_due, self.va_due, self.va_res, self.sa_due,
-                self.sa_res, self.imask, self.ipend, self.iovc, self.o_inuse, self.o_occ, self.va_in_ptr,
-                self.va_out_ptr, self.sw_off, self.sa_in_ptr, self.sa_out_ptr, self.rflits,
-                self.lk_flit, self.lk_vc, self.cr_vc, self.ej_flit, self.ej_vc,
-                self.s_inuse, self.s_occ, self.s_lastvc, self.s_vc, self.s_fi, self.sq_head, self.sq_tail,
-                self.qtime, self.src_cr,
-                self.pk_src, self.pk_dst, self.pk_mc, self.pk_flits, self.pk_ctime, self.pk_itime, self.pk_tag,
-                self.pk_route, self.pk_rem, self.pk_ejf, self.pk_next, self.free_pids, self.mc_mask, self.free_mc,
-                self.mc_ptr, *self.rec, w, self.link_flits)
-            if st == K.ST_REC_FULL:
+            st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
+                         self.wires, self.pk, self.rec, self.scratch, w)
+            if st == S.ST_REC_FULL:
                 self._stash_records()
-            elif st == K.ST_NEED_PIDS:
-                self._grow_packets(2 * self.pk_src.shape[0])
-            elif st == K.ST_DEADLOCK:
-                routers = [int(r) for r in np.flatnonzero(self.rflits)]
+            elif st == S.ST_NEED_PIDS:
+                self._grow_packets(2 * self.pk.src.shape[0])
+            elif st == S.ST_DEADLOCK:
+                routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
                 raise NocDeadlock.at(self.now, routers, self.W)
             else:
                 return self.now
 
     def _stash_records(self) -> None:
-        n = int(self.sc[K.NREC])
+        n = int(self.sc[S.NREC])
         if n:
             self._done.append(tuple(a[:n].copy() for a in self.rec))
-            self.sc[K.NREC] = 0
+            self.sc[S.NREC] = 0
 
     def delivered(self) -> tuple[np.ndarray, ...]:
         """Deliveries since the last call: (tag, dst_core, create_cycle, inject_cycle, eject_cycle, hops)."""
@@ -359,6 +270,7 @@ class Noc:
     def in_flight_age(self) -> tuple[int, int]:
         """(sum of now - creation over generated, not yet ejected flits, their count), as BookSim's
         latency threshold counts them."""
-        live = (self.pk_rem > 0) & (self.pk_ctime <= self.now)
-        left = (self.pk_flits - self.pk_ejf)[live]
-        return int((left * (self.now - self.pk_ctime[live])).sum()), int(left.sum())
+        pk = self.pk
+        live = (pk.rem > 0) & (pk.ctime <= self.now)
+        left = (pk.flits - pk.ejf)[live]
+        return int((left * (self.now - pk.ctime[live])).sum()), int(left.sum())
