@@ -291,17 +291,20 @@ def _skip_idle(t, until, cfg, sc, term, out, wires, pk):
     return t
 
 
-def _sources_digest() -> int:
+KERNEL_SOURCES = ("flit_kernel.py", "flit_router.py", "flit_state.py", "rng.py")   # every module noc_run uses
+
+
+def sources_digest() -> int:
     """A hash of the files `noc_run` is compiled from. numba's cache checks only the time stamp of the file that
     defines a function, not of the modules whose functions it inlines; `noc_run` closes over this number, which
     numba's cache key includes, so editing any of these files recompiles it."""
     h = hashlib.sha256()
-    for name in ("flit_kernel.py", "flit_router.py", "flit_state.py", "rng.py"):
+    for name in KERNEL_SOURCES:
         h.update(Path(__file__).with_name(name).read_bytes())
     return int.from_bytes(h.digest()[:7], "little")
 
 
-def _compile(sources_digest: int):
+def _compile(digest: int):
     """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
     takes, per call (measured: 13x slower)."""
@@ -309,7 +312,7 @@ def _compile(sources_digest: int):
     @njit(cache=True, _nrt=False)
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
-        _ = sources_digest              # in numba's cache key: see `_sources_digest`
+        _ = digest                      # in numba's cache key: see `sources_digest`
         rec_cap = rec.tag.shape[0]
         t = sc[NOW]
         fpos = rng.p[0]               # RandomFloat buffer position, kept local (stored back on return)
@@ -337,4 +340,4 @@ def _compile(sources_digest: int):
     return noc_run
 
 
-noc_run = _compile(_sources_digest())
+noc_run = _compile(sources_digest())
