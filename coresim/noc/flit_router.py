@@ -80,20 +80,11 @@ def _mc_port(r, core, sr, W, C, yx):
 
 
 @njit(cache=True, _nrt=False)
-def route_mask(r, pid, W, C, pk):
-    """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i)."""
-    yx = pk.route[pid] == 1
-    d = pk.dst[pid]
-    if d >= 0:
-        dr = d // C
-        if dr == r:
-            return np.int64(1) << (4 + d % C)
-        return np.int64(1) << _port_towards(r % W, r // W, dr % W, dr // W, yx)
-    sr = pk.src[pid] // C
+def _mc_route_mask(r, sr, words, W, C, yx):
+    """Multicast from router sr to the cores set in `words`: the bit mask of its output ports at router r."""
     mask = np.int64(0)
-    slot = pk.mc[pid]
-    for w in range(pk.mc_mask.shape[1]):
-        word = pk.mc_mask[slot, w]
+    for w in range(words.shape[0]):
+        word = words[w]
         b = 0
         while word != 0:
             if word & 1:
@@ -101,6 +92,19 @@ def route_mask(r, pid, W, C, pk):
             word >>= 1
             b += 1
     return mask
+
+
+@njit(cache=True, inline="always")
+def route_mask(r, pid, W, C, pk):
+    """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i)."""
+    yx = pk.route[pid] == 1
+    d = pk.dst[pid]
+    if d < 0:
+        return _mc_route_mask(r, pk.src[pid] // C, pk.mc_mask[pk.mc[pid]], W, C, yx)
+    dr = d // C
+    if dr == r:
+        return np.int64(1) << (4 + d % C)
+    return np.int64(1) << _port_towards(r % W, r // W, dr % W, dr // W, yx)
 
 
 @njit(cache=True, inline="always")
