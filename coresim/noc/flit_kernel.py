@@ -112,10 +112,9 @@ def _deliver(core, pid, t, cfg, sc, pk, rec, watch):
 
 
 @njit(cache=True, inline="always")
-def eject(core, t, cfg, sc, wires, pk, rec, watch):
-    """The terminal reads the flit arriving in cycle t (credit back to the router); True if a watched count
-    reached zero."""
-    es = t % cfg.DE
+def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+    """The terminal reads the flit arriving in cycle t (slot es = t % DE; credit back to the router); True if a
+    watched count reached zero."""
     f = wires.ej_flit[core, es]
     if f < 0:
         return False
@@ -133,8 +132,8 @@ def eject(core, t, cfg, sc, wires, pk, rec, watch):
 
 
 @njit(cache=True, inline="always")
-def source_credit(core, t, cfg, term, wires):
-    ss = t % cfg.DS
+def source_credit(core, ss, term, wires):
+    """The credit arriving back at the source in this cycle (slot ss = t % DS)."""
     v = wires.src_cr[core, ss]
     if v >= 0:
         wires.src_cr[core, ss] = -1
@@ -318,15 +317,17 @@ def _compile(digest: int):
         fpos = rng.p[0]               # RandomFloat buffer position, kept local (stored back on return)
         status = ST_UNTIL
         while t < until:
+            es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
             for core in range(cfg.NC):
-                if eject(core, t, cfg, sc, wires, pk, rec, watch):
+                if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
                     status = ST_WATCH
-                source_credit(core, t, cfg, term, wires)
+                source_credit(core, ss, term, wires)
                 if cfg.GEN != 0 and term.q_head[core] < 0:
                     fpos = generate(core, t, fpos, cfg, sc, rng, term, pk)
                 inject(core, t, cfg, sc, term, wires, pk)
+            ls, cs = t % cfg.DL, t % cfg.DC
             for r in range(cfg.R):
-                router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
+                router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr)
             t += 1
             sc[NOW] = t
             status = _stop_status(t, status, cfg, sc, rec_cap)

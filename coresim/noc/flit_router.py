@@ -142,10 +142,8 @@ def _buffer_flit(r, ivc, f, cfg, inp, pk):
 
 
 @njit(cache=True, inline="always")
-def receive(r, t, cfg, inp, out, wires, pk):
-    """Credits and flits arriving at router r in cycle t, port by port."""
-    ls = t % cfg.DL
-    cs = t % cfg.DC
+def receive(r, ls, cs, cfg, inp, out, wires, pk):
+    """Credits and flits arriving at router r in this cycle (delay-line slots ls, cs), port by port."""
     V = cfg.V
     for p in range(cfg.P):
         gp = r * cfg.P + p
@@ -572,9 +570,10 @@ def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
 
 
 @njit(cache=True, inline="always")
-def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of router r: input queuing, then the evaluates, then the updates (switch traversal last)."""
-    receive(r, t, cfg, inp, out, wires, pk)
+def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of router r (link and credit slots ls, cs): input queuing, then the evaluates, then the updates
+    (switch traversal last)."""
+    receive(r, ls, cs, cfg, inp, out, wires, pk)
     if inp.router_flits[r] == 0:
         return
     i0 = r * cfg.PV
