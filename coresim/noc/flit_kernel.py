@@ -290,7 +290,7 @@ def _skip_idle(t, until, cfg, sc, term, out, wires, pk):
     return t
 
 
-KERNEL_SOURCES = ("flit_kernel.py", "flit_router.py", "flit_state.py", "rng.py")   # every module noc_run uses
+KERNEL_SOURCES = ("flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py", "rng.py")   # all noc_run uses
 
 
 def sources_digest() -> int:

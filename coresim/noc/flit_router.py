@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from coresim.noc.flit_routing import route_mask
 from coresim.noc.flit_state import (
     ACTIVE,
     FMASK,
@@ -22,7 +23,6 @@ from coresim.noc.flit_state import (
     IDLE,
     LAST_MOVE,
     LOST,
-    MC_BITS,
     MC_RESERVED,
     NET_FLITS,
     NO_CREDIT,
@@ -42,71 +42,7 @@ def _rr_key(idx, ptr, size):
     return idx + size if idx <= ptr else idx
 
 
-# ------------------------------------------------------------------------------------------------- routing
-@njit(cache=True, inline="always")
-def _port_towards(rx, ry, dx, dy, yx):
-    """Dimension-order output port at router (rx, ry) towards router (dx, dy): 0 +x, 1 -x, 2 +y, 3 -y."""
-    if yx:
-        if dy != ry:
-            return 2 if dy > ry else 3
-        return 0 if dx > rx else 1
-    if dx != rx:
-        return 0 if dx > rx else 1
-    return 2 if dy > ry else 3
-
-
-@njit(cache=True, inline="always")
-def _on_path(rx, ry, sx, sy, dx, dy, yx):
-    """Is router (rx, ry) on the dimension-order path from (sx, sy) to (dx, dy)?"""
-    if yx:
-        if rx == sx and min(sy, dy) <= ry <= max(sy, dy):
-            return True
-        return ry == dy and min(sx, dx) <= rx <= max(sx, dx)
-    if ry == sy and min(sx, dx) <= rx <= max(sx, dx):
-        return True
-    return rx == dx and min(sy, dy) <= ry <= max(sy, dy)
-
-
-@njit(cache=True, inline="always")
-def _mc_port(r, core, sr, W, C, yx):
-    """Multicast: the port bit towards destination `core` at router r, or 0 if r is not on its path."""
-    rx, ry, dr = r % W, r // W, core // C
-    dx, dy = dr % W, dr // W
-    if not _on_path(rx, ry, sr % W, sr // W, dx, dy, yx):
-        return np.int64(0)
-    if dr == r:
-        return np.int64(1) << (4 + core % C)
-    return np.int64(1) << _port_towards(rx, ry, dx, dy, yx)
-
-
-@njit(cache=True, _nrt=False)
-def _mc_route_mask(r, sr, words, W, C, yx):
-    """Multicast from router sr to the cores set in `words`: the bit mask of its output ports at router r."""
-    mask = np.int64(0)
-    for w in range(words.shape[0]):
-        word = words[w]
-        b = 0
-        while word != 0:
-            if word & 1:
-                mask |= _mc_port(r, w * MC_BITS + b, sr, W, C, yx)
-            word >>= 1
-            b += 1
-    return mask
-
-
-@njit(cache=True, inline="always")
-def route_mask(r, pid, W, C, pk):
-    """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i)."""
-    yx = pk.route[pid] == 1
-    d = pk.dst[pid]
-    if d < 0:
-        return _mc_route_mask(r, pk.src[pid] // C, pk.mc_mask[pk.mc[pid]], W, C, yx)
-    dr = d // C
-    if dr == r:
-        return np.int64(1) << (4 + d % C)
-    return np.int64(1) << _port_towards(r % W, r // W, dr % W, dr // W, yx)
-
-
+# ------------------------------------------------------------------------------------------------- head flits
 @njit(cache=True, inline="always")
 def _set_route(r, ivc, f, cfg, inp, pk):
     """Route the head flit f of input VC ivc; on to VC allocation."""
@@ -160,6 +96,7 @@ def receive(r, ls, cs, cfg, inp, out, wires, pk):
 # ------------------------------------------------------------------------------------------------- routing stage
 @njit(cache=True, inline="always")
 def route_evaluate(i0, t, cfg, inp):
+    """Heads waiting for routing: their route is computed at the update RD - 1 cycles on."""
     for ivc in range(i0, i0 + cfg.PV):
         if inp.rt_due[ivc] == PENDING:
             inp.rt_due[ivc] = t + cfg.RD - 1
@@ -167,6 +104,7 @@ def route_evaluate(i0, t, cfg, inp):
 
 @njit(cache=True, inline="always")
 def route_update(r, i0, t, cfg, inp, pk):
+    """Routes due now: the head's output ports; on to VC allocation."""
     for ivc in range(i0, i0 + cfg.PV):
         if 0 <= inp.rt_due[ivc] <= t:
             inp.rt_due[ivc] = NONE
@@ -314,6 +252,7 @@ def _va_schedule(i0, t, any_va, cfg, inp, out, scr):
 
 @njit(cache=True, inline="always")
 def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
+    """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters."""
     ntouch, any_mc, any_va = _va_requests(i0, cfg, inp, out, arb, scr)
     if any_mc:
         _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
@@ -332,6 +271,7 @@ def _to_active(ivc, inp):
 
 @njit(cache=True, inline="always")
 def vc_alloc_update(i0, t, cfg, inp, out):
+    """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
     V = cfg.V
     for ivc in range(i0, i0 + cfg.PV):
         if not 0 <= inp.va_due[ivc] <= t:
@@ -420,6 +360,7 @@ def _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr):
 
 @njit(cache=True, inline="always")
 def _sa_output_grants(gp0, cfg, arb, scr):
+    """Each output port grants its best bidder; both arbiters' pointers move to the grant."""
     for p in range(cfg.P):
         ip = scr.out_best[p]
         if ip >= 0:
@@ -468,6 +409,7 @@ def _sa_credit_check(ivc, gp0, cfg, inp, out):
 
 @njit(cache=True, inline="always")
 def _sa_clear(cfg, scr):
+    """Reset the switch allocator's work arrays."""
     for k in range(cfg.P * cfg.P):
         scr.pair_vc[k] = -1
     for ip in range(cfg.P):
@@ -478,6 +420,8 @@ def _sa_clear(cfg, scr):
 
 @njit(cache=True, inline="always")
 def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
+    """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
+    SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
     gp0 = r * cfg.P
     any_sa = _sa_requests(i0, gp0, cfg, inp, out, arb, scr)
     if any_sa:

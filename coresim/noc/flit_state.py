@@ -17,8 +17,8 @@ FMASK = (1 << FSH) - 1
 MC_BITS = 62                 # destination bits per int64 word of a multicast mask
 
 # indices into the int64 scalar-state array `sc`
-NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC, STOP_CYCLE = range(13)
-N_SC = 13
+NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC = range(12)
+N_SC = 12
 # kernel return statuses
 ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK = range(5)
 # input VC states and stage bookkeeping (`*_due`: NONE, PENDING = waiting for the stage's evaluate, or the cycle
