@@ -56,7 +56,7 @@ def test_lone_packets_take_the_flit_level_zero_load_latency(mesh, routing, delay
 
 
 def test_zero_load_formula_agrees_with_the_noc_module_when_no_stage_is_zero():
-    # components.noc.zero_load_latency counts VA and SA as given; the router spends at least a cycle on each
+    # noc.network.zero_load_latency counts VA and SA as given; the router spends at least a cycle on each
     for delays in DELAYS[:1] + [dict(rd=0, va=2, sa=2, st=0, link=3)]:
         spec = _spec(**delays)
         for routers in (1, 2, 7):
