@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from coresim.components.noc import Noc
+from coresim.noc.network import Noc
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coresim.components.noc import Noc, NocDeadlock
+from coresim.noc.network import Noc, NocDeadlock
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
@@ -167,7 +167,7 @@ def test_permutation_patterns(name):
 @pytest.mark.parametrize("vcs,buf,delays", [(2, 2, dict()), (1, 3, dict()), (3, 2, dict(rd=2, sa=2, link=2)),
                                             (2, 4, dict(rd=0, va=2, st=2))])
 def test_kernel_matches_plain_python_twin(vcs, buf, delays):
-    from coresim.kernels.noc_ref import RefNoc
+    from coresim.noc.flit_ref import RefNoc
     rng = np.random.default_rng(11)
     W, H, n = 3, 3, 250
     src = rng.integers(0, W * H, n)
@@ -191,7 +191,7 @@ def test_kernel_matches_plain_python_twin(vcs, buf, delays):
 
 def test_booksim_random_streams_match_knuth():
     # Knuth's published checks for ran_array / ranf_array (BookSim's RandomInt / RandomFloat generators)
-    from coresim.kernels import noc as K
+    from coresim.noc import rng as K
     ru, rx, rp = np.zeros(K.KK), np.zeros(K.KK, np.int64), np.zeros(2, np.int64)
     K.rng_seed(310952, ru, rx, rp)
     a = np.zeros(1009)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coresim.components.noc import Noc, zero_load_latency
-from coresim.kernels.noc_link import flit_cycles, link_noc, router_pipeline_cycles, zero_load_cycles
-from coresim.kernels.noc_link_ref import link_noc_ref
+from coresim.noc.link_kernel import flit_cycles, link_noc, router_pipeline_cycles, zero_load_cycles
+from coresim.noc.link_ref import link_noc_ref
+from coresim.noc.network import Noc, zero_load_latency
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
 DELAYS = [dict(), dict(rd=2, va=0, sa=2, st=0, link=2), dict(rd=0, va=2, sa=1, st=2, link=3)]
@@ -56,7 +56,7 @@ def test_lone_packets_take_the_flit_level_zero_load_latency(mesh, routing, delay
 
 
 def test_zero_load_formula_agrees_with_the_noc_module_when_no_stage_is_zero():
-    # components.noc.zero_load_latency counts VA and SA as given; the router spends at least a cycle on each
+    # noc.network.zero_load_latency counts VA and SA as given; the router spends at least a cycle on each
     for delays in DELAYS[:1] + [dict(rd=0, va=2, sa=2, st=0, link=3)]:
         spec = _spec(**delays)
         for routers in (1, 2, 7):

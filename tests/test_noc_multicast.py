@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coresim.components.noc import Noc, NocDeadlock
+from coresim.noc.network import Noc, NocDeadlock
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from coresim.components.noc import Noc
 from coresim.errors import SpecError
+from coresim.noc.network import Noc
 from coresim.noc.synthetic import run_synthetic
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec

@@ -8,7 +8,7 @@ A timestep runs one phase per synaptic layer (population), in layer order, as lo
    destination core (`noc.packet_payload_bytes` / item bytes spikes a packet);
 2. the NoC delivers the packets (`noc_model`: `link`, each link and port serving packets first come first
    served in order of arrival; `path`, each packet reserving its whole path in send order, faster and
-   pessimistic; both in coresim/kernels/noc_link.py; or `flit`, the BookSim-exact router kernel);
+   pessimistic; both in coresim/noc/link_kernel.py; or `flit`, the BookSim-exact router kernel);
 3. axon in and synapses: each core takes its packets in arrival order; per packet a decode, per spike the
    lookup and its fan-out row read from SRAM at the SRAM's width, accumulated into the dendrites through the
    synapse lanes;
@@ -126,7 +126,7 @@ class EventSimulator:
         self.item = {name: packet_item_bytes(chip, net, name) for name in ["input"] + [la.name for la in self.layers]}
         self.noc = None
         if noc_model == "flit":
-            from coresim.components.noc import Noc
+            from coresim.noc.network import Noc
             self.noc = Noc(chip.mesh, chip.noc)
 
     # ---- one phase ------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ class EventSimulator:
         if p_src.size == 0:
             return np.zeros(0, np.int64)
         if self.noc is None:
-            from coresim.kernels.noc_link import link_noc
+            from coresim.noc.link_kernel import link_noc
             order = "arrival" if self.noc_model == "link" else "inject"
             eject, _, link_flits = link_noc(p_src, p_dst, p_flits, p_time, self.chip.mesh, self.chip.noc,
                                             order=order)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from coresim.components.noc import Noc
 from coresim.engine.costs import TaskCost, task_cost
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import (
@@ -43,6 +42,7 @@ from coresim.functional.executor import (
 from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
+from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
 
 NOC_WINDOW_CYCLES = 4096

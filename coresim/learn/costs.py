@@ -10,11 +10,11 @@ import numpy as np
 
 from coresim.analysis.summary import energy_by_component
 from coresim.components.mac_array import mac_timing
-from coresim.components.noc import Noc
 from coresim.engine.simulator import SimTrace
 from coresim.learn.network import TrainedNet
 from coresim.mapping.memory import element_bits
 from coresim.mapping.placement import Placement
+from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
 
 GATHER_PAYLOAD_BYTES = 8  # one partial sum of squares (ANP, DANP) or partial loss, 64 bits

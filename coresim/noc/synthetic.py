@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from coresim.components.noc import Noc
+from coresim.noc.network import Noc
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec
 
@@ -156,8 +156,8 @@ def run_synthetic(mesh: MeshSpec, noc_spec: NocSpec, traffic: str, rate: float, 
     measured = win
     step = 64
     while True:
-        live = (noc.pk_rem > 0) & recorded(noc.pk_tag, noc.pk_ctime, drain_time)
-        if not live.any() and noc.qtime.min() > drain_time:
+        live = (noc.pk.rem > 0) & recorded(noc.pk.tag, noc.pk.ctime, drain_time)
+        if not live.any() and noc.term.qtime.min() > drain_time:
             break
         before = noc.now
         noc.run(noc.now + step)

@@ -9,10 +9,10 @@ from pydantic import Field, model_validator
 from coresim.accel.spec import AcceleratorSpec
 from coresim.spec.base import Spec
 
-# A router's output ports are bits of one int64 mask (coresim/kernels/noc.py): 4 mesh ports, then one ejection
+# A router's output ports are bits of one int64 mask (coresim/noc/flit_state.py): 4 mesh ports, then one ejection
 # port per local core, below bit 62.
 MAX_CORES_PER_TILE = 58
-# A flit's index within its packet takes 16 bits of a flit code (coresim/kernels/noc.py, FSH).
+# A flit's index within its packet takes 16 bits of a flit code (coresim/noc/flit_state.py, FSH).
 MAX_PACKET_FLITS = 2 ** 16 - 1
 
 

@@ -2,7 +2,7 @@
 
 Phases of a core: MAC (intervals start..mac_end), neuron (mac_end..end), send (from a task's end, when its
 packets are created, until the tail flit of the last of them has left the core: max(inject + flits)), idle
-(the rest). Router ports: 0 +x, 1 -x, 2 +y, 3 -y, 4 + i ejection to local core i (`coresim/components/noc.py`).
+(the rest). Router ports: 0 +x, 1 -x, 2 +y, 3 -y, 4 + i ejection to local core i (`coresim/noc/network.py`).
 """
 
 from __future__ import annotations

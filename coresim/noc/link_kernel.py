@@ -1,4 +1,4 @@
-"""Link-reservation NoC timing: a fast approximation of the flit-level `coresim.components.noc.Noc`.
+"""Link-reservation NoC timing: a fast approximation of the flit-level `coresim.noc.network.Noc`.
 
 Same mesh and numbering as `Noc`: core = router * cores_per_tile + local, router = y * width + x, router
 output ports 0 +x, 1 -x, 2 +y, 3 -y, 4 + i ejection to local core i; dimension-order routes (`noc.routing`).

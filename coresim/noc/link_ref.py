@@ -1,4 +1,4 @@
-"""Plain-Python twin of `coresim.kernels.noc_link`: the same link-reservation timing written for clarity
+"""Plain-Python twin of `coresim.noc.link_kernel`: the same link-reservation timing written for clarity
 (a dict of resource free cycles, each packet's path as a list of resources, a heap of events). Slow; the
 tests compare it with the kernel exactly."""
 

@@ -1,4 +1,4 @@
-"""Plain-Python twin of `coresim.kernels.noc` for unicast traffic: the same BookSim2 iq router written
+"""Plain-Python twin of `coresim.noc.flit_kernel` for unicast traffic: the same BookSim2 iq router written
 for clarity (objects, deques, one method per pipeline stage). Slow; the tests compare its delivery cycles
 with the kernel's on small meshes, packet by packet."""
 
@@ -84,114 +84,146 @@ class Router:
             ivc.state, ivc.va_due = VC_ALLOC, PENDING
 
     def step(self, t):
-        net, P, V = self.net, self.net.P, self.net.V
-        # route evaluate
+        """One cycle, BookSim's order: every stage's evaluate, then every stage's update."""
+        self._route_evaluate(t)
+        self._vc_alloc_evaluate(t)
+        self._sw_alloc_evaluate(t)
+        self._route_update(t)
+        self._vc_alloc_update(t)
+        self._sw_alloc_update(t)
+
+    def _route_evaluate(self, t):
         for _p, _v, ivc in self.vcs():
             if ivc.rt_due == PENDING:
-                ivc.rt_due = t + net.rd - 1
-        # VC allocation evaluate: input arbiters (per input VC), then output arbiters (per output VC)
-        evaluated, to_out = [], {}
+                ivc.rt_due = t + self.net.rd - 1
+
+    def _vc_alloc_evaluate(self, t):
+        """Input arbiters (per input VC), then output arbiters (per output VC); updates scheduled."""
+        evaluated, to_out = self._va_requests()
+        for o, inputs in to_out.items():
+            win = self.va_out_arb[o // self.net.V][o % self.net.V].pick(inputs)
+            self._va_grant(win, o)
+        for ivc in evaluated.values():
+            ivc.va_due = t + self.net.vad - 1
+        if self.net.vad > 1:                 # a grant whose output VC was taken meanwhile is lost
+            for p, v, ivc in self.vcs():
+                if (p, v) not in evaluated and 0 <= ivc.va_due <= t and ivc.va_res >= 0 \
+                        and self.out_inuse[ivc.va_res // self.net.V][ivc.va_res % self.net.V]:
+                    ivc.va_res = -2
+
+    def _va_requests(self):
+        """{(port, vc): input VC} waiting for VC allocation, {output VC: [requesting input VCs]}."""
+        V = self.net.V
+        evaluated, to_out = {}, {}
         for p, v, ivc in self.vcs():
             if ivc.va_due != PENDING:
                 continue
-            evaluated.append(ivc)
+            evaluated[(p, v)] = ivc
             reqs = [ivc.out_port * V + ov for ov in range(V) if not self.out_inuse[ivc.out_port][ov]]
             ivc.va_res = -2
             choice = self.va_in_arb[p][v].pick(reqs)
             if choice >= 0:
                 ivc.va_res = -3
                 to_out.setdefault(choice, []).append(p * V + v)
-        for o, inputs in to_out.items():
-            win = self.va_out_arb[o // V][o % V].pick(inputs)
-            self.inp[win // V][win % V].va_res = o
-            self.va_in_arb[win // V][win % V].pointer = o
-            self.va_out_arb[o // V][o % V].pointer = win
-        for ivc in evaluated:
-            ivc.va_due = t + net.vad - 1
-        if net.vad > 1:
-            for _p, _v, ivc in self.vcs():
-                if ivc not in evaluated and 0 <= ivc.va_due <= t and ivc.va_res >= 0 \
-                        and self.out_inuse[ivc.va_res // V][ivc.va_res % V]:
-                    ivc.va_res = -2
-        # switch allocation evaluate: one VC per (input, output) by rotating offset, then input/output RR
-        pair = {}
-        sa_eval = []
+        return evaluated, to_out
+
+    def _va_grant(self, win, o):
+        V = self.net.V
+        self.inp[win // V][win % V].va_res = o
+        self.va_in_arb[win // V][win % V].pointer = o
+        self.va_out_arb[o // V][o % V].pointer = win
+
+    def _sw_alloc_evaluate(self, t):
+        """One VC per (input, output) by the rotating offset, then input and output round-robin arbiters."""
+        pair, bidding = self._sa_requests()
+        match = self._sa_arbitrate(pair) if bidding else {}
         for p, v, ivc in self.vcs():
-            if ivc.sa_due != PENDING:
-                continue
-            sa_eval.append((p, v, ivc))
-            if self.out_occ[ivc.out_port][ivc.out_vc] >= net.B:
-                continue
-            cur = pair.get((p, ivc.out_port))
-            off = self.sw_off[p]
-            if cur is None or (v - off) % V < (cur - off) % V:
-                pair[(p, ivc.out_port)] = v
-        match = {}
-        if sa_eval:
-            out_reqs = {}
-            for p in range(P):
-                outs = [o for (i, o) in pair if i == p]
-                o = self.sa_in_arb[p].pick(outs)
-                if o >= 0:
-                    out_reqs.setdefault(o, []).append(p)
-            for o, ins in out_reqs.items():
-                i = self.sa_out_arb[o].pick(ins)
-                match[i] = o
-                self.sa_in_arb[i].pointer = o
-                self.sa_out_arb[o].pointer = i
-        for p, v, ivc in self.vcs():
-            if (p, v, ivc) in sa_eval:
+            if (p, v) in bidding:
                 o = match.get(p, -1)
                 if o >= 0 and pair.get((p, o)) == v:
                     ivc.sa_res = o
-                    self.sw_off[p] = (v + 1) % V
+                    self.sw_off[p] = (v + 1) % self.net.V
                 else:
                     ivc.sa_res = -3
-                ivc.sa_due = t + net.sad - 1
-            elif net.sad > 1 and 0 <= ivc.sa_due <= t and ivc.sa_res >= 0 \
-                    and self.out_occ[ivc.sa_res][ivc.out_vc] >= net.B:
-                ivc.sa_res = -4
-        # route update
+                ivc.sa_due = t + self.net.sad - 1
+            elif self.net.sad > 1 and 0 <= ivc.sa_due <= t and ivc.sa_res >= 0 \
+                    and self.out_occ[ivc.sa_res][ivc.out_vc] >= self.net.B:
+                ivc.sa_res = -4              # no credit left for a grant about to complete
+
+    def _sa_requests(self):
+        """{(input, output): the VC bidding}, {(port, vc) of every VC waiting for switch allocation}."""
+        pair, bidding = {}, set()
+        for p, v, ivc in self.vcs():
+            if ivc.sa_due != PENDING:
+                continue
+            bidding.add((p, v))
+            if self.out_occ[ivc.out_port][ivc.out_vc] >= self.net.B:
+                continue
+            cur = pair.get((p, ivc.out_port))
+            off = self.sw_off[p]
+            if cur is None or (v - off) % self.net.V < (cur - off) % self.net.V:
+                pair[(p, ivc.out_port)] = v
+        return pair, bidding
+
+    def _sa_arbitrate(self, pair):
+        """{input port: output port granted}."""
+        out_reqs, match = {}, {}
+        for p in range(self.net.P):
+            o = self.sa_in_arb[p].pick([o for (i, o) in pair if i == p])
+            if o >= 0:
+                out_reqs.setdefault(o, []).append(p)
+        for o, ins in out_reqs.items():
+            i = self.sa_out_arb[o].pick(ins)
+            match[i] = o
+            self.sa_in_arb[i].pointer = o
+            self.sa_out_arb[o].pointer = i
+        return match
+
+    def _route_update(self, t):
         for _p, _v, ivc in self.vcs():
             if 0 <= ivc.rt_due <= t:
                 ivc.rt_due = NONE
-                ivc.out_port = net.route(self.id, ivc.buf[0][0])
+                ivc.out_port = self.net.route(self.id, ivc.buf[0][0])
                 ivc.state, ivc.va_due = VC_ALLOC, PENDING
-        # VC allocation update
+
+    def _vc_alloc_update(self, t):
         for _p, _v, ivc in self.vcs():
             if 0 <= ivc.va_due <= t:
                 ivc.va_due = PENDING
                 if ivc.va_res >= 0:
-                    port, ov = divmod(ivc.va_res, V)
+                    port, ov = divmod(ivc.va_res, self.net.V)
                     self.out_inuse[port][ov] = True
                     ivc.out_vc = ov
                     ivc.state, ivc.va_due, ivc.sa_due = ACTIVE, NONE, PENDING
-        # switch allocation update: the flit leaves, a credit goes upstream
+
+    def _sw_alloc_update(self, t):
+        """Granted flits cross the switch; a credit goes upstream for each."""
         for p, v, ivc in self.vcs():
-            if not (0 <= ivc.sa_due <= t):
-                continue
-            ivc.sa_due = PENDING
-            if ivc.sa_res < 0:
-                continue
-            pkt, fi = ivc.buf.popleft()
-            tail = fi == pkt.flits - 1
-            o, ov = ivc.sa_res, ivc.out_vc
-            self.out_occ[o][ov] += 1
+            if 0 <= ivc.sa_due <= t:
+                ivc.sa_due = PENDING
+                if ivc.sa_res >= 0:
+                    self._traverse(t, p, v, ivc)
+
+    def _traverse(self, t, p, v, ivc):
+        pkt, fi = ivc.buf.popleft()
+        tail = fi == pkt.flits - 1
+        o, ov = ivc.sa_res, ivc.out_vc
+        self.out_occ[o][ov] += 1
+        if tail:
+            self.out_inuse[o][ov] = False
+        self.net.send_flit(t, self.id, o, ov, (pkt, fi))
+        self.net.send_credit(t, self.id, p, v)
+        if not ivc.buf:
+            ivc.sa_due = NONE
             if tail:
-                self.out_inuse[o][ov] = False
-            net.send_flit(t, self.id, o, ov, (pkt, fi))
-            net.send_credit(t, self.id, p, v)
-            if not ivc.buf:
-                ivc.sa_due = NONE
-                if tail:
-                    ivc.state = IDLE
-            elif tail:
-                ivc.sa_due = NONE
-                self._start_head(ivc, t)
+                ivc.state = IDLE
+        elif tail:
+            ivc.sa_due = NONE
+            self._start_head(ivc, t)
 
 
 class RefNoc:
-    """Unicast mesh with BookSim timing: the same results as `coresim.components.noc.Noc`, slowly."""
+    """Unicast mesh with BookSim timing: the same results as `coresim.noc.network.Noc`, slowly."""
 
     def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False):
         self.W, self.H, self.V, self.B = width, height, vcs, buffer_flits
@@ -243,37 +275,10 @@ class RefNoc:
     def run(self, until):
         for t in range(until):
             events = self.events.pop(t, [])
-            for ev in events:                      # terminals: ejection and injection credits
-                if ev[0] == "eject":
-                    _, r, vc, (pkt, fi) = ev
-                    self._at(t + 2 + self.crd, "credit", r, 4, vc)
-                    if fi == pkt.flits - 1:
-                        self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
-                elif ev[0] == "src_credit":
-                    self.src_occ[ev[1]][ev[2]] -= 1
-            for s, q in enumerate(self.queues):    # terminals: one flit per cycle into the router
-                if not q or q[0].ctime > t:
-                    continue
-                pkt = q[0]
-                if self.src_vc[s] < 0:
-                    lvc = self.src_lastvc[s]
-                    for i in range(1, self.V + 1):
-                        vc = 0 if lvc < 0 else (lvc + i) % self.V
-                        if not self.src_inuse[s][vc] and self.src_occ[s][vc] < self.B:
-                            self.src_vc[s], self.src_inuse[s][vc], self.src_lastvc[s] = vc, True, vc
-                            break
-                vc = self.src_vc[s]
-                if vc >= 0 and self.src_occ[s][vc] < self.B:
-                    fi = self.src_fi[s]
-                    self.src_occ[s][vc] += 1
-                    self._at(t + 2, "flit", s, 4, vc, (pkt, fi))
-                    if fi == 0:
-                        pkt.itime = t
-                    if fi == pkt.flits - 1:
-                        self.src_inuse[s][vc], self.src_vc[s], self.src_fi[s] = False, -1, 0
-                        q.popleft()
-                    else:
-                        self.src_fi[s] = fi + 1
+            self._terminals(t, events)
+            for s, q in enumerate(self.queues):
+                if q and q[0].ctime <= t:
+                    self._inject(t, s, q)
             for ev in events:                      # routers: credits, then arriving flits
                 if ev[0] == "credit":
                     self.routers[ev[1]].out_occ[ev[2]][ev[3]] -= 1
@@ -284,3 +289,42 @@ class RefNoc:
             for router in self.routers:
                 router.step(t)
         return self.delivered
+
+    def _terminals(self, t, events):
+        """Ejection (credit back to the router, delivery of tails) and injection credits."""
+        for ev in events:
+            if ev[0] == "eject":
+                _, r, vc, (pkt, fi) = ev
+                self._at(t + 2 + self.crd, "credit", r, 4, vc)
+                if fi == pkt.flits - 1:
+                    self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
+            elif ev[0] == "src_credit":
+                self.src_occ[ev[1]][ev[2]] -= 1
+
+    def _inject(self, t, s, q):
+        """Source s sends one flit of its first packet into its router, if its VC has a credit."""
+        pkt = q[0]
+        if self.src_vc[s] < 0:
+            self._source_vc(s)
+        vc = self.src_vc[s]
+        if vc < 0 or self.src_occ[s][vc] >= self.B:
+            return
+        fi = self.src_fi[s]
+        self.src_occ[s][vc] += 1
+        self._at(t + 2, "flit", s, 4, vc, (pkt, fi))
+        if fi == 0:
+            pkt.itime = t
+        if fi == pkt.flits - 1:
+            self.src_inuse[s][vc], self.src_vc[s], self.src_fi[s] = False, -1, 0
+            q.popleft()
+        else:
+            self.src_fi[s] = fi + 1
+
+    def _source_vc(self, s):
+        """The next free injection VC with a credit, round robin."""
+        lvc = self.src_lastvc[s]
+        for i in range(1, self.V + 1):
+            vc = 0 if lvc < 0 else (lvc + i) % self.V
+            if not self.src_inuse[s][vc] and self.src_occ[s][vc] < self.B:
+                self.src_vc[s], self.src_inuse[s][vc], self.src_lastvc[s] = vc, True, vc
+                return

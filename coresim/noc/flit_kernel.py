@@ -1,0 +1,344 @@
+"""Cycle-accurate mesh NoC kernel: BookSim2's input-queued VC router (`iq`), stage by stage, in numba.
+
+`noc_run` advances the whole mesh cycle by cycle over the state records of `flit_state` (owned by
+`coresim.noc.network.Noc`) and returns on `until`, a watched core reaching zero, a full buffer of delivery
+records / packet slots, or a deadlock. Its stages are inlined numba functions: here the terminals' (`eject`,
+`source_credit`, `generate`, `inject`), in `flit_router` the router pipeline's (`router_cycle`).
+
+Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
+queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
+switch allocation at cycle u reaches the next router's input at u + max(1, ST) + 1 + link latency;
+terminal channels take 1 cycle). Allocators are separable input-first with round-robin arbiters, the
+switch allocator's per-input VC choice uses BookSim's rotating offset.
+
+Tree multicast. A multicast packet follows the union of the dimension-order paths from its source to its
+destinations and is replicated at the routers where they diverge (a "branch router": two or more output
+ports, ejection ports included). Elsewhere it is an ordinary wormhole packet. At a branch router:
+
+* VC allocation is atomic: before the output-VC arbiters grant anything, the router's multicast heads are
+  served in round-robin order; each takes one output VC on every branch in this cycle - on each port the
+  first free VC in the input VC's round-robin order whose downstream buffer has room for the whole packet
+  (credits >= packet flits: cut-through at branch routers) - or, if some branch has none, nothing. The VCs
+  are reserved at once (so a VC allocation delay > 1 cannot lose them); unicast requests for them lose
+  this cycle, as to a higher-priority requester. A head never holds some branches while waiting for others.
+* Switch allocation fans out: when the input arbiter picks a multicast VC the input requests every branch
+  that still needs the front flit (and has a credit); the flit is copied in one traversal to every output
+  whose arbiter grants the input, the others follow in later cycles (asynchronous replication). The flit
+  leaves the input buffer (credit upstream) once every branch has sent it; each branch releases its output
+  VC when it sends the tail.
+
+Why this cannot deadlock (XY or YX trees, any number of VCs, ejection always drains: terminals read a
+flit in the cycle it arrives): a packet waiting for VCs at a branch router holds no output VC there, so all
+its waits are on channels further along dimension order (as for unicast). Once granted, every branch has
+buffer space for the whole packet downstream, so branches never wait for credits and the input VC drains as
+fast as its flits arrive; the flits between the packet's tail and that router belong to the packet alone
+(FIFO VCs) and only wait on channels it holds, which drain. So a branch never waits on a sibling stuck
+behind other traffic: no sibling-to-sibling dependency enters the channel dependency graph, which keeps the
+acyclic dimension-order one. (Plain wormhole trees deadlock: a branch that holds a VC while its sibling is
+blocked downstream links channels against dimension order - Lin, McKinley & Ni 1994; Boppana et al. 1998.)
+The cut-through condition needs packets no longer than a VC buffer: `Noc.inject_multicast` sends longer
+multicast packets as one unicast packet per destination. A head whose branches are never free together
+can wait long under heavy unicast load (starvation, not deadlock: flits keep moving). Unicast traffic
+takes exactly the BookSim2 code path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from numba import njit
+
+from coresim.noc.flit_router import router_cycle
+from coresim.noc.flit_state import (
+    FL_EJ,
+    FL_INJ,
+    FMASK,
+    FREE_MC,
+    FREE_TOP,
+    FSH,
+    LAST_MOVE,
+    LIVE,
+    NET_FLITS,
+    NOW,
+    NREC,
+    PK_DEL,
+    PK_INJ,
+    ST_DEADLOCK,
+    ST_NEED_PIDS,
+    ST_REC_FULL,
+    ST_UNTIL,
+    ST_WATCH,
+    STATUS,
+)
+from coresim.noc.rng import random_float, random_int
+
+
+# ------------------------------------------------------------------------------------------------- terminals
+@njit(cache=True, inline="always")
+def _free_packet(pid, sc, pk):
+    """The packet reached all its destinations: its id (and multicast row) go back to the free stacks."""
+    if pk.mc[pid] >= 0:
+        pk.free_mc[sc[FREE_MC]] = pk.mc[pid]
+        sc[FREE_MC] += 1
+    pk.free[sc[FREE_TOP]] = pid
+    sc[FREE_TOP] += 1
+    sc[LIVE] -= 1
+
+
+@njit(cache=True, inline="always")
+def _deliver(core, pid, t, cfg, sc, pk, rec, watch):
+    """The tail of packet pid reached `core`: record the delivery; True if a watched count reached zero."""
+    W, C = cfg.W, cfg.C
+    n = sc[NREC]
+    rec.tag[n] = pk.tag[pid]
+    rec.dst[n] = core
+    rec.ct[n] = pk.ctime[pid]
+    rec.it[n] = pk.itime[pid]
+    rec.et[n] = t
+    r = core // C
+    sr = pk.src[pid] // C
+    rec.hops[n] = abs(sr % W - r % W) + abs(sr // W - r // W) + 1
+    sc[NREC] = n + 1
+    sc[PK_DEL] += 1
+    hit = False
+    if watch[core] > 0:
+        watch[core] -= 1
+        hit = watch[core] == 0
+    pk.rem[pid] -= 1
+    if pk.rem[pid] == 0:
+        _free_packet(pid, sc, pk)
+    return hit
+
+
+@njit(cache=True, inline="always")
+def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+    """The terminal reads the flit arriving in cycle t (slot es = t % DE; credit back to the router); True if a
+    watched count reached zero."""
+    f = wires.ej_flit[core, es]
+    if f < 0:
+        return False
+    wires.ej_flit[core, es] = -1
+    pid = f >> FSH
+    sc[FL_EJ] += 1
+    sc[NET_FLITS] -= 1
+    sc[LAST_MOVE] = t
+    gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
+    wires.cr_vc[gp, (t + 2 + cfg.CRD) % cfg.DC] = wires.ej_vc[core, es]
+    pk.ejf[pid] += 1
+    if (f & FMASK) == pk.flits[pid] - 1:
+        return _deliver(core, pid, t, cfg, sc, pk, rec, watch)
+    return False
+
+
+@njit(cache=True, inline="always")
+def source_credit(core, ss, term, wires):
+    """The credit arriving back at the source in this cycle (slot ss = t % DS)."""
+    v = wires.src_cr[core, ss]
+    if v >= 0:
+        wires.src_cr[core, ss] = -1
+        term.occ[core, v] -= 1
+
+
+@njit(cache=True, inline="always")
+def _destination(core, cfg, rng, term):
+    """The generator's destination for a packet of `core` (random draws as BookSim's traffic patterns)."""
+    if cfg.PAT == 0:
+        return random_int(rng, cfg.NC)
+    if cfg.PAT == 1:
+        return term.pat_tab[core]
+    if cfg.PAT_N == 1:
+        return term.pat_tab[0]
+    return term.pat_tab[random_int(rng, cfg.PAT_N)]
+
+
+@njit(cache=True, inline="always")
+def _new_packet(core, dst, ct, t, cfg, sc, term, pk):
+    sc[FREE_TOP] -= 1
+    pid = pk.free[sc[FREE_TOP]]
+    pk.src[pid] = core
+    pk.dst[pid] = dst
+    pk.mc[pid] = -1
+    pk.flits[pid] = cfg.GEN_FLITS
+    pk.ctime[pid] = ct
+    pk.itime[pid] = -1
+    pk.tag[pid] = t              # synthetic packets are tagged with their generation cycle
+    pk.route[pid] = 0 if cfg.GEN == 1 else 1
+    pk.rem[pid] = 1
+    pk.ejf[pid] = 0
+    pk.next[pid] = -1
+    term.q_head[core] = pid
+    term.q_tail[core] = pid
+    sc[LIVE] += 1
+
+
+@njit(cache=True, inline="always")
+def generate(core, t, fpos, cfg, sc, rng, term, pk):
+    """BookSim's Bernoulli source, only while the core holds no packet: one test per cycle up to t (a source
+    that held a packet catches up lazily), stopping at the first packet. Returns the RandomFloat position."""
+    while term.qtime[core] <= t:
+        ct = term.qtime[core]
+        term.qtime[core] = ct + 1
+        # BookSim: Bernoulli test, then the pattern's destination, then the packet's subnetwork
+        # (RandomInt(subnets - 1) = RandomInt(0), one integer draw)
+        u, fpos = random_float(rng, fpos)
+        if u < cfg.GEN_RATE:
+            dst = _destination(core, cfg, rng, term)
+            random_int(rng, 1)
+            _new_packet(core, dst, ct, t, cfg, sc, term, pk)
+            break
+    return fpos
+
+
+@njit(cache=True, inline="always")
+def _source_vc(core, cfg, term):
+    """A new packet takes the next free injection VC with a credit, round robin (BookSim's terminal)."""
+    lvc = term.last_vc[core]
+    for i in range(1, cfg.V + 1):
+        vc = 0 if lvc < 0 else (lvc + i) % cfg.V
+        if term.inuse[core, vc] == 0 and term.occ[core, vc] < cfg.B:
+            term.vc[core] = vc
+            term.inuse[core, vc] = 1
+            term.last_vc[core] = vc
+            return
+
+
+@njit(cache=True, inline="always")
+def _next_in_queue(core, pid, vc, term, pk):
+    """The tail left: the injection VC is free, the next queued packet is up."""
+    term.inuse[core, vc] = 0
+    term.vc[core] = -1
+    term.fi[core] = 0
+    nxt = pk.next[pid]
+    term.q_head[core] = nxt
+    if nxt < 0:
+        term.q_tail[core] = -1
+
+
+@njit(cache=True, inline="always")
+def inject(core, t, cfg, sc, term, wires, pk):
+    """The source sends the next flit of its first created packet, if its VC has a credit (one flit a cycle)."""
+    pid = term.q_head[core]
+    if pid < 0 or pk.ctime[pid] > t:
+        return
+    if term.vc[core] < 0:
+        _source_vc(core, cfg, term)
+    vc = term.vc[core]
+    if vc < 0 or term.occ[core, vc] >= cfg.B:
+        return
+    fi = term.fi[core]
+    term.occ[core, vc] += 1
+    gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
+    slot = (t + 2) % cfg.DL
+    wires.lk_flit[gp, slot] = (pid << FSH) | fi
+    wires.lk_vc[gp, slot] = vc
+    sc[FL_INJ] += 1
+    sc[NET_FLITS] += 1
+    sc[LAST_MOVE] = t
+    if fi == 0:
+        pk.itime[pid] = t
+        sc[PK_INJ] += 1
+    if fi == pk.flits[pid] - 1:
+        _next_in_queue(core, pid, vc, term, pk)
+    else:
+        term.fi[core] = fi + 1
+
+
+# ------------------------------------------------------------------------------------------------- the cycle loop
+@njit(cache=True, inline="always")
+def _stop_status(t, status, cfg, sc, rec_cap):
+    """Why the loop stops after cycle t - 1 (ST_UNTIL: it does not)."""
+    if status != ST_UNTIL:
+        return status
+    if sc[NREC] > rec_cap - cfg.NC:
+        return ST_REC_FULL
+    if cfg.GEN != 0 and sc[FREE_TOP] < cfg.NC:
+        return ST_NEED_PIDS
+    if sc[NET_FLITS] > 0 and t - sc[LAST_MOVE] > cfg.WIN:
+        return ST_DEADLOCK
+    return ST_UNTIL
+
+
+@njit(cache=True, inline="always")
+def _settle_credits(cfg, term, out, wires):
+    """Nothing in flight: apply the credits still on their way at once."""
+    for k in range(wires.cr_vc.shape[0]):
+        for s in range(cfg.DC):
+            if wires.cr_vc[k, s] >= 0:
+                out.occ[k * cfg.V + wires.cr_vc[k, s]] -= 1
+                wires.cr_vc[k, s] = -1
+    for k in range(cfg.NC):
+        for s in range(cfg.DS):
+            if wires.src_cr[k, s] >= 0:
+                term.occ[k, wires.src_cr[k, s]] -= 1
+                wires.src_cr[k, s] = -1
+
+
+@njit(cache=True, inline="always")
+def _skip_idle(t, until, cfg, sc, term, out, wires, pk):
+    """Idle network without a generator: jump to the next packet creation (or `until`). Returns the new t."""
+    nxt = until
+    for core in range(cfg.NC):
+        pid = term.q_head[core]
+        if pid >= 0 and pk.ctime[pid] < nxt:
+            nxt = pk.ctime[pid]
+    if nxt > t:
+        _settle_credits(cfg, term, out, wires)
+        t = nxt
+        sc[NOW] = t
+        sc[LAST_MOVE] = t
+    return t
+
+
+KERNEL_SOURCES = ("flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py", "rng.py")   # all noc_run uses
+
+
+def sources_digest() -> int:
+    """A hash of the files `noc_run` is compiled from. numba's cache checks only the time stamp of the file that
+    defines a function, not of the modules whose functions it inlines; `noc_run` closes over this number, which
+    numba's cache key includes, so editing any of these files recompiles it."""
+    h = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        h.update(Path(__file__).with_name(name).read_bytes())
+    return int.from_bytes(h.digest()[:7], "little")
+
+
+def _compile(digest: int):
+    """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
+    it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
+    takes, per call (measured: 13x slower)."""
+
+    @njit(cache=True, _nrt=False)
+    def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch):
+        """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
+        _ = digest                      # in numba's cache key: see `sources_digest`
+        rec_cap = rec.tag.shape[0]
+        t = sc[NOW]
+        fpos = rng.p[0]               # RandomFloat buffer position, kept local (stored back on return)
+        status = ST_UNTIL
+        while t < until:
+            es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
+            for core in range(cfg.NC):
+                if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+                    status = ST_WATCH
+                source_credit(core, ss, term, wires)
+                if cfg.GEN != 0 and term.q_head[core] < 0:
+                    fpos = generate(core, t, fpos, cfg, sc, rng, term, pk)
+                inject(core, t, cfg, sc, term, wires, pk)
+            ls, cs = t % cfg.DL, t % cfg.DC
+            for r in range(cfg.R):
+                router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr)
+            t += 1
+            sc[NOW] = t
+            status = _stop_status(t, status, cfg, sc, rec_cap)
+            if status != ST_UNTIL:
+                break
+            if cfg.GEN == 0 and sc[NET_FLITS] == 0 and t < until:
+                t = _skip_idle(t, until, cfg, sc, term, out, wires, pk)
+        rng.p[0] = fpos
+        sc[STATUS] = status
+        return status
+    return noc_run
+
+
+noc_run = _compile(sources_digest())

@@ -1,0 +1,529 @@
+"""One cycle of one BookSim2 `iq` router, stage by stage (inlined into `flit_kernel.noc_run`).
+
+BookSim's order within a router's cycle: input queuing (credits and arriving flits), then every stage's
+evaluate - routing, VC allocation, switch allocation - then every stage's update in the same order, the switch
+allocation update sending the granted flits across the switch (`router_cycle`). A stage's evaluate takes the
+requests of the VCs waiting for it (`*_due == PENDING`) and schedules its update `delay - 1` cycles later.
+Allocators are separable input-first with round-robin arbiters; the switch allocator's per-input VC choice uses
+BookSim's rotating offset. Tree multicast (atomic VC allocation at branch routers, fan-out switch allocation) is
+described in `flit_kernel`. Local names follow `flit_state`: i0 = the router's first VC, li = a VC's index in
+its router (port * V + vc), ip / p input / output ports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from coresim.noc.flit_routing import route_mask
+from coresim.noc.flit_state import (
+    ACTIVE,
+    FMASK,
+    FSH,
+    IDLE,
+    LAST_MOVE,
+    LOST,
+    MC_RESERVED,
+    NET_FLITS,
+    NO_CREDIT,
+    NO_REQUEST,
+    NONE,
+    PENDING,
+    ROUTING,
+    VC_ALLOC,
+)
+
+FAR = 1 << 40                 # round-robin key above any request
+
+
+@njit(cache=True, inline="always")
+def _rr_key(idx, ptr, size):
+    """Round-robin order after the last grant `ptr`: requests above it first (BookSim RoundRobinArbiter)."""
+    return idx + size if idx <= ptr else idx
+
+
+# ------------------------------------------------------------------------------------------------- head flits
+@njit(cache=True, inline="always")
+def _set_route(r, ivc, f, cfg, inp, pk):
+    """Route the head flit f of input VC ivc; on to VC allocation."""
+    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk)
+    for q in range(cfg.P):
+        inp.ovc[ivc, q] = -1
+    inp.state[ivc] = VC_ALLOC
+    inp.va_due[ivc] = PENDING
+
+
+@njit(cache=True, inline="always")
+def _start_head(r, ivc, f, cfg, inp, pk):
+    """Head flit f reached the front of input VC ivc: wait for routing, or route now (no routing delay)."""
+    if cfg.RD > 0:
+        inp.state[ivc] = ROUTING
+        inp.rt_due[ivc] = PENDING
+    else:
+        _set_route(r, ivc, f, cfg, inp, pk)
+
+
+# ------------------------------------------------------------------------------------------------- input queuing
+@njit(cache=True, inline="always")
+def _buffer_flit(r, ivc, f, cfg, inp, pk):
+    """Flit f enters input VC ivc: a head starts the pipeline, a flit behind an active packet bids for the switch."""
+    n = inp.n[ivc]
+    inp.buf[ivc, (inp.hd[ivc] + n) % cfg.B] = f
+    inp.n[ivc] = n + 1
+    inp.router_flits[r] += 1
+    if inp.state[ivc] == IDLE:
+        _start_head(r, ivc, f, cfg, inp, pk)
+    elif inp.state[ivc] == ACTIVE and n == 0:
+        inp.sa_due[ivc] = PENDING
+
+
+@njit(cache=True, inline="always")
+def receive(r, ls, cs, cfg, inp, out, wires, pk):
+    """Credits and flits arriving at router r in this cycle (delay-line slots ls, cs), port by port."""
+    V = cfg.V
+    for p in range(cfg.P):
+        gp = r * cfg.P + p
+        v = wires.cr_vc[gp, cs]
+        if v >= 0:
+            wires.cr_vc[gp, cs] = -1
+            out.occ[gp * V + v] -= 1
+        f = wires.lk_flit[gp, ls]
+        if f >= 0:
+            wires.lk_flit[gp, ls] = -1
+            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk)
+
+
+# ------------------------------------------------------------------------------------------------- routing stage
+@njit(cache=True, inline="always")
+def route_evaluate(i0, t, cfg, inp):
+    """Heads waiting for routing: their route is computed at the update RD - 1 cycles on."""
+    for ivc in range(i0, i0 + cfg.PV):
+        if inp.rt_due[ivc] == PENDING:
+            inp.rt_due[ivc] = t + cfg.RD - 1
+
+
+@njit(cache=True, inline="always")
+def route_update(r, i0, t, cfg, inp, pk):
+    """Routes due now: the head's output ports; on to VC allocation."""
+    for ivc in range(i0, i0 + cfg.PV):
+        if 0 <= inp.rt_due[ivc] <= t:
+            inp.rt_due[ivc] = NONE
+            _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+
+
+# ------------------------------------------------------------------------------------------------- VC allocation
+@njit(cache=True, inline="always")
+def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
+    """Input arbiter of input VC ivc: the first free output VC (local index) on its ports in round-robin order
+    after its last grant, or -1."""
+    V, PV = cfg.V, cfg.PV
+    ptr = arb.va_in[ivc]
+    best = -1
+    bkey = FAR
+    for p in range(cfg.P):
+        if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+            ob = i0 + p * V
+            for v in range(V):
+                if out.inuse[ob + v] == 0:
+                    key = _rr_key(p * V + v, ptr, PV)
+                    if key < bkey:
+                        bkey = key
+                        best = p * V + v
+    return best
+
+
+@njit(cache=True, inline="always")
+def _va_bid(li, oi, i0, ntouch, cfg, arb, scr):
+    """Input VC li asks output VC oi: the output arbiter keeps the first bidder in its round-robin order."""
+    key = _rr_key(li, arb.va_out[i0 + oi], cfg.PV)
+    if scr.va_best[oi] < 0:
+        scr.va_touch[ntouch] = oi
+        ntouch += 1
+        scr.va_best[oi] = li
+        scr.va_key[oi] = key
+    elif key < scr.va_key[oi]:
+        scr.va_best[oi] = li
+        scr.va_key[oi] = key
+    return ntouch
+
+
+@njit(cache=True, inline="always")
+def _va_requests(i0, cfg, inp, out, arb, scr):
+    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald); multicast heads at a branch
+    router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC waiting)."""
+    ntouch = 0
+    any_mc = False
+    any_va = False
+    for li in range(cfg.PV):
+        ivc = i0 + li
+        scr.evald[li] = 0
+        if inp.va_due[ivc] != PENDING:
+            continue
+        any_va = True
+        scr.evald[li] = 1
+        m = inp.mask[ivc]
+        if m & (m - 1) != 0:
+            any_mc = True
+            inp.va_res[ivc] = NO_REQUEST
+            continue
+        best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
+        inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
+        if best >= 0:
+            ntouch = _va_bid(li, best, i0, ntouch, cfg, arb, scr)
+    return ntouch, any_mc, any_va
+
+
+@njit(cache=True, inline="always")
+def _mc_branch_vcs(ivc, m, nfl, i0, cfg, inp, out, arb, scr):
+    """For every branch port of multicast head ivc, the first free output VC in its round-robin order with room
+    downstream for the whole packet (nfl flits), into scr.mc_ch; False if some branch has none."""
+    V, PV = cfg.V, cfg.PV
+    ptr = arb.va_in[ivc]
+    for p in range(cfg.P):
+        if (m >> p) & 1:
+            ob = i0 + p * V
+            bv = -1
+            bk = FAR
+            for v in range(V):
+                if out.inuse[ob + v] == 0 and out.occ[ob + v] + nfl <= cfg.B:
+                    key = _rr_key(p * V + v, ptr, PV)
+                    if key < bk:
+                        bk = key
+                        bv = v
+            if bv < 0:
+                return False
+            scr.mc_ch[p] = bv
+    return True
+
+
+@njit(cache=True, inline="always")
+def _va_multicast(r, i0, cfg, inp, out, arb, pk, scr):
+    """Multicast heads, in round-robin order, ahead of the output-VC arbiters: each takes one output VC per branch
+    if every branch has a free one with room downstream for the whole packet, all in this cycle, or none (the
+    VCs are reserved now: nobody else can take them)."""
+    V, PV = cfg.V, cfg.PV
+    start = arb.mc[r]
+    for k in range(1, PV + 1):
+        li = (start + k) % PV
+        ivc = i0 + li
+        m = inp.mask[ivc]
+        if scr.evald[li] == 0 or m & (m - 1) == 0:
+            continue
+        nfl = pk.flits[inp.buf[ivc, inp.hd[ivc]] >> FSH]
+        if not _mc_branch_vcs(ivc, m, nfl, i0, cfg, inp, out, arb, scr):
+            continue
+        for p in range(cfg.P):
+            if (m >> p) & 1:
+                oi = p * V + scr.mc_ch[p]
+                out.inuse[i0 + oi] = 1
+                inp.ovc[ivc, p] = scr.mc_ch[p]
+                arb.va_in[ivc] = oi
+                arb.va_out[i0 + oi] = li
+        inp.va_res[ivc] = MC_RESERVED
+        arb.mc[r] = li
+
+
+@njit(cache=True, inline="always")
+def _va_grants(i0, ntouch, inp, out, arb, scr):
+    """Output arbiters: each output VC bid for goes to its best bidder, unless a multicast head reserved it."""
+    for k in range(ntouch):
+        oi = scr.va_touch[k]
+        li = scr.va_best[oi]
+        scr.va_best[oi] = -1
+        if out.inuse[i0 + oi] != 0:
+            continue
+        inp.va_res[i0 + li] = i0 + oi
+        arb.va_in[i0 + li] = oi
+        arb.va_out[i0 + oi] = li
+
+
+@njit(cache=True, inline="always")
+def _va_schedule(i0, t, any_va, cfg, inp, out, scr):
+    """Schedule the update of the VCs just evaluated; with a delay > 1 a grant whose output VC was taken
+    meanwhile is lost."""
+    if not any_va and cfg.VAD <= 1:
+        return
+    for ivc in range(i0, i0 + cfg.PV):
+        if scr.evald[ivc - i0] == 1:
+            inp.va_due[ivc] = t + cfg.VAD - 1
+        elif cfg.VAD > 1 and 0 <= inp.va_due[ivc] <= t and inp.va_res[ivc] >= 0 and out.inuse[inp.va_res[ivc]] != 0:
+            inp.va_res[ivc] = NO_REQUEST
+
+
+@njit(cache=True, inline="always")
+def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
+    """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters."""
+    ntouch, any_mc, any_va = _va_requests(i0, cfg, inp, out, arb, scr)
+    if any_mc:
+        _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
+    _va_grants(i0, ntouch, inp, out, arb, scr)
+    _va_schedule(i0, t, any_va, cfg, inp, out, scr)
+
+
+@njit(cache=True, inline="always")
+def _to_active(ivc, inp):
+    """Every output of the head holds a VC: the packet's flits bid for the switch."""
+    inp.va_due[ivc] = NONE
+    inp.state[ivc] = ACTIVE
+    inp.pend[ivc] = inp.mask[ivc]
+    inp.sa_due[ivc] = PENDING
+
+
+@njit(cache=True, inline="always")
+def vc_alloc_update(i0, t, cfg, inp, out):
+    """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
+    V = cfg.V
+    for ivc in range(i0, i0 + cfg.PV):
+        if not 0 <= inp.va_due[ivc] <= t:
+            continue
+        res = inp.va_res[ivc]
+        inp.va_due[ivc] = PENDING
+        if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
+            _to_active(ivc, inp)
+        elif res >= 0:
+            out.inuse[res] = 1
+            lo = res - i0
+            inp.ovc[ivc, lo // V] = lo % V
+            m = inp.mask[ivc]
+            done = True
+            for p in range(cfg.P):
+                if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+                    done = False
+            if done:
+                _to_active(ivc, inp)
+
+
+# ------------------------------------------------------------------------------------------------- switch allocation
+@njit(cache=True, inline="always")
+def _sa_requests(i0, gp0, cfg, inp, out, arb, scr):
+    """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
+    among the VCs waiting for switch allocation with a credit downstream). Returns whether any VC waits."""
+    V, P = cfg.V, cfg.P
+    any_sa = False
+    for li in range(cfg.PV):
+        ivc = i0 + li
+        if inp.sa_due[ivc] != PENDING:
+            continue
+        any_sa = True
+        ip = li // V
+        v = li % V
+        off = arb.sw_off[gp0 + ip]
+        m = inp.pend[ivc]
+        for p in range(P):
+            if (m >> p) & 1:
+                if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
+                    continue
+                k = ip * P + p
+                cur = scr.pair_vc[k]
+                if cur < 0 or (v - off + V) % V < (cur - off + V) % V:
+                    scr.pair_vc[k] = v
+    return any_sa
+
+
+@njit(cache=True, inline="always")
+def _sa_bid(ip, p, gp0, cfg, arb, scr):
+    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order."""
+    key = _rr_key(ip, arb.sa_out[gp0 + p], cfg.P)
+    if scr.out_best[p] < 0 or key < scr.out_key[p]:
+        scr.out_best[p] = ip
+        scr.out_key[p] = key
+
+
+@njit(cache=True, inline="always")
+def _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr):
+    """Each input port picks one output among its requests (round robin); a multicast VC picked bids for every
+    branch still owing the front flit (credit permitting), to copy the flit to all it wins."""
+    V, P = cfg.V, cfg.P
+    for ip in range(P):
+        ptr = arb.sa_in[gp0 + ip]
+        best = -1
+        bkey = FAR
+        for p in range(P):
+            if scr.pair_vc[ip * P + p] >= 0:
+                key = _rr_key(p, ptr, P)
+                if key < bkey:
+                    bkey = key
+                    best = p
+        if best < 0:
+            continue
+        mvc = i0 + ip * V + scr.pair_vc[ip * P + best]
+        mm = inp.mask[mvc]
+        if mm & (mm - 1) == 0:
+            _sa_bid(ip, best, gp0, cfg, arb, scr)
+            continue
+        scr.in_mvc[ip] = mvc
+        m = inp.pend[mvc]
+        for p in range(P):
+            if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[mvc, p]] < cfg.B:
+                _sa_bid(ip, p, gp0, cfg, arb, scr)
+
+
+@njit(cache=True, inline="always")
+def _sa_output_grants(gp0, cfg, arb, scr):
+    """Each output port grants its best bidder; both arbiters' pointers move to the grant."""
+    for p in range(cfg.P):
+        ip = scr.out_best[p]
+        if ip >= 0:
+            scr.out_best[p] = -1
+            if scr.in_mvc[ip] >= 0:
+                scr.in_mwon[ip] |= np.int64(1) << p
+            scr.in_match[ip] = p
+            arb.sa_in[gp0 + ip] = p
+            arb.sa_out[gp0 + p] = ip
+
+
+@njit(cache=True, inline="always")
+def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
+    """The switch allocation result of a VC that bid: its output port (P + port mask for a multicast flit) if
+    its input won with this VC (the input's VC offset then moves past it), else LOST."""
+    V = cfg.V
+    ip = li // V
+    v = li % V
+    p = scr.in_match[ip]
+    if scr.in_mvc[ip] >= 0:
+        won = scr.in_mvc[ip] == ivc and scr.in_mwon[ip] != 0
+        res = cfg.P + scr.in_mwon[ip] if won else LOST
+    else:
+        won = p >= 0 and scr.pair_vc[ip * cfg.P + p] == v
+        res = p if won else LOST
+    if won:
+        arb.sw_off[gp0 + ip] = (v + 1) % V
+    inp.sa_res[ivc] = res
+
+
+@njit(cache=True, inline="always")
+def _sa_credit_check(ivc, gp0, cfg, inp, out):
+    """A switch grant about to complete (switch allocation delay > 1): drop outputs without a credit."""
+    P, V = cfg.P, cfg.V
+    res = inp.sa_res[ivc]
+    if res < P:
+        if out.occ[(gp0 + res) * V + inp.ovc[ivc, res]] >= cfg.B:
+            inp.sa_res[ivc] = NO_CREDIT
+        return
+    m = res - P
+    for p in range(P):
+        if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
+            m &= ~(np.int64(1) << p)
+    inp.sa_res[ivc] = P + m if m != 0 else NO_CREDIT
+
+
+@njit(cache=True, inline="always")
+def _sa_clear(cfg, scr):
+    """Reset the switch allocator's work arrays."""
+    for k in range(cfg.P * cfg.P):
+        scr.pair_vc[k] = -1
+    for ip in range(cfg.P):
+        scr.in_match[ip] = -1
+        scr.in_mvc[ip] = -1
+        scr.in_mwon[ip] = 0
+
+
+@njit(cache=True, inline="always")
+def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
+    """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
+    SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
+    gp0 = r * cfg.P
+    any_sa = _sa_requests(i0, gp0, cfg, inp, out, arb, scr)
+    if any_sa:
+        _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr)
+        _sa_output_grants(gp0, cfg, arb, scr)
+    if not any_sa and cfg.SAD <= 1:
+        return
+    for li in range(cfg.PV):
+        ivc = i0 + li
+        if inp.sa_due[ivc] == PENDING:
+            _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
+            inp.sa_due[ivc] = t + cfg.SAD - 1
+        elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
+            _sa_credit_check(ivc, gp0, cfg, inp, out)
+    if any_sa:
+        _sa_clear(cfg, scr)
+
+
+# ------------------------------------------------------------------------------------------------- switch traversal
+@njit(cache=True, inline="always")
+def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
+    """A copy of flit f leaves through output p on its output VC, onto the link (or to the local terminal)."""
+    ov = inp.ovc[ivc, p]
+    og = r * cfg.P + p
+    out.occ[og * cfg.V + ov] += 1
+    if tail:
+        out.inuse[og * cfg.V + ov] = 0
+    out.link_flits[og] += 1
+    sc[NET_FLITS] += 1                # one copy per branch; the buffered original leaves in `_dequeue`
+    if p < 4:
+        dg = wires.nbr_in[og]
+        slot = (t + cfg.X_LINK) % cfg.DL
+        wires.lk_flit[dg, slot] = f
+        wires.lk_vc[dg, slot] = ov
+    else:
+        core = r * cfg.C + p - 4
+        slot = (t + cfg.X_EJ) % cfg.DE
+        wires.ej_flit[core, slot] = f
+        wires.ej_vc[core, slot] = ov
+
+
+@njit(cache=True, inline="always")
+def _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk):
+    """Every branch has the front flit: it leaves the buffer, a credit goes upstream, the next flit (or head) is
+    up."""
+    inp.hd[ivc] = (inp.hd[ivc] + 1) % cfg.B
+    sc[NET_FLITS] -= 1
+    n = inp.n[ivc] - 1
+    inp.n[ivc] = n
+    inp.router_flits[r] -= 1
+    ip = li // cfg.V
+    v = li % cfg.V
+    if ip >= 4:
+        wires.src_cr[r * cfg.C + ip - 4, (t + 2) % cfg.DS] = v
+    else:
+        wires.cr_vc[wires.up_out[r * cfg.P + ip], (t + cfg.X_CR) % cfg.DC] = v
+    inp.pend[ivc] = inp.mask[ivc]
+    if n == 0:
+        inp.sa_due[ivc] = NONE
+        if tail:
+            inp.state[ivc] = IDLE
+    elif tail:
+        inp.sa_due[ivc] = NONE
+        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+
+
+@njit(cache=True, inline="always")
+def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
+    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
+    P = cfg.P
+    for li in range(cfg.PV):
+        ivc = i0 + li
+        if not 0 <= inp.sa_due[ivc] <= t:
+            continue
+        res = inp.sa_res[ivc]
+        inp.sa_due[ivc] = PENDING
+        if res < 0:
+            continue
+        sent = np.int64(1) << res if res < P else res - P
+        f = inp.buf[ivc, inp.hd[ivc]]
+        tail = (f & FMASK) == pk.flits[f >> FSH] - 1
+        for p in range(P):
+            if (sent >> p) & 1:
+                _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires)
+        sc[LAST_MOVE] = t
+        pend = inp.pend[ivc] & ~sent
+        inp.pend[ivc] = pend
+        if pend == 0:
+            _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk)
+
+
+@njit(cache=True, inline="always")
+def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of router r (link and credit slots ls, cs): input queuing, then the evaluates, then the updates
+    (switch traversal last)."""
+    receive(r, ls, cs, cfg, inp, out, wires, pk)
+    if inp.router_flits[r] == 0:
+        return
+    i0 = r * cfg.PV
+    route_evaluate(i0, t, cfg, inp)
+    vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
+    sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+    route_update(r, i0, t, cfg, inp, pk)
+    vc_alloc_update(i0, t, cfg, inp, out)
+    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk)

@@ -1,0 +1,276 @@
+"""`Noc`: the mesh network of input-queued VC routers (BookSim2 `iq`), state in numpy, cycles in numba.
+
+Cores (terminals) are numbered core = router * cores_per_tile + local, router = y * width + x. Router
+ports: 0 +x, 1 -x, 2 +y, 3 -y, 4 + i local core i (BookSim's mesh port order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coresim.errors import SimulationError
+from coresim.noc import flit_state as S
+from coresim.noc.flit_kernel import noc_run
+from coresim.noc.rng import new_rng, seed_rng
+from coresim.spec.chip import MeshSpec, NocSpec
+
+
+class NocDeadlock(SimulationError):
+    """No flit moved for the deadlock window while flits were in the network."""
+
+    def __init__(self, message: str, cycle: int | None = None, routers: list[int] | None = None):
+        # the message alone is the exception's args, so that `type(exc)(*exc.args)` (simpy re-raising a
+        # process's exception) rebuilds it; `cycle` and `routers` are extra, optional attributes
+        super().__init__(message)
+        self.cycle, self.routers = cycle, routers
+
+    @classmethod
+    def at(cls, cycle: int, routers: list[int], width: int) -> NocDeadlock:
+        where = ", ".join(f"{r} (x={r % width}, y={r // width})" for r in routers[:16])
+        more = f" and {len(routers) - 16} more" if len(routers) > 16 else ""
+        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits",
+                   cycle, routers)
+
+
+def zero_load_latency(noc: NocSpec, routers: int, flits: int) -> int:
+    """Cycles from creation to tail ejection of a lone packet crossing `routers` routers."""
+    r = noc.router
+    stages = r.routing_delay_cycles + r.vc_alloc_delay_cycles + r.sw_alloc_delay_cycles + max(1, r.st_delay_cycles)
+    link = noc.link_latency_cycles
+    # terminal channels take 1 cycle and a send lands one cycle after its channel latency (BookSim)
+    return routers * (stages + link) + 1 + 1 + 1 - link + (flits - 1) * r.sw_alloc_delay_cycles
+
+
+class Noc:
+    """Cycle-accurate mesh NoC. See the module docstring for numbering; `run` advances time."""
+
+    def __init__(self, mesh: MeshSpec, noc: NocSpec, *, deadlock_window_cycles: int | None = None,
+                 packet_capacity: int = 1024, record_capacity: int = 1 << 16):
+        self.mesh, self.spec = mesh, noc
+        rt = noc.router
+        W, H, C = mesh.width, mesh.height, mesh.cores_per_tile
+        if C > 58:
+            raise ValueError("at most 58 cores per tile (port masks are int64)")
+        V, B = rt.vcs, rt.buffer_flits
+        self.W, self.H, self.C, self.V, self.B = W, H, C, V, B
+        self.R, self.P, self.n_cores = W * H, 4 + C, W * H * C
+        if deadlock_window_cycles is None:
+            path = zero_load_latency(noc, W + H - 1, 1)
+            deadlock_window_cycles = 4 * (path + V * B * (W + H)) + 1000
+        self.deadlock_window_cycles = deadlock_window_cycles
+        delays = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles, rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
+        self.cfg = S.new_config(W, H, C, V, B, delays, noc.link_latency_cycles, rt.credit_delay_cycles,
+                                deadlock_window_cycles)
+        self.sc = np.zeros(S.N_SC, np.int64)
+        self.rng = new_rng()                    # BookSim's random numbers (RandomFloat / RandomInt streams)
+        self.term, self.inp = S.new_terminals(self.cfg), S.new_inputs(self.cfg)
+        self.out, self.arb, self.wires = S.new_outputs(self.cfg), S.new_arbiters(self.cfg), S.new_wires(self.cfg)
+        self.scratch = S.new_scratch(self.cfg)
+        self.mc_words = (self.n_cores + S.MC_BITS - 1) // S.MC_BITS
+        self.pk = S.new_packets(self.mc_words)
+        self.sc[S.FREE_MC] = 1
+        self._grow_packets(packet_capacity)
+        self.rec = S.new_records(record_capacity)
+        self._done: list[tuple[np.ndarray, ...]] = []
+        self.watch0 = np.zeros(self.n_cores, np.int64)
+        self._route_default = 0 if noc.routing == "xy" else 1
+
+    # ------------------------------------------------------------------ counters
+    @property
+    def now(self) -> int:
+        return int(self.sc[S.NOW])
+
+    @property
+    def link_flits(self) -> np.ndarray:
+        """Flits sent per router output port (router * P + port, ejection ports included)."""
+        return self.out.link_flits
+
+    @property
+    def flit_hops(self) -> int:
+        return int(self.out.link_flits.sum())
+
+    @property
+    def packets_injected(self) -> int:
+        return int(self.sc[S.PK_INJ])
+
+    @property
+    def flits_injected(self) -> int:
+        return int(self.sc[S.FL_INJ])
+
+    @property
+    def packets_delivered(self) -> int:
+        return int(self.sc[S.PK_DEL])
+
+    @property
+    def flits_ejected(self) -> int:
+        return int(self.sc[S.FL_EJ])
+
+    def busy(self) -> bool:
+        return bool(self.sc[S.LIVE] > 0)
+
+    # ------------------------------------------------------------------ capacity
+    def _grow_packets(self, need_free: int) -> None:
+        self.pk = S.grow_packets(self.pk, self.sc, need_free)
+
+    def _grow_mc(self, need_free: int) -> None:
+        self.pk = S.grow_mc(self.pk, self.sc, need_free)
+
+    # ------------------------------------------------------------------ injection
+    def _check(self, src, flits, cycle):
+        if src.size and (src.min() < 0 or src.max() >= self.n_cores):
+            raise ValueError("source core out of range")
+        if flits.size and (flits.min() < 1 or flits.max() > S.FMASK):
+            raise ValueError(f"packets must have 1..{S.FMASK} flits")
+        if cycle.size and cycle.min() < self.now:
+            raise ValueError(f"creation cycle before now ({self.now})")
+
+    def _enqueue(self, src, dst, mc, flits, cycle, tag, route, rem) -> None:
+        n = src.size
+        self._grow_packets(n)
+        pk, top = self.pk, int(self.sc[S.FREE_TOP])
+        pids = pk.free[top - n:top][::-1].copy()
+        self.sc[S.FREE_TOP] = top - n
+        pk.src[pids], pk.dst[pids], pk.mc[pids] = src, dst, mc
+        pk.flits[pids], pk.ctime[pids], pk.itime[pids] = flits, cycle, -1
+        pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
+        pk.ejf[pids], pk.next[pids] = 0, -1
+        self.sc[S.LIVE] += n
+        for i in np.lexsort((np.arange(n), cycle, src)):
+            self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+
+    def _queue(self, pid: int, s: int, c: int) -> None:
+        """Append packet pid (created at cycle c) to source s's queue, which stays in creation order."""
+        pk, term = self.pk, self.term
+        tail = int(term.q_tail[s])
+        if tail < 0:
+            term.q_head[s] = term.q_tail[s] = pid
+        elif pk.ctime[tail] <= c:
+            pk.next[tail] = pid
+            term.q_tail[s] = pid
+        else:   # rare: an earlier creation cycle than the queue's tail (behind a packet already being sent)
+            prev, cur = -1, int(term.q_head[s])
+            started = term.fi[s] > 0 or term.vc[s] >= 0
+            while cur >= 0 and (pk.ctime[cur] <= c or (prev < 0 and started)):
+                prev, cur = cur, int(pk.next[cur])
+            pk.next[pid] = cur
+            if prev < 0:
+                term.q_head[s] = pid
+            else:
+                pk.next[prev] = pid
+
+    def _route_arr(self, routing, n):
+        if routing is None:
+            return np.full(n, self._route_default, np.int64)
+        if isinstance(routing, str):
+            return np.full(n, 0 if routing == "xy" else 1, np.int64)
+        return np.asarray(routing, np.int64)
+
+    def inject(self, src, dst, flits, cycle, tag, routing=None) -> None:
+        """Queue unicast packets (one per element) at their source cores from creation cycle `cycle`.
+        `routing` (optional, per packet or one of "xy"/"yx") overrides the spec's routing."""
+        src, dst, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, dst, flits, cycle, tag))
+        self._check(src, flits, cycle)
+        if dst.size and (dst.min() < 0 or dst.max() >= self.n_cores):
+            raise ValueError("destination core out of range")
+        n = src.size
+        self._enqueue(src, dst, np.full(n, -1, np.int64), flits, cycle, tag, self._route_arr(routing, n),
+                      np.ones(n, np.int64))
+
+    def _mc_row(self, d: np.ndarray) -> int:
+        """A free multicast row holding destination cores d."""
+        self.sc[S.FREE_MC] -= 1
+        slot = int(self.pk.free_mc[self.sc[S.FREE_MC]])
+        row = np.zeros(self.mc_words, np.int64)
+        np.bitwise_or.at(row, d // S.MC_BITS, np.left_shift(1, d % S.MC_BITS).astype(np.int64))
+        self.pk.mc_mask[slot] = row
+        return slot
+
+    def inject_multicast(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing=None) -> None:
+        """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]].
+
+        Routers replicate a packet where its destinations' paths diverge, cutting it through there (every
+        branch gets room downstream for the whole packet; see `coresim.noc.flit_kernel`). A packet longer than a
+        VC buffer cannot be cut through, so it is sent as one unicast packet per destination (same tag)."""
+        src, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, flits, cycle, tag))
+        dst_ptr, dst_idx = np.asarray(dst_ptr, np.int64), np.asarray(dst_idx, np.int64)
+        self._check(src, flits, cycle)
+        n = src.size
+        if dst_idx.size and (dst_idx.min() < 0 or dst_idx.max() >= self.n_cores):
+            raise ValueError("destination core out of range")
+        route = self._route_arr(routing, n)
+        rows: list[int] = []          # packet i once, or once per destination when sent as unicast copies
+        dst: list[int] = []
+        mc: list[int] = []
+        rem: list[int] = []
+        self._grow_mc(n)
+        for i in range(n):
+            d = np.unique(dst_idx[dst_ptr[i]:dst_ptr[i + 1]])
+            if d.size == 1 or (d.size > 1 and flits[i] > self.B):
+                rows += [i] * d.size
+                dst += d.tolist()
+                mc += [-1] * d.size
+                rem += [1] * d.size
+            elif d.size > 1:
+                rows.append(i)
+                dst.append(-1)
+                mc.append(self._mc_row(d))
+                rem.append(d.size)
+        k = np.asarray(rows, np.int64)
+        self._enqueue(src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k],
+                      route[k], np.asarray(rem, np.int64))
+
+    # ------------------------------------------------------------------ running
+    def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
+                      seed: int, routing: str | None = None) -> None:
+        """Switch on BookSim-style Bernoulli sources (synthetic traffic): `rate_pkts` packets/core/cycle;
+        pattern_kind 0 uniform, 1 fixed table src->dst, 2 uniform over the table's entries (hotspots).
+        Random numbers are BookSim2's (RandomSeed(seed), one RandomFloat per Bernoulli test, RandomInt for the
+        destination and the packet's subnetwork), so a run repeats BookSim's run with the same seed."""
+        gen = 1 + (self._route_default if routing is None else (0 if routing == "xy" else 1))
+        self.cfg = self.cfg._replace(GEN=gen, PAT=int(pattern_kind), PAT_N=len(pattern_table),
+                                     GEN_FLITS=int(packet_flits), GEN_RATE=float(rate_pkts))
+        tab = np.asarray(pattern_table, np.int64).copy() if len(pattern_table) else np.zeros(1, np.int64)
+        self.term = self.term._replace(pat_tab=tab)
+        seed_rng(self.rng, seed)                                     # BookSim's RandomSeed(seed)
+        self.term.qtime[:] = self.now
+        self._grow_packets(2 * self.n_cores + self.R * self.P * self.V * self.B)
+
+    def run(self, until: int, watch=None) -> int:
+        """Simulate up to cycle `until` (or the end of the cycle in which a watched count hits 0)."""
+        w = self.watch0 if watch is None else watch
+        if watch is not None and (w.dtype != np.int64 or w.shape != (self.n_cores,)):
+            raise ValueError("watch must be an int64 array with one entry per core")
+        while True:
+            st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
+                         self.wires, self.pk, self.rec, self.scratch, w)
+            if st == S.ST_REC_FULL:
+                self._stash_records()
+            elif st == S.ST_NEED_PIDS:
+                self._grow_packets(2 * self.pk.src.shape[0])
+            elif st == S.ST_DEADLOCK:
+                routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
+                raise NocDeadlock.at(self.now, routers, self.W)
+            else:
+                return self.now
+
+    def _stash_records(self) -> None:
+        n = int(self.sc[S.NREC])
+        if n:
+            self._done.append(tuple(a[:n].copy() for a in self.rec))
+            self.sc[S.NREC] = 0
+
+    def delivered(self) -> tuple[np.ndarray, ...]:
+        """Deliveries since the last call: (tag, dst_core, create_cycle, inject_cycle, eject_cycle, hops)."""
+        self._stash_records()
+        parts, self._done = self._done, []
+        if not parts:
+            return tuple(np.zeros(0, np.int64) for _ in range(6))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
+
+    def in_flight_age(self) -> tuple[int, int]:
+        """(sum of now - creation over generated, not yet ejected flits, their count), as BookSim's
+        latency threshold counts them."""
+        pk = self.pk
+        live = (pk.rem > 0) & (pk.ctime <= self.now)
+        left = (pk.flits - pk.ejf)[live]
+        return int((left * (self.now - pk.ctime[live])).sum()), int(left.sum())
