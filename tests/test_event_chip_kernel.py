@@ -268,6 +268,7 @@ def test_a_gate_that_never_opens_is_a_deadlock_naming_the_waiting_soma():
     r = time_window(prog, chip)
     assert r.status == "deadlock"
     assert r.end_cycle == r.msg_done[0]                      # the last thing that moved
+    assert list(r.soma_end) == [4, -1]                       # core 1's op never started
     assert "somas waiting on gates core 1 op 1 on gate 0" in r.blocked
     twin = time_window_ref(prog, chip)
     assert twin["status"] == "deadlock" and twin["end_cycle"] == r.end_cycle

@@ -166,9 +166,9 @@ class WindowTiming:
     soma_busy: np.ndarray       # per core: soma cycles (ops + message forming)
     send_stall: np.ndarray      # cycles formed messages waited for room
     synapse_busy: np.ndarray
-    peak_send_flits: np.ndarray
-    peak_receive_flits: np.ndarray
-    soma_end: np.ndarray        # cycle the core's last op was done
+    peak_send_flits: np.ndarray     # flits in the send buffer, their room not yet returned included
+    peak_receive_flits: np.ndarray  # flits in or reserved in the receive buffer
+    soma_end: np.ndarray        # cycle the core's last op was done (-1: it never was)
     link_flits: np.ndarray      # per router output port, router * (4 + C) + port (Noc.link_flits layout)
 
     @property
@@ -272,8 +272,8 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
                                     fmax * chip.flit_cycles + chip.credit_cycles + 1)
     blocked = "" if status == ks.OK else _describe(int(end), CS, PT, OPS, MS, C)
-    return WindowTiming(STATUS[status], int(end), blocked, MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT],
-                        MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE],
+    times = (MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT], MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE])
+    return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),
                         *(CS[:, k].copy() for k in ks.STATS), PT[:, ks.O_FLITS].copy())
 
 
@@ -289,7 +289,7 @@ def _failed(MH, MS, n, NC, NO, bad, in_cap, rx_cap, P) -> WindowTiming:
     line = f"{what} ({MH[m, ks.H_F]} flits, to core {MS[m, ks.X_DST]}) is larger than {where}"
     nh = MS.shape[0] - n
     return WindowTiming("oversize", 0, line, *(np.full(k, -1, I64) for k in (n, n, n, nh, nh)),
-                        *(np.zeros(NC, I64) for _ in range(6)), np.zeros(NO, I64))
+                        *(np.zeros(NC, I64) for _ in range(5)), np.full(NC, -1, I64), np.zeros(NO, I64))
 
 
 def _listing(items: list[str], most: int = 8) -> str:

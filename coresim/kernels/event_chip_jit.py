@@ -629,6 +629,7 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr):
     for col in (C_CUR, C_NH, C_NT, C_SH, C_ST, C_HWAKE, C_CWAKE, C_MH, C_M2, C_M4):
         CS[:, col] = -1
     CS[:, C_GNEXT] = -2
+    CS[:, S_SOMA_END] = -1
     for c in range(NC):
         CS[c, C_PORT] = (c // C) * P + 4 + c % C
     HQ = _host_queues(CS, MS, hs)

@@ -68,7 +68,8 @@ class Core:
         self.host_port: deque = deque()      # host messages not yet entered, in arrival order
         self.cur: Msg | None = None
         self.cur_end = 0
-        self.soma_busy = self.stall = self.syn_busy = self.peak_tx = self.peak_rx = self.soma_end = 0
+        self.soma_busy = self.stall = self.syn_busy = self.peak_tx = self.peak_rx = 0
+        self.soma_end = -1                    # the cycle its last op was done
 
 
 class RefChip:
