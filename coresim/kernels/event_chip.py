@@ -1,0 +1,315 @@
+"""Timing of one window of an event-driven chip with concurrent cores and finite buffers (issue 16).
+
+A window is a timestep (or one layer phase of the `lockstep` schedule). The engine computes the data (which
+neurons fire, dendrite sums) and hands this kernel a per-core program; the kernel returns the timing only.
+The model is issue 16's note on the event kernel, made exact as follows; `event_chip_ref.py` is its plain-Python twin,
+stepped cycle by cycle, and the tests compare the two field by field.
+
+ENTITIES. Core c = router * C + local, router = y * W + x, ports 0 +x, 1 -x, 2 +y, 3 -y, 4 + i local core i
+(as `coresim.components.noc.Noc`). Per core: a soma (with its axon-out), a send buffer, a receive buffer and
+a synapse unit. The send buffer IS the router's local input port i (one FIFO, capacity `send_buffer_flits`);
+router input ports 0..3 are FIFOs of `router_buffer_flits`; the receive buffer holds `receive_buffer_flits`.
+Buffer room is counted in flits; a message (packet) of F flits needs room for all F to enter a buffer.
+
+PROGRAM. Per core, ops in order (CSR `op_ptr`), op k = (gate `op_gate[k]` or -1, `op_cycles[k]`), and per op
+its messages (CSR `msg_ptr`), message j = (`msg_gen[j]` soma cycles to form it, `msg_dst[j]`, `msg_flits[j]`,
+`msg_work[j]` synapse cycles at the destination, `msg_gate[j]` gate it counts for at the destination or -1).
+Host messages (`host_cycle`, `host_dst`, `host_flits`, `host_work`, `host_gate`). Gate g opens when
+`gate_need[g]` messages counting for it have been processed (need 0: open from the start).
+
+TIMING (all integer cycles from the window start, 0):
+* Soma: op k starts at the first cycle its gate is open and the previous op is done; it is busy
+  `op_cycles[k]` cycles, then forms its messages one after the other: `msg_gen[j]` cycles each, then the
+  message enters the send buffer at the first cycle it has room (the soma stalls until then: send-stall
+  cycles). A message to the core itself enters its own receive buffer instead (needs room there; no NoC).
+  The op is done when its last message has entered (or its cycles have elapsed if it has none); the next op
+  may start in that same cycle. Zero-cycle steps chain within one cycle.
+* Router: a packet that entered the send buffer at s reaches the router's local input at s + 2 (the
+  injection channel, as the flit-level Noc's terminal channel); a packet arriving at an input port at cycle a
+  is ready to leave at a + pipe - 1 (pipe = `noc_link.router_pipeline_cycles`: arrival to send, plus one,
+  as in `noc_link`). Only the head packet of each input FIFO may request, and only once its input is free
+  (the previous packet's tail has left) and it is ready; it requests the output of its dimension-order route
+  (XY or YX; the local port 4 + i at its destination router). An output that is not busy grants, once per
+  cycle, the first requester in round-robin order (input ports after the last one it granted, cyclically;
+  initially from port 0) whose packet fits in the downstream buffer (the next router's input FIFO or, for
+  a local output, the destination core's receive buffer): its room is reserved at once (virtual
+  cut-through). On a grant at g: the output and the input are busy until g + F * ser (ser = `flit_cycles`);
+  the packet leaves its input FIFO then, and its room there is free again at g + F * ser + credit (credit
+  delay, for the send buffer too); the head reaches the next router at g + 1 + link (ready at
+  g + link + pipe); on a local output the head is ejected into the receive buffer at g + 2 and the tail at
+  g + 2 + (F - 1) * ser. A lone packet crossing n routers thus has its head ejected
+  n * (pipe + link) + 3 - link cycles after it entered the send buffer: `noc_link.zero_load_cycles`, the
+  flit-level Noc's zero-load latency.
+* Receive queue: a message is in its core's receive queue from its key cycle on: NoC - its tail ejection,
+  own core's or host message - the cycle it entered the receive buffer. The synapse unit, when idle, takes
+  the message with the smallest (key, source core) (host = -1), frees its flits from the receive buffer at
+  once, is busy `work` cycles and at the end counts it for its gate. A zero-work message ends in the cycle
+  it was taken and the unit takes the next one in that cycle.
+* Host messages enter their core's receive buffer at the first cycle >= `host_cycle` with room, in order of
+  (host_cycle, index) per core (a core's waiting host messages do not hold up other cores').
+
+PER-CYCLE ORDER (both implementations; within a stage the entities do not interact, so the order among them
+is free; the twin takes them in index order):
+  1. deliveries due at t: credits (buffer room returns), packets becoming ready at a router input, tails
+     ejected (the message joins its receive queue); host messages arrive; each core's host port enters what
+     fits into the receive buffer;
+  2. synapse units: finish the message ending at t (its gate may open), take the next one;
+  3. routers: every output grants at most one packet;
+  4. somas: start ops, form messages, enter them into the send (or own receive) buffer.
+  So room freed by a synapse at t is seen by the ejection output at t, then by the soma (own messages) at t,
+  then by the host port at t + 1; a gate opened at t lets an op start at t; a message a soma enters at t is
+  seen by a synapse (its own core's) at t + 1 at the earliest.
+
+END. The window ends (status ok) at the cycle of the last completion: every op done and every message
+processed (the NoC is then empty). If no activity remains possible (no timer pending, nothing can move) while
+work is left, the status is deadlock and `end_cycle` is the last cycle anything moved (op started/ended,
+message formed/entered/granted/taken/finished, host message entered): exact, no time-out window. A packet
+larger than a buffer on its way (send buffer, router input FIFOs along its route, receive buffer) is
+reported at once (status oversize, naming the first such message and buffer).
+
+DECISIONS beyond the note: hop timing and the injection/ejection channels are chosen so that the zero-load
+latency equals the flit-level Noc's (the note's literal "ready at a + pipe, head at grant + link + 1" would add
+a cycle per hop); a packet leaves its input at grant + F * ser (the note: + F; equal for ser 1); the input, not
+only the output, is busy while a packet streams out (one crossbar port); round robin skips requesters that do
+not fit downstream (BookSim's VCs request only with credits; consequence: a smaller buffer can let a smaller
+packet overtake, and a window can end earlier with a smaller buffer - timing is monotone in buffer sizes only
+without arbitration, see the tests); the credit delay applies to every input FIFO, the send buffer included;
+the synapse unit starts a message once its tail is in; a core's queued host messages do not hold up other
+cores'; ties in a receive queue go to the lower source core, the host counting as -1; the deadlock test is
+exact (state frozen: no timer pending and nothing can move), not a time-out.
+
+KERNEL (`event_chip_jit`). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
+re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay; a cycle with nothing due
+is skipped; each cycle evaluates only the entities on its four stage lists; each output keeps a bit mask of
+the input ports whose head requests it, each input FIFO its head's ready cycle, size and output; buffer room
+comes back without events (a ring of recent departures per FIFO); messages are split into a hot table (32
+bytes) and a cold one; everything is preallocated. One thread, ~1.1 M messages/s (~10 M flit-hops/s) on a
+100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py); the per-hop grant is the cost.
+
+API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_chip(chip_spec)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from coresim.kernels import event_chip_jit as ks
+from coresim.noc.link_kernel import flit_cycles, router_pipeline_cycles
+from coresim.spec.chip import ChipSpec
+
+I64 = np.int64
+STATUS = {ks.OK: "ok", ks.DEADLOCK: "deadlock", ks.OVERSIZE: "oversize"}
+
+
+class WindowProgram(NamedTuple):
+    """What every core does in one window (int64 arrays; see the module docstring). Ops of core c:
+    op_ptr[c]:op_ptr[c + 1]; messages of op k: msg_ptr[k]:msg_ptr[k + 1]. Host arrays may be omitted (None)."""
+
+    op_ptr: np.ndarray          # (n_cores + 1,)
+    op_gate: np.ndarray         # (n_ops,) gate the op waits on, -1 none
+    op_cycles: np.ndarray       # (n_ops,) soma cycles
+    msg_ptr: np.ndarray         # (n_ops + 1,)
+    msg_gen: np.ndarray         # (n_msgs,) soma cycles to form the message (axon-out)
+    msg_dst: np.ndarray         # destination core
+    msg_flits: np.ndarray       # packet size, >= 1
+    msg_work: np.ndarray        # synapse-unit cycles at the destination
+    msg_gate: np.ndarray        # gate the message counts for once processed, -1 none
+    gate_need: np.ndarray       # (n_gates,) processed messages that open the gate
+    host_cycle: np.ndarray | None = None     # (n_host,) arrival cycle at the destination's host port
+    host_dst: np.ndarray | None = None
+    host_flits: np.ndarray | None = None
+    host_work: np.ndarray | None = None
+    host_gate: np.ndarray | None = None
+
+
+class ChipTiming(NamedTuple):
+    """Geometry, delays and buffer sizes. Buffers: one size for all, or per FIFO: router input ports as
+    (n_routers, 4), send and receive buffers per core."""
+
+    width: int
+    height: int
+    cores_per_tile: int
+    pipe_cycles: int = 3            # arrival to send + 1 (noc_link.router_pipeline_cycles), >= 1
+    link_cycles: int = 1
+    flit_cycles: int = 1            # cycles per flit on an output (noc_link.flit_cycles)
+    credit_cycles: int = 0
+    yx: bool = False
+    router_buffer_flits: int | np.ndarray = 16
+    send_buffer_flits: int | np.ndarray = 16
+    receive_buffer_flits: int | np.ndarray = 16
+
+    @classmethod
+    def from_chip(cls, chip: ChipSpec) -> ChipTiming:
+        """From a chip spec: a router FIFO holds all its VCs' flits; the receive buffer is
+        `receive_buffer_kib` in flits (at least one)."""
+        noc, r, m = chip.noc, chip.noc.router, chip.mesh
+        return cls(m.width, m.height, m.cores_per_tile, router_pipeline_cycles(noc), noc.link_latency_cycles,
+                   flit_cycles(noc), r.credit_delay_cycles, noc.routing == "yx", r.vcs * r.buffer_flits,
+                   chip.core.send_buffer_flits, max(1, int(chip.core.receive_buffer_kib * 1024) // noc.flit_bytes))
+
+
+@dataclass(frozen=True)
+class WindowTiming:
+    """Timing of one window. Cycles from the window start; -1 where it did not happen (deadlock)."""
+
+    status: str                 # "ok", "deadlock" or "oversize"
+    end_cycle: int              # ok: last completion; deadlock: last cycle anything moved; oversize: 0
+    blocked: str                # one line naming the blocked resources ("" when ok)
+    msg_sent: np.ndarray        # per message: entered the send buffer (or its own core's receive buffer)
+    msg_eject: np.ndarray       # head ejected into the destination's receive buffer (own core: = msg_sent)
+    msg_done: np.ndarray        # processing ended
+    host_enter: np.ndarray      # per host message: entered the receive buffer
+    host_done: np.ndarray
+    soma_busy: np.ndarray       # per core: soma cycles (ops + message forming)
+    send_stall: np.ndarray      # cycles formed messages waited for room
+    synapse_busy: np.ndarray
+    peak_send_flits: np.ndarray     # flits in the send buffer, their room not yet returned included
+    peak_receive_flits: np.ndarray  # flits in or reserved in the receive buffer
+    soma_end: np.ndarray        # cycle the core's last op was done (-1: it never was)
+    link_flits: np.ndarray      # per router output port, router * (4 + C) + port (Noc.link_flits layout)
+
+    @property
+    def flit_hops(self) -> int:
+        """Flits times routers crossed (ejection included), as `Noc.flit_hops`."""
+        return int(self.link_flits.sum())
+
+
+def _arr(a, n: int | None = None) -> np.ndarray:
+    x = np.zeros(0, I64) if a is None else np.ascontiguousarray(a, dtype=I64).ravel()
+    if n is not None and x.size != n:
+        raise ValueError(f"expected {n} values, got {x.size}")
+    return x
+
+
+def _per(v, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A buffer size: one for all or one per buffer; every one at least a flit."""
+    a = np.broadcast_to(np.asarray(v, dtype=I64), shape).ravel().copy()
+    if a.size and a.min() < 1:
+        raise ValueError(f"{what} must be at least 1 flit")
+    return a
+
+
+def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Message tables (program messages, then host ones; hot `MH` and cold `MS`, as `event_chip_jit`), ops
+    table, op_ptr."""
+    op_ptr = _arr(p.op_ptr, NC + 1)
+    n_ops = int(op_ptr[-1])
+    if op_ptr[0] != 0 or np.any(np.diff(op_ptr) < 0):
+        raise ValueError("op_ptr must start at 0 and not decrease")
+    msg_ptr = _arr(p.msg_ptr, n_ops + 1)
+    n = int(msg_ptr[-1])
+    if msg_ptr[0] != 0 or np.any(np.diff(msg_ptr) < 0):
+        raise ValueError("msg_ptr must start at 0 and not decrease")
+    OPS = np.stack([_arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops), msg_ptr[:-1], msg_ptr[1:]], axis=1)
+    nh = _arr(p.host_cycle).size
+    MS = np.empty((n + nh, ks.N_X), I64)
+    for col, a, b in ((ks.X_GEN, p.msg_gen, p.host_cycle), (ks.X_DST, p.msg_dst, p.host_dst),
+                      (ks.X_WORK, p.msg_work, p.host_work), (ks.X_GATE, p.msg_gate, p.host_gate)):
+        MS[:n, col] = _arr(a, n)
+        MS[n:, col] = _arr(b, nh)
+    MS[:n, ks.X_SRC] = np.repeat(np.repeat(np.arange(NC, dtype=I64), np.diff(op_ptr)), np.diff(msg_ptr))
+    MS[n:, ks.X_SRC] = -1
+    MH = np.empty((n + nh, ks.N_H), I64)
+    MH[:n, ks.H_F] = _arr(p.msg_flits, n)
+    MH[n:, ks.H_F] = _arr(np.ones(nh, I64) if p.host_flits is None else p.host_flits, nh)
+    dst = MS[:, ks.X_DST]
+    if dst.size and (dst.min() < 0 or dst.max() >= NC):
+        raise ValueError(f"destination core out of range 0..{NC - 1}")
+    if dst.size and (MH[:, ks.H_F].min() < 1 or min(MS[:, ks.X_GEN].min(), MS[:, ks.X_WORK].min()) < 0):
+        raise ValueError("messages need >= 1 flit and cycles >= 0")
+    MH[:, ks.H_DXYL] = ks.dxyl(dst // C % W, dst // C // W, dst % C)
+    return MH, MS, OPS, op_ptr
+
+
+def _gates(p: WindowProgram, MS: np.ndarray, OPS: np.ndarray) -> np.ndarray:
+    need = _arr(p.gate_need)
+    gates = np.concatenate([OPS[:, ks.P_GATE], MS[:, ks.X_GATE]])
+    if gates.size and (gates.min() < -1 or gates.max() >= need.size):
+        raise ValueError(f"gate out of range -1..{need.size - 1}")
+    if (OPS.size and OPS[:, ks.P_CYC].min() < 0) or (need.size and need.min() < 0):
+        raise ValueError("op cycles and gate needs must be >= 0")
+    GT = np.zeros((need.size, 3), I64)
+    GT[:, ks.GA_NEED] = need
+    return GT
+
+
+def _capacities(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray]:
+    W, H, C = chip.width, chip.height, chip.cores_per_tile
+    if min(W, H, C) < 1 or C > 58 or chip.pipe_cycles < 1 or chip.flit_cycles < 1 or chip.link_cycles < 0 \
+            or chip.credit_cycles < 0:
+        raise ValueError("need width, height, 1 <= cores_per_tile <= 58, pipe and flit cycles >= 1, link and "
+                         "credit cycles >= 0")
+    R, NC = W * H, W * H * C
+    in_cap = np.empty((R, 4 + C), I64)
+    in_cap[:, :4] = _per(chip.router_buffer_flits, (R, 4), "router_buffer_flits").reshape(R, 4)
+    in_cap[:, 4:] = _per(chip.send_buffer_flits, (NC,), "send_buffer_flits").reshape(R, C)
+    return in_cap.ravel(), _per(chip.receive_buffer_flits, (NC,), "receive_buffer_flits")
+
+
+def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
+    """Time one window of `program` on `chip` (module docstring). Raises ValueError on malformed input."""
+    W, H, C = chip.width, chip.height, chip.cores_per_tile
+    in_cap, rx_cap = _capacities(chip)
+    NC = rx_cap.size
+    MH, MS, OPS, op_ptr = _messages(program, NC, W, C)
+    GT = _gates(program, MS, OPS)
+    n = int(OPS[-1, ks.P_M1]) if OPS.size else 0
+    fmax = int(MH[:, ks.H_F].max()) if MH.size else 1
+    if fmax > min(in_cap.min(), rx_cap.min()):
+        down, _ = ks.wiring(W, H, C)
+        bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
+        if bad[0] >= 0:
+            return _failed(MH, MS, n, NC, in_cap.size, bad, in_cap, rx_cap, 4 + C)
+    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), int(MS[:, ks.X_WORK].max(initial=0)),
+                  int(MS[:n, ks.X_GEN].max(initial=0)), chip.link_cycles + chip.pipe_cycles + 1,
+                  fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
+    hs = np.argsort(MS[n:, ks.X_GEN], kind="stable").astype(I64) + n
+    K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
+                  int(chip.yx)], I64)
+    status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
+                                    fmax * chip.flit_cycles + chip.credit_cycles + 1)
+    blocked = "" if status == ks.OK else _describe(int(end), CS, PT, OPS, MS, C)
+    times = (MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT], MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE])
+    return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),
+                        *(CS[:, k].copy() for k in ks.STATS), PT[:, ks.O_FLITS].copy())
+
+
+def _failed(MH, MS, n, NC, NO, bad, in_cap, rx_cap, P) -> WindowTiming:
+    m, kind, res = (int(x) for x in bad)
+    what = f"message {m}" if m < n else f"host message {m - n}"
+    if kind == 0:
+        where = f"the send buffer of core {res} ({in_cap[(res // (P - 4)) * P + 4 + res % (P - 4)]} flits)"
+    elif kind == 1:
+        where = f"router {res // P} input port {res % P} ({in_cap[res]} flits)"
+    else:
+        where = f"the receive buffer of core {res} ({rx_cap[res]} flits)"
+    line = f"{what} ({MH[m, ks.H_F]} flits, to core {MS[m, ks.X_DST]}) is larger than {where}"
+    nh = MS.shape[0] - n
+    return WindowTiming("oversize", 0, line, *(np.full(k, -1, I64) for k in (n, n, n, nh, nh)),
+                        *(np.zeros(NC, I64) for _ in range(5)), np.full(NC, -1, I64), np.zeros(NO, I64))
+
+
+def _listing(items: list[str], most: int = 8) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _describe(end: int, cs, pt, OPS, MS, C) -> str:
+    """One line: which somas wait on which gates or for room, and which buffers hold flits."""
+    somas, waiting = [], []
+    for c in range(cs.shape[0]):
+        ph, k = cs[c, ks.C_PH], cs[c, ks.C_OP]
+        if ph == ks.START and OPS[k, ks.P_GATE] >= 0:
+            somas.append(f"core {c} op {k} on gate {OPS[k, ks.P_GATE]}")
+        elif ph == ks.WAIT:
+            waiting.append(f"core {c} message {cs[c, ks.C_MSG]}")
+    occ = pt[:, ks.I_OCC].reshape(-1, 4 + C)
+    sends = [f"core {r * C + i}: {occ[r, 4 + i]}" for r in range(occ.shape[0]) for i in range(C) if occ[r, 4 + i]]
+    routers = [f"{r}: {occ[r, :4].sum()}" for r in range(occ.shape[0]) if occ[r, :4].sum()]
+    recv = [f"core {c}: {cs[c, ks.C_RX]}" for c in range(cs.shape[0]) if cs[c, ks.C_RX]]
+    parts = [("somas waiting on gates", somas), ("somas waiting for room", waiting), ("send buffers (flits)", sends),
+             ("routers (flits)", routers), ("receive buffers (flits)", recv)]
+    held = "; ".join(f"{name} {_listing(items)}" for name, items in parts if items)
+    return f"deadlock after cycle {end}, {int((MS[:, ks.X_DONE] < 0).sum())} messages unprocessed: {held}"
