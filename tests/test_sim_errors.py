@@ -3,7 +3,7 @@
 
 import pytest
 
-from coresim.components.noc import Noc, NocDeadlock
+from coresim.noc.network import Noc, NocDeadlock
 from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SimulationError, SpecError
 from coresim.run import prepare

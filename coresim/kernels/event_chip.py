@@ -6,7 +6,7 @@ The model is issue 16's note on the event kernel, made exact as follows; `event_
 stepped cycle by cycle, and the tests compare the two field by field.
 
 ENTITIES. Core c = router * C + local, router = y * W + x, ports 0 +x, 1 -x, 2 +y, 3 -y, 4 + i local core i
-(as `coresim.components.noc.Noc`). Per core: a soma (with its axon-out), a send buffer, a receive buffer and
+(as `coresim.noc.network.Noc`). Per core: a soma (with its axon-out), a send buffer, a receive buffer and
 a synapse unit. The send buffer IS the router's local input port i (one FIFO, capacity `send_buffer_flits`);
 router input ports 0..3 are FIFOs of `router_buffer_flits`; the receive buffer holds `receive_buffer_flits`.
 Buffer room is counted in flits; a message (packet) of F flits needs room for all F to enter a buffer.
