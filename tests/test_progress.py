@@ -30,8 +30,10 @@ def test_verbose_logs(capsys, caplog):
     assert "mapping digits_cnn" in text and "simulating 1 samples" in text
 
 
-def test_compare_bar_counts_variants(capsys):
+def test_compare_bar_counts_variants(capsys, monkeypatch):
     from coresim.commands.compare import compare
+
+    monkeypatch.setenv("COLUMNS", "200")   # the bar's width comes from the environment: wide enough for its text
 
     rows = compare(None, None, ["layerwise", "density"], ["forward"], ["barrier"], samples=1,
                    overrides=["workload.timesteps=2"], progress=True)

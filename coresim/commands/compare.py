@@ -52,6 +52,7 @@ def compare(chip, workload, mappings, allocs, schedules, seed=0, samples=None, o
             bar.set_postfix_str(f"{mapping}/{alloc}/{schedule}: simulating")
             rows.append(_row(mapping, alloc, schedule, simulate(prep, progress=progress).summary))
             bar.update()
+            bar.refresh()   # the count is shown even when variants finish within tqdm's refresh interval
     base = rows[0]["cycles_per_frame"]
     for r in rows:
         r["speedup"] = base / r["cycles_per_frame"] if r["cycles_per_frame"] else 0.0
