@@ -1,16 +1,28 @@
 """NoC speed: simulated cycles per wall second (BookSim-style synthetic uniform traffic, 1-flit packets).
 
     python benchmarks/bench_noc.py [--cycles N] [--quick]
+    python benchmarks/bench_noc.py --booksim PATH/TO/booksim [--sample-period 10000] [--repeat 3]
 
 Warm-up (JIT and cache load) is excluded; each figure is the best of 3 runs of N cycles.
+
+With `--booksim`, BookSim2 (built from its public source with `make`; never part of this repository) and coresim run
+the same BookSim latency-mode procedure (tests/data/reference/booksim/router_config_template.cfg with the sample
+period given) on the same meshes, routers, loads and seed, back to back in this process's run; both rates, their
+ratio and both average packet latencies are printed (best of `--repeat` wall times for each tool).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
+from coresim.check.booksim import template_noc
 from coresim.noc.network import Noc
+from coresim.noc.synthetic import SimControl, run_synthetic
 from coresim.noc.traffic import pattern_table
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
@@ -30,11 +42,60 @@ def cycles_per_second(k: int, vcs: int, buf: int, rate: float, cycles: int, pack
     return best
 
 
+TEMPLATE = Path(__file__).resolve().parents[1] / "tests/data/reference/booksim/router_config_template.cfg"
+SIDE_BY_SIDE = [(8, 4, 4, 0.1), (8, 1, 8, 0.1), (8, 4, 4, 0.01), (16, 4, 4, 0.1)]   # k, VCs, buffer, flits/node/cycle
+
+
+def booksim_run(binary: str, k: int, vcs: int, buf: int, rate: float, sample_period: int) -> tuple[int, float, float]:
+    """(simulated cycles, wall seconds, average packet latency) of one BookSim2 run of the template config."""
+    text = TEMPLATE.read_text().format(k=k, num_vcs=vcs, vc_buf_size=buf, traffic="uniform", packet_size=1,
+                                       rate=rate)
+    text = re.sub(r"sample_period = \d+;", f"sample_period = {sample_period};", text)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "booksim.cfg"
+        cfg.write_text(text)
+        t0 = time.perf_counter()
+        proc = subprocess.run([binary, str(cfg)], capture_output=True, text=True, cwd=tmp)
+        wall = time.perf_counter() - t0
+    out = proc.stdout   # BookSim2 exits 255 after a successful run: its output, not the code, says it finished
+    if "Time taken is" not in out:
+        raise SystemExit(f"{binary}: no result (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+    cycles = int(re.findall(r"Time taken is (\d+) cycles", out)[-1])
+    latency = float(re.findall(r"Packet latency average = ([0-9.]+) \(", out)[-1])
+    return cycles, wall, latency
+
+
+def coresim_run(k: int, vcs: int, buf: int, rate: float, sample_period: int) -> tuple[int, float, float]:
+    res = run_synthetic(MeshSpec(width=k, height=k), template_noc(vcs, buf), "uniform", rate, 1, seed=1,
+                        control=SimControl(sample_period=sample_period))
+    return res.sim_cycles, res.wall_seconds, res.avg_packet_latency
+
+
+def side_by_side(binary: str, sample_period: int, repeat: int) -> None:
+    coresim_run(4, 1, 8, 0.1, 1000)                    # compile/load the kernel outside the timings
+    print("| mesh | router | load | BookSim2 cycles | BookSim2 cycles/s | coresim cycles | coresim cycles/s | "
+          "ratio | latency BookSim2 / coresim |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|")
+    for k, vcs, buf, rate in SIDE_BY_SIDE:
+        bs = [booksim_run(binary, k, vcs, buf, rate, sample_period) for _ in range(repeat)]
+        cs = [coresim_run(k, vcs, buf, rate, sample_period) for _ in range(repeat)]
+        b_rate = bs[0][0] / min(r[1] for r in bs)
+        c_rate = cs[0][0] / min(r[1] for r in cs)
+        print(f"| {k}x{k} | {vcs} VC x {buf} | {rate} | {bs[0][0]:,} | {b_rate:,.0f} | {cs[0][0]:,} | {c_rate:,.0f} | "
+              f"{c_rate / b_rate:.1f}x | {bs[0][2]:.2f} / {cs[0][2]:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=20000)
     ap.add_argument("--quick", action="store_true", help="headline figures only")
+    ap.add_argument("--booksim", metavar="PATH", help="BookSim2 binary (src/booksim): run both side by side")
+    ap.add_argument("--sample-period", type=int, default=10000, help="BookSim sample period (--booksim)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and row; the fastest counts (--booksim)")
     args = ap.parse_args()
+    if args.booksim:
+        side_by_side(args.booksim, args.sample_period, args.repeat)
+        return
     print("| mesh | router | load (flits/node/cycle) | simulated cycles/s |")
     print("|---|---|---|---|")
     for vcs, buf in ((4, 4), (1, 8)):
