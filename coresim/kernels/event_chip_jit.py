@@ -48,9 +48,13 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 # event kinds
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
-Z_FREE, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_N = range(8)      # Z_N + k: length of list k
+Z_FREE, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_N = range(9)   # Z_N + k: length of list k
 N_Z = Z_N + 4
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
+# lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
+DEBRUIJN = np.zeros(64, np.int64)
+for _k in range(64):
+    DEBRUIJN[(((1 << _k) * 0x03F79D71B4CB0A89) % (1 << 64)) >> 58] = _k
 # configuration
 K_W, K_H, K_C, K_PIPE, K_LINK, K_SER, K_CRD, K_YX = range(8)
 
@@ -76,18 +80,15 @@ def wiring(W, H, C):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def push(EV, Q, when, code):
-    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel)."""
+    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): a node from the free
+    list, put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
     z = Q[4]
     e = z[Z_FREE]
-    z[Z_FREE] = EV[e, 2]
+    z[Z_FREE] = EV[e, 1]
     EV[e, 0] = code
-    EV[e, 2] = -1
     b = z[Z_CAP] + (when & z[Z_WMASK])
-    if EV[b, 0] < 0:
-        EV[b, 0] = e
-    else:
-        EV[EV[b, 1], 2] = e
-    EV[b, 1] = e
+    EV[e, 1] = EV[b, 0]
+    EV[b, 0] = e
     z[Z_PEND] += 1
 
 
@@ -342,9 +343,18 @@ def synapse(c, t, CS, PT, MH, MS, HQ, GT, EV, Q, K):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _choose(o, req, free, PT, P, base):
+def _lowest(x):
+    """Index of the lowest set bit of x > 0."""
+    return DEBRUIJN[(((x & -x) * 0x03F79D71B4CB0A89) >> 58) & 63]
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _choose(o, req, free, PT, P, base, fmax):
     """Round robin: the first requesting input port after the last granted whose head fits; -1 if none."""
     p = PT[o, O_LAST]
+    if free >= fmax:                        # every head fits: the first requester after p, cyclically
+        after = req >> (p + 1)
+        return p + 1 + _lowest(after) if after else _lowest(req)
     for _ in range(P):
         p += 1
         if p == P:
@@ -392,14 +402,14 @@ def output(o, t, PT, CS, MH, MS, EV, Q, K):
         free, back = room(PT, down, t)
     else:
         free, back = CS[-1 - down, C_RXCAP] - CS[-1 - down, C_RX], -1
-    p = _choose(o, req, free, PT, P, base)
+    p = _choose(o, req, free, PT, P, base, Q[4, Z_FMAX])
     if p < 0:                   # too little room downstream: wait for its return (a synapse marks its output)
         if down >= 0:
             wait_room(PT, CS, EV, Q, down, back, C)
         return
     gi = base + p
     m = PT[gi, I_HEAD]
-    F = MH[m, H_F]
+    F = PT[gi, I_HF]
     d = F * K[K_SER]
     nxt = MH[m, H_NEXT]
     PT[gi, I_HEAD] = nxt
@@ -573,9 +583,9 @@ def run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K):
         e = EV[b, 0]
         EV[b, 0] = -1
         while e >= 0:
-            nx = EV[e, 2]
+            nx = EV[e, 1]
             deliver(EV[e, 0], t, PT, CS, Q)
-            EV[e, 2] = z[Z_FREE]
+            EV[e, 1] = z[Z_FREE]
             z[Z_FREE] = e
             z[Z_PEND] -= 1
             e = nx
@@ -653,10 +663,11 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr):
     while size <= horizon:
         size *= 2
     cap = n + 4 * NC + 4 * R * P + 64          # events pending at once, at most (see `push`'s callers)
-    EV = np.full((cap + size, 3), -1, np.int64)
+    EV = np.full((cap + size, 2), -1, np.int64)
     for e in range(cap - 1):
-        EV[e, 2] = e + 1
+        EV[e, 1] = e + 1
     Q = np.zeros((5, max(R * P, NC, N_Z)), np.int64)
     Q[4, Z_WMASK], Q[4, Z_CAP] = size - 1, cap
+    Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
     status, end = run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K)
     return status, end, CS, PT
