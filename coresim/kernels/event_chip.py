@@ -91,6 +91,7 @@ API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -177,6 +178,19 @@ class WindowTiming:
         return int(self.link_flits.sum())
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, size: int) -> np.ndarray:
+    """A reused int64 buffer of at least `size` values (one per thread and name): large tables are not
+    allocated (and page-faulted in) again for every window; their contents are copied out before the next."""
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size + size // 4, I64)
+        setattr(_SCRATCH, name, buf)
+    return buf
+
+
 def _arr(a, n: int | None = None) -> np.ndarray:
     x = np.zeros(0, I64) if a is None else np.ascontiguousarray(a, dtype=I64).ravel()
     if n is not None and x.size != n:
@@ -192,9 +206,9 @@ def _per(v, shape: tuple[int, ...], what: str) -> np.ndarray:
     return a
 
 
-def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
     """Message tables (program messages, then host ones; hot `MH` and cold `MS`, as `event_chip_jit`), ops
-    table, op_ptr."""
+    table, op_ptr, (max flits, max work, max gen)."""
     op_ptr = _arr(p.op_ptr, NC + 1)
     n_ops = int(op_ptr[-1])
     if op_ptr[0] != 0 or np.any(np.diff(op_ptr) < 0):
@@ -205,23 +219,16 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple[np.ndarray, np
         raise ValueError("msg_ptr must start at 0 and not decrease")
     OPS = np.stack([_arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops), msg_ptr[:-1], msg_ptr[1:]], axis=1)
     nh = _arr(p.host_cycle).size
-    MS = np.empty((n + nh, ks.N_X), I64)
-    for col, a, b in ((ks.X_GEN, p.msg_gen, p.host_cycle), (ks.X_DST, p.msg_dst, p.host_dst),
-                      (ks.X_WORK, p.msg_work, p.host_work), (ks.X_GATE, p.msg_gate, p.host_gate)):
-        MS[:n, col] = _arr(a, n)
-        MS[n:, col] = _arr(b, nh)
-    MS[:n, ks.X_SRC] = np.repeat(np.repeat(np.arange(NC, dtype=I64), np.diff(op_ptr)), np.diff(msg_ptr))
-    MS[n:, ks.X_SRC] = -1
-    MH = np.empty((n + nh, ks.N_H), I64)
-    MH[:n, ks.H_F] = _arr(p.msg_flits, n)
-    MH[n:, ks.H_F] = _arr(np.ones(nh, I64) if p.host_flits is None else p.host_flits, nh)
-    dst = MS[:, ks.X_DST]
-    if dst.size and (dst.min() < 0 or dst.max() >= NC):
+    prog = np.stack([_arr(a, n) for a in (p.msg_gen, p.msg_dst, p.msg_flits, p.msg_work, p.msg_gate)])
+    hf = np.ones(nh, I64) if p.host_flits is None else p.host_flits
+    host = np.stack([_arr(a, nh) for a in (p.host_cycle, p.host_dst, hf, p.host_work, p.host_gate)])
+    MH, MS, (lo_d, hi_d, lo_f, lo_c, *most) = ks.tables(op_ptr, msg_ptr, prog, host, W, C,
+                                                           _scratch("msgs", (n + nh) * (ks.N_H + ks.N_X)))
+    if lo_d < 0 or hi_d >= NC:
         raise ValueError(f"destination core out of range 0..{NC - 1}")
-    if dst.size and (MH[:, ks.H_F].min() < 1 or min(MS[:, ks.X_GEN].min(), MS[:, ks.X_WORK].min()) < 0):
+    if lo_f < 1 or lo_c < 0:
         raise ValueError("messages need >= 1 flit and cycles >= 0")
-    MH[:, ks.H_DXYL] = ks.dxyl(dst // C % W, dst // C // W, dst % C)
-    return MH, MS, OPS, op_ptr
+    return MH, MS, OPS, op_ptr, [int(x) for x in most]
 
 
 def _gates(p: WindowProgram, MS: np.ndarray, OPS: np.ndarray) -> np.ndarray:
@@ -254,23 +261,22 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     W, H, C = chip.width, chip.height, chip.cores_per_tile
     in_cap, rx_cap = _capacities(chip)
     NC = rx_cap.size
-    MH, MS, OPS, op_ptr = _messages(program, NC, W, C)
+    MH, MS, OPS, op_ptr, (fmax, max_work, max_gen) = _messages(program, NC, W, C)
     GT = _gates(program, MS, OPS)
     n = int(OPS[-1, ks.P_M1]) if OPS.size else 0
-    fmax = int(MH[:, ks.H_F].max()) if MH.size else 1
     if fmax > min(in_cap.min(), rx_cap.min()):
         down, _ = ks.wiring(W, H, C)
         bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
         if bad[0] >= 0:
             return _failed(MH, MS, n, NC, in_cap.size, bad, in_cap, rx_cap, 4 + C)
-    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), int(MS[:, ks.X_WORK].max(initial=0)),
-                  int(MS[:n, ks.X_GEN].max(initial=0)), chip.link_cycles + chip.pipe_cycles + 1,
+    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), max_work, max_gen, chip.link_cycles + chip.pipe_cycles + 1,
                   fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
     hs = np.argsort(MS[n:, ks.X_GEN], kind="stable").astype(I64) + n
     K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
                   int(chip.yx)], I64)
+    cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
-                                    fmax * chip.flit_cycles + chip.credit_cycles + 1)
+                                    fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
     blocked = "" if status == ks.OK else _describe(int(end), CS, PT, OPS, MS, C)
     times = (MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT], MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE])
     return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),
