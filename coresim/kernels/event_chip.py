@@ -71,20 +71,29 @@ DECISIONS beyond the note: hop timing and the injection/ejection channels are ch
 latency equals the flit-level Noc's (the note's literal "ready at a + pipe, head at grant + link + 1" would add
 a cycle per hop); a packet leaves its input at grant + F * ser (the note: + F; equal for ser 1); the input, not
 only the output, is busy while a packet streams out (one crossbar port); round robin skips requesters that do
-not fit downstream (BookSim's VCs request only with credits; consequence: a smaller buffer can let a smaller
-packet overtake, and a window can end earlier with a smaller buffer - timing is monotone in buffer sizes only
-without arbitration, see the tests); the credit delay applies to every input FIFO, the send buffer included;
+not fit downstream (BookSim's VCs request only with credits); the credit delay applies to every input FIFO, the send buffer included;
 the synapse unit starts a message once its tail is in; a core's queued host messages do not hold up other
 cores'; ties in a receive queue go to the lower source core, the host counting as -1; the deadlock test is
 exact (state frozen: no timer pending and nothing can move), not a time-out.
 
+BUFFER SIZES AND TIMING. Shrinking a buffer never changes which messages are processed, but it can end a window
+earlier (in ~0.7% of small random cases): Graham's anomaly of greedy allocation, inherent, not a round-robin
+artefact. A delayed packet lets another take a shared resource first (a receive buffer is shared first-come
+first-served by the NoC and the core's own messages), which can shorten the longest chain. Oldest-first
+arbitration (by entry into the send buffer), and either rule without skipping requesters that do not fit,
+fail as often (twin variants, benchmarks/RESULTS.md); the tests hold a 5-message counterexample in which no
+router arbitrates at all. With one sending core (nothing competes) timing is monotone.
+
 KERNEL (`event_chip_jit`). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
-re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay; a cycle with nothing due
-is skipped; each cycle evaluates only the entities on its four stage lists; each output keeps a bit mask of
-the input ports whose head requests it, each input FIFO its head's ready cycle, size and output; buffer room
-comes back without events (a ring of recent departures per FIFO); messages are split into a hot table (32
-bytes) and a cold one; everything is preallocated. One thread, ~1.1 M messages/s (~10 M flit-hops/s) on a
-100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py); the per-hop grant is the cost.
+re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its
+bucket: the events of one cycle commute); a cycle with nothing due is skipped; each cycle evaluates only the
+entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each
+input FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits
+downstream; buffer room comes back without events (a ring of recent departures per FIFO); messages are split
+into a hot table (32 bytes) and a cold one; the message tables and the calendar are scratch buffers reused from
+window to window (one set per thread; results are copied out). One thread, ~1.4 M messages/s (~13 M
+flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py, benchmarks/RESULTS.md);
+the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
 
 API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_chip(chip_spec)`.
 """

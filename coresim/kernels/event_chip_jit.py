@@ -3,8 +3,8 @@
 State lives in a few int64 tables, one row per entity, columns named below: router ports `PT` (input FIFO and
 output port r * P + p share a row), cores `CS` (soma, buffers, synapse unit, statistics), messages `MS` (a
 message is a packet; a FIFO, a receive queue and a FIFO's not yet returned room are linked lists through its
-columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, -, next) then one row per
-bucket (head, tail)) and `Q` (the four per-cycle lists, then a row of scalars).
+columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, next) then one row per
+bucket (head, -)) and `Q` (the four per-cycle lists, then a row of scalars).
 
 Room returns without events: a FIFO keeps its last KR departures (cycle the room returns, flits) in a ring in
 its row (columns N_PT..). Return cycles of one FIFO strictly increase, and departures are at least a cycle
