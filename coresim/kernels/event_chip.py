@@ -71,10 +71,10 @@ DECISIONS beyond the note: hop timing and the injection/ejection channels are ch
 latency equals the flit-level Noc's (the note's literal "ready at a + pipe, head at grant + link + 1" would add
 a cycle per hop); a packet leaves its input at grant + F * ser (the note: + F; equal for ser 1); the input, not
 only the output, is busy while a packet streams out (one crossbar port); round robin skips requesters that do
-not fit downstream (BookSim's VCs request only with credits); the credit delay applies to every input FIFO, the send buffer included;
-the synapse unit starts a message once its tail is in; a core's queued host messages do not hold up other
-cores'; ties in a receive queue go to the lower source core, the host counting as -1; the deadlock test is
-exact (state frozen: no timer pending and nothing can move), not a time-out.
+not fit downstream (BookSim's VCs request only with credits); the credit delay applies to every input FIFO,
+the send buffer included; the synapse unit starts a message once its tail is in; a core's queued host messages
+do not hold up other cores'; ties in a receive queue go to the lower source core, the host counting as -1; the
+deadlock test is exact (state frozen: no timer pending and nothing can move), not a time-out.
 
 BUFFER SIZES AND TIMING. Shrinking a buffer never changes which messages are processed, but it can end a window
 earlier (in ~0.7% of small random cases): Graham's anomaly of greedy allocation, inherent, not a round-robin
