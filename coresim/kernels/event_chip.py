@@ -71,26 +71,36 @@ DECISIONS beyond the note: hop timing and the injection/ejection channels are ch
 latency equals the flit-level Noc's (the note's literal "ready at a + pipe, head at grant + link + 1" would add
 a cycle per hop); a packet leaves its input at grant + F * ser (the note: + F; equal for ser 1); the input, not
 only the output, is busy while a packet streams out (one crossbar port); round robin skips requesters that do
-not fit downstream (BookSim's VCs request only with credits; consequence: a smaller buffer can let a smaller
-packet overtake, and a window can end earlier with a smaller buffer - timing is monotone in buffer sizes only
-without arbitration, see the tests); the credit delay applies to every input FIFO, the send buffer included;
-the synapse unit starts a message once its tail is in; a core's queued host messages do not hold up other
-cores'; ties in a receive queue go to the lower source core, the host counting as -1; the deadlock test is
-exact (state frozen: no timer pending and nothing can move), not a time-out.
+not fit downstream (BookSim's VCs request only with credits); the credit delay applies to every input FIFO,
+the send buffer included; the synapse unit starts a message once its tail is in; a core's queued host messages
+do not hold up other cores'; ties in a receive queue go to the lower source core, the host counting as -1; the
+deadlock test is exact (state frozen: no timer pending and nothing can move), not a time-out.
+
+BUFFER SIZES AND TIMING. Shrinking a buffer never changes which messages are processed, but it can end a window
+earlier (in ~0.7% of small random cases): Graham's anomaly of greedy allocation, inherent, not a round-robin
+artefact. A delayed packet lets another take a shared resource first (a receive buffer is shared first-come
+first-served by the NoC and the core's own messages), which can shorten the longest chain. Oldest-first
+arbitration (by entry into the send buffer), and either rule without skipping requesters that do not fit,
+fail as often (twin variants, benchmarks/RESULTS.md); the tests hold a 5-message counterexample in which no
+router arbitrates at all. With one sending core (nothing competes) timing is monotone.
 
 KERNEL (`event_chip_jit`). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
-re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay; a cycle with nothing due
-is skipped; each cycle evaluates only the entities on its four stage lists; each output keeps a bit mask of
-the input ports whose head requests it, each input FIFO its head's ready cycle, size and output; buffer room
-comes back without events (a ring of recent departures per FIFO); messages are split into a hot table (32
-bytes) and a cold one; everything is preallocated. One thread, ~1.1 M messages/s (~10 M flit-hops/s) on a
-100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py); the per-hop grant is the cost.
+re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its
+bucket: the events of one cycle commute); a cycle with nothing due is skipped; each cycle evaluates only the
+entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each
+input FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits
+downstream; buffer room comes back without events (a ring of recent departures per FIFO); messages are split
+into a hot table (32 bytes) and a cold one; the message tables and the calendar are scratch buffers reused from
+window to window (one set per thread; results are copied out). One thread, ~1.4 M messages/s (~13 M
+flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py, benchmarks/RESULTS.md);
+the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
 
 API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_chip(chip_spec)`.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -177,6 +187,19 @@ class WindowTiming:
         return int(self.link_flits.sum())
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, size: int) -> np.ndarray:
+    """A reused int64 buffer of at least `size` values (one per thread and name): large tables are not
+    allocated (and page-faulted in) again for every window; their contents are copied out before the next."""
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size + size // 4, I64)
+        setattr(_SCRATCH, name, buf)
+    return buf
+
+
 def _arr(a, n: int | None = None) -> np.ndarray:
     x = np.zeros(0, I64) if a is None else np.ascontiguousarray(a, dtype=I64).ravel()
     if n is not None and x.size != n:
@@ -192,9 +215,9 @@ def _per(v, shape: tuple[int, ...], what: str) -> np.ndarray:
     return a
 
 
-def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
     """Message tables (program messages, then host ones; hot `MH` and cold `MS`, as `event_chip_jit`), ops
-    table, op_ptr."""
+    table, op_ptr, (max flits, max work, max gen)."""
     op_ptr = _arr(p.op_ptr, NC + 1)
     n_ops = int(op_ptr[-1])
     if op_ptr[0] != 0 or np.any(np.diff(op_ptr) < 0):
@@ -205,23 +228,16 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple[np.ndarray, np
         raise ValueError("msg_ptr must start at 0 and not decrease")
     OPS = np.stack([_arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops), msg_ptr[:-1], msg_ptr[1:]], axis=1)
     nh = _arr(p.host_cycle).size
-    MS = np.empty((n + nh, ks.N_X), I64)
-    for col, a, b in ((ks.X_GEN, p.msg_gen, p.host_cycle), (ks.X_DST, p.msg_dst, p.host_dst),
-                      (ks.X_WORK, p.msg_work, p.host_work), (ks.X_GATE, p.msg_gate, p.host_gate)):
-        MS[:n, col] = _arr(a, n)
-        MS[n:, col] = _arr(b, nh)
-    MS[:n, ks.X_SRC] = np.repeat(np.repeat(np.arange(NC, dtype=I64), np.diff(op_ptr)), np.diff(msg_ptr))
-    MS[n:, ks.X_SRC] = -1
-    MH = np.empty((n + nh, ks.N_H), I64)
-    MH[:n, ks.H_F] = _arr(p.msg_flits, n)
-    MH[n:, ks.H_F] = _arr(np.ones(nh, I64) if p.host_flits is None else p.host_flits, nh)
-    dst = MS[:, ks.X_DST]
-    if dst.size and (dst.min() < 0 or dst.max() >= NC):
+    prog = np.stack([_arr(a, n) for a in (p.msg_gen, p.msg_dst, p.msg_flits, p.msg_work, p.msg_gate)])
+    hf = np.ones(nh, I64) if p.host_flits is None else p.host_flits
+    host = np.stack([_arr(a, nh) for a in (p.host_cycle, p.host_dst, hf, p.host_work, p.host_gate)])
+    MH, MS, (lo_d, hi_d, lo_f, lo_c, *most) = ks.tables(op_ptr, msg_ptr, prog, host, W, C,
+                                                           _scratch("msgs", (n + nh) * (ks.N_H + ks.N_X)))
+    if lo_d < 0 or hi_d >= NC:
         raise ValueError(f"destination core out of range 0..{NC - 1}")
-    if dst.size and (MH[:, ks.H_F].min() < 1 or min(MS[:, ks.X_GEN].min(), MS[:, ks.X_WORK].min()) < 0):
+    if lo_f < 1 or lo_c < 0:
         raise ValueError("messages need >= 1 flit and cycles >= 0")
-    MH[:, ks.H_DXYL] = ks.dxyl(dst // C % W, dst // C // W, dst % C)
-    return MH, MS, OPS, op_ptr
+    return MH, MS, OPS, op_ptr, [int(x) for x in most]
 
 
 def _gates(p: WindowProgram, MS: np.ndarray, OPS: np.ndarray) -> np.ndarray:
@@ -254,23 +270,22 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     W, H, C = chip.width, chip.height, chip.cores_per_tile
     in_cap, rx_cap = _capacities(chip)
     NC = rx_cap.size
-    MH, MS, OPS, op_ptr = _messages(program, NC, W, C)
+    MH, MS, OPS, op_ptr, (fmax, max_work, max_gen) = _messages(program, NC, W, C)
     GT = _gates(program, MS, OPS)
     n = int(OPS[-1, ks.P_M1]) if OPS.size else 0
-    fmax = int(MH[:, ks.H_F].max()) if MH.size else 1
     if fmax > min(in_cap.min(), rx_cap.min()):
         down, _ = ks.wiring(W, H, C)
         bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
         if bad[0] >= 0:
             return _failed(MH, MS, n, NC, in_cap.size, bad, in_cap, rx_cap, 4 + C)
-    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), int(MS[:, ks.X_WORK].max(initial=0)),
-                  int(MS[:n, ks.X_GEN].max(initial=0)), chip.link_cycles + chip.pipe_cycles + 1,
+    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), max_work, max_gen, chip.link_cycles + chip.pipe_cycles + 1,
                   fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
     hs = np.argsort(MS[n:, ks.X_GEN], kind="stable").astype(I64) + n
     K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
                   int(chip.yx)], I64)
+    cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
-                                    fmax * chip.flit_cycles + chip.credit_cycles + 1)
+                                    fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
     blocked = "" if status == ks.OK else _describe(int(end), CS, PT, OPS, MS, C)
     times = (MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT], MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE])
     return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),

@@ -3,8 +3,8 @@
 State lives in a few int64 tables, one row per entity, columns named below: router ports `PT` (input FIFO and
 output port r * P + p share a row), cores `CS` (soma, buffers, synapse unit, statistics), messages `MS` (a
 message is a packet; a FIFO, a receive queue and a FIFO's not yet returned room are linked lists through its
-columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, -, next) then one row per
-bucket (head, tail)) and `Q` (the four per-cycle lists, then a row of scalars).
+columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, next) then one row per
+bucket (head, -)) and `Q` (the four per-cycle lists, then a row of scalars).
 
 Room returns without events: a FIFO keeps its last KR departures (cycle the room returns, flits) in a ring in
 its row (columns N_PT..). Return cycles of one FIFO strictly increase, and departures are at least a cycle
@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 OK, DEADLOCK, OVERSIZE = 0, 1, 2
+NC_MAX = 1 << 40
 # message columns: a hot table MH (what moves packets; 32 bytes a message) and a cold one MS
 H_NEXT, H_RDY, H_DXYL, H_F = range(4)        # hot: next in its list, ready/key cycle, destination (`dxyl`), flits
 N_H = 4
@@ -48,9 +49,13 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 # event kinds
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
-Z_FREE, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_N = range(8)      # Z_N + k: length of list k
+Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_N = range(10)   # Z_N + k: list k's length
 N_Z = Z_N + 4
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
+# lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
+DEBRUIJN = np.zeros(64, np.int64)
+for _k in range(64):
+    DEBRUIJN[(((1 << _k) * 0x03F79D71B4CB0A89) % (1 << 64)) >> 58] = _k
 # configuration
 K_W, K_H, K_C, K_PIPE, K_LINK, K_SER, K_CRD, K_YX = range(8)
 
@@ -76,18 +81,19 @@ def wiring(W, H, C):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def push(EV, Q, when, code):
-    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel)."""
+    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): a node from the free
+    list (or a fresh one), put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
     z = Q[4]
     e = z[Z_FREE]
-    z[Z_FREE] = EV[e, 2]
+    if e >= 0:
+        z[Z_FREE] = EV[e, 1]
+    else:                       # the free list is empty: a node never used yet
+        e = z[Z_BUMP]
+        z[Z_BUMP] = e + 1
     EV[e, 0] = code
-    EV[e, 2] = -1
     b = z[Z_CAP] + (when & z[Z_WMASK])
-    if EV[b, 0] < 0:
-        EV[b, 0] = e
-    else:
-        EV[EV[b, 1], 2] = e
-    EV[b, 1] = e
+    EV[e, 1] = EV[b, 0]
+    EV[b, 0] = e
     z[Z_PEND] += 1
 
 
@@ -115,6 +121,33 @@ def out_port(x, y, dest, yx):
     if dy != y:
         return 2 if dy > y else 3
     return 4 + (dest & 0xFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def tables(op_ptr, msg_ptr, prog, host, W, C, mem):
+    """The message tables `MH`, `MS` from the program's message columns `prog` (gen, dst, flits, work, gate) and
+    the host ones `host` (cycle, dst, flits, work, gate), in `mem` (scratch of at least (N_H + N_X) * messages
+    values), and (min destination, max destination, min flits,
+    min cycles, max flits, max work, max gen of a program message)."""
+    n, nh = prog.shape[1], host.shape[1]
+    MH = mem[:(n + nh) * N_H].reshape((n + nh, N_H))
+    MS = mem[(n + nh) * N_H:(n + nh) * (N_H + N_X)].reshape((n + nh, N_X))
+    lo_d, hi_d, lo_f, lo_c, hi_f, hi_w, hi_g = NC_MAX, -1, NC_MAX, 0, 1, 0, 0
+    for m in range(n + nh):
+        a, x = (prog, m) if m < n else (host, m - n)
+        dst, F = a[1, x], a[2, x]
+        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, dst, a[3, x], a[0, x], a[4, x]
+        MH[m, H_F] = F
+        MH[m, H_DXYL] = dxyl(dst // C % W, dst // C // W, dst % C)
+        lo_d, hi_d, lo_f, hi_f = min(lo_d, dst), max(hi_d, dst), min(lo_f, F), max(hi_f, F)
+        lo_c, hi_w = min(lo_c, a[0, x], a[3, x]), max(hi_w, a[3, x])
+        if m < n:
+            hi_g = max(hi_g, a[0, x])
+    for c in range(op_ptr.size - 1):
+        for k in range(op_ptr[c], op_ptr[c + 1]):
+            for j in range(msg_ptr[k], msg_ptr[k + 1]):
+                MS[j, X_SRC] = c
+    return MH, MS, np.array([lo_d, hi_d, lo_f, lo_c, hi_f, hi_w, hi_g])
 
 
 @njit(cache=True, nogil=True)
@@ -342,9 +375,18 @@ def synapse(c, t, CS, PT, MH, MS, HQ, GT, EV, Q, K):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _choose(o, req, free, PT, P, base):
+def _lowest(x):
+    """Index of the lowest set bit of x > 0."""
+    return DEBRUIJN[(((x & -x) * 0x03F79D71B4CB0A89) >> 58) & 63]
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _choose(o, req, free, PT, P, base, fmax):
     """Round robin: the first requesting input port after the last granted whose head fits; -1 if none."""
     p = PT[o, O_LAST]
+    if free >= fmax:                        # every head fits: the first requester after p, cyclically
+        after = req >> (p + 1)
+        return p + 1 + _lowest(after) if after else _lowest(req)
     for _ in range(P):
         p += 1
         if p == P:
@@ -392,14 +434,14 @@ def output(o, t, PT, CS, MH, MS, EV, Q, K):
         free, back = room(PT, down, t)
     else:
         free, back = CS[-1 - down, C_RXCAP] - CS[-1 - down, C_RX], -1
-    p = _choose(o, req, free, PT, P, base)
+    p = _choose(o, req, free, PT, P, base, Q[4, Z_FMAX])
     if p < 0:                   # too little room downstream: wait for its return (a synapse marks its output)
         if down >= 0:
             wait_room(PT, CS, EV, Q, down, back, C)
         return
     gi = base + p
     m = PT[gi, I_HEAD]
-    F = MH[m, H_F]
+    F = PT[gi, I_HF]
     d = F * K[K_SER]
     nxt = MH[m, H_NEXT]
     PT[gi, I_HEAD] = nxt
@@ -573,9 +615,9 @@ def run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K):
         e = EV[b, 0]
         EV[b, 0] = -1
         while e >= 0:
-            nx = EV[e, 2]
+            nx = EV[e, 1]
             deliver(EV[e, 0], t, PT, CS, Q)
-            EV[e, 2] = z[Z_FREE]
+            EV[e, 1] = z[Z_FREE]
             z[Z_FREE] = e
             z[Z_PEND] -= 1
             e = nx
@@ -611,12 +653,23 @@ def _host_queues(CS, MS, hs):
 
 
 @njit(cache=True, nogil=True)
-def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr):
+def calendar_size(n, NC, ports, horizon):
+    """(event nodes, wheel buckets): at most that many events are pending at once (see `push`'s callers); the
+    wheel is longer than the longest delay."""
+    size = 1
+    while size <= horizon:
+        size *= 2
+    return n + 4 * NC + 4 * ports + 64, size
+
+
+@njit(cache=True, nogil=True)
+def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones
     (H_DXYL, H_F and X_SRC .. X_GATE filled; X_GEN: a host message's arrival), `OPS`, `GT` (GA_NEED filled): ops
     and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
     `rx_cap`: per core, `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
-    ring length, at least max flits * flit cycles + credit delay + 1. Fills MS's result columns and returns
+    ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar, at
+    least `calendar_size(...)` values. Fills MS's result columns and returns
     (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
     W, H, C = K[K_W], K[K_H], K[K_C]
     R, P = W * H, 4 + C
@@ -649,14 +702,11 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr):
         MS[:, col] = -1
     GT[:, GA_CNT] = 0
     GT[:, GA_WAIT] = -1
-    size = 1
-    while size <= horizon:
-        size *= 2
-    cap = n + 4 * NC + 4 * R * P + 64          # events pending at once, at most (see `push`'s callers)
-    EV = np.full((cap + size, 3), -1, np.int64)
-    for e in range(cap - 1):
-        EV[e, 2] = e + 1
+    cap, size = calendar_size(n, NC, R * P, horizon)
+    EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
+    EV[cap:, 0] = -1
     Q = np.zeros((5, max(R * P, NC, N_Z)), np.int64)
-    Q[4, Z_WMASK], Q[4, Z_CAP] = size - 1, cap
+    Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
+    Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
     status, end = run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K)
     return status, end, CS, PT
