@@ -84,6 +84,20 @@ def test_run_report_self_contained_sections_and_summary(default_trace, tmp_path,
     assert out.stat().st_size < 5 * MB
 
 
+def test_timeline_images_fit_a_browser_canvas():
+    """Every level is embedded as images at most TILE_BINS (< 32,767, a canvas's limit) wide covering the run."""
+    from coresim.report.run_figs import TILE_BINS, _tiles
+
+    total = 300_000
+    start = np.arange(0, total - 100, 1000)
+    levels = busy_levels(start % 2, start, start + 400, 2, total)
+    assert [lev.busy_pct.shape[1] for lev in levels] == [1024, 4096, 16384, 65536, 262144]
+    for lev in levels:
+        tiles = _tiles(lev)
+        assert all(im.shape[1] <= TILE_BINS for im in tiles["image"])
+        assert np.array_equal(np.hstack(tiles["image"]), lev.busy_pct) and sum(tiles["dw"]) == total
+
+
 def test_run_flag_writes_a_report_without_a_trace(tmp_path, capsys):
     out = tmp_path / "run.html"
     assert main(["run", "--samples", "1", "--timesteps", "2", "--json", "--report", str(out)]) == 0

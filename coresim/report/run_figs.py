@@ -25,6 +25,7 @@ PHASE_COLORS = {"MAC": "#1f77b4", "neuron": "#ff7f0e", "send": "#2ca02c"}
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 MAX_BARS = 20_000        # exact phase bars embedded (the earliest ones)
 MAX_CELLS = 1 << 22      # cells of one timeline level (rows x bins)
+TILE_BINS = 8192         # columns of one embedded image
 VISIBLE_BINS = 600       # a level is shown while at least this many of its bins are in view
 PORTS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -149,15 +150,16 @@ def timeline_figure(d: RunData):
     total = max(1, d.total_cycles)
     busy = busy_phases(d)
     levels = busy_levels(row_of[busy[0]], busy[1], busy[2], len(cores), total, MAX_CELLS)
-    p = _fig(width=1150, height=min(900, 120 + max(3, len(cores)) * (14 if len(cores) < 40 else 5)),
+    per_row = 24 if len(cores) < 20 else 8 if len(cores) < 80 else 5
+    p = _fig(width=1150, height=int(np.clip(150 + len(cores) * per_row, 280, 950)),
              x_range=Range1d(0, total, bounds=(0, total)), y_range=Range1d(len(cores) - 0.5, -0.5),
              x_axis_label=f"cycle (clock {d.clock_mhz:g} MHz)", y_axis_label="core",
              title="Core activity over time (busy % per bin; zoom in for MAC / neuron / send phases)")
     cmap = LinearColorMapper(palette=Viridis256, low=0.5, high=100, low_color="#f0f0f0")  # idle: light grey
     images = []
     for i, lev in enumerate(levels):
-        r = p.image(image=[lev.busy_pct], x=0, y=-0.5, dw=total, dh=len(cores), color_mapper=cmap,
-                    visible=i == 0)
+        r = p.image(image="image", x="x", y=-0.5, dw="dw", dh=len(cores), color_mapper=cmap,
+                    source=ColumnDataSource(_tiles(lev)), visible=i == 0)
         images.append(r)
         p.add_tools(HoverTool(renderers=[r], tooltips=[("row", "$y{0}"), ("cycle", "$x{0,0}"),
                                                        ("busy", "@image %"), ("bin", f"{lev.bin_cycles:,.1f} cycles")]))
@@ -180,6 +182,15 @@ def timeline_figure(d: RunData):
     p.x_range.js_on_change("end", CustomJS(args={"images": images, "bars": bar_rs, "widths": widths,
                                                  "target": VISIBLE_BINS, "xr": p.x_range}, code=_ZOOM_JS))
     return p, levels, limit
+
+
+def _tiles(lev) -> dict[str, list]:
+    """A level cut into images of at most TILE_BINS columns (a browser canvas is at most 32,767 pixels wide)."""
+    n = lev.busy_pct.shape[1]
+    cuts = list(range(0, n, TILE_BINS))
+    return {"image": [np.ascontiguousarray(lev.busy_pct[:, a:a + TILE_BINS]) for a in cuts],
+            "x": [int(lev.edges[a]) for a in cuts],
+            "dw": [int(lev.edges[min(a + TILE_BINS, n)] - lev.edges[a]) for a in cuts]}
 
 
 # Show the coarsest level that still has `target` bins in view; past the finest, the exact phase bars too.
