@@ -98,6 +98,19 @@ def test_timeline_images_fit_a_browser_canvas():
         assert np.array_equal(np.hstack(tiles["image"]), lev.busy_pct) and sum(tiles["dw"]) == total
 
 
+def test_layer_table_sram_bytes_equal_the_placement(default_trace):
+    from coresim.report.data import read_run
+    from coresim.report.run_report import layer_rows
+    from coresim.run import prepare
+
+    want: dict[str, int] = {}
+    for t in prepare(samples=2).placement.tasks:
+        want[t.layer.name] = want.get(t.layer.name, 0) + sum(b.nbytes for b in t.buffers)
+    rows = {r[0]: r for r in layer_rows(read_run(default_trace))}
+    assert want and all(rows[name][-1] == f"{b:,} B" for name, b in want.items())
+    assert rows["c1"][6] != "—" and rows["c1"][1] == "1"  # spikes counted; one core on the default chip
+
+
 def test_run_flag_writes_a_report_without_a_trace(tmp_path, capsys):
     out = tmp_path / "run.html"
     assert main(["run", "--samples", "1", "--timesteps", "2", "--json", "--report", str(out)]) == 0

@@ -45,6 +45,7 @@ class RunData:
     task_layer: np.ndarray        # layer index of each task
     task_core: np.ndarray         # core of each task
     task_cycles: np.ndarray       # cycles of each task per timestep
+    task_sram_bytes: np.ndarray | None  # SRAM bytes allocated to each task (None: not in the trace)
     layer_names: list[str]
     layer_spikes: dict[str, tuple[int, int]]  # layer -> (non-zero outputs, outputs) over all samples, timesteps
 
@@ -81,6 +82,7 @@ def read_run(path: str | Path) -> RunData:
                 nz = sum(int(np.count_nonzero(ds[s])) for s in range(ds.shape[0]))
                 spikes[name] = (nz, int(np.prod(ds.shape)))
         seed, versions = int(f.attrs["seed"]), json.loads(f.attrs["versions"])
+        sram = f["tasks/sram_bytes"][()] if "tasks/sram_bytes" in f else None
     return RunData(
         path=v.path, summary=v.summary, configs=configs, config_sha256=v.config_sha256, seed=seed,
         versions=versions, width=v.width, height=v.height, cores_per_tile=v.cores_per_tile,
@@ -88,6 +90,7 @@ def read_run(path: str | Path) -> RunData:
         mac=Phases(iv[:, 0], iv[:, 4], iv[:, 5]), neuron=Phases(iv[:, 0], iv[:, 5], iv[:, 6]),
         send=Phases(v.sends[:, 0], v.sends[:, 1], v.sends[:, 2]), interval_task=iv[:, 1],
         packet_latency=pk[:, 6] - pk[:, 4], network_latency=pk[:, 6] - pk[:, 5], link_flits=v.link_flits,
-        task_layer=table[:, 1], task_core=table[:, 2], task_cycles=table[:, 4], layer_names=names,
+        task_layer=table[:, 1], task_core=table[:, 2], task_cycles=table[:, 4], task_sram_bytes=sram,
+        layer_names=names,
         layer_spikes=spikes,
     )

@@ -18,7 +18,7 @@ padding:0 16px 40px;color:#222;background:#fff}
 h1{font-size:1.5em;margin:18px 0 4px}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:3px;
 margin-top:28px}nav a{margin-right:12px;color:#1f5fa8;text-decoration:none}p.note{color:#555;font-size:.9em}
 table{border-collapse:collapse;font-size:.88em;margin:6px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;
-text-align:right;white-space:nowrap}th{background:#f4f4f4;text-align:center}td.l,th.l{text-align:left}
+text-align:right;white-space:nowrap}th{background:#f4f4f4;text-align:center;white-space:normal;max-width:140px}td.l,th.l{text-align:left}
 td.l{white-space:normal;max-width:700px}div.wide{overflow-x:auto}
 pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:420px;font-size:.8em}
 details{margin:4px 0}summary{cursor:pointer}.best{font-weight:bold;color:#0a6d2c}.bad{color:#b00020}

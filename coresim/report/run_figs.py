@@ -235,7 +235,7 @@ def latency_figure(d: RunData):
         p.add_tools(HoverTool(renderers=[r], tooltips=[("latency", "@left{0,0}..@right{0,0} cycles"),
                                                        ("deliveries", "@count{0,0}"), ("kind", name)]))
     p.legend.location = "top_right"
-    p.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    p.xaxis.formatter = p.yaxis.formatter = NumeralTickFormatter(format="0,0")
     return p
 
 

@@ -54,18 +54,20 @@ def layer_rows(d: RunData) -> list[list[str]]:
     busy = _sum_by(lay_of_iv, d.neuron.end - d.mac.start, n)
     slow = np.zeros(n, np.int64)
     np.maximum.at(slow, d.task_layer, d.task_cycles)
+    sram = None if d.task_sram_bytes is None else _sum_by(d.task_layer, d.task_sram_bytes, n)
     rows = []
     for i, name in enumerate(d.layer_names):
         cores = np.unique(d.task_core[d.task_layer == i])
         nz, size = d.layer_spikes.get(name, (None, None))
         rows.append([name, fmt(len(cores)) if len(cores) else "—", fmt(int(busy[i])) if len(cores) else "—",
                      fmt(int(slow[i])) if len(cores) else "—", fmt(macs.get(name)), fmt(sops.get(name)),
-                     fmt(nz), fmt(1 - nz / size, "%") if size else "—", "—"])
+                     fmt(nz), fmt(1 - nz / size, "%") if size else "—",
+                     fmt(int(sram[i]), "B") if sram is not None and len(cores) else "—"])
     return rows
 
 
-LAYER_HEAD = ["layer", "cores", "busy core-cycles", "cycles / timestep (slowest task)", "MACs / sample",
-              "SOPs / sample", "non-zero outputs (spikes)", "sparsity", "SRAM bytes"]
+LAYER_HEAD = ["layer", "cores", "busy core-cycles", "cycles per timestep (slowest task)", "MACs / sample",
+              "SOPs / sample", "non-zero outputs (spikes)", "sparsity (zero outputs)", "SRAM allocated"]
 
 
 def configs_html(d: RunData) -> str:
