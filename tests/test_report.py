@@ -223,3 +223,12 @@ def test_png_plots_of_a_160_core_chip_have_a_bounded_size(chip160_trace, tmp_pat
     for path in plot(chip160_trace, list(TRACE_KINDS), tmp_path):
         w, h = Image.open(path).size
         assert w <= 1400 and h <= 1000, (path.name, w, h)
+
+
+def test_report_of_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    bad, out = tmp_path / "bad.h5", tmp_path / "bad.html"
+    bad.write_text("not a trace")
+    assert main(["report", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"coresim: error: {bad}: cannot read the trace") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.h5"]
