@@ -232,3 +232,23 @@ def test_report_of_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"coresim: error: {bad}: cannot read the trace") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.h5"]
+
+
+def test_report_of_a_csv_that_is_not_a_sweep_is_one_line(tmp_path, capsys):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert main(["report", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "not a sweep's results.csv" in err and err.count("\n") == 1
+    assert not (tmp_path / "other.html").exists()
+
+
+def test_sweep_pareto_metrics_checked_before_any_point_runs(tmp_path, capsys):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("grid: {chip.noc.router.vcs: [1, 2]}\nmetrics: [latency_cycles, energy_pj]\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "-o", str(out), "--report", str(tmp_path / "s.html"),
+                 "--pareto", "energy_pj", "accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "--pareto: 'accuracy' is not among the sweep's metrics" in err and err.count("\n") == 1
+    assert not out.exists()

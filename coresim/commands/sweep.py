@@ -25,6 +25,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coresim.sweep import run_sweep
 
+    if args.pareto:  # checked before any point runs
+        from coresim.errors import SpecError
+        from coresim.sweep import load_sweep
+
+        metrics = load_sweep(args.sweep).metrics
+        for m in args.pareto:
+            if m not in metrics:
+                raise SpecError(args.sweep, "--pareto", f"{m!r} is not among the sweep's metrics "
+                                                        f"({', '.join(metrics)})")
     out = args.output or str(Path("traces") / Path(args.sweep).stem)
     outcome = run_sweep(args.sweep, out, jobs=args.jobs, scheduler=args.scheduler, retry_failed=args.retry_failed)
     print(f"{outcome.total} points: {outcome.skipped} already done, {len(outcome.ran)} run now, "

@@ -62,6 +62,7 @@ def level_sizes(total_cycles: int, rows: int, max_cells: int, base: int = 1024, 
     """Bins of each level: from `base` up, each `factor` times finer, while a level has at most `max_cells`
     cells and its bins are at least a cycle wide."""
     sizes = [max(1, min(base, total_cycles))]
+    rows = max(1, rows)
     while sizes[-1] * factor <= total_cycles and rows * sizes[-1] * factor <= max_cells:
         sizes.append(sizes[-1] * factor)
     return sizes

@@ -198,6 +198,8 @@ def build_sweep_page(csv_path: str | Path, pareto: list[str] | None = None) -> P
     from coresim.sweep import read_results
 
     all_rows = read_results(csv_path)
+    if all_rows and not {"seed", "status", "trace"} <= set(all_rows[0]):
+        raise SpecError(str(csv_path), None, "not a sweep's results.csv (no seed, status and trace columns)")
     rows = [r for r in all_rows if r.get("status") == "ok"]
     if not rows:
         raise SpecError(str(csv_path), None, "no finished points to report")
