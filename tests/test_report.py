@@ -252,3 +252,15 @@ def test_sweep_pareto_metrics_checked_before_any_point_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--pareto: 'accuracy' is not among the sweep's metrics" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_sweep_flag_writes_the_report(tmp_path, capsys):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("run: {samples: 1}\nset: {workload.timesteps: 2}\ngrid: {chip.noc.router.vcs: [1, 2]}\n"
+                     "metrics: [latency_cycles, energy_pj, flit_hops]\n")
+    html_path = tmp_path / "s.html"
+    assert main(["sweep", str(sweep), "-j", "1", "-o", str(tmp_path / "out"), "--report", str(html_path),
+                 "--pareto", "flit_hops", "energy_pj"]) == 0
+    data = read_page(html_path).data["coresim-sweep"]
+    assert data["params"] == ["chip.noc.router.vcs"] and len(data["rows"]) == 2
+    assert data["pareto"]["metrics"] == ["flit_hops", "energy_pj"] and data["pareto"]["points"]

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             from coresim.errors import SpecError
             raise SpecError(str(path), None, "no such file")
-        sweep_report(path, out, args.pareto)
+        from coresim.sweep import read_results
+
+        sweep_report(read_results(path), path, out, args.pareto)
     else:
         from coresim.report.run_report import run_report
 

@@ -194,10 +194,8 @@ def _pareto_figure(rows: list[dict], a: str, b: str, params: list[str]) -> tuple
     return p, [int(ok[i]["point"]) for i in front]
 
 
-def build_sweep_page(csv_path: str | Path, pareto: list[str] | None = None) -> Page:
-    from coresim.sweep import read_results
-
-    all_rows = read_results(csv_path)
+def build_sweep_page(all_rows: list[dict], csv_path: str | Path, pareto: list[str] | None = None) -> Page:
+    """`all_rows`: the rows of the sweep's results.csv (`coresim.sweep.read_results`), read from `csv_path`."""
     if all_rows and not {"seed", "status", "trace"} <= set(all_rows[0]):
         raise SpecError(str(csv_path), None, "not a sweep's results.csv (no seed, status and trace columns)")
     rows = [r for r in all_rows if r.get("status") == "ok"]
@@ -234,5 +232,5 @@ def build_sweep_page(csv_path: str | Path, pareto: list[str] | None = None) -> P
     return page
 
 
-def sweep_report(csv_path: str | Path, out: str | Path, pareto: list[str] | None = None) -> Path:
-    return build_sweep_page(csv_path, pareto).write(out)
+def sweep_report(rows: list[dict], csv_path: str | Path, out: str | Path, pareto: list[str] | None = None) -> Path:
+    return build_sweep_page(rows, csv_path, pareto).write(out)
