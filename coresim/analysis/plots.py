@@ -38,20 +38,47 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
+MAX_ROWS = 40          # rows of the utilisation heatmap before cores are grouped
+MAX_TIMELINE_CORES = 32  # cores of the timeline before only the busiest are shown
+MESH_INCHES = (12.0, 8.0)  # largest mesh drawing (width, height) before the tiles shrink
+
+
+def _row_height(rows: int, per_row: float) -> float:
+    """Figure height (inches) for `rows` rows: grows with them up to a fixed, readable maximum."""
+    return min(7.5, max(2.5, per_row * rows + 1.5))
+
+
+def group_rows(u: np.ndarray, max_rows: int = MAX_ROWS) -> tuple[np.ndarray, int]:
+    """Rows averaged in groups of `k` consecutive cores so that at most `max_rows` remain; returns (rows, k)."""
+    k = max(1, -(-u.shape[0] // max_rows))
+    if k == 1:
+        return u, 1
+    pad = (-u.shape[0]) % k
+    padded = np.vstack([u, np.full((pad, u.shape[1]), np.nan)]) if pad else u
+    return np.nanmean(padded.reshape(-1, k, u.shape[1]), axis=1), k
+
+
 def plot_util(v: TraceView, out: Path) -> Path:
-    """Heatmap: busy fraction of every core (rows) in every window of cycles (columns)."""
-    u = v.utilization
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.25 * u.shape[0] + 1.5)))
+    """Heatmap: busy fraction of every core (rows) in every window of cycles (columns); on a chip with more
+    than MAX_ROWS cores, of groups of consecutive cores (their mean)."""
+    u, k = group_rows(v.utilization)
+    fig, ax = plt.subplots(figsize=(9, _row_height(u.shape[0], 0.15)))
     t_end = v.us(u.shape[1] * v.window_cycles)
     im = ax.imshow(u, aspect="auto", origin="lower", cmap="viridis", vmin=0, vmax=1, interpolation="nearest",
-                   extent=(0, float(t_end), -0.5, u.shape[0] - 0.5))
+                   extent=(0, float(t_end), -0.5, u.shape[0] * k - 0.5))  # y reads core numbers
     ax.set_xlabel(f"time (µs at {v.clock_mhz:g} MHz; window = {v.window_cycles} cycles)")
-    ax.set_ylabel("core")
+    ax.set_ylabel("core" if k == 1 else f"cores, in groups of {k} (mean)")
     if u.shape[0] <= 32:
         ax.set_yticks(range(u.shape[0]))
     fig.colorbar(im, ax=ax, label="busy fraction of the window")
-    ax.set_title(_title(v, "Core utilisation over time"))
+    ax.set_title(_title(v, "Core utilisation over time"), fontsize=9)
     return _save(fig, out)
+
+
+def _mesh_size(v: TraceView, per_tile: float) -> tuple[float, float]:
+    """Figure size of a mesh drawing: `per_tile` inches a tile, shrunk so it fits MESH_INCHES."""
+    tile = min(per_tile, MESH_INCHES[0] / v.width, MESH_INCHES[1] / v.height)
+    return tile * v.width + 2.5, tile * v.height + 1.2
 
 
 def _mesh_axes(v: TraceView, ax) -> None:
@@ -68,7 +95,7 @@ def plot_mesh(v: TraceView, out: Path) -> Path:
     """Mean utilisation (busy cycles / run cycles) of each core, drawn at its tile."""
     c = v.cores_per_tile
     util = v.core_busy_cycles / max(1, v.total_cycles)
-    fig, ax = plt.subplots(figsize=(1.3 * v.width + 2.5, 1.3 * v.height + 1.2))
+    fig, ax = plt.subplots(figsize=_mesh_size(v, 1.3))
     cmap = plt.get_cmap("viridis")
     norm = matplotlib.colors.Normalize(0, max(1e-9, float(util.max())))
     small = v.n_cores <= 64
@@ -91,7 +118,8 @@ def plot_links(v: TraceView, out: Path) -> Path:
     """Load of every mesh link (flits per cycle over the run) as coloured arrows between routers; the number
     in a router is its ejection load (flits per cycle delivered to its cores)."""
     load_ = v.link_flits / max(1, v.total_cycles)
-    fig, ax = plt.subplots(figsize=(1.5 * v.width + 2.5, 1.5 * v.height + 1.2))
+    fig, ax = plt.subplots(figsize=_mesh_size(v, 1.5))
+    small = v.width * v.height <= 64
     cmap = plt.get_cmap("inferno_r")
     vmax = max(1e-9, float(load_[:, :4].max()))
     norm = matplotlib.colors.Normalize(0, vmax)
@@ -108,10 +136,11 @@ def plot_links(v: TraceView, out: Path) -> Path:
             vals.append(load_[r, p])
             if load_[r, p] > 0:
                 ax.annotate("", xy=segs[-1][1], xytext=segs[-1][0],
-                            arrowprops={"arrowstyle": "-|>", "color": cmap(norm(load_[r, p])), "lw": 2.5})
+                            arrowprops={"arrowstyle": "-|>", "color": cmap(norm(load_[r, p])),
+                                        "lw": 2.5 if small else 1.5})
         ax.add_patch(Rectangle((x - 0.18, y - 0.18), 0.36, 0.36, fc="#dddddd", ec="gray"))
         ej = load_[r, 4:].sum()
-        ax.text(x, y, f"r{r}\n{ej:.2f}" if ej else f"r{r}", ha="center", va="center", fontsize=7)
+        ax.text(x, y, f"r{r}\n{ej:.2f}" if ej else f"r{r}", ha="center", va="center", fontsize=7 if small else 5)
     lc = LineCollection([s for s, val in zip(segs, vals, strict=True) if val == 0], colors="#cccccc", lw=1)
     ax.add_collection(lc)
     _mesh_axes(v, ax)
@@ -160,6 +189,17 @@ def phase_bars(v: TraceView, a: int, b: int) -> dict[str, dict[int, list[tuple[i
     return out
 
 
+def busiest(v: TraceView, cores: np.ndarray, a: int, b: int, n: int = MAX_TIMELINE_CORES) -> tuple[np.ndarray, str]:
+    """The `n` cores busiest in cycles [a, b) (in core order) when there are more, and a note saying so."""
+    if len(cores) <= n:
+        return cores, ""
+    iv = v.intervals
+    busy = np.zeros(v.n_cores, np.int64)
+    np.add.at(busy, iv[:, 0], np.maximum(0, np.minimum(iv[:, 6], b) - np.maximum(iv[:, 4], a)))
+    top = np.sort(cores[np.argsort(-busy[cores], kind="stable")[:n]])
+    return top, f" (the {n} busiest of {len(cores)} cores)"
+
+
 def plot_timeline(v: TraceView, out: Path, from_cycle: int | None = None, to_cycle: int | None = None) -> Path:
     """Gantt chart of each used core: MAC, neuron and send phases on an idle background.
     Default window: the first sample's timesteps (the whole run if it has one sample)."""
@@ -167,9 +207,9 @@ def plot_timeline(v: TraceView, out: Path, from_cycle: int | None = None, to_cyc
     b = to_cycle if to_cycle is not None else int(v.step_cycles[0].sum()) if v.step_cycles.size else v.total_cycles
     if b <= a:
         raise SpecError(str(v.path), "--to-cycle", f"must be after --from-cycle ({a})")
-    cores = v.cores_used()
+    cores, shown = busiest(v, v.cores_used(), a, b)
     bars = phase_bars(v, a, b)
-    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.45 * len(cores) + 1.5)))
+    fig, ax = plt.subplots(figsize=(10, _row_height(len(cores), 0.4)))
     to_us = 1 / v.clock_mhz
     for row, core in enumerate(cores):
         ax.broken_barh([(a * to_us, (b - a) * to_us)], (row - 0.4, 0.8), color=PHASE_COLORS["idle"])
@@ -179,13 +219,13 @@ def plot_timeline(v: TraceView, out: Path, from_cycle: int | None = None, to_cyc
                 ax.broken_barh(segs, (row - 0.4, 0.25), color=PHASE_COLORS[phase])
             else:
                 ax.broken_barh(segs, (row - 0.15, 0.55), color=PHASE_COLORS[phase])
-    ax.set_yticks(range(len(cores)), [f"core {c}" for c in cores])
+    ax.set_yticks(range(len(cores)), [f"core {c}" for c in cores], fontsize=8 if len(cores) <= 20 else 6)
     ax.set_ylim(len(cores) - 0.5, -0.5)
     ax.set_xlim(a * to_us, b * to_us)
     ax.set_xlabel(f"time (µs at {v.clock_mhz:g} MHz)")
     ax.legend(handles=[Patch(color=c, label=p) for p, c in PHASE_COLORS.items()], ncol=4, loc="upper center",
               bbox_to_anchor=(0.5, -0.18), frameon=False)
-    ax.set_title(_title(v, f"Core timeline, cycles {a}..{b}"), fontsize=9)
+    ax.set_title(_title(v, f"Core timeline, cycles {a}..{b}{shown}"), fontsize=9)
     return _save(fig, out)
 
 

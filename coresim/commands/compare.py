@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--samples", type=COUNT, help="frames to simulate (default: the workload's input.samples)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--report", metavar="HTML", help="write a self-contained HTML report of the variants")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
 
 
@@ -100,4 +101,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(format_table(rows))
+    if args.report:
+        from coresim.report.multi import compare_report
+
+        compare_report(rows, args.report, {"chip": args.chip, "workload": args.workload, "seed": args.seed,
+                                           "samples": args.samples, "overrides": args.overrides,
+                                           "partition": args.partition})
     return 0

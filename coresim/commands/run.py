@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field: chip.noc.router.vcs=4, workload.timesteps=4, run.samples=10")
     p.add_argument("-o", "--output", help="write an HDF5 trace to this file")
+    p.add_argument("--report", metavar="HTML", help="write a self-contained HTML report of the run (coresim report)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -50,18 +51,36 @@ def run(args: argparse.Namespace) -> int:
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
                    partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon,
                    dataflow=args.dataflow, noc_model=args.noc_model)
-    if args.output and prep.dataflow is not None:
-        from coresim.errors import SpecError
-        raise SpecError(None, "-o", "accelerator runs write no HDF5 trace; use --json")
+    for flag, value in (("-o", args.output), ("--report", args.report)):
+        if value and prep.dataflow is not None:
+            from coresim.errors import SpecError
+            raise SpecError(None, flag, "accelerator runs write no HDF5 trace; use --json")
     result = simulate(prep)
     if args.output:
         from coresim.trace.hdf5 import write_trace
 
         write_trace(args.output, result)
         result.summary["trace"] = str(args.output)
+    if args.report:
+        write_report(result, args.output, args.report)
     if args.json:
         json.dump(result.summary, sys.stdout, sort_keys=True)
         sys.stdout.write("\n")
     else:
         print(format_summary(result.summary))
     return 0
+
+
+def write_report(result, trace: str | None, out: str) -> None:
+    """The HTML report of a run, read from its trace (written to a temporary folder when there is no -o)."""
+    import tempfile
+    from pathlib import Path
+
+    from coresim.report.run_report import run_report
+    from coresim.trace.hdf5 import write_trace
+
+    if trace:
+        run_report(trace, out)
+        return
+    with tempfile.TemporaryDirectory(prefix="coresim-report-") as tmp:
+        run_report(write_trace(Path(tmp) / "trace.h5", result), out)

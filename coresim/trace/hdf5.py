@@ -10,6 +10,8 @@ Schema (version 1; `schema_version` attribute on the root):
 /cores/utilization        (cores, windows) float64: busy fraction per window; attr window_cycles
 /tasks/table              (tasks, 6) int64: task, layer index, core, outputs, cycles per timestep, runs
 /tasks/layer_names        layer name per layer index
+/tasks/sram_bytes         (tasks,) int64: SRAM bytes allocated to each task (weights, state, buffers); absent in
+                          traces written before it was added
 /noc/link_flits           (routers, ports) int64: flits sent on each router output port
 /noc/packets              (n, 9) int64: tag, src core, dst core, flits, create, inject, eject, hops, dst task
 /outputs/<layer>          (S, T, n) outputs of each layer produced on the chip (gzip)
@@ -67,6 +69,7 @@ def write_trace(path: str | Path, result) -> Path:
         table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
                           for t, c, r in zip(tasks, trace.task_costs, trace.task_runs, strict=True)], np.int64)
         f.create_dataset("tasks/table", data=table.reshape(-1, 6))
+        f.create_dataset("tasks/sram_bytes", data=np.array([sum(b.nbytes for b in t.buffers) for t in tasks], np.int64))
         f.create_dataset("tasks/layer_names", data=np.array([la.name for la in prep.net.layers], dtype="S"))
         f.create_dataset("noc/link_flits", data=trace.link_flits)
         f.create_dataset("noc/packets", data=trace.packets, compression="gzip")

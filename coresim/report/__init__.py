@@ -1,0 +1,1 @@
+"""Self-contained HTML reports (Bokeh, inline resources) of a run, a compare and a sweep."""
