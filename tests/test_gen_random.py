@@ -7,8 +7,8 @@ import pytest
 
 from coresim.cli import main
 from coresim.commands import gen
-from coresim.spec.files import load_workload_spec
 from coresim.workload import random_net
+from coresim.workload.files import load_workload_spec
 from coresim.workload.random_net import random_network, recurrent_targets
 
 

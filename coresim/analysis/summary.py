@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from coresim.engine.simulator import SimTrace
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-
-
-def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
-    """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
-    h = hashlib.sha256()
-    for name in order:
-        arr = outputs[name]
-        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        h.update(name.encode() + b"\0" + str(arr.shape).encode() + b"\0")
-        for s in range(arr.shape[0]):  # a timestep at a time: the same bytes as the whole, without an int64 copy
-            for t in range(arr.shape[1]):
-                h.update(np.ascontiguousarray(arr[s, t], dtype="<i8").data)
-    return h.hexdigest()
+from coresim.trace.record import SimTrace, outputs_sha256  # noqa: F401 (outputs_sha256: re-exported)
 
 
 def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:

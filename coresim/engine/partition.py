@@ -12,17 +12,19 @@ add) have their first input inside the same partition. Total cycles = sum over p
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from coresim.engine.simulator import ChipSimulator, SimTrace
+from coresim.engine.backend import Backend, Mapped, Prepared
+from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SpecError
 from coresim.mapping import map_workload
 from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
+from coresim.trace.record import SimTrace
 from coresim.workload.graph import Layer, Network
 
 log = logging.getLogger("coresim")
@@ -37,7 +39,6 @@ class Partition:
     sources: list[str]           # off-chip inputs: "input" and layers of earlier partitions
     reconfig_bytes: int = 0
     reconfig_cycles: int = 0
-    report: dict = field(default_factory=dict)
 
 
 def subnetwork(net: Network, layers: list[Layer]) -> Network:
@@ -268,12 +269,14 @@ def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
 
 
 def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], inputs: np.ndarray,
-                   schedule: str, progress=None) -> tuple[SimTrace, Placement]:
-    """Run the partitions in turn; returns one trace (times offset per partition) and the merged placement."""
+                   schedule: str, progress=None) -> SimTrace:
+    """Run the partitions in turn; returns one trace (times offset per partition), whose `placement` is every
+    partition's tasks in run order and whose `reports` are the partitions' own figures."""
     from coresim.analysis.summary import energy_by_component
 
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
+    reports: list[dict] = []
     offset = 0
     for p in partitions:
         ext = {name: store[name] for name in p.sources}
@@ -287,13 +290,15 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         offset += p.reconfig_cycles
         _shift(tr, offset)
         offset += tr.total_cycles
-        p.report = {"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
+        reports.append({"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
                     "cores": len(p.placement.cores_used()), "cycles": tr.total_cycles,
                     "reconfig_cycles": p.reconfig_cycles, "dram_cycles": tr.counters["dram_cycles"],
                     "dram_bytes": tr.dram_bytes + p.reconfig_bytes,
-                    "energy_pj": float(sum(energy_by_component(chip, tr).values()))}
+                    "energy_pj": float(sum(energy_by_component(chip, tr).values()))})
         traces.append(tr)
-    return _merge(net, partitions, traces, offset), _merged_placement(net, partitions)
+    merged = _merge(net, partitions, traces, offset)
+    merged.placement, merged.reports = _merged_placement(net, partitions), reports
+    return merged
 
 
 def base_name(name: str) -> str:
@@ -358,14 +363,42 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
 
 
 def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
-    """All partitions' tasks in one placement (ids renumbered in run order); per core the fuller memory."""
+    """All partitions' tasks in one placement (copies, ids renumbered in run order; the partitions' own placements
+    stay as they are); per core the fuller memory."""
     first = partitions[0].placement
-    tasks = [t for p in partitions for t in p.placement.tasks]
-    routes = [r for p in partitions for r in p.placement.routes]
-    renumber(tasks)
+    copies = {id(t): replace(t) for p in partitions for t in p.placement.tasks}
+    tasks = renumber(list(copies.values()))
+    routes = [replace(r, src=copies[id(r.src)], dst=copies[id(r.dst)]) for p in partitions for r in p.placement.routes]
     merged = Placement(first.strategy, net, first.n_cores, tasks, routes, first.alloc)
     for p in partitions:
         for core, mem in p.placement.memory.items():
             if core not in merged.memory or mem.peak_bytes > merged.memory[core].peak_bytes:
                 merged.memory[core] = mem
     return merged
+
+
+class Partitioned(Backend):
+    """Partitioned execution around a backend (`inner`, whose class sets `partitions = True`): with `--partition
+    auto` the network runs whole if the inner backend maps it, else in as few partitions as fit; with N, in N."""
+
+    def __init__(self, inner: Backend):
+        super().__init__(inner.chip, inner.opts)
+        self.inner = inner
+        self.kind = f"partitioned {inner.kind}"
+
+    def map(self, net: Network, source: str, timesteps: int) -> Mapped:
+        o = self.opts
+        if o.partition == "auto":
+            try:
+                return self.inner.map(net, source, timesteps)
+            except DoesNotFit:
+                pass
+        partitions = plan(self.chip, net, o.mapping, o.alloc, o.schedule, source, o.partition)
+        log.info("%d partitions", len(partitions))
+        return Mapped(o, partitions[0].placement, partitions=partitions)
+
+    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
+        if not prep.partitions:
+            return self.inner.simulate(prep, progress)
+        return run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, prep.options.schedule,
+                              progress=progress)

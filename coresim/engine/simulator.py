@@ -44,37 +44,16 @@ from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
+from coresim.spec.run import SCHEDULES
+from coresim.trace.record import SimTrace
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
-SCHEDULES = ("barrier", "lockstep", "pipelined")
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
-
-
-@dataclass
-class SimTrace:
-    """Everything the run measured; `coresim.analysis.summary` turns it into a summary."""
-
-    outputs: dict[str, np.ndarray]            # layer -> (S, T, n_out) outputs produced on the chip
-    step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
-    total_cycles: int
-    intervals: np.ndarray                     # (n, 7): core, task, sample, t, start, mac_end, end
-    packets: np.ndarray                       # (n, 9): tag, src, dst, flits, create, inject, eject, hops, task
-    task_costs: list[TaskCost]
-    task_runs: np.ndarray                     # executions per task
-    host_bytes: int
-    dram_bytes: int
-    link_flits: np.ndarray
-    flit_hops: int
-    counters: dict[str, int] = field(default_factory=dict)
-    state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
-    sample_cycles: np.ndarray | None = None   # (S,) latency of each sample: first input to last output
-    timesteps_run: np.ndarray | None = None   # (S,) timesteps simulated per sample (< T after an early exit)
-    task_lifetime: np.ndarray | None = None   # (tasks,) cycles a task's buffers occupy SRAM (None: the whole run)
 
 
 @dataclass

@@ -63,7 +63,7 @@ def write_trace(path: str | Path, result) -> Path:
         f.create_dataset("cores/intervals", data=iv)
         util, w = windowed_busy(iv[:, 0], iv[:, 4], iv[:, 6], prep.chip.n_cores, trace.total_cycles)
         f.create_dataset("cores/utilization", data=util).attrs["window_cycles"] = w
-        tasks = prep.placement.tasks
+        tasks = result.placement.tasks
         table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
                           for t, c, r in zip(tasks, trace.task_costs, trace.task_runs, strict=True)], np.int64)
         f.create_dataset("tasks/table", data=table.reshape(-1, 6))
