@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from coresim.analysis.summary import outputs_sha256
+from coresim.components.costs import task_cost
 from coresim.components.mac_array import gemm_timing
-from coresim.engine.costs import task_cost
 from coresim.functional.executor import run_functional
 from coresim.run import prepare, simulate
 

@@ -192,7 +192,7 @@ def plot_timeline(v: TraceView, out: Path, from_cycle: int | None = None, to_cyc
 def plot_sweep(csv_path: str | Path, out: Path, metric: str | None = None, x: str | None = None,
                hue: str | None = None) -> Path:
     """A metric (mean over seeds) against one swept parameter, one line per value of a second parameter."""
-    from coresim.sweep import read_results
+    from coresim.trace.results import read_results
 
     rows = [r for r in read_results(csv_path) if r.get("status") == "ok"]
     if not rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coresim.components.energy import energy_by_component
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
 from coresim.trace.record import SimTrace, outputs_sha256  # noqa: F401 (outputs_sha256: re-exported)
@@ -14,37 +15,6 @@ def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:
     busy = np.zeros(n_cores, np.int64)
     np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
     return busy
-
-
-def energy_by_component(chip: ChipSpec, trace: SimTrace) -> dict[str, float]:
-    e = chip.energy
-    if "synaptic_events" in trace.counters:  # event-driven cores: counted actions x their costs
-        c = trace.counters
-        return {
-            "synapse": float(c["synaptic_events"] * e.synaptic_event_pj),
-            "spike_in": float(c["spikes_in"] * e.spike_in_pj),
-            "spike_out": float(c["spikes_out"] * e.spike_out_pj),
-            "neuron": float(c["neuron_updates"] * e.neuron_update_pj),
-            "sram": float(c["sram_read_bytes"] * 8 * e.sram_read_pj_per_bit
-                          + c["sram_write_bytes"] * 8 * e.sram_write_pj_per_bit),
-            "noc": float(trace.flit_hops * e.flit_hop_pj),
-            "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
-            "host": float(trace.host_bytes * e.host_pj_per_byte),
-        }
-    runs = trace.task_runs
-    macs = sum(c.macs * r for c, r in zip(trace.task_costs, runs, strict=True))
-    updates = sum(c.neuron_updates * r for c, r in zip(trace.task_costs, runs, strict=True))
-    rd = sum(c.sram_read_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
-    wr = sum(c.sram_write_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
-    return {
-        "mac": float(macs * e.mac_pj),
-        "sram": float(rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit),
-        "neuron": float(updates * e.neuron_update_pj),
-        "noc": float(trace.flit_hops * e.flit_hop_pj),
-        "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
-        "host": float(trace.host_bytes * e.host_pj_per_byte),
-        "dram": float((trace.dram_bytes + trace.counters.get("reconfig_bytes", 0)) * chip.dram.energy_pj_per_byte),
-    }
 
 
 def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.ndarray | None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from coresim.components.energy import energy_by_component
 from coresim.engine.backend import Backend, Mapped, Prepared
 from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SpecError
@@ -272,8 +273,6 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
                    schedule: str, progress=None) -> SimTrace:
     """Run the partitions in turn; returns one trace (times offset per partition), whose `placement` is every
     partition's tasks in run order and whose `reports` are the partitions' own figures."""
-    from coresim.analysis.summary import energy_by_component
-
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
     reports: list[dict] = []

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from coresim.engine.costs import TaskCost, task_cost
+from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import (
     delay_line,
@@ -39,7 +39,6 @@ from coresim.functional.executor import (
     recurrent_partial,
     stateless_forward,
 )
-from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc

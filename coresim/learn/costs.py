@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from coresim.analysis.summary import energy_by_component
+from coresim.components.costs import element_bits
+from coresim.components.energy import energy_by_component
 from coresim.components.mac_array import mac_timing
-from coresim.engine.simulator import SimTrace
 from coresim.learn.network import TrainedNet
-from coresim.mapping.memory import element_bits
 from coresim.mapping.placement import Placement
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
+from coresim.trace.record import SimTrace
 
 GATHER_PAYLOAD_BYTES = 8  # one partial sum of squares (ANP, DANP) or partial loss, 64 bits
 

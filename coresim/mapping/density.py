@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coresim.engine.costs import synaptic_cost
+from coresim.components.costs import element_bits, synaptic_cost
 from coresim.errors import SpecError
 from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, renumber, shapes_of
-from coresim.mapping.memory import DoesNotFit, SramOverflow, allocate, element_bits, is_persistent, task_buffers
+from coresim.mapping.memory import DoesNotFit, SramOverflow, allocate, is_persistent, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Layer, Network

@@ -62,7 +62,7 @@ def steps(n: int) -> list[int]:
 
 def rider_bits(chip: ChipSpec, net: Network, riders: list[Layer]) -> float:
     """Buffer bits the stateless riders add per output element of the layer they ride on."""
-    from coresim.mapping.memory import element_bits
+    from coresim.components.costs import element_bits
 
     bits = 0.0
     for la in riders:
@@ -76,7 +76,7 @@ def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: in
                merge_apart: bool = False) -> int:
     """Estimated SRAM of the fullest core for a cut, from shapes alone (checked exactly after choosing).
     `merge_apart`: a merge task gets its own core instead of sharing its first partial's."""
-    from coresim.mapping.memory import element_bits
+    from coresim.components.costs import element_bits
 
     conv = layer.kind == "conv2d"
     f = layer.channels

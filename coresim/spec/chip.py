@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from coresim.accel.spec import AcceleratorSpec
+from coresim.spec.accel import AcceleratorSpec
 from coresim.spec.base import Spec
 
 # A router's output ports are bits of one int64 mask (coresim/noc/flit_state.py): 4 mesh ports, then one ejection

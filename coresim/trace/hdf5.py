@@ -43,7 +43,7 @@ def library_versions() -> dict[str, str]:
 
 def write_trace(path: str | Path, result) -> Path:
     """Write a RunResult to `path` atomically."""
-    from coresim.analysis.windows import windowed_busy
+    from coresim.trace.windows import windowed_busy
 
     path = Path(path)
     prep, trace, summary = result.prepared, result.trace, result.summary

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from coresim.engine.costs import TaskCost
+    from coresim.components.costs import TaskCost
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Per-timestep cost of each task on its core: cycles by stage and the actions they count.
+"""The cost layer: what the mapping estimates and the engines charge, below both of them.
+
+Element widths (`element_bits`, `packet_item_bytes`) and the per-timestep cost of each task on its core: cycles
+by stage and the actions they count.
 
 Dense (clock-driven) synaptic work is the same every timestep, so it is computed once per task: the MAC array
 model gives compute cycles and operand reads; the SRAM port bounds how fast operands arrive (the stage takes
@@ -8,16 +11,40 @@ max(MAC cycles, SRAM cycles)); the neuron unit then updates the task's neurons `
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coresim.components.mac_array import mac_timing
-from coresim.mapping.memory import element_bits
-from coresim.mapping.placement import Task
+from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
-from coresim.workload.graph import Network
+
+if TYPE_CHECKING:
+    from coresim.mapping.placement import Task
+    from coresim.workload.graph import Network
 
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def element_bits(chip: ChipSpec, net: Network, name: str) -> int:
+    """Bits one output element of layer `name` takes in a buffer ("input": the encoded network input)."""
+    if name == "input":
+        return 8
+    if "#p" in name:  # partial sums of a layer split along input channels
+        return chip.core.mac.acc_bits
+    layer = net.by_name[name]
+    if layer.synaptic:
+        return chip.core.mac.acc_bits if layer.spec.neuron.model == "none" else spike_bits(layer.spec.neuron)
+    if layer.kind == "add" or (layer.kind == "pool" and layer.spec.mode == "sum"):
+        return 8
+    return element_bits(chip, net, layer.inputs[0])  # max-pool / flatten keep their input's width
+
+
+def packet_item_bytes(chip: ChipSpec, net: Network, name: str) -> int:
+    """Bytes one nonzero output of layer `name` takes in a packet: a spike address (binary and ternary
+    spikes: the sign rides in the address), plus the value's bytes for wider outputs."""
+    bits = element_bits(chip, net, name)
+    return chip.noc.spike_bytes + (0 if bits <= 2 else -(-bits // 8))
 
 
 @dataclass(frozen=True)
