@@ -125,7 +125,7 @@ def plot_latency(v: TraceView, out: Path) -> Path:
     pk = v.packets
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if pk.size:
-        total, net = pk[:, 6] - pk[:, 4], pk[:, 6] - pk[:, 5]
+        total, net = pk["eject"] - pk["create"], pk["eject"] - pk["inject"]
         bins = np.histogram_bin_edges(total, bins=min(60, max(10, int(np.sqrt(len(total))))))
         ax.hist(total, bins=bins, alpha=0.7, label=f"creation → ejection (mean {total.mean():.1f})")
         ax.hist(net, bins=bins, alpha=0.7, label=f"injection → ejection (mean {net.mean():.1f})")
@@ -147,7 +147,7 @@ def plot_latency(v: TraceView, out: Path) -> Path:
 def phase_bars(v: TraceView, a: int, b: int) -> dict[str, dict[int, list[tuple[int, int]]]]:
     """Per phase, per core: (start, length) bars clipped to cycles [a, b)."""
     iv = v.intervals
-    spans = {"MAC": (iv[:, 0], iv[:, 4], iv[:, 5]), "neuron": (iv[:, 0], iv[:, 5], iv[:, 6]),
+    spans = {"MAC": (iv["core"], iv["start"], iv["mac_end"]), "neuron": (iv["core"], iv["mac_end"], iv["end"]),
              "send": (v.sends[:, 0], v.sends[:, 1], v.sends[:, 2])}
     out: dict[str, dict[int, list]] = {}
     for phase, (core, s, e) in spans.items():

@@ -13,7 +13,7 @@ from coresim.trace.record import SimTrace, outputs_sha256  # noqa: F401 (outputs
 def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:
     iv = trace.intervals
     busy = np.zeros(n_cores, np.int64)
-    np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
+    np.add.at(busy, iv["core"], iv["end"] - iv["start"])
     return busy
 
 
@@ -69,7 +69,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         out.update({k: int(trace.counters[k]) for k in ("spikes_in", "spikes_out", "neuron_updates",
                                                         "packet_latency_max")})
     elif trace.packets.size:
-        lat = trace.packets[:, 6] - trace.packets[:, 4]
+        lat = trace.packets["eject"] - trace.packets["create"]
         out["avg_packet_latency_cycles"] = float(lat.mean())
     if labels is not None:
         out["accuracy"] = float(np.mean(predictions == labels))
@@ -99,7 +99,7 @@ def density_metrics(chip: ChipSpec, placement: Placement, trace: SimTrace) -> di
         transient[task.id] = sum(b.nbytes for b in task.buffers if not is_persistent(b))
     iv = trace.intervals
     if len(iv):
-        np.add.at(byte_cycles, iv[:, 0], transient[iv[:, 1]] * (iv[:, 6] - iv[:, 4]))
+        np.add.at(byte_cycles, iv["core"], transient[iv["task"]] * (iv["end"] - iv["start"]))
     mac_util = macs / (chip.core.mac.rows * chip.core.mac.cols * total)
     spatial = byte_cycles / (cap * total)
     mem = placement.memory.values()

@@ -6,7 +6,7 @@ from coresim.engine.backend import Backend, EventMapping, Mapped, Prepared, regi
 from coresim.errors import SpecError
 from coresim.spec.chip import ChipSpec
 from coresim.spec.run import RunOptions
-from coresim.trace.record import SimTrace
+from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
 from coresim.workload.graph import Network
 
 
@@ -33,8 +33,11 @@ class EventBackend(Backend):
 
     def simulate(self, prep: Prepared, progress=None) -> SimTrace:
         from coresim.engine.event import EventSimulator
-        return EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
-                              prep.options.noc_model, progress=progress).run()
+        trace = EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
+                               prep.options.noc_model, progress=progress).run()
+        trace.intervals = records(INTERVAL, trace.intervals)  # its tables, columns in the records' field order
+        trace.packets = records(PACKET, trace.packets)
+        return trace
 
 
 def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, partition, cutoff, source: str,

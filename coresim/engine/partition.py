@@ -25,7 +25,7 @@ from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import SimTrace
+from coresim.trace.record import SimTrace, shift_times
 from coresim.workload.graph import Layer, Network
 
 log = logging.getLogger("coresim")
@@ -315,10 +315,8 @@ def _join_pieces(net: Network, store: dict[str, np.ndarray]) -> None:
 
 
 def _shift(tr: SimTrace, offset: int) -> None:
-    if len(tr.intervals):
-        tr.intervals[:, 4:7] += offset
-    if len(tr.packets):
-        tr.packets[:, 4:7] += offset
+    shift_times(tr.intervals, offset)
+    shift_times(tr.packets, offset)
 
 
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
@@ -329,9 +327,9 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs.update(tr.outputs)
         _join_pieces(net, outputs)
         iv = tr.intervals.copy()
-        iv[:, 1] += base
+        iv["task"] += base
         pk = tr.packets.copy()
-        pk[:, 8] += base
+        pk["task"] += base
         intervals.append(iv)
         packets.append(pk)
         costs += tr.task_costs

@@ -44,7 +44,7 @@ from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
 from coresim.spec.run import SCHEDULES
-from coresim.trace.record import SimTrace
+from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
@@ -589,7 +589,8 @@ class ChipSimulator:
             g.remaining -= ks.size
             if g.remaining == 0:
                 del self.groups[int(serial[sel[0]])]
-        self.packet_rows.append(np.stack([tag, src, dst_core, flits, create, inject, eject, hops, task_id], 1))
+        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst_core, flits=flits, create=create,
+                                        inject=inject, eject=eject, hops=hops, task=task_id))
 
     # ---- driver ---------------------------------------------------------------------------------------
     def _spawn(self, gen, last: bool = False) -> simpy.Process:
@@ -646,8 +647,8 @@ class ChipSimulator:
             outputs=self.outputs,
             step_cycles=step_cycles,
             total_cycles=int(self.env.now),
-            intervals=np.asarray(self.intervals, np.int64).reshape(-1, 7),
-            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
+            intervals=np.array(self.intervals, INTERVAL),
+            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET),
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
             host_bytes=self.port_bytes["host"],

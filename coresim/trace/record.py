@@ -1,4 +1,5 @@
-"""The records a simulation produces: SimTrace, what every engine backend returns and analysis reads."""
+"""The records a simulation produces: SimTrace, what every engine backend returns and analysis reads, and its
+tables as numpy structured arrays read by field name (`trace.packets["eject"]`), defined here once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,38 @@ import numpy as np
 if TYPE_CHECKING:
     from coresim.components.costs import TaskCost
 
+# a core's busy interval: one task run for one (sample, timestep); MAC stage start..mac_end, neuron mac_end..end
+INTERVAL = np.dtype([(name, np.int64) for name in ("core", "task", "sample", "t", "start", "mac_end", "end")])
+# one packet delivered at one destination core (a multicast packet: one record per destination core); `task`:
+# the destination task
+PACKET = np.dtype([(name, np.int64) for name in ("tag", "src", "dst", "flits", "create", "inject", "eject", "hops",
+                                                 "task")])
+TIMES = {INTERVAL: ("start", "mac_end", "end"), PACKET: ("create", "inject", "eject")}  # cycle fields
+
+
+def records(dtype: np.dtype, table=None, **columns) -> np.ndarray:
+    """Records of `dtype` from an (n, fields) int64 table whose columns are in the dtype's field order, or from
+    one array per field by name."""
+    if table is None:
+        n = len(next(iter(columns.values())))
+        out = np.empty(n, dtype)
+        for name in dtype.names:
+            out[name] = columns[name]
+        return out
+    flat = np.ascontiguousarray(table, np.int64).reshape(-1, len(dtype.names))
+    return flat.view(dtype).reshape(-1)
+
+
+def table(recs: np.ndarray) -> np.ndarray:
+    """Records as an (n, fields) int64 table, columns in field order (the HDF5 trace's datasets)."""
+    return np.ascontiguousarray(recs).view(np.int64).reshape(len(recs), len(recs.dtype.names))
+
+
+def shift_times(recs: np.ndarray, offset: int) -> None:
+    """Add `offset` cycles to every time field of the records, in place."""
+    for name in TIMES[recs.dtype]:
+        recs[name] += offset
+
 
 @dataclass
 class SimTrace:
@@ -19,8 +52,8 @@ class SimTrace:
     outputs: dict[str, np.ndarray]            # layer -> (S, T, n_out) outputs produced on the chip
     step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
     total_cycles: int
-    intervals: np.ndarray                     # (n, 7): core, task, sample, t, start, mac_end, end
-    packets: np.ndarray                       # (n, 9): tag, src, dst, flits, create, inject, eject, hops, task
+    intervals: np.ndarray                     # INTERVAL records
+    packets: np.ndarray                       # PACKET records
     task_costs: list[TaskCost]
     task_runs: np.ndarray                     # executions per task
     host_bytes: int
