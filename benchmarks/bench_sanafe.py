@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coresim.atomic import atomic_path
 from coresim.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -444,9 +445,8 @@ def main() -> None:
             rows[name] = compare(prep, res, cs_wall, meta, sf)
             show(name, rows[name])
     if args.json:
-        tmp_out = Path(args.json).with_suffix(".tmp")
-        tmp_out.write_text(json.dumps({"machine": machine(), "args": vars(args), "cases": rows}))
-        os.replace(tmp_out, args.json)
+        with atomic_path(args.json) as tmp_out:
+            tmp_out.write_text(json.dumps({"machine": machine(), "args": vars(args), "cases": rows}))
 
 
 if __name__ == "__main__":

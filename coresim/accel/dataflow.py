@@ -60,13 +60,10 @@ from coresim.functional.executor import (
 from coresim.kernels import synapse
 from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 DATAFLOWS = ("timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped")
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def _delay(la: Layer) -> int:
@@ -144,7 +141,7 @@ class Accelerator:
 
     def line_bytes(self, name: str, channels: int | None = None) -> int:
         c, _, w = _chw(self.shapes[name])
-        return _cdiv((channels or c) * w * self.bits[name], 8)
+        return cdiv((channels or c) * w * self.bits[name], 8)
 
     def need(self, la: Layer, src: str, r: int) -> int:
         """The last line of input `src` that output line `r` of `la` reads."""
@@ -159,12 +156,12 @@ class Accelerator:
         return min(h_in - 1, r * s + k - 1 - p)
 
     def _weight_bytes(self, la: Layer, channels: int) -> int:
-        return _cdiv(channels * _fan_in(la) * self.chip.core.mac.weight_bits, 8)
+        return cdiv(channels * _fan_in(la) * self.chip.core.mac.weight_bits, 8)
 
     def _state_bytes(self, la: Layer, channels: int, lines: int) -> int:
         if not la.stateful:
             return 0
-        return _cdiv(channels * lines * _chw(la.out_shape)[2] * self.chip.core.neuron.state_bits, 8)
+        return cdiv(channels * lines * _chw(la.out_shape)[2] * self.chip.core.neuron.state_bits, 8)
 
     def _check_recurrent(self) -> None:
         """A recurrent layer needs all its outputs of t - 1 at t: in channel groups run group after group over
@@ -329,14 +326,14 @@ class Accelerator:
         if la.synaptic:
             c_in = la.weight.shape[1] + (la.n_out if la.recurrent else 0)  # a recurrent layer reads its own too
             k = la.spec.kernel if la.kind == "conv2d" else 1
-            it.pe_cycles = _cdiv(c_in, acc.p_in) * _cdiv(gsize, acc.p_out) * k * k * w * nt
-            it.neuron_cycles = _cdiv(gsize * w, lanes) * upd * nt if la.stateful else 0
+            it.pe_cycles = cdiv(c_in, acc.p_in) * cdiv(gsize, acc.p_out) * k * k * w * nt
+            it.neuron_cycles = cdiv(gsize * w, lanes) * upd * nt if la.stateful else 0
             if not self.plan.weights_resident and (not self.grouped or first_of_group):
                 it.load_bytes += self._weight_bytes(la, gsize)
         elif la.kind == "pool":
-            it.neuron_cycles = _cdiv(c_out * w * la.spec.kernel ** 2, lanes) * nt
+            it.neuron_cycles = cdiv(c_out * w * la.spec.kernel ** 2, lanes) * nt
         elif la.kind == "add":
-            it.neuron_cycles = _cdiv(c_out * w * len(la.inputs), lanes) * nt
+            it.neuron_cycles = cdiv(c_out * w * len(la.inputs), lanes) * nt
         if la.name in self.plan.state_spilled:
             sb = self._state_bytes(la, gsize, 1)
             it.load_bytes += sb * sum(1 for t in it.ts if t > 0)
@@ -363,7 +360,7 @@ class Accelerator:
             a["macs"] = gsize * fan * w * nt
             # weights: once per line and timestep (stationary over the line); inputs: k rows per output group
             own = la.n_out * self.bits[la.name] if la.recurrent else 0  # the layer's own outputs of t - 1
-            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits + _cdiv(gsize, self.acc.p_out)
+            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits + cdiv(gsize, self.acc.p_out)
                                    * (c_in * k * w_in * self.bits[la.inputs[0]] + own)) * nt
             if la.stateful:
                 a["neuron_updates"] = gsize * w * nt

@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING
 from coresim.components.mac_array import mac_timing
 from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 
 if TYPE_CHECKING:
     from coresim.mapping.placement import Task
     from coresim.workload.graph import Network
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def element_bits(chip: ChipSpec, net: Network, name: str) -> int:
@@ -44,7 +41,7 @@ def packet_item_bytes(chip: ChipSpec, net: Network, name: str) -> int:
     """Bytes one nonzero output of layer `name` takes in a packet: a spike address (binary and ternary
     spikes: the sign rides in the address), plus the value's bytes for wider outputs."""
     bits = element_bits(chip, net, name)
-    return chip.noc.spike_bytes + (0 if bits <= 2 else -(-bits // 8))
+    return chip.noc.spike_bytes + (0 if bits <= 2 else cdiv(bits, 8))
 
 
 @dataclass(frozen=True)
@@ -69,15 +66,15 @@ def synaptic_cost(chip: ChipSpec, m: int, n: int, k: int, in_bits: int, n_out: i
     sram = core.sram
     port_bytes = sram.width_bytes_per_cycle * sram.banks * sram.ports
     t = mac_timing(core.mac, m, n, k)
-    rd = t.sram_reads["ifmap"] * _cdiv(in_bits, 8) + _cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
+    rd = t.sram_reads["ifmap"] * cdiv(in_bits, 8) + cdiv(t.sram_reads["filter"] * core.mac.weight_bits, 8)
     # SCALE-Sim's os write count adds (rows + cols) per fold; the outputs physically written are M*N
     writes = m * n if core.mac.dataflow == "os" else t.sram_writes["ofmap"]
-    wr = writes * _cdiv(core.mac.acc_bits, 8)
-    sram_cycles = _cdiv(rd + wr, port_bytes) + sram.latency_cycles
+    wr = writes * cdiv(core.mac.acc_bits, 8)
+    sram_cycles = cdiv(rd + wr, port_bytes) + sram.latency_cycles
     mac_cycles = max(t.compute_cycles, sram_cycles)
     updates = n_out if neurons else 0
-    state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
-    neuron_cycles = _cdiv(updates, core.neuron.lanes) * core.neuron.update_cycles
+    state_bytes = cdiv(updates * core.neuron.state_bits, 8)
+    neuron_cycles = cdiv(updates, core.neuron.lanes) * core.neuron.update_cycles
     return TaskCost(mac_cycles, neuron_cycles, core.phase_overhead_cycles, t.macs, updates,
                     rd + state_bytes, wr + state_bytes, sram_cycles > t.compute_cycles)
 
@@ -86,8 +83,8 @@ def soma_cost(chip: ChipSpec, n_in: int, in_bytes: int, out_bytes: int, updates:
     """Work of the neuron (soma) unit alone: `n_in` elements read (pool, add, partial-sum merge), then
     `updates` neuron updates."""
     core = chip.core
-    state_bytes = _cdiv(updates * core.neuron.state_bits, 8)
-    cycles = (_cdiv(n_in, core.neuron.lanes) + _cdiv(updates, core.neuron.lanes)) * core.neuron.update_cycles
+    state_bytes = cdiv(updates * core.neuron.state_bits, 8)
+    cycles = (cdiv(n_in, core.neuron.lanes) + cdiv(updates, core.neuron.lanes)) * core.neuron.update_cycles
     return TaskCost(0, cycles, core.phase_overhead_cycles, 0, updates, in_bytes + state_bytes,
                     out_bytes + state_bytes, False)
 
@@ -101,6 +98,6 @@ def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
     if layer.kind == "flatten":
         return TaskCost(0, 0, 0, 0, 0, 0, 0, False)
     n_in = sum(idx.size for idx in task.needs.values())
-    in_bytes = sum(_cdiv(idx.size * element_bits(chip, net, src), 8) for src, idx in task.needs.items())
-    out_bytes = _cdiv(task.n_out * element_bits(chip, net, task.out_name), 8)
+    in_bytes = sum(cdiv(idx.size * element_bits(chip, net, src), 8) for src, idx in task.needs.items())
+    out_bytes = cdiv(task.n_out * element_bits(chip, net, task.out_name), 8)
     return soma_cost(chip, n_in, in_bytes, out_bytes, task.n_out if layer.stateful else 0)

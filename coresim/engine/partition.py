@@ -26,6 +26,7 @@ from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
 from coresim.trace.record import SimTrace, shift_times
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 log = logging.getLogger("coresim")
@@ -264,7 +265,7 @@ def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
                 exports[la.name] = "dram"
         sources = sorted({src for la in layers for src in la.inputs if src not in names})
         nbytes = _persistent_bytes(placement)
-        cycles = chip.dram.latency_cycles + -(-nbytes // chip.dram.bytes_per_cycle)
+        cycles = chip.dram.latency_cycles + cdiv(nbytes, chip.dram.bytes_per_cycle)
         out.append(Partition(i, subnetwork(net, layers), placement, exports, sources, nbytes, cycles))
     return out
 

@@ -45,14 +45,11 @@ from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
 from coresim.spec.run import SCHEDULES
 from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
+from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass
@@ -295,7 +292,7 @@ class ChipSimulator:
                 if self.cutoff is not None and t < self.timesteps - 1:
                     # the output core's monitor compares the top two accumulated scores, `lanes` at a time
                     scores = self.outputs[self.net.output.name][s, : t + 1].sum(axis=0)
-                    yield env.timeout(_cdiv(scores.size, self.chip.core.neuron.lanes) + 2)
+                    yield env.timeout(cdiv(scores.size, self.chip.core.neuron.lanes) + 2)
                     if self.cutoff.exit_after(s, t, scores):
                         break
 
@@ -320,7 +317,7 @@ class ChipSimulator:
         bits = element_bits(self.chip, self.net, name)
         if bits <= 2:
             return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes
-        return _cdiv(vals.size * bits, 8)
+        return cdiv(vals.size * bits, 8)
 
     def _port(self, name: str) -> str:
         """The network input and final output use the host port; partition cuts use DRAM."""
@@ -346,7 +343,7 @@ class ChipSimulator:
                         nbytes += self._transfer_bytes(name, vals)
                         slot.inputs[name][:] = vals
                 self.port_bytes[port] += nbytes
-                cycles = _cdiv(nbytes, spec.bytes_per_cycle)
+                cycles = cdiv(nbytes, spec.bytes_per_cycle)
                 self.port_cycles[port] += cycles
                 yield env.timeout(cycles)
                 slot.producers -= 1
@@ -359,7 +356,7 @@ class ChipSimulator:
             port = self._port(name)
             spec = self.chip.host if port == "host" else self.chip.dram
             nbytes = self._transfer_bytes(name, self.outputs[name][s, t])
-            cycles = spec.latency_cycles + _cdiv(nbytes, spec.bytes_per_cycle)
+            cycles = spec.latency_cycles + cdiv(nbytes, spec.bytes_per_cycle)
             self.port_bytes[port] += nbytes
             self.port_cycles[port] += cycles
             total += cycles
@@ -510,7 +507,7 @@ class ChipSimulator:
             vals = full[idx]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // item)
-            npk = _cdiv(nz.size, per)
+            npk = cdiv(nz.size, per)
             for dst in dsts:
                 slot = self._slot(dst, k + int(rec))
                 slot.packets += npk
@@ -524,7 +521,7 @@ class ChipSimulator:
             cores = np.array(sorted(by_core), np.int64)
             sizes = np.full(npk, per, np.int64)
             sizes[-1] = nz.size - per * (npk - 1)
-            nfl = noc.header_flits + -(-sizes * item // noc.flit_bytes)
+            nfl = noc.header_flits + cdiv(sizes * item, noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
             self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,

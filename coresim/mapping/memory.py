@@ -10,6 +10,7 @@ from coresim.components.costs import element_bits
 from coresim.errors import SpecError
 from coresim.mapping.placement import Buffer, Placement, Task
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Network
 
 PARAM_BYTES = 4  # per-channel threshold / bias word
@@ -24,7 +25,7 @@ def synapse_bits(chip: ChipSpec, layer) -> int:
 
 
 def _bytes(n_elems: int, bits: int) -> int:
-    return -(-n_elems * bits // 8)
+    return cdiv(n_elems * bits, 8)
 
 
 def task_buffers(chip: ChipSpec, task: Task, net: Network) -> list[Buffer]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.trace.view import PORT_NAMES, PORT_STEP, TraceView, load
+from coresim.util import cdiv
 
 FORMATS = ("perfetto", "vcd", "csv")
 
@@ -85,7 +86,7 @@ def hop_times(v: TraceView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def link_windows(v: TraceView, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(routers, ports, windows) flits per link and window (a packet's flits placed at its hop start)."""
     rows, routers, ports, starts, _ = hop_times(v)
-    nw = max(1, -(-v.total_cycles // window))
+    nw = max(1, cdiv(v.total_cycles, window))
     out = np.zeros(v.link_flits.shape + (nw,), np.int64)
     if rows.size:
         np.add.at(out, (routers, ports, np.minimum(starts // window, nw - 1)), v.packets["flits"][rows])
