@@ -176,41 +176,52 @@ class Accelerator:
 
     # ---- memory plan ----------------------------------------------------------------------------------
     def _plan(self) -> Plan:
-        acc, net = self.acc, self.net
-        cap = acc.capacities
-        syn = [la for la in net.layers if la.synaptic]
-        active = len(syn) if acc.pipeline_layers else 1
+        syn = [la for la in self.net.layers if la.synaptic]
+        active = len(syn) if self.acc.pipeline_layers else 1
         total_w = sum(self._weight_bytes(la, la.channels) for la in syn)
-        resident = total_w <= cap["weight"]
-        groups: dict[str, list[slice]] = {}
-        for la in net.layers:
-            c = la.channels
-            g = c
-            if la.synaptic and self.grouped:
-                if not resident:
-                    g = min(g, cap["weight"] // active // max(1, self._weight_bytes(la, 1)))
-                if self.dataflow == "grouped_reuse" and la.stateful:
-                    g = min(g, cap["state"] // active // max(1, self._state_bytes(la, 1, self.lines(la.name))))
-                if g < 1:
-                    raise SpecError(self.source, "chip.accelerator",
-                                    f"{la.name}: one output channel's weights or state exceeds the BRAM share "
-                                    f"(weight {cap['weight'] // active} B, state {cap['state'] // active} B)")
-                if acc.p_out <= g < c:
-                    g -= g % acc.p_out
-            groups[la.name] = [slice(i, min(c, i + g)) for i in range(0, c, g)]
-        # weights
-        if resident:
-            w_need = total_w
-        else:
-            per = [self._weight_bytes(la, max(s.stop - s.start for s in groups[la.name])) for la in syn]
-            w_need = sum(per) if acc.pipeline_layers else max(per)
-            if w_need > cap["weight"]:
-                big = max(syn, key=lambda la: self._weight_bytes(la, la.channels))
-                raise SpecError(self.source, "chip.accelerator.weight_bram_kib",
-                                f"weight buffers need {w_need} B > {cap['weight']} B in {self.dataflow} "
-                                f"(largest: {big.name}, {self._weight_bytes(big, big.channels)} B); "
-                                f"grouped_reuse or line_grouped split layers into channel groups")
-        # membrane state
+        resident = total_w <= self.acc.capacities["weight"]
+        groups = {la.name: self._groups(la, resident, active) for la in self.net.layers}
+        w_need = total_w if resident else self._weight_need(syn, groups)
+        spilled_state, s_need = self._state_plan(groups)
+        edges, spilled_edges, f_need = self._fmap_plan(groups)
+        return Plan(self.dataflow, groups, resident, spilled_state, spilled_edges,
+                    {"weights": w_need, "state": s_need, "fmap": f_need}, edges)
+
+    def _groups(self, la: Layer, resident: bool, active: int) -> list[slice]:
+        """Output-channel groups of a layer: grouped dataflows cut a layer whose weights (or, grouped_reuse, state)
+        exceed its share of the BRAM."""
+        acc, cap = self.acc, self.acc.capacities
+        c = la.channels
+        g = c
+        if la.synaptic and self.grouped:
+            if not resident:
+                g = min(g, cap["weight"] // active // max(1, self._weight_bytes(la, 1)))
+            if self.dataflow == "grouped_reuse" and la.stateful:
+                g = min(g, cap["state"] // active // max(1, self._state_bytes(la, 1, self.lines(la.name))))
+            if g < 1:
+                raise SpecError(self.source, "chip.accelerator",
+                                f"{la.name}: one output channel's weights or state exceeds the BRAM share "
+                                f"(weight {cap['weight'] // active} B, state {cap['state'] // active} B)")
+            if acc.p_out <= g < c:
+                g -= g % acc.p_out
+        return [slice(i, min(c, i + g)) for i in range(0, c, g)]
+
+    def _weight_need(self, syn: list[Layer], groups: dict[str, list[slice]]) -> int:
+        """Weight-buffer bytes when the weights are not all resident: the largest group per layer."""
+        cap = self.acc.capacities
+        per = [self._weight_bytes(la, max(s.stop - s.start for s in groups[la.name])) for la in syn]
+        w_need = sum(per) if self.acc.pipeline_layers else max(per)
+        if w_need > cap["weight"]:
+            big = max(syn, key=lambda la: self._weight_bytes(la, la.channels))
+            raise SpecError(self.source, "chip.accelerator.weight_bram_kib",
+                            f"weight buffers need {w_need} B > {cap['weight']} B in {self.dataflow} "
+                            f"(largest: {big.name}, {self._weight_bytes(big, big.channels)} B); "
+                            f"grouped_reuse or line_grouped split layers into channel groups")
+        return w_need
+
+    def _state_plan(self, groups: dict[str, list[slice]]) -> tuple[set[str], int]:
+        """Membrane state: the layers whose state spills to DRAM (timestep_major), and the on-chip bytes."""
+        acc, net, cap = self.acc, self.net, self.acc.capacities
         state = {}
         for la in net.layers:
             g = max(s.stop - s.start for s in groups[la.name])
@@ -230,7 +241,12 @@ class Accelerator:
             if s_need > cap["state"]:
                 raise SpecError(self.source, "chip.accelerator.state_bram_kib",
                                 f"membrane-state buffers need {s_need} B > {cap['state']} B in {self.dataflow}")
-        # feature maps
+        return spilled_state, s_need
+
+    def _fmap_plan(self, groups: dict[str, list[slice]]) -> tuple[dict[tuple[str, str], int], set, int]:
+        """Feature-map line buffers: every edge's bytes, the whole-map edges spilled to DRAM (largest first) until
+        the rest fit, and the on-chip bytes."""
+        acc, net, cap = self.acc, self.net, self.acc.capacities
         edges, stored = self._edges(groups)
         order = {la.name: la.index for la in net.layers} | {"input": -1}
         spilled_edges: set[tuple[str, str]] = set()
@@ -253,8 +269,7 @@ class Accelerator:
             raise SpecError(self.source, "chip.accelerator.fmap_bram_kib",
                             f"feature-map line buffers need {f_need} B > {cap['fmap']} B in {self.dataflow} "
                             f"(largest: {big[0]} -> {big[1]}, {edges[big]} B)")
-        return Plan(self.dataflow, groups, resident, spilled_state, spilled_edges,
-                    {"weights": w_need, "state": s_need, "fmap": f_need}, edges)
+        return edges, spilled_edges, f_need
 
     def _edges(self, groups: dict[str, list[slice]]) -> tuple[dict[tuple[str, str], int], set]:
         """Bytes of every producer -> consumer buffer, and the edges holding whole maps (spillable)."""
