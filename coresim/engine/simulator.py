@@ -29,16 +29,9 @@ import numpy as np
 import simpy
 
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
+from coresim.engine.dense_data import TaskData
 from coresim.errors import SimulationError, SpecError
-from coresim.functional.executor import (
-    delay_line,
-    finish_current,
-    neuron_state,
-    output_dtypes,
-    partial_current,
-    recurrent_partial,
-    stateless_forward,
-)
+from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
@@ -121,7 +114,7 @@ def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Even
     return isinstance(exc.__context__, simpy.core.EmptySchedule) and math.isinf(env.peek()) and not until.triggered
 
 
-class ChipSimulator:
+class ChipSimulator(TaskData):
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
                  exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
@@ -422,66 +415,6 @@ class ChipSimulator:
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
-
-    # ---- data -----------------------------------------------------------------------------------------
-    def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
-        task = st.task
-        la = task.layer
-        if step.t == 0 and la.synaptic:
-            self._reset(st)
-        if la.synaptic and task.role == "merge":
-            acc = sum(slot.inputs[name] for name in task.needs)  # each holds exactly the block's outputs
-            cur = finish_current(la, acc.reshape(1, task.ch[1] - task.ch[0], -1), slice(*task.ch))
-            y = self._neurons(st, step, cur.reshape(1, -1))
-        elif la.synaptic:
-            x = slot.inputs[la.inputs[0]]
-            if la.spec.synaptic_delay:
-                x = delay_line(st.delayed, x, la.spec.synaptic_delay)
-            x = self._full(st, la.inputs[0], x)
-            rows = slice(*task.rows) if task.rows is not None else slice(None)
-            x = x.reshape((1,) + la.in_shape)
-            if task.role == "partial":
-                return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
-            acc = partial_current(la, x, slice(*task.ch), rows)
-            if la.recurrent:  # own outputs of the previous step (zeros at t = 0)
-                acc = acc + recurrent_partial(la, self._full(st, la.name, slot.inputs[la.name])[None], slice(*task.ch))
-            y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
-        elif la.kind == "flatten":
-            y = slot.inputs[la.inputs[0]]
-        else:
-            xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
-            y = stateless_forward(la, xs).ravel()[task.out_index]
-        self.outputs[la.name][step.s, step.t, task.out_index] = y
-        return y
-
-    def _reset(self, st: _TaskState) -> None:
-        """A new sample: fresh neuron state (and an empty synaptic-delay buffer)."""
-        task, la = st.task, st.task.layer
-        if task.role != "partial":
-            per = task.n_out // max(1, task.ch[1] - task.ch[0])
-            st.neuron = neuron_state(la, 1, slice(*task.ch), per)
-        st.delayed = deque()
-
-    def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
-        task, la = st.task, st.task.layer
-        if la.name in self.noise:
-            cur = cur + self.noise[la.name][step.s, step.t, task.out_index]
-        y = st.neuron.step(cur)[0]
-        if self.record_state:
-            for var, arr in st.neuron.state().items():
-                rec = self.state.setdefault(la.name, {}).setdefault(
-                    var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
-                rec[step.s, step.t, task.out_index] = arr[0]
-        return y
-
-    def _full(self, st: _TaskState, name: str, vals: np.ndarray) -> np.ndarray:
-        """A source's whole output (zeros where this task needs nothing) from the values it received."""
-        full = np.zeros(st.src_sizes[name], np.int64)
-        full[st.task.needs[name]] = vals
-        return full
-
-    def _shape(self, name: str) -> tuple[int, ...]:
-        return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape
 
     def _emit(self, st: _TaskState, k: int, y: np.ndarray) -> None:
         """Hand outputs to same-core consumers and packetise them for remote ones."""
