@@ -13,6 +13,7 @@ class AcceleratorBackend(Backend):
     """Layers streamed through one PE array with on-chip buffers (coresim.accel); no mesh placement."""
 
     kind = "accelerator"
+    priority = 10  # before the event backend: --dataflow runs an event-driven chip's network on the accelerator
     shows_progress = False
 
     @classmethod

@@ -2,8 +2,8 @@
 
 A backend maps a network onto its hardware (`map -> Mapped`, whose `placement` is the Placement) and runs a
 prepared workload there (`simulate -> SimTrace`). Backends register themselves (`@register`) in the modules
-listed in BACKEND_MODULES, most specific first; `backend_for` asks each registered class, in that order,
-whether it `claims` the chip and options (Ramulator 2's registry of implementations, in Python). Partitioned
+listed in BACKEND_MODULES; `backend_for` imports those and asks each registered class, lowest `priority`
+first, whether it `claims` the chip and options (Ramulator 2's registry of implementations, in Python). Partitioned
 execution (coresim.engine.partition.Partitioned) wraps a backend whose class sets `partitions = True`.
 Adding a kind of chip: see docs/architecture.md.
 """
@@ -68,6 +68,7 @@ class Backend:
     """One kind of hardware. Subclasses set `kind`, implement `claims`, `map` and `simulate`."""
 
     kind: ClassVar[str] = ""
+    priority: ClassVar[int] = 50             # backend_for asks lower numbers first; the dense chip (100) is last
     partitions: ClassVar[bool] = False      # Partitioned may wrap it (a network larger than the chip)
     shows_progress: ClassVar[bool] = True   # simulate() calls `progress` once per (sample, timestep)
 
@@ -103,6 +104,17 @@ class Backend:
 
     summarize = None  # optional (prep, trace) -> summary, for traces that are no SimTrace (the accelerator)
 
+    # ---- for Partitioned (classes with `partitions = True`) ----------------------------------------------------
+    def map_part(self, net: Network, source: str) -> Placement:
+        """Map a subnetwork (one partition); raises mapping.memory.DoesNotFit when it does not fit."""
+        raise NotImplementedError
+
+    def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],
+                      progress=None) -> SimTrace:
+        """Run one partition: `sources` are its off-chip inputs by name, `exports` its outputs leaving the chip
+        (layer -> "host" | "dram")."""
+        raise NotImplementedError
+
 
 def register(cls: type[Backend]) -> type[Backend]:
     """Class decorator: make a backend available to `backend_for`."""
@@ -112,11 +124,10 @@ def register(cls: type[Backend]) -> type[Backend]:
 
 
 def backend_for(chip: ChipSpec, opts: RunOptions) -> Backend:
-    """The backend that runs `chip` with `opts`: the first registered one (BACKEND_MODULES order) that claims it."""
+    """The backend that runs `chip` with `opts`: the registered one of lowest priority that claims it."""
     for name in BACKEND_MODULES:
         importlib.import_module(name)
-    order = {name: i for i, name in enumerate(BACKEND_MODULES)}
-    for cls in sorted(_REGISTRY, key=lambda c: order.get(c.__module__, len(order))):
+    for cls in sorted(_REGISTRY, key=lambda c: c.priority):
         if cls.claims(chip, opts):
             return cls(chip, opts)
     raise SpecError(None, "chip", f"no engine backend runs chip {chip.name!r}")

@@ -15,6 +15,7 @@ class EventBackend(Backend):
     """Work per spike, lockstep phases per population (coresim.engine.event); the whole network on the chip."""
 
     kind = "event"
+    priority = 20
 
     @classmethod
     def claims(cls, chip: ChipSpec, opts: RunOptions) -> bool:

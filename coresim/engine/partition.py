@@ -96,13 +96,16 @@ def may_fit_in_partitions(chip: ChipSpec, net: Network, mapping: str, alloc: str
 class _Trials:
     """Maps runs of layers on the chip, remembering why the ones that do not fit do not."""
 
-    def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None):
+    def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
+                 map_part=None):
         self.chip, self.net, self.how, self.source = chip, net, (mapping, source, alloc, schedule), source
+        self.map_part = map_part  # (subnetwork) -> Placement; default: the mapping strategy on dense cores
         self.why: dict[tuple[str, str], DoesNotFit] = {}  # (first, last layer) -> why those layers do not fit
 
     def layers(self, layers: list[Layer]) -> Placement | None:
         try:
-            return map_workload(self.chip, subnetwork(self.net, layers), *self.how)
+            sub = subnetwork(self.net, layers)
+            return self.map_part(sub) if self.map_part else map_workload(self.chip, sub, *self.how)
         except DoesNotFit as exc:  # any other error is the user's to see
             self.why[(layers[0].name, layers[-1].name)] = exc
             return None
@@ -131,13 +134,13 @@ class _Trials:
 
 
 def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
-         parts: str | int) -> list[Partition]:
+         parts: str | int, map_part=None) -> list[Partition]:
     """Cut the network into partitions that fit (`auto`: as few as the greedy finds; N: N balanced parts).
     Only "does not fit" errors of the mapping mean a partition is too large; any other error is raised."""
     if mapping.startswith("file:"):
         raise SpecError(None, "--partition", "a placement file (--mapping file:PATH) places the whole network; "
                                              "partitioned execution maps each partition with layerwise or density")
-    trials = _Trials(chip, net, mapping, alloc, schedule, source)
+    trials = _Trials(chip, net, mapping, alloc, schedule, source, map_part)
     bounds = [0] + valid_cuts(net) + [len(net.layers)]
     ranges = _plan_auto(trials, bounds) if parts == "auto" else _plan_n(trials, bounds, int(parts))
     return _partitions(chip, net, ranges)
@@ -271,9 +274,10 @@ def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
 
 
 def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], inputs: np.ndarray,
-                   schedule: str, progress=None) -> SimTrace:
+                   schedule: str, progress=None, run_part=None) -> SimTrace:
     """Run the partitions in turn; returns one trace (times offset per partition), whose `placement` is every
-    partition's tasks in run order and whose `reports` are the partitions' own figures."""
+    partition's tasks in run order and whose `reports` are the partitions' own figures. `run_part(placement,
+    sources, exports, progress) -> SimTrace` runs one partition (default: ChipSimulator with `schedule`)."""
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
     reports: list[dict] = []
@@ -282,7 +286,10 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         ext = {name: store[name] for name in p.sources}
         log.info("partition %d: %d layers on %d cores, %d B reconfiguration", p.index, len(p.net.layers),
                  len(p.placement.cores_used()), p.reconfig_bytes)
-        tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+        if run_part is not None:
+            tr = run_part(p.placement, ext, p.exports, progress)
+        else:
+            tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]
@@ -376,8 +383,9 @@ def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
 
 
 class Partitioned(Backend):
-    """Partitioned execution around a backend (`inner`, whose class sets `partitions = True`): with `--partition
-    auto` the network runs whole if the inner backend maps it, else in as few partitions as fit; with N, in N."""
+    """Partitioned execution around a backend (`inner`, whose class sets `partitions = True` and implements
+    `map_part` and `simulate_part`): with `--partition auto` the network runs whole if the inner backend maps it,
+    else in as few partitions as fit; with N, in N. Each partition is mapped and run by the inner backend."""
 
     def __init__(self, inner: Backend):
         super().__init__(inner.chip, inner.opts)
@@ -391,7 +399,8 @@ class Partitioned(Backend):
                 return self.inner.map(net, source, timesteps)
             except DoesNotFit:
                 pass
-        partitions = plan(self.chip, net, o.mapping, o.alloc, o.schedule, source, o.partition)
+        partitions = plan(self.chip, net, o.mapping, o.alloc, o.schedule, source, o.partition,
+                          map_part=lambda sub: self.inner.map_part(sub, source))
         log.info("%d partitions", len(partitions))
         return Mapped(o, partitions[0].placement, partitions=partitions)
 
@@ -399,4 +408,4 @@ class Partitioned(Backend):
         if not prep.partitions:
             return self.inner.simulate(prep, progress)
         return run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, prep.options.schedule,
-                              progress=progress)
+                              progress=progress, run_part=self.inner.simulate_part)
