@@ -36,7 +36,6 @@ from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
-from coresim.spec.run import SCHEDULES
 from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
 from coresim.util import cdiv
 
@@ -122,11 +121,10 @@ class ChipSimulator(TaskData):
         replays earlier partitions' outputs from DRAM). `exports`: layer -> "host" | "dram", the outputs that
         leave the chip every step (default: the last layer, to the host). `progress`: optional callable,
         called after every step. `cutoff`: optional early-exit monitor with `exit_after(sample, t, scores)`,
-        asked after each timestep with the accumulated readout. `noise`: layer -> (S, T, n_out) integers each core
+        asked after each timestep with the accumulated readout. `schedule`: one of spec.run.SCHEDULES (RunOptions
+        checks it). `noise`: layer -> (S, T, n_out) integers each core
         adds to its neurons' synaptic current (as `run_functional(noise=...)`)."""
         self.noise = noise or {}
-        if schedule not in SCHEDULES:
-            raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
         if cutoff is not None and any(la.recurrent for la in placement.net.layers):
             raise SpecError(None, "--cutoff", "an early exit is not supported with recurrent layers (their "
                                               "outputs feed the next timestep of the same sample)")
