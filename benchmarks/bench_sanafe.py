@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coresim.atomic import atomic_path
 from coresim.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,7 +264,7 @@ def place_inputs(chip, net, chunks, stores: dict, n_in: int) -> np.ndarray:
 
 def export(prep, res, tmp: Path) -> dict:
     """The network, placement and input raster for the driver; returns the comparison's bookkeeping."""
-    stores, chunks, _ = prep.events
+    stores, chunks = prep.events.stores, prep.events.chunks
     net, chip = prep.net, prep.chip
     off = layer_offsets(stores)
     inputs = np.asarray(prep.inputs[0]).reshape(prep.inputs.shape[1], -1)
@@ -335,7 +336,7 @@ def compare(prep, res, cs_wall: float, meta: dict, sf: dict) -> dict:
     clock_hz = prep.chip.clock_mhz * 1e6
     cs_step_s = np.asarray(res.trace.step_cycles[0], np.float64) / clock_hz
     w = meta["window"]
-    row = {"cores": len({c.core for c in prep.events[1]}), "input_cores": len(meta["input_cores"]),
+    row = {"cores": len({c.core for c in prep.events.chunks}), "input_cores": len(meta["input_cores"]),
            "offsets": meta["offsets"], "window": w, "sanafe_steps": meta["steps"],
            "coresim": {"step_s": cs_step_s.tolist(), "wall_s": cs_wall,
                        **{k: res.summary[k] for k in ("energy_pj", "energy_pj_by_component", "synaptic_events",
@@ -444,9 +445,8 @@ def main() -> None:
             rows[name] = compare(prep, res, cs_wall, meta, sf)
             show(name, rows[name])
     if args.json:
-        tmp_out = Path(args.json).with_suffix(".tmp")
-        tmp_out.write_text(json.dumps({"machine": machine(), "args": vars(args), "cases": rows}))
-        os.replace(tmp_out, args.json)
+        with atomic_path(args.json) as tmp_out:
+            tmp_out.write_text(json.dumps({"machine": machine(), "args": vars(args), "cases": rows}))
 
 
 if __name__ == "__main__":

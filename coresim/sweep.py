@@ -44,7 +44,8 @@ from pydantic import Field
 from coresim.errors import SimulationError
 from coresim.spec.base import Spec, SpecError
 from coresim.spec.files import locate
-from coresim.spec.load import read_text, read_yaml, sha256_of, validate
+from coresim.spec.load import read_yaml, sha256_of, validate
+from coresim.trace.results import read_results
 
 log = logging.getLogger("coresim")
 
@@ -166,20 +167,6 @@ def run_point(point: Point, out_dir: str, metrics: list[str]) -> dict[str, Any]:
 
 def columns(spec: SweepSpec) -> list[str]:
     return ["point", "point_id", "seed", *spec.grid, "status", *spec.metrics, "trace", "error", "wall_seconds"]
-
-
-def read_results(csv_path: str | Path) -> list[dict[str, str]]:
-    """Rows of a results.csv (a trailing partial line from a killed sweep is ignored)."""
-    path = Path(csv_path)
-    if not path.exists():
-        return []
-    text = read_text(path, "CSV text")
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    try:
-        return list(csv.DictReader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise SpecError(str(path), None, f"malformed CSV: {exc}") from None
 
 
 def _open_results(csv_path: Path, cols: list[str]):

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coresim.atomic import atomic_path  # noqa: E402
-from coresim.spec.files import load_workload_spec  # noqa: E402
+from coresim.workload.files import load_workload_spec  # noqa: E402
 
 SOURCE = ROOT / "workloads" / "default.yaml"
 

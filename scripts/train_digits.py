@@ -34,9 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coresim.functional.executor import run_functional  # noqa: E402
-from coresim.spec.files import load_workload_spec  # noqa: E402
 from coresim.spec.load import validate  # noqa: E402
 from coresim.spec.workload import WorkloadSpec  # noqa: E402
+from coresim.workload.files import load_workload_spec  # noqa: E402
 from coresim.workload.graph import build_network  # noqa: E402
 from coresim.workload.inputs import digits_split, encode_all, load_samples  # noqa: E402
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_digits import avgpool_bwd, avgpool_fwd, conv_bwd, conv_fwd, fit, save_npz, write_yaml  # noqa: E402
 
 from coresim.functional.executor import run_functional  # noqa: E402
-from coresim.spec.files import load_workload_spec  # noqa: E402
+from coresim.workload.files import load_workload_spec  # noqa: E402
 from coresim.workload.graph import build_network  # noqa: E402
 from coresim.workload.inputs import digits_split, encode_all, load_samples  # noqa: E402
 

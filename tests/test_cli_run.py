@@ -98,7 +98,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(hdf5, "windowed_busy", boom, raising=False)
-    import coresim.analysis.windows as windows
+    import coresim.trace.windows as windows
     monkeypatch.setattr(windows, "windowed_busy", boom)
     with pytest.raises(KeyboardInterrupt):
         hdf5.write_trace(tmp_path / "x.h5", result)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from coresim.functional.executor import run_functional
-from coresim.spec.files import DEFAULT_WORKLOAD, load_workload_spec
+from coresim.spec.files import DEFAULT_WORKLOAD
+from coresim.workload.files import load_workload_spec
 from coresim.workload.graph import build_network
 from coresim.workload.inputs import encode_all, load_samples
 

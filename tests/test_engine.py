@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from coresim.analysis.summary import outputs_sha256
+from coresim.components.costs import task_cost
 from coresim.components.mac_array import gemm_timing
-from coresim.engine.costs import task_cost
 from coresim.functional.executor import run_functional
 from coresim.run import prepare, simulate
 
@@ -88,15 +88,15 @@ def test_timeline_is_consistent():
     prep = prepare(None, DATA / "tiny.yaml")
     r = simulate(prep)
     iv = r.trace.intervals
-    assert np.all(iv[:, 6] >= iv[:, 5]) and np.all(iv[:, 5] >= iv[:, 4])
+    assert np.all(iv["end"] >= iv["mac_end"]) and np.all(iv["mac_end"] >= iv["start"])
     # a core runs one task at a time
-    for core in np.unique(iv[:, 0]):
-        rows = iv[iv[:, 0] == core]
-        rows = rows[np.argsort(rows[:, 4], kind="stable")]
-        assert np.all(rows[1:, 4] >= rows[:-1, 6])
+    for core in np.unique(iv["core"]):
+        rows = iv[iv["core"] == core]
+        rows = rows[np.argsort(rows["start"], kind="stable")]
+        assert np.all(rows["start"][1:] >= rows["end"][:-1])
     # every packet was ejected after it was created, and before its consumer started
     pk = r.trace.packets
-    assert np.all(pk[:, 6] > pk[:, 4])
+    assert np.all(pk["eject"] > pk["create"])
     assert r.trace.total_cycles == r.trace.step_cycles.sum()
     assert r.summary["packet_deliveries"] == len(pk)
 

@@ -72,8 +72,8 @@ def test_perfetto_structure(trace, tmp_path):
     assert kinds["b"] == kinds["e"] == len(v.packets)
     iv = v.intervals
     cats = Counter(ev["cat"] for ev in events if ev["ph"] == "X")
-    assert cats["mac"] == np.count_nonzero(iv[:, 5] > iv[:, 4]) > 0
-    assert cats["neuron"] == np.count_nonzero(iv[:, 6] > iv[:, 5]) > 0 and cats["send"] > 0
+    assert cats["mac"] == np.count_nonzero(iv["mac_end"] > iv["start"]) > 0
+    assert cats["neuron"] == np.count_nonzero(iv["end"] > iv["mac_end"]) > 0 and cats["send"] > 0
     names = {ev["args"]["name"] for ev in events if ev["ph"] == "M" and ev["name"] == "thread_name"}
     assert {f"core {c}" for c in v.cores_used()} <= names
     # per-link counters carry every flit the trace counted on that link
@@ -137,7 +137,7 @@ def test_hop_estimates_cover_link_totals(trace):
     v = load(trace)
     rows, routers, ports, starts, ends = hop_times(v)
     acc = np.zeros_like(v.link_flits)
-    np.add.at(acc, (routers, ports), v.packets[rows, 3])
+    np.add.at(acc, (routers, ports), v.packets["flits"][rows])
     assert np.array_equal(acc, v.link_flits)
     assert np.all(ends >= starts)
 
@@ -147,7 +147,7 @@ def test_multicast_packets(multicast_trace, tmp_path):
     assert len(v.sent_packets) < len(v.packets), "the fixture's mapping must send multicast packets"
     rows, routers, ports, _, _ = hop_times(v)
     acc = np.zeros_like(v.link_flits)
-    np.add.at(acc, (routers, ports), v.packets[rows, 3])
+    np.add.at(acc, (routers, ports), v.packets["flits"][rows])
     assert np.array_equal(acc, v.link_flits)
     (out,) = export(multicast_trace, "perfetto", tmp_path / "m.json")
     events = check_trace_events(json.loads(out.read_text()))

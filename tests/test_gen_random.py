@@ -5,10 +5,10 @@ from itertools import combinations
 import numpy as np
 import pytest
 
+from coresim import atomic
 from coresim.cli import main
-from coresim.commands import gen
-from coresim.spec.files import load_workload_spec
 from coresim.workload import random_net
+from coresim.workload.files import load_workload_spec
 from coresim.workload.random_net import random_network, recurrent_targets
 
 
@@ -130,7 +130,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # old files intact, no temporaries
 
     monkeypatch.undo()
-    real_replace, calls = gen.os.replace, []
+    real_replace, calls = atomic.os.replace, []
 
     def replace(src, dst):  # temporaries sit beside their targets; the npz lands before the YAML naming it
         assert src.startswith(str(tmp_path / "fresh" / ".")) and src.endswith(".tmp")
@@ -139,7 +139,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
         calls.append(str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(gen.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     fresh = tmp_path / "fresh" / "net.yaml"
     assert _gen(fresh) == 0
     assert calls == [str(fresh.with_suffix(".npz")), str(fresh)]

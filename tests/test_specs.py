@@ -7,8 +7,9 @@ import pytest
 from coresim.cli import main
 from coresim.errors import SpecError
 from coresim.spec.chip import ChipSpec
-from coresim.spec.files import load_chip, load_workload_spec
+from coresim.spec.files import load_chip
 from coresim.spec.load import apply_overrides, read_yaml, validate
+from coresim.workload.files import load_workload_spec
 from coresim.workload.graph import build_network
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from coresim.cli import main
-from coresim.sweep import expand, load_sweep, read_results, run_sweep
+from coresim.sweep import expand, load_sweep, run_sweep
+from coresim.trace.results import read_results
 
 from .conftest import ROOT
 

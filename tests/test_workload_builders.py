@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from coresim.functional.executor import run_functional
-from coresim.spec.files import load_workload_spec
 from coresim.spec.load import validate
 from coresim.spec.workload import WorkloadSpec
 from coresim.workload import builders
 from coresim.workload.calibrate import calibrate
+from coresim.workload.files import load_workload_spec
 from coresim.workload.graph import build_network
 from coresim.workload.inputs import encode_all, load_samples
 

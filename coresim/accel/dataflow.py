@@ -60,13 +60,10 @@ from coresim.functional.executor import (
 from coresim.kernels import synapse
 from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 DATAFLOWS = ("timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped")
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def _delay(la: Layer) -> int:
@@ -144,7 +141,7 @@ class Accelerator:
 
     def line_bytes(self, name: str, channels: int | None = None) -> int:
         c, _, w = _chw(self.shapes[name])
-        return _cdiv((channels or c) * w * self.bits[name], 8)
+        return cdiv((channels or c) * w * self.bits[name], 8)
 
     def need(self, la: Layer, src: str, r: int) -> int:
         """The last line of input `src` that output line `r` of `la` reads."""
@@ -159,12 +156,12 @@ class Accelerator:
         return min(h_in - 1, r * s + k - 1 - p)
 
     def _weight_bytes(self, la: Layer, channels: int) -> int:
-        return _cdiv(channels * _fan_in(la) * self.chip.core.mac.weight_bits, 8)
+        return cdiv(channels * _fan_in(la) * self.chip.core.mac.weight_bits, 8)
 
     def _state_bytes(self, la: Layer, channels: int, lines: int) -> int:
         if not la.stateful:
             return 0
-        return _cdiv(channels * lines * _chw(la.out_shape)[2] * self.chip.core.neuron.state_bits, 8)
+        return cdiv(channels * lines * _chw(la.out_shape)[2] * self.chip.core.neuron.state_bits, 8)
 
     def _check_recurrent(self) -> None:
         """A recurrent layer needs all its outputs of t - 1 at t: in channel groups run group after group over
@@ -179,41 +176,52 @@ class Accelerator:
 
     # ---- memory plan ----------------------------------------------------------------------------------
     def _plan(self) -> Plan:
-        acc, net = self.acc, self.net
-        cap = acc.capacities
-        syn = [la for la in net.layers if la.synaptic]
-        active = len(syn) if acc.pipeline_layers else 1
+        syn = [la for la in self.net.layers if la.synaptic]
+        active = len(syn) if self.acc.pipeline_layers else 1
         total_w = sum(self._weight_bytes(la, la.channels) for la in syn)
-        resident = total_w <= cap["weight"]
-        groups: dict[str, list[slice]] = {}
-        for la in net.layers:
-            c = la.channels
-            g = c
-            if la.synaptic and self.grouped:
-                if not resident:
-                    g = min(g, cap["weight"] // active // max(1, self._weight_bytes(la, 1)))
-                if self.dataflow == "grouped_reuse" and la.stateful:
-                    g = min(g, cap["state"] // active // max(1, self._state_bytes(la, 1, self.lines(la.name))))
-                if g < 1:
-                    raise SpecError(self.source, "chip.accelerator",
-                                    f"{la.name}: one output channel's weights or state exceeds the BRAM share "
-                                    f"(weight {cap['weight'] // active} B, state {cap['state'] // active} B)")
-                if acc.p_out <= g < c:
-                    g -= g % acc.p_out
-            groups[la.name] = [slice(i, min(c, i + g)) for i in range(0, c, g)]
-        # weights
-        if resident:
-            w_need = total_w
-        else:
-            per = [self._weight_bytes(la, max(s.stop - s.start for s in groups[la.name])) for la in syn]
-            w_need = sum(per) if acc.pipeline_layers else max(per)
-            if w_need > cap["weight"]:
-                big = max(syn, key=lambda la: self._weight_bytes(la, la.channels))
-                raise SpecError(self.source, "chip.accelerator.weight_bram_kib",
-                                f"weight buffers need {w_need} B > {cap['weight']} B in {self.dataflow} "
-                                f"(largest: {big.name}, {self._weight_bytes(big, big.channels)} B); "
-                                f"grouped_reuse or line_grouped split layers into channel groups")
-        # membrane state
+        resident = total_w <= self.acc.capacities["weight"]
+        groups = {la.name: self._groups(la, resident, active) for la in self.net.layers}
+        w_need = total_w if resident else self._weight_need(syn, groups)
+        spilled_state, s_need = self._state_plan(groups)
+        edges, spilled_edges, f_need = self._fmap_plan(groups)
+        return Plan(self.dataflow, groups, resident, spilled_state, spilled_edges,
+                    {"weights": w_need, "state": s_need, "fmap": f_need}, edges)
+
+    def _groups(self, la: Layer, resident: bool, active: int) -> list[slice]:
+        """Output-channel groups of a layer: grouped dataflows cut a layer whose weights (or, grouped_reuse, state)
+        exceed its share of the BRAM."""
+        acc, cap = self.acc, self.acc.capacities
+        c = la.channels
+        g = c
+        if la.synaptic and self.grouped:
+            if not resident:
+                g = min(g, cap["weight"] // active // max(1, self._weight_bytes(la, 1)))
+            if self.dataflow == "grouped_reuse" and la.stateful:
+                g = min(g, cap["state"] // active // max(1, self._state_bytes(la, 1, self.lines(la.name))))
+            if g < 1:
+                raise SpecError(self.source, "chip.accelerator",
+                                f"{la.name}: one output channel's weights or state exceeds the BRAM share "
+                                f"(weight {cap['weight'] // active} B, state {cap['state'] // active} B)")
+            if acc.p_out <= g < c:
+                g -= g % acc.p_out
+        return [slice(i, min(c, i + g)) for i in range(0, c, g)]
+
+    def _weight_need(self, syn: list[Layer], groups: dict[str, list[slice]]) -> int:
+        """Weight-buffer bytes when the weights are not all resident: the largest group per layer."""
+        cap = self.acc.capacities
+        per = [self._weight_bytes(la, max(s.stop - s.start for s in groups[la.name])) for la in syn]
+        w_need = sum(per) if self.acc.pipeline_layers else max(per)
+        if w_need > cap["weight"]:
+            big = max(syn, key=lambda la: self._weight_bytes(la, la.channels))
+            raise SpecError(self.source, "chip.accelerator.weight_bram_kib",
+                            f"weight buffers need {w_need} B > {cap['weight']} B in {self.dataflow} "
+                            f"(largest: {big.name}, {self._weight_bytes(big, big.channels)} B); "
+                            f"grouped_reuse or line_grouped split layers into channel groups")
+        return w_need
+
+    def _state_plan(self, groups: dict[str, list[slice]]) -> tuple[set[str], int]:
+        """Membrane state: the layers whose state spills to DRAM (timestep_major), and the on-chip bytes."""
+        acc, net, cap = self.acc, self.net, self.acc.capacities
         state = {}
         for la in net.layers:
             g = max(s.stop - s.start for s in groups[la.name])
@@ -233,7 +241,12 @@ class Accelerator:
             if s_need > cap["state"]:
                 raise SpecError(self.source, "chip.accelerator.state_bram_kib",
                                 f"membrane-state buffers need {s_need} B > {cap['state']} B in {self.dataflow}")
-        # feature maps
+        return spilled_state, s_need
+
+    def _fmap_plan(self, groups: dict[str, list[slice]]) -> tuple[dict[tuple[str, str], int], set, int]:
+        """Feature-map line buffers: every edge's bytes, the whole-map edges spilled to DRAM (largest first) until
+        the rest fit, and the on-chip bytes."""
+        acc, net, cap = self.acc, self.net, self.acc.capacities
         edges, stored = self._edges(groups)
         order = {la.name: la.index for la in net.layers} | {"input": -1}
         spilled_edges: set[tuple[str, str]] = set()
@@ -256,8 +269,7 @@ class Accelerator:
             raise SpecError(self.source, "chip.accelerator.fmap_bram_kib",
                             f"feature-map line buffers need {f_need} B > {cap['fmap']} B in {self.dataflow} "
                             f"(largest: {big[0]} -> {big[1]}, {edges[big]} B)")
-        return Plan(self.dataflow, groups, resident, spilled_state, spilled_edges,
-                    {"weights": w_need, "state": s_need, "fmap": f_need}, edges)
+        return edges, spilled_edges, f_need
 
     def _edges(self, groups: dict[str, list[slice]]) -> tuple[dict[tuple[str, str], int], set]:
         """Bytes of every producer -> consumer buffer, and the edges holding whole maps (spillable)."""
@@ -329,14 +341,14 @@ class Accelerator:
         if la.synaptic:
             c_in = la.weight.shape[1] + (la.n_out if la.recurrent else 0)  # a recurrent layer reads its own too
             k = la.spec.kernel if la.kind == "conv2d" else 1
-            it.pe_cycles = _cdiv(c_in, acc.p_in) * _cdiv(gsize, acc.p_out) * k * k * w * nt
-            it.neuron_cycles = _cdiv(gsize * w, lanes) * upd * nt if la.stateful else 0
+            it.pe_cycles = cdiv(c_in, acc.p_in) * cdiv(gsize, acc.p_out) * k * k * w * nt
+            it.neuron_cycles = cdiv(gsize * w, lanes) * upd * nt if la.stateful else 0
             if not self.plan.weights_resident and (not self.grouped or first_of_group):
                 it.load_bytes += self._weight_bytes(la, gsize)
         elif la.kind == "pool":
-            it.neuron_cycles = _cdiv(c_out * w * la.spec.kernel ** 2, lanes) * nt
+            it.neuron_cycles = cdiv(c_out * w * la.spec.kernel ** 2, lanes) * nt
         elif la.kind == "add":
-            it.neuron_cycles = _cdiv(c_out * w * len(la.inputs), lanes) * nt
+            it.neuron_cycles = cdiv(c_out * w * len(la.inputs), lanes) * nt
         if la.name in self.plan.state_spilled:
             sb = self._state_bytes(la, gsize, 1)
             it.load_bytes += sb * sum(1 for t in it.ts if t > 0)
@@ -363,7 +375,7 @@ class Accelerator:
             a["macs"] = gsize * fan * w * nt
             # weights: once per line and timestep (stationary over the line); inputs: k rows per output group
             own = la.n_out * self.bits[la.name] if la.recurrent else 0  # the layer's own outputs of t - 1
-            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits + _cdiv(gsize, self.acc.p_out)
+            a["bram_read_bits"] = (gsize * fan * self.chip.core.mac.weight_bits + cdiv(gsize, self.acc.p_out)
                                    * (c_in * k * w_in * self.bits[la.inputs[0]] + own)) * nt
             if la.stateful:
                 a["neuron_updates"] = gsize * w * nt

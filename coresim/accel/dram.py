@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from coresim.spec.chip import DramSpec
+from coresim.util import cdiv
 
 
 class Dram:
@@ -24,7 +25,7 @@ class Dram:
         if nbytes <= 0:
             return at
         start = max(at, self.free)
-        occupy = -(-nbytes // self.spec.bytes_per_cycle)
+        occupy = cdiv(nbytes, self.spec.bytes_per_cycle)
         self.free = start + occupy
         self.busy_cycles += occupy
         if write:

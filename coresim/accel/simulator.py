@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from coresim.accel.dataflow import Accelerator, AccelResult
-from coresim.analysis.summary import outputs_sha256
 from coresim.functional.executor import readout
+from coresim.trace.record import outputs_sha256
 
 
 def energy_pj(chip, counts: dict[str, int], dram_bytes: int, cycles: int) -> dict[str, float]:
@@ -22,13 +22,17 @@ def energy_pj(chip, counts: dict[str, int], dram_bytes: int, cycles: int) -> dic
             "leakage": cycles * e.leakage_pj_per_core_cycle}
 
 
-def run_accelerator(prep) -> tuple[AccelResult, dict[str, Any]]:
-    """Simulate `prep` (a coresim.run.Prepared with a dataflow). Per-frame figures are steady state: resident
-    weights are loaded once per run (`weight_preload_cycles`, counted in total_cycles, dram_bytes, energy_pj)."""
-    chip, net = prep.chip, prep.net
-    samples, timesteps = prep.inputs.shape[:2]
-    acc = Accelerator(chip, net, prep.dataflow, timesteps, net.source)
-    res = acc.run(prep.inputs)
+def simulate_accelerator(chip, net, dataflow: str, inputs: np.ndarray) -> AccelResult:
+    """Run `inputs` (S, T, ...) through the accelerator with `dataflow`."""
+    return Accelerator(chip, net, dataflow, inputs.shape[1], net.source).run(inputs)
+
+
+def accelerator_summary(chip, net, dataflow: str, inputs: np.ndarray, labels: np.ndarray | None,
+                        res: AccelResult) -> dict[str, Any]:
+    """The run's figures. Per-frame figures are steady state: resident weights are loaded once per run
+    (`weight_preload_cycles`, counted in total_cycles, dram_bytes, energy_pj)."""
+    samples, timesteps = inputs.shape[:2]
+    acc = res.accel
     frame = res.frame_cycles
     total = res.preload_cycles + samples * frame
     per_frame = energy_pj(chip, res.counts, res.dram.bytes, frame)
@@ -39,7 +43,7 @@ def run_accelerator(prep) -> tuple[AccelResult, dict[str, Any]]:
     a = chip.accelerator
     pes = a.p_out * a.p_in * (sum(la.synaptic for la in net.layers) if a.pipeline_layers else 1)
     summary: dict[str, Any] = {
-        "chip": chip.name, "workload": net.spec.name, "dataflow": prep.dataflow,
+        "chip": chip.name, "workload": net.spec.name, "dataflow": dataflow,
         "samples": int(samples), "timesteps": int(timesteps),
         "pe_array": [a.p_out, a.p_in], "pe_count": pes,
         "total_cycles": int(total), "latency_cycles": float(frame), "cycles_per_frame": float(frame),
@@ -62,6 +66,6 @@ def run_accelerator(prep) -> tuple[AccelResult, dict[str, Any]]:
         "spikes": int(sum(np.count_nonzero(res.outputs[la.name]) for la in net.layers if la.stateful)),
         "output_spikes_sha256": outputs_sha256(res.outputs, [la.name for la in net.layers]),
     }
-    if prep.labels is not None:
-        summary["accuracy"] = float(np.mean(predictions == prep.labels))
-    return res, summary
+    if labels is not None:
+        summary["accuracy"] = float(np.mean(predictions == labels))
+    return summary

@@ -56,7 +56,6 @@ class TopKCutoff:
     """The output core's monitor: asked after each timestep with the accumulated scores."""
 
     betas: np.ndarray
-    classes: int = 10
 
     def exit_after(self, sample: int, t: int, scores: np.ndarray) -> bool:
         s = np.sort(np.asarray(scores).ravel())

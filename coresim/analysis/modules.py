@@ -22,12 +22,12 @@ def module_cycles(net, placement, trace) -> dict[str, float]:
     mod_ix = {m: i for i, m in enumerate(mods)}
     task_mod = np.array([mod_ix[module_of(t.layer.name)] for t in placement.tasks])
     samples, steps = trace.step_cycles.shape
-    key = (task_mod[iv[:, 1]] * samples + iv[:, 2]) * steps + iv[:, 3]
+    key = (task_mod[iv["task"]] * samples + iv["sample"]) * steps + iv["t"]
     n_keys = len(mods) * samples * steps
     lo = np.full(n_keys, np.iinfo(np.int64).max)
     hi = np.full(n_keys, -1, np.int64)
-    np.minimum.at(lo, key, iv[:, 4])
-    np.maximum.at(hi, key, iv[:, 6])
+    np.minimum.at(lo, key, iv["start"])
+    np.maximum.at(hi, key, iv["end"])
     keys = np.nonzero(hi >= 0)[0]
     spans = np.zeros(len(mods))
     np.add.at(spans, keys // (samples * steps), hi[keys] - lo[keys])

@@ -154,7 +154,7 @@ def plot_latency(v: TraceView, out: Path) -> Path:
     pk = v.packets
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if pk.size:
-        total, net = pk[:, 6] - pk[:, 4], pk[:, 6] - pk[:, 5]
+        total, net = pk["eject"] - pk["create"], pk["eject"] - pk["inject"]
         bins = np.histogram_bin_edges(total, bins=min(60, max(10, int(np.sqrt(len(total))))))
         ax.hist(total, bins=bins, alpha=0.7, label=f"creation → ejection (mean {total.mean():.1f})")
         ax.hist(net, bins=bins, alpha=0.7, label=f"injection → ejection (mean {net.mean():.1f})")
@@ -176,7 +176,7 @@ def plot_latency(v: TraceView, out: Path) -> Path:
 def phase_bars(v: TraceView, a: int, b: int) -> dict[str, dict[int, list[tuple[int, int]]]]:
     """Per phase, per core: (start, length) bars clipped to cycles [a, b)."""
     iv = v.intervals
-    spans = {"MAC": (iv[:, 0], iv[:, 4], iv[:, 5]), "neuron": (iv[:, 0], iv[:, 5], iv[:, 6]),
+    spans = {"MAC": (iv["core"], iv["start"], iv["mac_end"]), "neuron": (iv["core"], iv["mac_end"], iv["end"]),
              "send": (v.sends[:, 0], v.sends[:, 1], v.sends[:, 2])}
     out: dict[str, dict[int, list]] = {}
     for phase, (core, s, e) in spans.items():
@@ -195,7 +195,7 @@ def busiest(v: TraceView, cores: np.ndarray, a: int, b: int, n: int = MAX_TIMELI
         return cores, ""
     iv = v.intervals
     busy = np.zeros(v.n_cores, np.int64)
-    np.add.at(busy, iv[:, 0], np.maximum(0, np.minimum(iv[:, 6], b) - np.maximum(iv[:, 4], a)))
+    np.add.at(busy, iv["core"], np.maximum(0, np.minimum(iv["end"], b) - np.maximum(iv["start"], a)))
     top = np.sort(cores[np.argsort(-busy[cores], kind="stable")[:n]])
     return top, f" (the {n} busiest of {len(cores)} cores)"
 
@@ -232,7 +232,7 @@ def plot_timeline(v: TraceView, out: Path, from_cycle: int | None = None, to_cyc
 def plot_sweep(csv_path: str | Path, out: Path, metric: str | None = None, x: str | None = None,
                hue: str | None = None) -> Path:
     """A metric (mean over seeds) against one swept parameter, one line per value of a second parameter."""
-    from coresim.sweep import read_results
+    from coresim.trace.results import read_results
 
     rows = [r for r in read_results(csv_path) if r.get("status") == "ok"]
     if not rows:

@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-from coresim.engine.simulator import SimTrace
+from coresim.components.energy import energy_by_component
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-
-
-def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
-    """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
-    h = hashlib.sha256()
-    for name in order:
-        arr = outputs[name]
-        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        h.update(name.encode() + b"\0" + str(arr.shape).encode() + b"\0")
-        for s in range(arr.shape[0]):  # a timestep at a time: the same bytes as the whole, without an int64 copy
-            for t in range(arr.shape[1]):
-                h.update(np.ascontiguousarray(arr[s, t], dtype="<i8").data)
-    return h.hexdigest()
+from coresim.trace.record import SimTrace, outputs_sha256  # noqa: F401 (outputs_sha256: re-exported)
 
 
 def core_busy_cycles(trace: SimTrace, n_cores: int) -> np.ndarray:
     iv = trace.intervals
     busy = np.zeros(n_cores, np.int64)
-    np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
+    np.add.at(busy, iv["core"], iv["end"] - iv["start"])
     return busy
-
-
-def energy_by_component(chip: ChipSpec, trace: SimTrace) -> dict[str, float]:
-    e = chip.energy
-    if "synaptic_events" in trace.counters:  # event-driven cores: counted actions x their costs
-        c = trace.counters
-        return {
-            "synapse": float(c["synaptic_events"] * e.synaptic_event_pj),
-            "spike_in": float(c["spikes_in"] * e.spike_in_pj),
-            "spike_out": float(c["spikes_out"] * e.spike_out_pj),
-            "neuron": float(c["neuron_updates"] * e.neuron_update_pj),
-            "sram": float(c["sram_read_bytes"] * 8 * e.sram_read_pj_per_bit
-                          + c["sram_write_bytes"] * 8 * e.sram_write_pj_per_bit),
-            "noc": float(trace.flit_hops * e.flit_hop_pj),
-            "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
-            "host": float(trace.host_bytes * e.host_pj_per_byte),
-        }
-    runs = trace.task_runs
-    macs = sum(c.macs * r for c, r in zip(trace.task_costs, runs, strict=True))
-    updates = sum(c.neuron_updates * r for c, r in zip(trace.task_costs, runs, strict=True))
-    rd = sum(c.sram_read_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
-    wr = sum(c.sram_write_bytes * r for c, r in zip(trace.task_costs, runs, strict=True))
-    return {
-        "mac": float(macs * e.mac_pj),
-        "sram": float(rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit),
-        "neuron": float(updates * e.neuron_update_pj),
-        "noc": float(trace.flit_hops * e.flit_hop_pj),
-        "leakage": float(chip.n_cores * trace.total_cycles * e.leakage_pj_per_core_cycle),
-        "host": float(trace.host_bytes * e.host_pj_per_byte),
-        "dram": float((trace.dram_bytes + trace.counters.get("reconfig_bytes", 0)) * chip.dram.energy_pj_per_byte),
-    }
 
 
 def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.ndarray | None,
@@ -114,7 +69,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         out.update({k: int(trace.counters[k]) for k in ("spikes_in", "spikes_out", "neuron_updates",
                                                         "packet_latency_max")})
     elif trace.packets.size:
-        lat = trace.packets[:, 6] - trace.packets[:, 4]
+        lat = trace.packets["eject"] - trace.packets["create"]
         out["avg_packet_latency_cycles"] = float(lat.mean())
     if labels is not None:
         out["accuracy"] = float(np.mean(predictions == labels))
@@ -144,7 +99,7 @@ def density_metrics(chip: ChipSpec, placement: Placement, trace: SimTrace) -> di
         transient[task.id] = sum(b.nbytes for b in task.buffers if not is_persistent(b))
     iv = trace.intervals
     if len(iv):
-        np.add.at(byte_cycles, iv[:, 0], transient[iv[:, 1]] * (iv[:, 6] - iv[:, 4]))
+        np.add.at(byte_cycles, iv["core"], transient[iv["task"]] * (iv["end"] - iv["start"]))
     mac_util = macs / (chip.core.mac.rows * chip.core.mac.cols * total)
     spatial = byte_cycles / (cap * total)
     mem = placement.memory.values()

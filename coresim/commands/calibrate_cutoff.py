@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from coresim.analysis.cutoff import merge_table, table_path, write_table
     from coresim.errors import SpecError
     from coresim.functional.executor import run_functional
-    from coresim.spec.files import load_workload_spec
+    from coresim.workload.files import load_workload_spec
     from coresim.workload.graph import build_network
     from coresim.workload.inputs import encode_all, load_samples
 

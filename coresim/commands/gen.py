@@ -7,11 +7,10 @@ beside their targets and renamed only when complete, the npz first, so no half-w
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import tempfile
 from pathlib import Path
 
+from coresim.atomic import atomic_path
 from coresim.errors import SpecError
 
 
@@ -53,33 +52,11 @@ def run(args: argparse.Namespace) -> int:
                           "--rate", f"{args.rate:g}", "--timesteps", str(args.timesteps), "--seed", str(args.seed),
                           "--weight-bits", str(args.weight_bits), "--model", args.model, "-o", out.name])
     text = workload_yaml(spec, command)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temps: list[str] = []
-    try:
-        npz_tmp = _temp(npz, temps)
+    with atomic_path(out) as yaml_tmp, atomic_path(npz) as npz_tmp:  # the weights land first, then the YAML
         with open(npz_tmp, "wb") as f:
             write_npz(f, arrays)
         del arrays
-        yaml_tmp = _temp(out, temps)
-        with open(yaml_tmp, "w") as f:
-            f.write(text)
-        os.replace(npz_tmp, npz)
-        os.replace(yaml_tmp, out)
-    except BaseException:
-        for t in temps:
-            Path(t).unlink(missing_ok=True)
-        raise
+        yaml_tmp.write_text(text)
     print(out)
     print(npz)
     return 0
-
-
-def _temp(target: Path, temps: list[str]) -> str:
-    """A temporary file beside `target`, with the permissions a new file would get."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    temps.append(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
-    return tmp

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             from coresim.errors import SpecError
             raise SpecError(str(path), None, "no such file")
-        from coresim.sweep import read_results
+        from coresim.trace.results import read_results
 
         sweep_report(read_results(path), path, out, args.pareto)
     else:

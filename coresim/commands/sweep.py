@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
           f"{len(outcome.failed)} failed; results in {outcome.csv_path}")
     if args.report:
         from coresim.report.multi import sweep_report
-        from coresim.sweep import read_results
+        from coresim.trace.results import read_results
 
         print(sweep_report(read_results(outcome.csv_path), outcome.csv_path, args.report, args.pareto))
     return 1 if outcome.failed else 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from coresim.atomic import atomic_path
 from coresim.commands.args import SEED
 from coresim.errors import SpecError
 
@@ -68,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
                    args.chip_every, args.frac_bits, progress=None if args.json else show)
     if args.save_weights:
         path = Path(args.save_weights)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **{f"{la.name}.{attr}": getattr(la, attr) for la in prep.net.layers
-                         for attr in ("weight", "recurrent_weight") if getattr(la, attr, None) is not None})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **{f"{la.name}.{attr}": getattr(la, attr) for la in prep.net.layers
+                            for attr in ("weight", "recurrent_weight") if getattr(la, attr, None) is not None})
         report["weights_file"] = str(path)
     if args.json:
         json.dump(report, sys.stdout, sort_keys=True)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from coresim.errors import SpecError
 from coresim.spec.chip import MacSpec
+from coresim.util import cdiv
 
 DATAFLOWS = ("vector", "os", "ws", "is")
 
@@ -63,10 +64,6 @@ class MacTiming:
         return self.compute_cycles - 1
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _integer(field: str, value: int, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise SpecError(None, field, f"must be an integer >= {minimum}, got {value!r}")
@@ -83,7 +80,7 @@ def gemm_timing(rows: int, cols: int, dataflow: str, M: int, N: int, K: int) -> 
     rows, cols, M, N, K = (_integer(n, v) for n, v in (("rows", rows), ("cols", cols), ("M", M), ("N", N), ("K", K)))
     macs = M * N * K
     if dataflow == "vector":
-        groups, chunks = _cdiv(N, cols), _cdiv(K, rows)
+        groups, chunks = cdiv(N, cols), cdiv(K, rows)
         folds = groups * chunks
         cycles = M * folds + vector_fill_cycles(rows)
         reads = {"ifmap": M * K * groups, "filter": M * K * N}
@@ -91,7 +88,7 @@ def gemm_timing(rows: int, cols: int, dataflow: str, M: int, N: int, K: int) -> 
         mapping = (N * K) / (folds * rows * cols)
     elif dataflow in ("os", "ws", "is"):
         sr, sc, t = {"os": (M, N, K), "ws": (K, N, M), "is": (K, M, N)}[dataflow]
-        row_folds, col_folds = _cdiv(sr, rows), _cdiv(sc, cols)
+        row_folds, col_folds = cdiv(sr, rows), cdiv(sc, cols)
         folds = row_folds * col_folds
         per_fold = t + rows + cols - 2 if dataflow == "os" else 2 * rows + cols + t - 2
         cycles = folds * per_fold
@@ -119,7 +116,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     span = size + 2 * padding - kernel
     if span < 0:
         raise SpecError(None, "conv", f"filter ({kernel}) larger than the padded input ({size + 2 * padding})")
-    return (_cdiv(span, stride) if ceil_mode else span // stride) + 1
+    return (cdiv(span, stride) if ceil_mode else span // stride) + 1
 
 
 def conv_gemm_shape(H: int, W: int, R: int, S: int, C: int, F: int, stride: int = 1, padding: int = 0,

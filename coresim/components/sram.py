@@ -13,6 +13,7 @@ import numpy as np
 from coresim.components.mac_array import MacTiming
 from coresim.errors import SpecError
 from coresim.spec.chip import SramSpec
+from coresim.util import cdiv
 
 OPERANDS = ("ifmap", "filter", "ofmap", "psum", "state")
 
@@ -58,7 +59,7 @@ class Sram:
         if nbytes <= 0:
             return 0
         per_cycle = self.spec.width_bytes_per_cycle * self.spec.ports * (self.spec.banks if bank_parallel else 1)
-        return self.spec.latency_cycles + -(-nbytes // per_cycle)
+        return self.spec.latency_cycles + cdiv(nbytes, per_cycle)
 
     def _check(self, operand: str) -> None:
         if operand not in OPERANDS:
@@ -94,7 +95,7 @@ class Sram:
         groups, counts = np.unique(keys, return_counts=True)        # sorted by (cycle, bank)
         ports = self.spec.ports
         conflicts = int(np.maximum(counts - ports, 0).sum())
-        busy = -(-counts // ports)                                   # cycles each bank needs for its requests
+        busy = cdiv(counts, ports)                                   # cycles each bank needs for its requests
         cyc = groups // self.spec.banks
         starts = np.flatnonzero(np.r_[True, cyc[1:] != cyc[:-1]])
         stalls = int((np.maximum.reduceat(busy, starts) - 1).sum())

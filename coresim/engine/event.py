@@ -28,13 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from coresim.engine.costs import TaskCost
+from coresim.components.costs import TaskCost, element_bits, packet_item_bytes
 from coresim.engine.simulator import SimTrace
 from coresim.errors import SpecError
 from coresim.functional.executor import finish_current, neuron_state, output_dtypes, stateless_forward
 from coresim.kernels import events as kern
 from coresim.mapping.events import Chunk, Projection, chunk_index
-from coresim.mapping.memory import element_bits, packet_item_bytes
 from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Network
 

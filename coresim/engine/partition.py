@@ -12,17 +12,21 @@ add) have their first input inside the same partition. Total cycles = sum over p
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from coresim.engine.simulator import ChipSimulator, SimTrace
+from coresim.components.energy import energy_by_component
+from coresim.engine.backend import Backend, Mapped, Prepared
+from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SpecError
 from coresim.mapping import map_workload
 from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
+from coresim.trace.record import SimTrace, shift_times
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 log = logging.getLogger("coresim")
@@ -37,7 +41,6 @@ class Partition:
     sources: list[str]           # off-chip inputs: "input" and layers of earlier partitions
     reconfig_bytes: int = 0
     reconfig_cycles: int = 0
-    report: dict = field(default_factory=dict)
 
 
 def subnetwork(net: Network, layers: list[Layer]) -> Network:
@@ -93,13 +96,16 @@ def may_fit_in_partitions(chip: ChipSpec, net: Network, mapping: str, alloc: str
 class _Trials:
     """Maps runs of layers on the chip, remembering why the ones that do not fit do not."""
 
-    def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None):
+    def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
+                 map_part=None):
         self.chip, self.net, self.how, self.source = chip, net, (mapping, source, alloc, schedule), source
+        self.map_part = map_part  # (subnetwork) -> Placement; default: the mapping strategy on dense cores
         self.why: dict[tuple[str, str], DoesNotFit] = {}  # (first, last layer) -> why those layers do not fit
 
     def layers(self, layers: list[Layer]) -> Placement | None:
         try:
-            return map_workload(self.chip, subnetwork(self.net, layers), *self.how)
+            sub = subnetwork(self.net, layers)
+            return self.map_part(sub) if self.map_part else map_workload(self.chip, sub, *self.how)
         except DoesNotFit as exc:  # any other error is the user's to see
             self.why[(layers[0].name, layers[-1].name)] = exc
             return None
@@ -128,13 +134,13 @@ class _Trials:
 
 
 def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
-         parts: str | int) -> list[Partition]:
+         parts: str | int, map_part=None) -> list[Partition]:
     """Cut the network into partitions that fit (`auto`: as few as the greedy finds; N: N balanced parts).
     Only "does not fit" errors of the mapping mean a partition is too large; any other error is raised."""
     if mapping.startswith("file:"):
         raise SpecError(None, "--partition", "a placement file (--mapping file:PATH) places the whole network; "
                                              "partitioned execution maps each partition with layerwise or density")
-    trials = _Trials(chip, net, mapping, alloc, schedule, source)
+    trials = _Trials(chip, net, mapping, alloc, schedule, source, map_part)
     bounds = [0] + valid_cuts(net) + [len(net.layers)]
     ranges = _plan_auto(trials, bounds) if parts == "auto" else _plan_n(trials, bounds, int(parts))
     return _partitions(chip, net, ranges)
@@ -262,24 +268,28 @@ def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
                 exports[la.name] = "dram"
         sources = sorted({src for la in layers for src in la.inputs if src not in names})
         nbytes = _persistent_bytes(placement)
-        cycles = chip.dram.latency_cycles + -(-nbytes // chip.dram.bytes_per_cycle)
+        cycles = chip.dram.latency_cycles + cdiv(nbytes, chip.dram.bytes_per_cycle)
         out.append(Partition(i, subnetwork(net, layers), placement, exports, sources, nbytes, cycles))
     return out
 
 
 def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], inputs: np.ndarray,
-                   schedule: str, progress=None) -> tuple[SimTrace, Placement]:
-    """Run the partitions in turn; returns one trace (times offset per partition) and the merged placement."""
-    from coresim.analysis.summary import energy_by_component
-
+                   schedule: str, progress=None, run_part=None) -> SimTrace:
+    """Run the partitions in turn; returns one trace (times offset per partition), whose `placement` is every
+    partition's tasks in run order and whose `reports` are the partitions' own figures. `run_part(placement,
+    sources, exports, progress) -> SimTrace` runs one partition (default: ChipSimulator with `schedule`)."""
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
+    reports: list[dict] = []
     offset = 0
     for p in partitions:
         ext = {name: store[name] for name in p.sources}
         log.info("partition %d: %d layers on %d cores, %d B reconfiguration", p.index, len(p.net.layers),
                  len(p.placement.cores_used()), p.reconfig_bytes)
-        tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+        if run_part is not None:
+            tr = run_part(p.placement, ext, p.exports, progress)
+        else:
+            tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]
@@ -287,13 +297,15 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         offset += p.reconfig_cycles
         _shift(tr, offset)
         offset += tr.total_cycles
-        p.report = {"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
+        reports.append({"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
                     "cores": len(p.placement.cores_used()), "cycles": tr.total_cycles,
                     "reconfig_cycles": p.reconfig_cycles, "dram_cycles": tr.counters["dram_cycles"],
                     "dram_bytes": tr.dram_bytes + p.reconfig_bytes,
-                    "energy_pj": float(sum(energy_by_component(chip, tr).values()))}
+                    "energy_pj": float(sum(energy_by_component(chip, tr).values()))})
         traces.append(tr)
-    return _merge(net, partitions, traces, offset), _merged_placement(net, partitions)
+    merged = _merge(net, partitions, traces, offset)
+    merged.placement, merged.reports = _merged_placement(net, partitions), reports
+    return merged
 
 
 def base_name(name: str) -> str:
@@ -311,10 +323,8 @@ def _join_pieces(net: Network, store: dict[str, np.ndarray]) -> None:
 
 
 def _shift(tr: SimTrace, offset: int) -> None:
-    if len(tr.intervals):
-        tr.intervals[:, 4:7] += offset
-    if len(tr.packets):
-        tr.packets[:, 4:7] += offset
+    shift_times(tr.intervals, offset)
+    shift_times(tr.packets, offset)
 
 
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
@@ -325,9 +335,9 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs.update(tr.outputs)
         _join_pieces(net, outputs)
         iv = tr.intervals.copy()
-        iv[:, 1] += base
+        iv["task"] += base
         pk = tr.packets.copy()
-        pk[:, 8] += base
+        pk["task"] += base
         intervals.append(iv)
         packets.append(pk)
         costs += tr.task_costs
@@ -358,14 +368,44 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
 
 
 def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
-    """All partitions' tasks in one placement (ids renumbered in run order); per core the fuller memory."""
+    """All partitions' tasks in one placement (copies, ids renumbered in run order; the partitions' own placements
+    stay as they are); per core the fuller memory."""
     first = partitions[0].placement
-    tasks = [t for p in partitions for t in p.placement.tasks]
-    routes = [r for p in partitions for r in p.placement.routes]
-    renumber(tasks)
+    copies = {id(t): replace(t) for p in partitions for t in p.placement.tasks}
+    tasks = renumber(list(copies.values()))
+    routes = [replace(r, src=copies[id(r.src)], dst=copies[id(r.dst)]) for p in partitions for r in p.placement.routes]
     merged = Placement(first.strategy, net, first.n_cores, tasks, routes, first.alloc)
     for p in partitions:
         for core, mem in p.placement.memory.items():
             if core not in merged.memory or mem.peak_bytes > merged.memory[core].peak_bytes:
                 merged.memory[core] = mem
     return merged
+
+
+class Partitioned(Backend):
+    """Partitioned execution around a backend (`inner`, whose class sets `partitions = True` and implements
+    `map_part` and `simulate_part`): with `--partition auto` the network runs whole if the inner backend maps it,
+    else in as few partitions as fit; with N, in N. Each partition is mapped and run by the inner backend."""
+
+    def __init__(self, inner: Backend):
+        super().__init__(inner.chip, inner.opts)
+        self.inner = inner
+        self.kind = f"partitioned {inner.kind}"
+
+    def map(self, net: Network, source: str, timesteps: int) -> Mapped:
+        o = self.opts
+        if o.partition == "auto":
+            try:
+                return self.inner.map(net, source, timesteps)
+            except DoesNotFit:
+                pass
+        partitions = plan(self.chip, net, o.mapping, o.alloc, o.schedule, source, o.partition,
+                          map_part=lambda sub: self.inner.map_part(sub, source))
+        log.info("%d partitions", len(partitions))
+        return Mapped(o, partitions[0].placement, partitions=partitions)
+
+    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
+        if not prep.partitions:
+            return self.inner.simulate(prep, progress)
+        return run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, prep.options.schedule,
+                              progress=progress, run_part=self.inner.simulate_part)

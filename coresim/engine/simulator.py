@@ -28,53 +28,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from coresim.engine.costs import TaskCost, task_cost
+from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
+from coresim.engine.dense_data import TaskData
 from coresim.errors import SimulationError, SpecError
-from coresim.functional.executor import (
-    delay_line,
-    finish_current,
-    neuron_state,
-    output_dtypes,
-    partial_current,
-    recurrent_partial,
-    stateless_forward,
-)
-from coresim.mapping.memory import element_bits, packet_item_bytes
+from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
+from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
+from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
-SCHEDULES = ("barrier", "lockstep", "pipelined")
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-@dataclass
-class SimTrace:
-    """Everything the run measured; `coresim.analysis.summary` turns it into a summary."""
-
-    outputs: dict[str, np.ndarray]            # layer -> (S, T, n_out) outputs produced on the chip
-    step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
-    total_cycles: int
-    intervals: np.ndarray                     # (n, 7): core, task, sample, t, start, mac_end, end
-    packets: np.ndarray                       # (n, 9): tag, src, dst, flits, create, inject, eject, hops, task
-    task_costs: list[TaskCost]
-    task_runs: np.ndarray                     # executions per task
-    host_bytes: int
-    dram_bytes: int
-    link_flits: np.ndarray
-    flit_hops: int
-    counters: dict[str, int] = field(default_factory=dict)
-    state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
-    sample_cycles: np.ndarray | None = None   # (S,) latency of each sample: first input to last output
-    timesteps_run: np.ndarray | None = None   # (S,) timesteps simulated per sample (< T after an early exit)
-    task_lifetime: np.ndarray | None = None   # (tasks,) cycles a task's buffers occupy SRAM (None: the whole run)
 
 
 @dataclass
@@ -146,7 +113,7 @@ def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Even
     return isinstance(exc.__context__, simpy.core.EmptySchedule) and math.isinf(env.peek()) and not until.triggered
 
 
-class ChipSimulator:
+class ChipSimulator(TaskData):
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
                  exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
@@ -154,11 +121,10 @@ class ChipSimulator:
         replays earlier partitions' outputs from DRAM). `exports`: layer -> "host" | "dram", the outputs that
         leave the chip every step (default: the last layer, to the host). `progress`: optional callable,
         called after every step. `cutoff`: optional early-exit monitor with `exit_after(sample, t, scores)`,
-        asked after each timestep with the accumulated readout. `noise`: layer -> (S, T, n_out) integers each core
+        asked after each timestep with the accumulated readout. `schedule`: one of spec.run.SCHEDULES (RunOptions
+        checks it). `noise`: layer -> (S, T, n_out) integers each core
         adds to its neurons' synaptic current (as `run_functional(noise=...)`)."""
         self.noise = noise or {}
-        if schedule not in SCHEDULES:
-            raise SpecError(None, "--schedule", f"unknown schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
         if cutoff is not None and any(la.recurrent for la in placement.net.layers):
             raise SpecError(None, "--cutoff", "an early exit is not supported with recurrent layers (their "
                                               "outputs feed the next timestep of the same sample)")
@@ -317,7 +283,7 @@ class ChipSimulator:
                 if self.cutoff is not None and t < self.timesteps - 1:
                     # the output core's monitor compares the top two accumulated scores, `lanes` at a time
                     scores = self.outputs[self.net.output.name][s, : t + 1].sum(axis=0)
-                    yield env.timeout(_cdiv(scores.size, self.chip.core.neuron.lanes) + 2)
+                    yield env.timeout(cdiv(scores.size, self.chip.core.neuron.lanes) + 2)
                     if self.cutoff.exit_after(s, t, scores):
                         break
 
@@ -342,7 +308,7 @@ class ChipSimulator:
         bits = element_bits(self.chip, self.net, name)
         if bits <= 2:
             return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes
-        return _cdiv(vals.size * bits, 8)
+        return cdiv(vals.size * bits, 8)
 
     def _port(self, name: str) -> str:
         """The network input and final output use the host port; partition cuts use DRAM."""
@@ -368,7 +334,7 @@ class ChipSimulator:
                         nbytes += self._transfer_bytes(name, vals)
                         slot.inputs[name][:] = vals
                 self.port_bytes[port] += nbytes
-                cycles = _cdiv(nbytes, spec.bytes_per_cycle)
+                cycles = cdiv(nbytes, spec.bytes_per_cycle)
                 self.port_cycles[port] += cycles
                 yield env.timeout(cycles)
                 slot.producers -= 1
@@ -381,7 +347,7 @@ class ChipSimulator:
             port = self._port(name)
             spec = self.chip.host if port == "host" else self.chip.dram
             nbytes = self._transfer_bytes(name, self.outputs[name][s, t])
-            cycles = spec.latency_cycles + _cdiv(nbytes, spec.bytes_per_cycle)
+            cycles = spec.latency_cycles + cdiv(nbytes, spec.bytes_per_cycle)
             self.port_bytes[port] += nbytes
             self.port_cycles[port] += cycles
             total += cycles
@@ -448,66 +414,6 @@ class ChipSimulator:
                 yield env.timeout(new - env.now)
             self._deliver()
 
-    # ---- data -----------------------------------------------------------------------------------------
-    def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
-        task = st.task
-        la = task.layer
-        if step.t == 0 and la.synaptic:
-            self._reset(st)
-        if la.synaptic and task.role == "merge":
-            acc = sum(slot.inputs[name] for name in task.needs)  # each holds exactly the block's outputs
-            cur = finish_current(la, acc.reshape(1, task.ch[1] - task.ch[0], -1), slice(*task.ch))
-            y = self._neurons(st, step, cur.reshape(1, -1))
-        elif la.synaptic:
-            x = slot.inputs[la.inputs[0]]
-            if la.spec.synaptic_delay:
-                x = delay_line(st.delayed, x, la.spec.synaptic_delay)
-            x = self._full(st, la.inputs[0], x)
-            rows = slice(*task.rows) if task.rows is not None else slice(None)
-            x = x.reshape((1,) + la.in_shape)
-            if task.role == "partial":
-                return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
-            acc = partial_current(la, x, slice(*task.ch), rows)
-            if la.recurrent:  # own outputs of the previous step (zeros at t = 0)
-                acc = acc + recurrent_partial(la, self._full(st, la.name, slot.inputs[la.name])[None], slice(*task.ch))
-            y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
-        elif la.kind == "flatten":
-            y = slot.inputs[la.inputs[0]]
-        else:
-            xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
-            y = stateless_forward(la, xs).ravel()[task.out_index]
-        self.outputs[la.name][step.s, step.t, task.out_index] = y
-        return y
-
-    def _reset(self, st: _TaskState) -> None:
-        """A new sample: fresh neuron state (and an empty synaptic-delay buffer)."""
-        task, la = st.task, st.task.layer
-        if task.role != "partial":
-            per = task.n_out // max(1, task.ch[1] - task.ch[0])
-            st.neuron = neuron_state(la, 1, slice(*task.ch), per)
-        st.delayed = deque()
-
-    def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
-        task, la = st.task, st.task.layer
-        if la.name in self.noise:
-            cur = cur + self.noise[la.name][step.s, step.t, task.out_index]
-        y = st.neuron.step(cur)[0]
-        if self.record_state:
-            for var, arr in st.neuron.state().items():
-                rec = self.state.setdefault(la.name, {}).setdefault(
-                    var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
-                rec[step.s, step.t, task.out_index] = arr[0]
-        return y
-
-    def _full(self, st: _TaskState, name: str, vals: np.ndarray) -> np.ndarray:
-        """A source's whole output (zeros where this task needs nothing) from the values it received."""
-        full = np.zeros(st.src_sizes[name], np.int64)
-        full[st.task.needs[name]] = vals
-        return full
-
-    def _shape(self, name: str) -> tuple[int, ...]:
-        return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape
-
     def _emit(self, st: _TaskState, k: int, y: np.ndarray) -> None:
         """Hand outputs to same-core consumers and packetise them for remote ones."""
         task = st.task
@@ -532,7 +438,7 @@ class ChipSimulator:
             vals = full[idx]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // item)
-            npk = _cdiv(nz.size, per)
+            npk = cdiv(nz.size, per)
             for dst in dsts:
                 slot = self._slot(dst, k + int(rec))
                 slot.packets += npk
@@ -546,7 +452,7 @@ class ChipSimulator:
             cores = np.array(sorted(by_core), np.int64)
             sizes = np.full(npk, per, np.int64)
             sizes[-1] = nz.size - per * (npk - 1)
-            nfl = noc.header_flits + -(-sizes * item // noc.flit_bytes)
+            nfl = noc.header_flits + cdiv(sizes * item, noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
             self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
@@ -611,7 +517,8 @@ class ChipSimulator:
             g.remaining -= ks.size
             if g.remaining == 0:
                 del self.groups[int(serial[sel[0]])]
-        self.packet_rows.append(np.stack([tag, src, dst_core, flits, create, inject, eject, hops, task_id], 1))
+        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst_core, flits=flits, create=create,
+                                        inject=inject, eject=eject, hops=hops, task=task_id))
 
     # ---- driver ---------------------------------------------------------------------------------------
     def _spawn(self, gen, last: bool = False) -> simpy.Process:
@@ -668,8 +575,8 @@ class ChipSimulator:
             outputs=self.outputs,
             step_cycles=step_cycles,
             total_cycles=int(self.env.now),
-            intervals=np.asarray(self.intervals, np.int64).reshape(-1, 7),
-            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros((0, 9), np.int64),
+            intervals=np.array(self.intervals, INTERVAL),
+            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET),
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
             host_bytes=self.port_bytes["host"],

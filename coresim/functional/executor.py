@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,7 +12,9 @@ import scipy.sparse as sp
 from coresim.kernels import synapse
 from coresim.neuron import NeuronState
 from coresim.neuron.loihi_lif import shift_weight_exp
-from coresim.workload.graph import Layer, Network
+
+if TYPE_CHECKING:
+    from coresim.workload.graph import Layer, Network
 
 
 def layer_current(layer: Layer, x: np.ndarray, out_ch: slice = slice(None),

@@ -8,20 +8,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from coresim.analysis.summary import energy_by_component
+from coresim.components.costs import element_bits
+from coresim.components.energy import energy_by_component
 from coresim.components.mac_array import mac_timing
-from coresim.engine.simulator import SimTrace
 from coresim.learn.network import TrainedNet
-from coresim.mapping.memory import element_bits
 from coresim.mapping.placement import Placement
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
+from coresim.trace.record import SimTrace
+from coresim.util import cdiv
 
 GATHER_PAYLOAD_BYTES = 8  # one partial sum of squares (ANP, DANP) or partial loss, 64 bits
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass
@@ -61,7 +58,7 @@ def _phase(chip: ChipSpec, per_core: dict[int, Cost], barrier: bool = True) -> C
 
 def _sram(chip: ChipSpec, rd: int, wr: int) -> Cost:
     e = chip.energy
-    return Cost(_cdiv(rd + wr, _port(chip)), rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit,
+    return Cost(cdiv(rd + wr, _port(chip)), rd * 8 * e.sram_read_pj_per_bit + wr * 8 * e.sram_write_pj_per_bit,
                 rd, wr)
 
 
@@ -79,8 +76,8 @@ def trace_store_cost(tn: TrainedNet, rule: str) -> Cost:
         for task in tl.tasks:
             xb, eb = _trace_bits(tn, tl, task.n_out)
             steps = tl.steps.size
-            wr = _cdiv(steps * (xb + eb * (1 if rule == "np" else 2)), 8)
-            rd = 0 if rule == "np" else _cdiv(steps * eb, 8)
+            wr = cdiv(steps * (xb + eb * (1 if rule == "np" else 2)), 8)
+            rd = 0 if rule == "np" else cdiv(steps * eb, 8)
             per_core[task.core] = per_core.get(task.core, Cost()) + _sram(tn.chip, rd, wr)
     return _phase(tn.chip, per_core, barrier=False)
 
@@ -94,24 +91,24 @@ def reward_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
     noc_spec = chip.noc
     out_core = tn.output.tasks[0].core
     cores = sorted({t.core for tl in tn.layers for t in tl.tasks} - {out_core})
-    local = 2 * _cdiv(tn.output.n, lanes) * uc
+    local = 2 * cdiv(tn.output.n, lanes) * uc
     ops = 2 * tn.output.n
     if rule == "np":  # other slices of the readout send their partial losses
         senders = sorted({t.core for t in tn.output.tasks} - {out_core})
     else:
         senders = cores
-        sq = [_cdiv(tl.steps.size * t.n_out, lanes) * uc for tl in tn.layers for t in tl.tasks]
+        sq = [cdiv(tl.steps.size * t.n_out, lanes) * uc for tl in tn.layers for t in tl.tasks]
         local = max(local, max(sq))
         ops += sum(tl.steps.size * tl.n for tl in tn.layers)
     noc = Noc(chip.mesh, noc_spec)
     at = local
     if senders:
-        flits = noc_spec.header_flits + _cdiv(GATHER_PAYLOAD_BYTES, noc_spec.flit_bytes)
+        flits = noc_spec.header_flits + cdiv(GATHER_PAYLOAD_BYTES, noc_spec.flit_bytes)
         at += _latency(noc, lambda c: noc.inject(senders, [out_core] * len(senders), [flits] * len(senders),
                                                  [c] * len(senders), np.arange(len(senders))))
     at += chip.core.mac.acc_bits if rule != "np" else uc  # a divider (anp, danp) or one multiply (np)
     if cores:
-        flits = noc_spec.header_flits + _cdiv(chip.core.mac.acc_bits // 8, noc_spec.flit_bytes)
+        flits = noc_spec.header_flits + cdiv(chip.core.mac.acc_bits // 8, noc_spec.flit_bytes)
         at += _latency(noc, lambda c: noc.inject_multicast([out_core], [0, len(cores)], cores, [flits], [c], [0]))
     e = chip.energy
     energy = ops * e.mac_pj + noc.flit_hops * e.flit_hop_pj + chip.n_cores * at * e.leakage_pj_per_core_cycle
@@ -142,27 +139,27 @@ def update_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
         for task in tl.tasks:
             n = task.n_out
             xb, eb = _trace_bits(tn, tl, n)
-            rd, wr = _cdiv(steps * (xb + eb), 8), 0
+            rd, wr = cdiv(steps * (xb + eb), 8), 0
             gemms = []
             elem = 0
             for p in tl.projections:
                 k = p.k
                 gemms.append((n, k, steps))
                 elem += n * k
-                rd += _cdiv(n * k * (wb + frac), 8)
-                wr += _cdiv(n * k * (wb + frac), 8)
-                written += _cdiv(n * k * (wb + frac), 8)
+                rd += cdiv(n * k * (wb + frac), 8)
+                wr += cdiv(n * k * (wb + frac), 8)
+                written += cdiv(n * k * (wb + frac), 8)
                 if rule == "danp":
                     gemms += [(steps, k, k), (k, k, steps), (k, k, k), (n, k, k)]
                     elem += k * k
-                    rd += _cdiv(k * k * acc, 8)
-                    wr += _cdiv(k * k * acc, 8) + _cdiv(n * k * wb, 8)
-                    written += _cdiv(n * k * wb, 8)
+                    rd += cdiv(k * k * acc, 8)
+                    wr += cdiv(k * k * acc, 8) + cdiv(n * k * wb, 8)
+                    written += cdiv(n * k * wb, 8)
             timings = [mac_timing(core.mac, m, nn, kk) for m, nn, kk in gemms]
             macs = sum(t.macs for t in timings) + elem
             mem = _sram(chip, rd, wr)
             cycles = (core.phase_overhead_cycles + sum(t.compute_cycles for t in timings)
-                      + max(_cdiv(elem, core.neuron.lanes) * core.neuron.update_cycles,
+                      + max(cdiv(elem, core.neuron.lanes) * core.neuron.update_cycles,
                             mem.cycles + core.sram.latency_cycles))
             per_core[task.core] = per_core.get(task.core, Cost()) + Cost(cycles, macs * e.mac_pj + mem.energy_pj,
                                                                           rd, wr)
@@ -183,14 +180,14 @@ def memory(tn: TrainedNet, placement: Placement, rule: str) -> dict[int, dict[st
             n, steps = task.n_out, tl.steps.size
             syn = n * sum(p.k for p in tl.projections)
             xb, eb = _trace_bits(tn, tl, n)
-            add = {"master": _cdiv(syn * (frac + (wb if rule == "danp" else 0)), 8)}
+            add = {"master": cdiv(syn * (frac + (wb if rule == "danp" else 0)), 8)}
             if rule == "bptt":
-                add["activations"] = _cdiv(steps * (xb + n * out_bits), 8)
-                add["gradients"] = _cdiv((2 * n + syn) * acc, 8)
+                add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
+                add["gradients"] = cdiv((2 * n + syn) * acc, 8)
             else:
-                add["traces"] = _cdiv(steps * (xb + eb), 8)
+                add["traces"] = cdiv(steps * (xb + eb), 8)
             if rule == "danp":
-                add["decorrelation"] = sum(_cdiv(p.k * p.k * acc, 8) for p in tl.projections)
+                add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
             mem = out.setdefault(task.core, {"forward": 0})
             for k, v in add.items():
                 mem[k] = mem.get(k, 0) + v

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from coresim.mapping.placement import Task, input_needs, out_index
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 
@@ -73,8 +74,8 @@ def follow(tid: int, layer: Layer, prod: Task, shapes) -> Task | None:
     if layer.kind == "pool" and prod.rows is not None:
         s = layer.spec.stride or layer.spec.kernel
         ho = layer.out_shape[1]
-        r0 = min(ho, -(-prod.rows[0] // s))
-        r1 = min(ho, -(-prod.rows[1] // s)) if prod.rows[1] < prod.layer.out_shape[1] else ho
+        r0 = min(ho, cdiv(prod.rows[0], s))
+        r1 = min(ho, cdiv(prod.rows[1], s)) if prod.rows[1] < prod.layer.out_shape[1] else ho
         rows = (r0, max(r0, r1))
     else:
         rows = prod.rows

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coresim.engine.costs import synaptic_cost
+from coresim.components.costs import element_bits, synaptic_cost
 from coresim.errors import SpecError
 from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_input_splits, renumber, shapes_of
-from coresim.mapping.memory import DoesNotFit, SramOverflow, allocate, element_bits, is_persistent, task_buffers
+from coresim.mapping.memory import DoesNotFit, SramOverflow, allocate, is_persistent, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 ASSUMED_RATE = 0.1  # spikes per neuron per timestep assumed when estimating receive time
@@ -54,20 +55,16 @@ class Split:
     tasks: int
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int) -> Split:
     """Time and memory of the largest block of a split, from shapes alone (no tasks built)."""
     core = chip.core
     conv = layer.kind == "conv2d"
     f = layer.channels
     ho, wo = (layer.out_shape[1], layer.out_shape[2]) if conv else (1, 1)
-    n = _cdiv(f, p_oc)
-    rows = _cdiv(ho, p_rows)
+    n = cdiv(f, p_oc)
+    rows = cdiv(ho, p_rows)
     width = in_width(layer)
-    c_in = _cdiv(width, p_ic)
+    c_in = cdiv(width, p_ic)
     k = (layer.gemm_shape()[2] // width) * c_in
     n_out = n * rows * wo
     in_bits = element_bits(chip, net, layer.inputs[0])
@@ -78,18 +75,18 @@ def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int,
         n_in = c_in * in_rows * layer.in_shape[2]
     else:
         n_in = c_in
-    item = chip.noc.spike_bytes + (0 if in_bits <= 2 else _cdiv(in_bits, 8))
-    recv = _cdiv(int(n_in * (ASSUMED_RATE if in_bits <= 2 else 1.0)) * item, chip.noc.flit_bytes)
+    item = chip.noc.spike_bytes + (0 if in_bits <= 2 else cdiv(in_bits, 8))
+    recv = cdiv(int(n_in * (ASSUMED_RATE if in_bits <= 2 else 1.0)) * item, chip.noc.flit_bytes)
     cycles = cost.cycles + recv + (p_oc * p_rows > 1) * STAGE_LATENCY
     acc = core.mac.acc_bits
-    nbytes = (_cdiv(n * k * core.mac.weight_bits, 8) + _cdiv(n_in * in_bits, 8)
-              + _cdiv(n_out * (acc if p_ic > 1 else 1), 8))
+    nbytes = (cdiv(n * k * core.mac.weight_bits, 8) + cdiv(n_in * in_bits, 8)
+              + cdiv(n_out * (acc if p_ic > 1 else 1), 8))
     if p_ic > 1:  # the merge: partial sums arrive in full, then the neurons
         merge_in = p_ic * n_out
-        cycles += (_cdiv(merge_in * acc // 8, chip.noc.flit_bytes) + _cdiv(merge_in + n_out, core.neuron.lanes)
+        cycles += (cdiv(merge_in * acc // 8, chip.noc.flit_bytes) + cdiv(merge_in + n_out, core.neuron.lanes)
                    + STAGE_LATENCY + core.phase_overhead_cycles)
-        nbytes = nbytes * p_ic + _cdiv(n_out * acc, 8)
-    nbytes += n * 8 + _cdiv(n_out * core.neuron.state_bits, 8)
+        nbytes = nbytes * p_ic + cdiv(n_out * acc, 8)
+    nbytes += n * 8 + cdiv(n_out * core.neuron.state_bits, 8)
     tasks = p_oc * p_rows * (p_ic + 1 if p_ic > 1 else 1)
     return Split(min(p_oc, f), min(p_rows, ho), min(p_ic, width), cycles, nbytes, tasks)
 

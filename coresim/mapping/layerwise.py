@@ -13,6 +13,7 @@ from coresim.mapping.blocks import add_followers, in_width, layer_blocks, max_in
 from coresim.mapping.memory import DoesNotFit, allocate, task_buffers
 from coresim.mapping.placement import Placement, Task, build_routes
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 
@@ -62,7 +63,7 @@ def steps(n: int) -> list[int]:
 
 def rider_bits(chip: ChipSpec, net: Network, riders: list[Layer]) -> float:
     """Buffer bits the stateless riders add per output element of the layer they ride on."""
-    from coresim.mapping.memory import element_bits
+    from coresim.components.costs import element_bits
 
     bits = 0.0
     for la in riders:
@@ -76,14 +77,14 @@ def core_bytes(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: in
                merge_apart: bool = False) -> int:
     """Estimated SRAM of the fullest core for a cut, from shapes alone (checked exactly after choosing).
     `merge_apart`: a merge task gets its own core instead of sharing its first partial's."""
-    from coresim.mapping.memory import element_bits
+    from coresim.components.costs import element_bits
 
     conv = layer.kind == "conv2d"
     f = layer.channels
-    n = -(-f // p_oc)
+    n = cdiv(f, p_oc)
     ho, wo = (layer.out_shape[1], layer.out_shape[2]) if conv else (1, 1)
-    rows = -(-ho // p_rows)
-    c_in = -(-in_width(layer) // p_ic)
+    rows = cdiv(ho, p_rows)
+    c_in = cdiv(in_width(layer), p_ic)
     k2 = layer.spec.kernel ** 2 if conv else 1
     in_bits = element_bits(chip, net, layer.inputs[0])
     in_rows = min(layer.in_shape[1], (rows - 1) * layer.spec.stride + layer.spec.kernel) if conv else 1

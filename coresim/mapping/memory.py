@@ -6,34 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coresim.components.costs import element_bits
 from coresim.errors import SpecError
 from coresim.mapping.placement import Buffer, Placement, Task
-from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Network
 
 PARAM_BYTES = 4  # per-channel threshold / bias word
-
-
-def element_bits(chip: ChipSpec, net: Network, name: str) -> int:
-    """Bits one output element of layer `name` takes in a buffer ("input": the encoded network input)."""
-    if name == "input":
-        return 8
-    if "#p" in name:  # partial sums of a layer split along input channels
-        return chip.core.mac.acc_bits
-    layer = net.by_name[name]
-    if layer.synaptic:
-        return chip.core.mac.acc_bits if layer.spec.neuron.model == "none" else spike_bits(layer.spec.neuron)
-    if layer.kind == "add" or (layer.kind == "pool" and layer.spec.mode == "sum"):
-        return 8
-    return element_bits(chip, net, layer.inputs[0])  # max-pool / flatten keep their input's width
-
-
-def packet_item_bytes(chip: ChipSpec, net: Network, name: str) -> int:
-    """Bytes one nonzero output of layer `name` takes in a packet: a spike address (binary and ternary
-    spikes: the sign rides in the address), plus the value's bytes for wider outputs."""
-    bits = element_bits(chip, net, name)
-    return chip.noc.spike_bytes + (0 if bits <= 2 else -(-bits // 8))
 
 
 def synapse_bits(chip: ChipSpec, layer) -> int:
@@ -45,7 +25,7 @@ def synapse_bits(chip: ChipSpec, layer) -> int:
 
 
 def _bytes(n_elems: int, bits: int) -> int:
-    return -(-n_elems * bits // 8)
+    return cdiv(n_elems * bits, 8)
 
 
 def task_buffers(chip: ChipSpec, task: Task, net: Network) -> list[Buffer]:

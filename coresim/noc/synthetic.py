@@ -21,8 +21,6 @@ class SimControl:
     warmup_periods: int = 3
     max_samples: int = 10
     latency_thres: float = 500.0
-    warmup_thres: float = 0.05
-    acc_warmup_thres: float = 0.05
     stopping_thres: float = 0.05
     acc_stopping_thres: float = 0.05
     measure_cycles: int | None = None   # fixed measured span instead of convergence (the CLI's --cycles)

@@ -1,7 +1,8 @@
 """What a run report shows, read from an HDF5 trace into plain named arrays.
 
-`read_run` is the ONE place that knows the trace's internal tables (column order of intervals and packets, the
-task table, the config attributes); everything else in `coresim.report` uses the `RunData` it returns.
+`read_run` is the ONE place that knows the trace's internal tables (the task table, the config attributes; intervals
+and packets come as named records from `coresim.trace.view`); everything else in `coresim.report` uses the
+`RunData` it returns.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ def read_run(path: str | Path) -> RunData:
         path=v.path, summary=v.summary, configs=configs, config_sha256=v.config_sha256, seed=seed,
         versions=versions, width=v.width, height=v.height, cores_per_tile=v.cores_per_tile,
         clock_mhz=v.clock_mhz, total_cycles=v.total_cycles,
-        mac=Phases(iv[:, 0], iv[:, 4], iv[:, 5]), neuron=Phases(iv[:, 0], iv[:, 5], iv[:, 6]),
-        send=Phases(v.sends[:, 0], v.sends[:, 1], v.sends[:, 2]), interval_task=iv[:, 1],
-        packet_latency=pk[:, 6] - pk[:, 4], network_latency=pk[:, 6] - pk[:, 5], link_flits=v.link_flits,
+        mac=Phases(iv["core"], iv["start"], iv["mac_end"]), neuron=Phases(iv["core"], iv["mac_end"], iv["end"]),
+        send=Phases(v.sends[:, 0], v.sends[:, 1], v.sends[:, 2]), interval_task=iv["task"],
+        packet_latency=pk["eject"] - pk["create"], network_latency=pk["eject"] - pk["inject"],
+        link_flits=v.link_flits,
         task_layer=table[:, 1], task_core=table[:, 2], task_cycles=table[:, 4], task_sram_bytes=sram,
         layer_names=names,
         layer_spikes=spikes,

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from coresim.accel.spec import AcceleratorSpec
+from coresim.spec.accel import AcceleratorSpec
 from coresim.spec.base import Spec
+from coresim.util import cdiv
 
 # A router's output ports are bits of one int64 mask (coresim/noc/flit_state.py): 4 mesh ports, then one ejection
 # port per local core, below bit 62.
@@ -124,7 +125,7 @@ class NocSpec(Spec):
 
     @property
     def payload_flits(self) -> int:
-        return -(-self.packet_payload_bytes // self.flit_bytes)
+        return cdiv(self.packet_payload_bytes, self.flit_bytes)
 
     @property
     def packet_flits(self) -> int:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from coresim.spec.chip import ChipSpec
 from coresim.spec.load import Override, apply_overrides, read_yaml, validate
-from coresim.spec.workload import WorkloadSpec
 
 SHIPPED = ("chipspecs", "workloads")
 _INSTALLED = Path(__file__).resolve().parents[1] / "_data"   # package data of a regular install
@@ -68,15 +67,3 @@ def load_chip(path: str | Path | None = None, overrides: list[Override] = ()) ->
     p = resolve(path, DEFAULT_CHIP, "chip")
     data = apply_overrides(read_yaml(p), list(overrides), str(p))
     return validate(ChipSpec, data, str(p), overrides)
-
-
-def load_workload_spec(path: str | Path | None = None,
-                       overrides: list[Override] = ()) -> tuple[WorkloadSpec, Path]:
-    p = resolve(path, DEFAULT_WORKLOAD, "workload")
-    if p.suffix == ".nir":
-        from coresim.workload.nir_import import load_nir
-        raw = load_nir(p)[0]
-    else:
-        raw = read_yaml(p)
-    data = apply_overrides(raw, list(overrides), str(p))
-    return validate(WorkloadSpec, data, str(p), overrides), p

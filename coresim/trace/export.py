@@ -29,6 +29,7 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.trace.view import PORT_NAMES, PORT_STEP, TraceView, load
+from coresim.util import cdiv
 
 FORMATS = ("perfetto", "vcd", "csv")
 
@@ -55,16 +56,25 @@ def port_name(v: TraceView, port: int) -> str:
     return PORT_NAMES[port] if port < 4 else f"eject{port - 4}"
 
 
+def _dicts(recs: np.ndarray):
+    """Records as dicts of Python ints, field by name."""
+    names = recs.dtype.names
+    for row in recs.tolist():
+        yield dict(zip(names, row, strict=True))
+
+
 def hop_times(v: TraceView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per packet and link it uses: packet row, router, port, estimated start and end cycles at that router.
     A multicast packet uses each link of the union of its destinations' paths once."""
     hops: dict[tuple[int, int, int], list[int]] = {}
-    for i, pk in enumerate(v.packets.tolist()):
-        path = v.link_path(pk[1], pk[2])
-        n, inj, ej = len(path), pk[5], pk[6]
+    pk = v.packets
+    fields = (pk[name].tolist() for name in ("tag", "src", "dst", "inject", "eject"))
+    for i, (tag, src, dst, inj, ej) in enumerate(zip(*fields, strict=True)):
+        path = v.link_path(src, dst)
+        n = len(path)
         for k, (r, p) in enumerate(path):
             s, e = inj + (ej - inj) * k // n, inj + (ej - inj) * (k + 1) // n
-            h = hops.setdefault((pk[0], r, p), [i, s, e])
+            h = hops.setdefault((tag, r, p), [i, s, e])
             h[1], h[2] = min(h[1], s), max(h[2], e)
     if not hops:
         return tuple(np.zeros(0, np.int64) for _ in range(5))  # type: ignore[return-value]
@@ -76,10 +86,10 @@ def hop_times(v: TraceView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def link_windows(v: TraceView, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(routers, ports, windows) flits per link and window (a packet's flits placed at its hop start)."""
     rows, routers, ports, starts, _ = hop_times(v)
-    nw = max(1, -(-v.total_cycles // window))
+    nw = max(1, cdiv(v.total_cycles, window))
     out = np.zeros(v.link_flits.shape + (nw,), np.int64)
     if rows.size:
-        np.add.at(out, (routers, ports, np.minimum(starts // window, nw - 1)), v.packets[rows, 3])
+        np.add.at(out, (routers, ports, np.minimum(starts // window, nw - 1)), v.packets["flits"][rows])
     return out, np.arange(nw, dtype=np.int64) * window
 
 
@@ -120,14 +130,15 @@ def to_perfetto(v: TraceView, out: str | Path, from_cycle: int | None = None, to
     for core in v.cores_used().tolist():
         meta(1, f"core {core}", 2 * core, 2 * core)
         meta(1, f"core {core} send", 2 * core + 1, 2 * core + 1)
-    for core, task, sample, t, s, m, e in v.intervals.tolist():
+    for rec in _dicts(v.intervals):
+        core, task, s, m, e = rec["core"], rec["task"], rec["start"], rec["mac_end"], rec["end"]
         layer = v.task_layer.get(task, "?")
         for phase, s0, e0 in (("MAC", s, m), ("neuron", m, e)):
             s1, e1 = max(s0, a), min(e0, b)
             if e1 > s1:
                 ev.append({"ph": "X", "pid": 1, "tid": 2 * core, "name": f"{phase} {layer}", "cat": phase.lower(),
                            "ts": s1 * us, "dur": (e1 - s1) * us,
-                           "args": {"task": task, "layer": layer, "sample": sample, "timestep": t}})
+                           "args": {"task": task, "layer": layer, "sample": rec["sample"], "timestep": rec["t"]}})
     sends: dict[int, list] = {}
     for core, s, e in v.sends.tolist():
         sends.setdefault(core, []).append((s, e))
@@ -138,18 +149,19 @@ def to_perfetto(v: TraceView, out: str | Path, from_cycle: int | None = None, to
                 ev.append({"ph": "X", "pid": 1, "tid": 2 * core + 1, "name": "send", "cat": "send",
                            "ts": s1 * us, "dur": (e1 - s1) * us})
     pk, sent = v.packets, v.sent_packets
-    for tag, src, dst, flits, create, inject, eject, hops, _task in pk.tolist():
-        if create >= b or eject <= a:
+    for p in _dicts(pk):
+        if p["create"] >= b or p["eject"] <= a:
             continue
-        name = f"packet {src}→{dst}"
-        common = {"pid": 2, "tid": 0, "cat": "packet", "name": name, "id": f"0x{tag:x}.{dst}"}
-        ev.append({**common, "ph": "b", "ts": max(create, a) * us,
-                   "args": {"src": src, "dst": dst, "flits": flits, "hops": hops, "inject_cycle": inject}})
-        ev.append({**common, "ph": "e", "ts": min(eject, b) * us})
+        src, dst = p["src"], p["dst"]
+        common = {"pid": 2, "tid": 0, "cat": "packet", "name": f"packet {src}→{dst}", "id": f"0x{p['tag']:x}.{dst}"}
+        ev.append({**common, "ph": "b", "ts": max(p["create"], a) * us,
+                   "args": {"src": src, "dst": dst, "flits": p["flits"], "hops": p["hops"],
+                            "inject_cycle": p["inject"]}})
+        ev.append({**common, "ph": "e", "ts": min(p["eject"], b) * us})
     for core in v.cores_used().tolist():
-        mine = sent[:, 1] == core
-        for label, up, down in ((f"core {core} send queue", sent[mine, 4], sent[mine, 5]),
-                                (f"core {core} inbound", pk[pk[:, 2] == core, 5], pk[pk[:, 2] == core, 6])):
+        outgoing, inbound = sent[sent["src"] == core], pk[pk["dst"] == core]
+        for label, up, down in ((f"core {core} send queue", outgoing["create"], outgoing["inject"]),
+                                (f"core {core} inbound", inbound["inject"], inbound["eject"])):
             t, lvl = fifo_levels(up, down)
             for ti, li in zip(*_level_at(t, lvl, a, b), strict=True):
                 ev.append({"ph": "C", "pid": 3, "tid": 0, "name": label, "ts": ti * us, "args": {"packets": li}})
@@ -184,11 +196,13 @@ def to_vcd(v: TraceView, out: str | Path, from_cycle: int | None = None, to_cycl
         pk = v.sent_packets
         for core in v.cores_used().tolist():
             busy = w.register_var(f"chip.core{core}", "busy", "wire", size=1, init=0)
-            spans = _merge([(s, e) for c, s, e in v.intervals[:, [0, 4, 6]].tolist() if c == core])
+            iv = v.intervals[v.intervals["core"] == core]
+            spans = _merge(list(zip(iv["start"].tolist(), iv["end"].tolist(), strict=True)))
             for s, e in spans:
                 changes += [(s, 1, (busy, 1)), (e, 0, (busy, 0))]
             q = w.register_var(f"chip.core{core}", "send_queue", "integer", size=16, init=0)
-            t, lvl = fifo_levels(pk[pk[:, 1] == core, 4], pk[pk[:, 1] == core, 5])
+            mine = pk[pk["src"] == core]
+            t, lvl = fifo_levels(mine["create"], mine["inject"])
             changes += [(ti, 2, (q, li)) for ti, li in zip(t.tolist(), lvl.tolist(), strict=True)]
         rows, routers, _, starts, ends = hop_times(v)
         for r in sorted(set(routers.tolist())):
@@ -230,18 +244,19 @@ def to_csv(v: TraceView, out_dir: str | Path, from_cycle: int | None = None, to_
 
     n = v.n_cores
     mac, neu, send = (np.zeros(n, np.int64) for _ in range(3))
-    np.add.at(mac, iv[:, 0], clipped(iv[:, 4], iv[:, 5]))
-    np.add.at(neu, iv[:, 0], clipped(iv[:, 5], iv[:, 6]))
+    core, start, mac_end, end = iv["core"], iv["start"], iv["mac_end"], iv["end"]
+    np.add.at(mac, core, clipped(start, mac_end))
+    np.add.at(neu, core, clipped(mac_end, end))
     tasks = np.zeros(n, np.int64)
-    np.add.at(tasks, iv[:, 0], (clipped(iv[:, 4], iv[:, 6]) > 0) | ((iv[:, 4] >= a) & (iv[:, 4] < b)))
+    np.add.at(tasks, core, (clipped(start, end) > 0) | ((start >= a) & (start < b)))
     for core in range(n):
         send[core] = sum(max(0, min(e, b) - max(s, a)) for s, e in
                          _merge([(s, e) for c, s, e in v.sends.tolist() if c == core]))
     sent, pk = v.sent_packets, v.packets
-    sent = sent[(sent[:, 4] >= a) & (sent[:, 4] < b)]
-    recv = pk[(pk[:, 4] >= a) & (pk[:, 4] < b)]
+    sent = sent[(sent["create"] >= a) & (sent["create"] < b)]
+    recv = pk[(pk["create"] >= a) & (pk["create"] < b)]
     sent_p, sent_f, recv_p = (np.bincount(col, weights=w, minlength=n).astype(np.int64) for col, w in
-                              ((sent[:, 1], None), (sent[:, 1], sent[:, 3]), (recv[:, 2], None)))
+                              ((sent["src"], None), (sent["src"], sent["flits"]), (recv["dst"], None)))
     cores_path = out_dir / "cores.csv"
     with open(cores_path, "w", newline="") as f:
         wr = csv.writer(f)
@@ -258,7 +273,7 @@ def to_csv(v: TraceView, out_dir: str | Path, from_cycle: int | None = None, to_
         rows, routers, ports, starts, _ = hop_times(v)
         keep = (starts >= a) & (starts < b)
         lf = np.zeros_like(v.link_flits)
-        np.add.at(lf, (routers[keep], ports[keep]), v.packets[rows[keep], 3])
+        np.add.at(lf, (routers[keep], ports[keep]), v.packets["flits"][rows[keep]])
     links_path = out_dir / "links.csv"
     with open(links_path, "w", newline="") as f:
         wr = csv.writer(f)

@@ -6,14 +6,14 @@ Schema (version 1; `schema_version` attribute on the root):
 /config (attrs)           chip, workload, run: canonical JSON of each spec
 /summary (attrs)          json: the run summary
 /timesteps/step_cycles    (S, T) int64: cycles of each timestep, barrier included
-/cores/intervals          (n, 7) int64: core, task, sample, timestep, start, mac_end, end (busy intervals)
+/cores/intervals          (n, 7) int64: the INTERVAL records' fields in order (coresim.trace.record)
 /cores/utilization        (cores, windows) float64: busy fraction per window; attr window_cycles
 /tasks/table              (tasks, 6) int64: task, layer index, core, outputs, cycles per timestep, runs
 /tasks/layer_names        layer name per layer index
 /tasks/sram_bytes         (tasks,) int64: SRAM bytes allocated to each task (weights, state, buffers); absent in
                           traces written before it was added
 /noc/link_flits           (routers, ports) int64: flits sent on each router output port
-/noc/packets              (n, 9) int64: tag, src core, dst core, flits, create, inject, eject, hops, dst task
+/noc/packets              (n, 9) int64: the PACKET records' fields in order (coresim.trace.record)
 /outputs/<layer>          (S, T, n) outputs of each layer produced on the chip (gzip)
 
 Writes are atomic: the file is written under a temporary name in the target folder and renamed at the end; it
@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 
 from coresim.atomic import atomic_path
+from coresim.trace.record import table
 
 SCHEMA_VERSION = 1
 
@@ -45,7 +46,7 @@ def library_versions() -> dict[str, str]:
 
 def write_trace(path: str | Path, result) -> Path:
     """Write a RunResult to `path` atomically."""
-    from coresim.analysis.windows import windowed_busy
+    from coresim.trace.windows import windowed_busy
 
     path = Path(path)
     prep, trace, summary = result.prepared, result.trace, result.summary
@@ -62,17 +63,17 @@ def write_trace(path: str | Path, result) -> Path:
             {k: v for k, v in summary.items() if k != "wall_seconds"}, sort_keys=True)
         f.create_dataset("timesteps/step_cycles", data=trace.step_cycles)
         iv = trace.intervals
-        f.create_dataset("cores/intervals", data=iv)
-        util, w = windowed_busy(iv[:, 0], iv[:, 4], iv[:, 6], prep.chip.n_cores, trace.total_cycles)
+        f.create_dataset("cores/intervals", data=table(iv))
+        util, w = windowed_busy(iv["core"], iv["start"], iv["end"], prep.chip.n_cores, trace.total_cycles)
         f.create_dataset("cores/utilization", data=util).attrs["window_cycles"] = w
-        tasks = prep.placement.tasks
-        table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
+        tasks = result.placement.tasks
+        task_table = np.array([[t.id, t.layer.index, t.core, t.n_out, c.cycles, r]
                           for t, c, r in zip(tasks, trace.task_costs, trace.task_runs, strict=True)], np.int64)
-        f.create_dataset("tasks/table", data=table.reshape(-1, 6))
+        f.create_dataset("tasks/table", data=task_table.reshape(-1, 6))
         f.create_dataset("tasks/sram_bytes", data=np.array([sum(b.nbytes for b in t.buffers) for t in tasks], np.int64))
         f.create_dataset("tasks/layer_names", data=np.array([la.name for la in prep.net.layers], dtype="S"))
         f.create_dataset("noc/link_flits", data=trace.link_flits)
-        f.create_dataset("noc/packets", data=trace.packets, compression="gzip")
+        f.create_dataset("noc/packets", data=table(trace.packets), compression="gzip")
         for name, arr in trace.outputs.items():
             f.create_dataset(f"outputs/{name}", data=arr, compression="gzip")
     return path

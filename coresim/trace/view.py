@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from coresim.errors import SpecError
+from coresim.trace.record import INTERVAL, PACKET, records
 
 PORT_NAMES = ("+x", "-x", "+y", "-y")
 PORT_STEP = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -27,10 +28,10 @@ class TraceView:
     chip: dict
     workload: dict
     summary: dict
-    intervals: np.ndarray      # (n, 7) core, task, sample, timestep, start, mac_end, end
+    intervals: np.ndarray      # INTERVAL records (coresim.trace.record)
     utilization: np.ndarray    # (cores, windows)
     window_cycles: int
-    packets: np.ndarray        # (n, 9) tag, src, dst, flits, create, inject, eject, hops, dst task
+    packets: np.ndarray        # PACKET records
     link_flits: np.ndarray     # (routers, ports)
     step_cycles: np.ndarray    # (S, T)
     config_sha256: str
@@ -70,7 +71,7 @@ class TraceView:
     @cached_property
     def sent_packets(self) -> np.ndarray:
         """One row per packet sent: a multicast packet has a row per destination core in `packets`."""
-        _, first = np.unique(self.packets[:, 0], return_index=True)
+        _, first = np.unique(self.packets["tag"], return_index=True)
         return self.packets[np.sort(first)]
 
     @cached_property
@@ -79,20 +80,20 @@ class TraceView:
         pk = self.sent_packets
         if not pk.size:
             return np.zeros((0, 3), np.int64)
-        keys, inv = np.unique(pk[:, [1, 4]], axis=0, return_inverse=True)
+        keys, inv = np.unique(np.column_stack([pk["src"], pk["create"]]), axis=0, return_inverse=True)
         end = np.full(len(keys), np.iinfo(np.int64).min, np.int64)
-        np.maximum.at(end, inv.ravel(), pk[:, 5] + pk[:, 3])
+        np.maximum.at(end, inv.ravel(), pk["inject"] + pk["flits"])
         return np.column_stack([keys[:, 0], keys[:, 1], end])
 
     @cached_property
     def core_busy_cycles(self) -> np.ndarray:
         busy = np.zeros(self.n_cores, np.int64)
         iv = self.intervals
-        np.add.at(busy, iv[:, 0], iv[:, 6] - iv[:, 4])
+        np.add.at(busy, iv["core"], iv["end"] - iv["start"])
         return busy
 
     def cores_used(self) -> np.ndarray:
-        used = set(self.intervals[:, 0].tolist()) | set(self.sends[:, 0].tolist())
+        used = set(self.intervals["core"].tolist()) | set(self.sends[:, 0].tolist())
         return np.array(sorted(used), np.int64)
 
     def link_path(self, src_core: int, dst_core: int) -> list[tuple[int, int]]:
@@ -140,10 +141,10 @@ def _view(path: Path, f: h5py.File) -> TraceView:
         chip=chip,
         workload=json.loads(f["config"].attrs["workload"]),
         summary=json.loads(f["summary"].attrs["json"]),
-        intervals=f["cores/intervals"][()].reshape(-1, 7),
+        intervals=records(INTERVAL, f["cores/intervals"][()]),
         utilization=f["cores/utilization"][()],
         window_cycles=int(f["cores/utilization"].attrs["window_cycles"]),
-        packets=f["noc/packets"][()].reshape(-1, 9),
+        packets=records(PACKET, f["noc/packets"][()]),
         link_flits=f["noc/link_flits"][()].reshape(routers, -1),
         step_cycles=f["timesteps/step_cycles"][()],
         config_sha256=str(f.attrs["config_sha256"]),

@@ -175,7 +175,6 @@ def import_graph(graph, file: str = "<nir>", dt: float | None = None,
         shape = shape[1:]
     layers: list[dict] = []
     params: dict[str, np.ndarray] = {}
-    channels = shape[0]  # output channels / features of the previous node
     i = 1
     while i < len(order) - 1:
         name, node = order[i], graph.nodes[order[i]]
@@ -185,50 +184,11 @@ def import_graph(graph, file: str = "<nir>", dt: float | None = None,
             raise SpecError(file, f"nodes.{_name}", reason)
 
         if kind in ("Conv2d", "Linear", "Affine"):
-            w = np.asarray(node.weight, np.float64)
-            b = np.asarray(node.bias, np.float64).reshape(-1) if kind != "Linear" else None
-            if kind == "Conv2d":
-                if w.ndim != 4 or w.shape[2] != w.shape[3]:
-                    err(f"weight shape {w.shape}: coresim convolutions need a square kernel")
-                if int(node.groups) != 1 or _pair(node.dilation, "dilation", err) != 1:
-                    err("grouped or dilated convolutions are not supported")
-                k, stride = w.shape[2], _pair(node.stride, "stride", err)
-                if isinstance(node.padding, str):
-                    if node.padding == "same" and (stride != 1 or k % 2 == 0):
-                        err("padding 'same' needs stride 1 and an odd kernel")
-                    pad = (k - 1) // 2 if node.padding == "same" else 0
-                else:
-                    pad = _pair(node.padding, "padding", err)
-                layer = {"name": name, "type": "conv2d", "out_channels": int(w.shape[0]), "kernel": int(k),
-                         "stride": stride, "padding": pad}
-            else:
-                if w.ndim != 2:
-                    err(f"weight shape {w.shape}: expected (out, in)")
-                layer = {"name": name, "type": "linear", "out_features": int(w.shape[0])}
-            if b is not None and not np.any(b):
-                b = None
-            layer["bias"] = b is not None
-            channels = int(w.shape[0])
-            nxt = graph.nodes[order[i + 1]] if i + 1 < len(order) else None
-            if nxt is not None and type(nxt).__name__ in NEURONS:
-                neuron, gain, thr, reset = _neuron(nxt, order[i + 1], channels, dt,
-                                                   lambda r, _n=order[i + 1]: err(r, _n))
-                i += 1
-            else:
-                neuron, gain, thr, reset = {"model": "none"}, 1.0, None, 0.0
-            wq, bq, s = _quantise(w * gain, None if b is None else b * gain, weight_bits)
-            params[f"{name}.weight"] = wq
-            if bq is not None:
-                params[f"{name}.bias"] = bq
-            if thr is not None:
-                tq = np.floor(thr * s + 1e-9).astype(np.int64) + 1
-                if np.any(tq <= 0):
-                    err("v_threshold must be positive")
-                params[f"{name}.threshold"] = tq
-                neuron["threshold"] = int(tq.max())
-                neuron["reset_value"] = int(round(reset * s))
-            layer["neuron"] = neuron
-            layers.append(layer)
+            nxt = order[i + 1] if i + 1 < len(order) else None
+            fused = nxt is not None and type(graph.nodes[nxt]).__name__ in NEURONS
+            layers.append(_synaptic(name, node, kind, graph.nodes[nxt] if fused else None, nxt, dt, weight_bits,
+                                    params, err))
+            i += int(fused)
         elif kind in NEURONS:
             err(f"{kind} must follow a Conv2d, Linear or Affine node (coresim neurons belong to synaptic layers)")
         elif kind == "SumPool2d":
@@ -247,3 +207,56 @@ def import_graph(graph, file: str = "<nir>", dt: float | None = None,
             "input": {"shape": shape, "encoding": "poisson", "dataset": "random", "samples": 10, "max_value": 16},
             "layers": layers, "readout": "spike_count" if last_stateful else "current_sum"}
     return spec, params
+
+
+def _synaptic(name: str, node, kind: str, neuron_node, neuron_name: str | None, dt: float, weight_bits: int,
+              params: dict[str, np.ndarray], err) -> dict:
+    """A Conv2d / Linear / Affine node, with the neuron node that follows it if any (`neuron_node`), as one layer
+    dict; its integer weight, bias and threshold go to `params`."""
+    w = np.asarray(node.weight, np.float64)
+    b = np.asarray(node.bias, np.float64).reshape(-1) if kind != "Linear" else None
+    if kind == "Conv2d":
+        layer = _conv_layer(name, node, w, err)
+    else:
+        if w.ndim != 2:
+            err(f"weight shape {w.shape}: expected (out, in)")
+        layer = {"name": name, "type": "linear", "out_features": int(w.shape[0])}
+    if b is not None and not np.any(b):
+        b = None
+    layer["bias"] = b is not None
+    channels = int(w.shape[0])
+    if neuron_node is not None:
+        neuron, gain, thr, reset = _neuron(neuron_node, neuron_name, channels, dt,
+                                           lambda r, _n=neuron_name: err(r, _n))
+    else:
+        neuron, gain, thr, reset = {"model": "none"}, 1.0, None, 0.0
+    wq, bq, s = _quantise(w * gain, None if b is None else b * gain, weight_bits)
+    params[f"{name}.weight"] = wq
+    if bq is not None:
+        params[f"{name}.bias"] = bq
+    if thr is not None:
+        tq = np.floor(thr * s + 1e-9).astype(np.int64) + 1
+        if np.any(tq <= 0):
+            err("v_threshold must be positive")
+        params[f"{name}.threshold"] = tq
+        neuron["threshold"] = int(tq.max())
+        neuron["reset_value"] = int(round(reset * s))
+    layer["neuron"] = neuron
+    return layer
+
+
+def _conv_layer(name: str, node, w: np.ndarray, err) -> dict:
+    """The geometry of a Conv2d node: square kernel, stride, padding (numbers or 'same' / 'valid')."""
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        err(f"weight shape {w.shape}: coresim convolutions need a square kernel")
+    if int(node.groups) != 1 or _pair(node.dilation, "dilation", err) != 1:
+        err("grouped or dilated convolutions are not supported")
+    k, stride = w.shape[2], _pair(node.stride, "stride", err)
+    if isinstance(node.padding, str):
+        if node.padding == "same" and (stride != 1 or k % 2 == 0):
+            err("padding 'same' needs stride 1 and an odd kernel")
+        pad = (k - 1) // 2 if node.padding == "same" else 0
+    else:
+        pad = _pair(node.padding, "padding", err)
+    return {"name": name, "type": "conv2d", "out_channels": int(w.shape[0]), "kernel": int(k), "stride": stride,
+            "padding": pad}

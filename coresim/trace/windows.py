@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from coresim.util import cdiv
+
 
 def windowed_busy(core: np.ndarray, start: np.ndarray, end: np.ndarray, n_cores: int, total_cycles: int,
                   n_windows: int = 100) -> tuple[np.ndarray, int]:
     """Fraction of each window each core was busy: (n_cores, n_windows) and the window length in cycles."""
-    w = max(1, -(-total_cycles // n_windows))
-    nw = max(1, -(-total_cycles // w))
+    w = max(1, cdiv(total_cycles, n_windows))
+    nw = max(1, cdiv(total_cycles, w))
     busy = np.zeros((n_cores, nw + 1), np.float64)
     ws, we = start // w, (end - 1) // w
     same = ws == we

@@ -1,0 +1,84 @@
+"""The data path of a dense core (coresim.engine.simulator): a task's outputs computed from the inputs its packets
+delivered, with the functional reference's per-layer math, so lost or misrouted packets change the spikes."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from coresim.functional.executor import (
+    delay_line,
+    finish_current,
+    neuron_state,
+    partial_current,
+    recurrent_partial,
+    stateless_forward,
+)
+
+if TYPE_CHECKING:
+    from coresim.engine.simulator import _Slot, _Step, _TaskState
+
+
+class TaskData:
+    """Mixed into ChipSimulator: reads its net, outputs, noise, record_state, state, samples and timesteps."""
+
+    def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
+        task = st.task
+        la = task.layer
+        if step.t == 0 and la.synaptic:
+            self._reset(st)
+        if la.synaptic and task.role == "merge":
+            acc = sum(slot.inputs[name] for name in task.needs)  # each holds exactly the block's outputs
+            cur = finish_current(la, acc.reshape(1, task.ch[1] - task.ch[0], -1), slice(*task.ch))
+            y = self._neurons(st, step, cur.reshape(1, -1))
+        elif la.synaptic:
+            x = slot.inputs[la.inputs[0]]
+            if la.spec.synaptic_delay:
+                x = delay_line(st.delayed, x, la.spec.synaptic_delay)
+            x = self._full(st, la.inputs[0], x)
+            rows = slice(*task.rows) if task.rows is not None else slice(None)
+            x = x.reshape((1,) + la.in_shape)
+            if task.role == "partial":
+                return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
+            acc = partial_current(la, x, slice(*task.ch), rows)
+            if la.recurrent:  # own outputs of the previous step (zeros at t = 0)
+                acc = acc + recurrent_partial(la, self._full(st, la.name, slot.inputs[la.name])[None], slice(*task.ch))
+            y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
+        elif la.kind == "flatten":
+            y = slot.inputs[la.inputs[0]]
+        else:
+            xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
+            y = stateless_forward(la, xs).ravel()[task.out_index]
+        self.outputs[la.name][step.s, step.t, task.out_index] = y
+        return y
+
+    def _reset(self, st: _TaskState) -> None:
+        """A new sample: fresh neuron state (and an empty synaptic-delay buffer)."""
+        task, la = st.task, st.task.layer
+        if task.role != "partial":
+            per = task.n_out // max(1, task.ch[1] - task.ch[0])
+            st.neuron = neuron_state(la, 1, slice(*task.ch), per)
+        st.delayed = deque()
+
+    def _neurons(self, st: _TaskState, step: _Step, cur: np.ndarray) -> np.ndarray:
+        task, la = st.task, st.task.layer
+        if la.name in self.noise:
+            cur = cur + self.noise[la.name][step.s, step.t, task.out_index]
+        y = st.neuron.step(cur)[0]
+        if self.record_state:
+            for var, arr in st.neuron.state().items():
+                rec = self.state.setdefault(la.name, {}).setdefault(
+                    var, np.zeros((self.samples, self.timesteps, la.n_out), np.int64))
+                rec[step.s, step.t, task.out_index] = arr[0]
+        return y
+
+    def _full(self, st: _TaskState, name: str, vals: np.ndarray) -> np.ndarray:
+        """A source's whole output (zeros where this task needs nothing) from the values it received."""
+        full = np.zeros(st.src_sizes[name], np.int64)
+        full[st.task.needs[name]] = vals
+        return full
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape

@@ -1,0 +1,82 @@
+"""The records a simulation produces: SimTrace, what every engine backend returns and analysis reads, and its
+tables as numpy structured arrays read by field name (`trace.packets["eject"]`), defined here once."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from coresim.components.costs import TaskCost
+
+# a core's busy interval: one task run for one (sample, timestep); MAC stage start..mac_end, neuron mac_end..end
+INTERVAL = np.dtype([(name, np.int64) for name in ("core", "task", "sample", "t", "start", "mac_end", "end")])
+# one packet delivered at one destination core (a multicast packet: one record per destination core); `task`:
+# the destination task
+PACKET = np.dtype([(name, np.int64) for name in ("tag", "src", "dst", "flits", "create", "inject", "eject", "hops",
+                                                 "task")])
+TIMES = {INTERVAL: ("start", "mac_end", "end"), PACKET: ("create", "inject", "eject")}  # cycle fields
+
+
+def records(dtype: np.dtype, table=None, **columns) -> np.ndarray:
+    """Records of `dtype` from an (n, fields) int64 table whose columns are in the dtype's field order, or from
+    one array per field by name."""
+    if table is None:
+        n = len(next(iter(columns.values())))
+        out = np.empty(n, dtype)
+        for name in dtype.names:
+            out[name] = columns[name]
+        return out
+    flat = np.ascontiguousarray(table, np.int64).reshape(-1, len(dtype.names))
+    return flat.view(dtype).reshape(-1)
+
+
+def table(recs: np.ndarray) -> np.ndarray:
+    """Records as an (n, fields) int64 table, columns in field order (the HDF5 trace's datasets)."""
+    return np.ascontiguousarray(recs).view(np.int64).reshape(len(recs), len(recs.dtype.names))
+
+
+def shift_times(recs: np.ndarray, offset: int) -> None:
+    """Add `offset` cycles to every time field of the records, in place."""
+    for name in TIMES[recs.dtype]:
+        recs[name] += offset
+
+
+@dataclass
+class SimTrace:
+    """Everything the run measured; `coresim.analysis.summary` turns it into a summary."""
+
+    outputs: dict[str, np.ndarray]            # layer -> (S, T, n_out) outputs produced on the chip
+    step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
+    total_cycles: int
+    intervals: np.ndarray                     # INTERVAL records
+    packets: np.ndarray                       # PACKET records
+    task_costs: list[TaskCost]
+    task_runs: np.ndarray                     # executions per task
+    host_bytes: int
+    dram_bytes: int
+    link_flits: np.ndarray
+    flit_hops: int
+    counters: dict[str, int] = field(default_factory=dict)
+    state: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> var -> (S, T, n), if recorded
+    sample_cycles: np.ndarray | None = None   # (S,) latency of each sample: first input to last output
+    timesteps_run: np.ndarray | None = None   # (S,) timesteps simulated per sample (< T after an early exit)
+    task_lifetime: np.ndarray | None = None   # (tasks,) cycles a task's buffers occupy SRAM (None: the whole run)
+    placement: Any = None                     # the Placement the task ids refer to, if not the prepared one
+    reports: list[dict] = field(default_factory=list)  # per-partition figures of a partitioned run
+
+
+def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
+    """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
+    h = hashlib.sha256()
+    for name in order:
+        arr = outputs[name]
+        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
+        h.update(name.encode() + b"\0" + str(arr.shape).encode() + b"\0")
+        for s in range(arr.shape[0]):  # a timestep at a time: the same bytes as the whole, without an int64 copy
+            for t in range(arr.shape[1]):
+                h.update(np.ascontiguousarray(arr[s, t], dtype="<i8").data)
+    return h.hexdigest()

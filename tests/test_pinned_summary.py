@@ -1,0 +1,60 @@
+"""No behaviour change: the summary numbers of a few runs, pinned (issue 15 refactors the run pipeline).
+
+One run per engine backend and the wrappers around them: the default run (dense many-core chip), a bigger
+network on TianjicX, a lockstep run in partitions, a pipelined run with the density mapping, a Top-K early exit,
+an event-driven chip (Loihi) with its link and flit NoC models, and the dataflow accelerator. A refactor that
+changes timing, energy or a spike fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from coresim.cli import main
+from coresim.run import run
+
+from .conftest import ROOT
+
+CHIPS = ROOT / "chipspecs"
+WORK = ROOT / "workloads"
+
+# (total_cycles, energy_pj, flit_hops, output_spikes_sha256)
+PINNED = {
+    "default": (3259268, 142555237.6, 1121416,
+                "778549c73a3d185cae135be81133424768870e9626f9cf32d227e65b9250ac0d"),
+    "tianjicx_vgg_small": (12806890, 1234760268.768, 981132,
+                           "0cbbd7b2b47c5e32c7ca579fad315aa8f82b2c227bdafa726f2c80bf606fd7f0"),
+    "lockstep_partitions": (30170, 1547745.888, 1320,
+                            "688463fb6c8b548868679be6ef14e71651aa7a45788c5e33bebf762edb5383d5"),
+    "pipelined_density": (5591, 805344.688, 43380, "688463fb6c8b548868679be6ef14e71651aa7a45788c5e33bebf762edb5383d5"),
+    "cutoff": (9548, 403851.12, 4036, "9d42ff31bc3b6e031254788f7145ea97dcd184d201cff7b5b6aa329ed433e8ee"),
+    "loihi_link": (40167, 3499358.4, 5698, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
+    "loihi_flit": (40167, 3499358.4, 5698, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
+    "accelerator": (11975, 74610432.64, None, "7d2d10b84fbce8779113c6ffac5134530034fcab18622bdb45bb8afc884a96c7"),
+}
+
+RUNS = {
+    "default": lambda tmp: run(None, None),
+    "tianjicx_vgg_small": lambda tmp: run(CHIPS / "tianjicx.yaml", WORK / "vgg_small.yaml", samples=2),
+    "lockstep_partitions": lambda tmp: run(None, None, samples=3, schedule="lockstep", partition=2),
+    "pipelined_density": lambda tmp: run(None, None, samples=3, schedule="pipelined", mapping="density"),
+    "cutoff": lambda tmp: run(None, WORK / "digits_dt.yaml", samples=6, cutoff="topk"),
+    "loihi_link": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), noc_model="link"),
+    "loihi_flit": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), noc_model="flit"),
+    "accelerator": lambda tmp: run(CHIPS / "fpga_scnn.yaml", None, samples=2),
+}
+
+
+def _random(tmp):
+    out = tmp / "rnd.yaml"
+    assert main(["gen", "random", "--neurons", "3000", "--fanout", "16", "--timesteps", "10", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", list(PINNED))
+def test_summary_numbers_are_pinned(name, tmp_path):
+    s = RUNS[name](tmp_path).summary
+    got = (s["total_cycles"], s["energy_pj"], s.get("flit_hops"), s["output_spikes_sha256"])
+    cycles, energy, hops, sha = PINNED[name]
+    assert got[0] == cycles and got[2] == hops and got[3] == sha, got
+    assert got[1] == pytest.approx(energy, rel=1e-12, abs=1e-6), got
