@@ -139,7 +139,7 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         events = _map_events(chip, net, mapping, schedule, partition, cutoff, str(wpath), seed)
         placement = events[2]
         partition = cutoff = None
-        noc_model = noc_model or "link"
+        noc_model = noc_model or ("link" if schedule == "lockstep" else "buffered")
     elif dataflow is not None or chip.accelerator is not None:
         from coresim.accel.dataflow import Accelerator
         dataflow = dataflow or "line_grouped"
@@ -213,8 +213,8 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
     for flag, value, ok in (("--partition", partition, (None, "none", "auto")), ("--cutoff", cutoff, (None, "none")),
                             ("--schedule", schedule, ("barrier", "lockstep"))):
         if value not in ok:
-            raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run lockstep "
-                                        "phases, the whole network on the chip)")
+            raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run the whole "
+                                        "network on the chip, concurrently (barrier) or in lockstep layer phases)")
     projs = projections(net, source)
     chunks = map_events(chip, net, projs, mapping, source, seed)
     return build_stores(net, chunks, projs), chunks, event_placement(chip, net, chunks, mapping)
@@ -258,7 +258,8 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
         if prep.events is not None:
             from coresim.engine.event import EventSimulator
             trace = EventSimulator(prep.chip, prep.net, prep.events[1], prep.events[0], prep.inputs,
-                                   prep.config["run"]["noc_model"], progress=bar.update).run()
+                                   prep.config["run"]["noc_model"], progress=bar.update,
+                                   schedule="lockstep" if schedule == "lockstep" else "concurrent").run()
         elif prep.partitions:
             from coresim.engine.partition import run_partitions
             trace, prep.placement = run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, schedule,
