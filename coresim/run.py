@@ -198,9 +198,9 @@ def check_mapping(chip: ChipSpec, mapping: str) -> None:
     from coresim.mapping import STRATEGIES
 
     event = chip.core.synapse_mode == "event" and chip.accelerator is None
-    if mapping in STRATEGIES or (not event and mapping.startswith("file:") and len(mapping) > len("file:")):
+    if mapping in STRATEGIES or (mapping.startswith("file:") and len(mapping) > len("file:")):
         return
-    choices = ", ".join(STRATEGIES) + (" (event-driven chips)" if event else " or file:PATH")
+    choices = ", ".join(STRATEGIES) + (" (event-driven chips)" if event else "") + " or file:PATH"
     raise SpecError(None, "--mapping", f"unknown strategy {mapping!r}; one of {choices}")
 
 
@@ -221,16 +221,18 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
-    """Cross-file checks: weights within the MAC array's weight width."""
-
-    lim = 2 ** (chip.core.mac.weight_bits - 1)
+    """Cross-file checks: weights within the synapse's weight width (the event core's on event-driven chips, else
+    the MAC array's)."""
+    event = chip.core.synapse_mode == "event" and chip.accelerator is None
+    bits, what = (chip.core.event.weight_bits, " (event core synapses)") if event else (chip.core.mac.weight_bits, "")
+    lim = 2 ** (bits - 1)
     for la in net.layers:
         for key, w in (("weight", la.weight), ("recurrent_weight", la.recurrent_weight)):
             vals = w.data if sp.issparse(w) else w
             if vals is not None and vals.size and (vals.min() < -lim or vals.max() > lim - 1):
                 raise SpecError(source, f"layers[{la.index}] ({la.name}).{key}",
                                 f"values in [{vals.min()}, {vals.max()}] exceed the chip's "
-                                f"{chip.core.mac.weight_bits}-bit weights")
+                                f"{bits}-bit weights{what}")
 
 
 def _weight_bytes(w) -> list[bytes]:

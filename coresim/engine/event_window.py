@@ -18,8 +18,8 @@ built here as a per-core program:
 - dependencies: a message carrying spikes of this timestep to a layer that consumes them without delay counts
   for its destination chunk's gate; the chunk's first soma op waits until all of them are processed (so the
   dendrite sums are complete). Messages of delayed projections (recurrent, `synaptic_delay` >= 1) are sent when
-  their neurons fire and processed within that timestep (their soma reads them `delay` steps later); none is sent
-  whose consumption step lies beyond the run.
+  their neurons fire and processed within that timestep (their soma reads them `delay` steps later), also in a
+  sample's last steps (as on the chip; the lockstep schedule sends only what a later step reads).
 - the window ends when every core is done; the step adds the sync latency (`timing.sync_ns_by_tiles` by tiles
   holding neurons, else `barrier_cycles`). Output spikes leave through the host port without delaying the step.
 Buffers are finite (send, receive, router): a deadlock or a packet larger than a buffer is a SpecError naming the
@@ -324,12 +324,11 @@ class ConcurrentRun:
         sim.counters["neurons_fired"] += int(np.count_nonzero(out))
 
     def send_delayed(self, s, t, outs, pending, msgs) -> None:
-        """Spikes of step t along delayed projections: sent now, read `delay` steps later (none past the run)."""
+        """Spikes of step t along delayed projections: sent and processed now, read `delay` steps later (also
+        those of the last steps: the chip sends them, though no step reads them)."""
         for la in self.sim.layers:
             store = self.sim.stores[la.name]
             for d in sorted({d for _, d in store.sources if d > 0}):
-                if t + d >= self.sim.timesteps:
-                    continue
                 sub = [(src, dd) for src, dd in store.sources if dd == d]
                 if not sub:
                     continue

@@ -63,6 +63,7 @@ class EventCoreSpec(Spec):
 
     max_neurons: int = Field(1024, gt=0, description="neurons one core holds")
     synapse_bits: int = Field(16, gt=0, le=64, description="bits of one fan-out row entry (weight + target index)")
+    weight_bits: int = Field(8, gt=0, le=32, description="signed bits of a synaptic weight in a fan-out entry")
     synapse_lanes: int = Field(1, gt=0, description="synaptic accumulations into the dendrite state per cycle")
     packet_decode_cycles: int = Field(1, ge=0, description="cycles to decode one incoming packet")
     spike_in_cycles: int = Field(1, ge=0, description="cycles per incoming spike: axon-in lookup of its fan-out row")
