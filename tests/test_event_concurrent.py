@@ -115,7 +115,7 @@ def test_shrinking_a_buffer_keeps_spikes_and_never_shortens_the_run(tmp_path, wh
         cycles.append(res.trace.total_cycles)
         spikes.append(res.summary["output_spikes_sha256"])
     assert len(set(spikes)) == 1
-    assert all(a <= b for a, b in zip(cycles, cycles[1:])), cycles
+    assert all(a <= b for a, b in zip(cycles, cycles[1:], strict=False)), cycles
 
 
 def test_packet_larger_than_a_buffer_is_a_one_line_error(tmp_path):
