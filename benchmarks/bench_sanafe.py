@@ -410,12 +410,17 @@ def show(name: str, row: dict) -> None:
     det = row["sanafe"].get("detailed") or next(v for k, v in row["sanafe"].items() if isinstance(v, dict))
     t = len(cs["step_s"])
     picks = sorted({1, 2, 3, t // 2, t})
+    if not any(row["offsets"].values()):  # same semantics: step k against step k
+        r = np.asarray(cs["step_s"]) / np.asarray(det["step_s"][:t])
+        print(f"per-step latency ratio coresim / SANA-FE ({'detailed' if 'detailed' in row['sanafe'] else 'first'}):"
+              f" min {r.min():.3f}, median {np.median(r):.3f}, max {r.max():.3f}")
     print("per-step latency us (coresim step k vs SANA-FE step k): " + ", ".join(
         f"k={k}: {cs['step_s'][k - 1] * 1e6:.2f} / {det['step_s'][k - 1] * 1e6:.2f}" for k in picks))
     comp = cs["energy_pj_by_component"]
     e = det["energy_pj"]
     print(f"energy uJ by part: coresim synapse {comp['synapse'] / 1e6:.3f}, neuron {comp['neuron'] / 1e6:.3f}, "
-          f"spike_out {comp['spike_out'] / 1e6:.3f}, noc {comp['noc'] / 1e6:.3f}; SANA-FE (detailed) synapse "
+          f"spike {comp.get('spike', 0) / 1e6:.3f}, spike_out {comp['spike_out'] / 1e6:.3f}, noc "
+          f"{comp['noc'] / 1e6:.3f}; SANA-FE (detailed) synapse "
           f"{e['synapse_energy'] / 1e6:.3f}, soma {e['soma_energy'] / 1e6:.3f}, "
           f"network {e['network_energy'] / 1e6:.3f}")
 
