@@ -139,7 +139,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         events = _map_events(chip, net, mapping, schedule, partition, cutoff, str(wpath), seed)
         placement = events[2]
         partition = cutoff = None
-        noc_model = noc_model or ("link" if schedule == "lockstep" else "buffered")
+        from coresim.engine.event import event_noc_model
+        noc_model = event_noc_model("lockstep" if schedule == "lockstep" else "concurrent", noc_model)
     elif dataflow is not None or chip.accelerator is not None:
         from coresim.accel.dataflow import Accelerator
         dataflow = dataflow or "line_grouped"

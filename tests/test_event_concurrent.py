@@ -235,3 +235,12 @@ def test_weights_are_checked_against_the_event_synapse_width(tmp_path):
             with pytest.raises(SpecError) as e:
                 prepare(LOIHI, wl)
             assert "fc" in str(e.value) and "9-bit weights (event core synapses)" in str(e.value)
+
+
+def test_noc_model_must_time_the_schedule(tmp_path):
+    """link / path / flit time the lockstep schedule; the concurrent one (default) has its buffered routers."""
+    wl = _rnn(tmp_path, hidden=40, sparse=True, samples=1, timesteps=2)[0]
+    line = one_line_error(["run", str(LOIHI), str(wl), "--noc-model", "link"])
+    assert "--noc-model" in line and "lockstep" in line
+    line = one_line_error(["run", str(LOIHI), str(wl), "--schedule", "lockstep", "--noc-model", "buffered"])
+    assert "--noc-model" in line and "link, path, flit" in line

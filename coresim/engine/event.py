@@ -59,6 +59,19 @@ class _Work:
     item: int
 
 
+def event_noc_model(schedule: str, noc_model: str | None) -> str:
+    """The NoC model of an event schedule (None: its default); a model that does not time it is bad input."""
+    if schedule not in SCHEDULES:
+        raise SpecError(None, "--schedule", f"unknown event schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else "link")
+    ok = (CONCURRENT_NOC,) if schedule == "concurrent" else NOC_MODELS
+    if noc_model not in ok:
+        other = "; link, path and flit time --schedule lockstep" if schedule == "concurrent" else ""
+        raise SpecError(None, "--noc-model", f"NoC model {noc_model!r} does not time the {schedule} schedule; it "
+                                             f"takes {', '.join(ok)}{other}")
+    return noc_model
+
+
 def _cdiv(a, b):
     return -(-a // b)
 
@@ -116,13 +129,7 @@ class EventSimulator:
     def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], stores: dict[str, Store],
                  inputs: np.ndarray, noc_model: str | None = None, progress=None, schedule: str = "concurrent",
                  timer=None):
-        if schedule not in SCHEDULES:
-            raise SpecError(None, "--schedule", f"unknown event schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-        noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else "link")
-        ok = (CONCURRENT_NOC,) if schedule == "concurrent" else NOC_MODELS
-        if noc_model not in ok:
-            raise SpecError(None, "--noc-model", f"NoC model {noc_model!r} does not time the {schedule} schedule; "
-                                                 f"it takes {', '.join(ok)}")
+        noc_model = event_noc_model(schedule, noc_model)
         self.chip, self.net, self.chunks, self.inputs = chip, net, chunks, inputs
         self.noc_model, self.progress, self.schedule, self.timer = noc_model, progress, schedule, timer
         self.samples, self.timesteps = inputs.shape[:2]
