@@ -194,14 +194,13 @@ def _with_partition_hint(chip: ChipSpec, net: Network, how: tuple[str, str, str]
 
 
 def check_mapping(chip: ChipSpec, mapping: str) -> None:
-    """An unknown mapping strategy is bad input, reported before anything is mapped or partitioned (event-driven
-    chips take layerwise or density; the others a placement file too)."""
+    """An unknown mapping strategy is bad input, reported before anything is mapped or partitioned (every chip
+    takes layerwise, density or a placement file)."""
     from coresim.mapping import STRATEGIES
 
-    event = chip.core.synapse_mode == "event" and chip.accelerator is None
     if mapping in STRATEGIES or (mapping.startswith("file:") and len(mapping) > len("file:")):
         return
-    choices = ", ".join(STRATEGIES) + (" (event-driven chips)" if event else "") + " or file:PATH"
+    choices = ", ".join(STRATEGIES) + " or file:PATH"
     raise SpecError(None, "--mapping", f"unknown strategy {mapping!r}; one of {choices}")
 
 
