@@ -1,10 +1,13 @@
 """Benchmark event-driven cores on random networks (issue 9): N neurons, fan-out 64, 5% input rate, 100 steps.
 
-Each case generates the network (`coresim gen random`) and runs `coresim run chipspecs/loihi.yaml ... --json` in
-a fresh process; peak memory is that process's max RSS. Networks over one chip's 128 cores run on a larger
-mesh of Loihi tiles (see MESH; inter-chip links are modelled as on-chip links).
+The default is the event chips' default: the concurrent schedule with its buffered NoC (--noc-model buffered);
+link, path and flit time the lockstep schedule. Each case generates the network (`coresim gen random`) and runs
+`coresim run chipspecs/loihi.yaml ... --json` in a fresh process; peak memory is that process's max RSS.
+Networks over one chip's 128 cores run on a larger mesh of Loihi tiles (see MESH; inter-chip links are
+modelled as on-chip links).
 Usage:
-    python benchmarks/bench_event.py [--sizes 1000,10000,100000,1000000] [--noc-model link|flit] [--timesteps T]
+    python benchmarks/bench_event.py [--sizes 1000,10000,100000,1000000] [--noc-model buffered|link|path|flit]
+        [--timesteps T]
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict
                         "--rate", str(rate), "--timesteps", str(timesteps), "--seed", "1", "-o", str(wl)],
                        cwd=ROOT, check=True, capture_output=True)
     args = ["run", "chipspecs/loihi.yaml", str(wl), "--json", "--noc-model", noc_model]
+    if noc_model != "buffered":  # the link / path / flit models time the lockstep schedule
+        args += ["--schedule", "lockstep"]
     mesh = MESH.get(n)
     if mesh:
         args += ["--set", f"chip.mesh.width={mesh[0]}", "--set", f"chip.mesh.height={mesh[1]}"]
@@ -51,7 +56,8 @@ def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
-    ap.add_argument("--noc-model", default="link", choices=["link", "path", "flit"])
+    ap.add_argument("--noc-model", default="buffered", choices=["buffered", "link", "path", "flit"],
+                    help="buffered: the concurrent schedule (default); link, path, flit: the lockstep schedule")
     ap.add_argument("--timesteps", type=int, default=100)
     ap.add_argument("--rate", type=float, default=0.05)
     args = ap.parse_args()

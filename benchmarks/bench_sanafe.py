@@ -3,18 +3,23 @@
 SANA-FE (pip `sanafe`, GPLv3) runs in its own interpreter (`--sanafe-python`, default /work/venvs/sanafe/bin/python)
 as a subprocess fed a driver script written to a temporary folder: coresim never imports it. Nothing is installed.
 Per case: the network is run by `coresim run chipspecs/loihi.yaml` (Python API: coresim.run.prepare/simulate,
-event engine, link NoC model), then rebuilt in SANA-FE on its Loihi architecture (sanafe.load_loihi(), 8x4 tiles x 4
-cores) with every neuron on the core coresim chose, and run with SANA-FE's detailed and simple timing models.
+event engine, its default concurrent schedule and buffered NoC), then rebuilt in SANA-FE on its Loihi architecture
+(sanafe.load_loihi(), 8x4 tiles x 4 cores) with every neuron on the core coresim chose, and run with SANA-FE's
+detailed and simple timing models.
 
 Semantics made equal (SANA-FE's src/chip.cpp and src/schedule.cpp, as its wheel ships them):
-- SANA-FE delays every synaptic hop by one timestep (messages of step k fill the soma input buffer read at k+1);
-  coresim delivers forward projections within the step and recurrent ones one step late. Every layer L therefore
-  gets an offset o(L) (input 0; o(dst) = o(src) + 1 over a forward projection, o(src) over a recurrent one, which
-  must agree) and SANA-FE's step k + o(L) is compared with coresim's step k. SANA-FE runs T + max o steps.
+- SANA-FE delays every synaptic hop by one timestep (messages of step k fill the soma input buffer read at k+1).
+  By default (`--delays hop`) every conv2d/linear layer of the coresim workload gets `synaptic_delay: 1`: both
+  simulators run the same network, layer by layer concurrently. With `--delays workload` coresim keeps its own
+  semantics (forward projections within the step, recurrent ones one step late: within a step a layer waits for
+  the layers before it); every layer L then gets an offset o(L) (input 0; o(dst) = o(src) + 1 - delay over each
+  projection, which must agree) and SANA-FE's step k + o(L) is compared with coresim's step k. SANA-FE runs
+  T + max o steps.
 - External spikes come from SANA-FE input neurons (soma `loihi_inputs[k]`, one unit per neuron as a unit holds one
   spike train) fed coresim's input raster; they sit on cores coresim leaves free (the consumer's chunks mirrored
   for a one-to-one input, else chunks of up to 1024), each on the free core nearest its targets. Their messages
-  are charged like any other (111 pJ, 5.1 ns each); coresim's host messages are not.
+  are charged like any other (111 pJ, 5.1 ns each); coresim's come from the host port, charged as messages
+  (energy.host_message_pj).
 - Neurons: coresim loihi_lif with du = 4095 (current forgets every step) maps exactly onto SANA-FE's
   leaky_integrate_fire: threshold = vth, leak_decay = (4096 - dv) / 4096, hard reset to 0, weights as coresim
   holds them (Lava-preprocessed). Other models, du < 4095, biases and weight exponents are refused.
@@ -55,8 +60,9 @@ DRIVER = r'''
 """Runs inside the SANA-FE interpreter (started by bench_sanafe.py; never imported by coresim).
 
 Usage: PYTHON driver.py NET.npz NET.json OUT.json (bench_sanafe.py writes it to a temporary folder)
-NET.json: {"mesh": [W, H, cores_per_tile], "steps": S, "models": [...], "synapse_hw": NAME,
-           "groups": [{"name", "kind": "input"|"lif", "n", "attrs": {...}}], "projections": [[src, dst], ...]}
+NET.json: {"mesh": [W, H, cores_per_tile], "steps": S, "models": [...],
+           "groups": [{"name", "kind": "input"|"lif", "n", "attrs": {...}, "synapse_hw": NAME}],
+           "projections": [[src, dst], ...]}
 NET.npz:  "<group>.core" (coresim core of every neuron), "input.spikes" (n, S) bool,
           "proj<i>.src" / ".dst" / ".w" (one entry per synapse of projections[i]).
 Writes per timing model the per-timestep perf trace, the run totals, the spikes per group ([step, neuron] pairs,
@@ -87,7 +93,7 @@ def build(meta, arrays):
             trains = arrays["input.spikes"]
         else:
             grp = net.create_neuron_group(name, n, model_attributes=g["attrs"], log_spikes=True,
-                                          default_synapse_hw_name=meta["synapse_hw"])
+                                          default_synapse_hw_name=g["synapse_hw"])
         for i in range(n):
             core = int(cores[i])
             router, local = divmod(core, per_tile)
@@ -147,20 +153,23 @@ class Unsupported(Exception):
 
 
 # ---- the networks ---------------------------------------------------------------------------------------------
-def random_case(n: int, seed: int, timesteps: int, rate: float, tmp: Path) -> Path:
+def random_case(n: int, seed: int, timesteps: int, rate: float, tmp: Path, fanout: int = 64) -> Path:
     wl = tmp / f"random_{n}.yaml"
-    subprocess.run([sys.executable, "-m", "coresim.cli", "gen", "random", "--neurons", str(n), "--fanout", "64",
+    subprocess.run([sys.executable, "-m", "coresim.cli", "gen", "random", "--neurons", str(n), "--fanout", str(fanout),
                     "--rate", str(rate), "--timesteps", str(timesteps), "--seed", str(seed), "-o", str(wl)],
                    cwd=ROOT, check=True, capture_output=True)
     return wl
 
 
-def conv_case(seed: int, timesteps: int, rate: float, tmp: Path) -> Path:
-    """2x16x16 Poisson input -> conv 8 (3x3, pad 1) -> conv 16 (3x3, stride 2, pad 1) -> linear 10, loihi_lif with
-    du 4095 and dv 0 (integrate and fire, hard reset, fires when v > vth). Even weights (Lava drops the lowest bit
-    of mixed-sign matrices), drawn with a positive mean so that activity reaches the last layer."""
+def conv_case(seed: int, timesteps: int, rate: float, tmp: Path, shape: tuple = (2, 16, 16, 8, 16)) -> Path:
+    """C x S x S Poisson input -> conv F1 (3x3, pad 1) -> conv F2 (3x3, stride 2, pad 1) -> linear 10 (default
+    2x16x16, 8, 16), loihi_lif with du 4095 and dv 0 (integrate and fire, hard reset, fires when v > vth). Even
+    weights (Lava drops the lowest bit of mixed-sign matrices), drawn with a positive mean so that activity reaches
+    the last layer."""
+    c, size, f1, f2 = shape[0], shape[1], shape[3], shape[4]
     rng = np.random.default_rng(seed)
-    shapes = {"c1": (8, 2, 3, 3), "c2": (16, 8, 3, 3), "fc": (10, 16 * 8 * 8)}
+    half = -(-size // 2)
+    shapes = {"c1": (f1, c, 3, 3), "c2": (f2, f1, 3, 3), "fc": (10, f2 * half * half)}
     arrays = {f"{k}.weight": (2 * rng.integers(-3, 9, size=s)).astype(np.int8) for k, s in shapes.items()}
     np.savez(tmp / "conv_snn.npz", **arrays)
 
@@ -169,10 +178,11 @@ def conv_case(seed: int, timesteps: int, rate: float, tmp: Path) -> Path:
                 f"num_weight_bits: 8}}")
     text = "\n".join([
         "name: conv_snn", "description: bench_sanafe conv SNN", f"timesteps: {timesteps}", "weights: conv_snn.npz",
-        f"input: {{shape: [2, 16, 16], encoding: poisson, dataset: rate, rate: {rate}, samples: 1}}",
+        f"input: {{shape: [{c}, {size}, {size}], encoding: poisson, dataset: rate, rate: {rate}, samples: 1}}",
         "layers:",
-        f"  - {{name: c1, type: conv2d, out_channels: 8, kernel: 3, padding: 1, neuron: {neuron(60)}}}",
-        f"  - {{name: c2, type: conv2d, out_channels: 16, kernel: 3, stride: 2, padding: 1, neuron: {neuron(200)}}}",
+        f"  - {{name: c1, type: conv2d, out_channels: {f1}, kernel: 3, padding: 1, neuron: {neuron(60)}}}",
+        f"  - {{name: c2, type: conv2d, out_channels: {f2}, kernel: 3, stride: 2, padding: 1, "
+        f"neuron: {neuron(200)}}}",
         "  - {name: flat, type: flatten}",
         f"  - {{name: fc, type: linear, out_features: 10, neuron: {neuron(3000)}}}",
         "readout: spike_count", ""])
@@ -212,16 +222,29 @@ def lif_attrs(la) -> dict:
 
 
 def layer_offsets(stores: dict) -> dict[str, int]:
-    """SANA-FE step of a layer's spikes minus coresim's (see the docstring)."""
+    """SANA-FE step of a layer's spikes minus coresim's (see the docstring): over a projection of delay d,
+    o(dst) = o(src) + 1 - d (SANA-FE delays every hop by one step), the same over every projection."""
     off = {"input": 0}
     for name, store in stores.items():  # layer order: producers first
-        fwd = {off[s] + 1 for s, delayed in store.sources if not delayed}
-        if len(fwd) != 1:
+        got = {off[s] + 1 - d for s, d in store.sources if s in off}
+        if len(got) != 1:
             raise Unsupported(f"{name}: inputs at different depths (paths of unequal length)")
-        off[name] = fwd.pop()
-        if any(delayed and off[s] != off[name] for s, delayed in store.sources):
-            raise Unsupported(f"{name}: a delayed projection from another layer")
+        off[name] = got.pop()
+        if any(off[s] + 1 - d != off[name] for s, d in store.sources):
+            raise Unsupported(f"{name}: a delayed projection at another depth")
     return off
+
+
+def delay_every_hop(wl: Path) -> None:
+    """SANA-FE's semantics in the workload itself: every conv2d/linear layer's input one step late
+    (`synaptic_delay: 1`), so both simulators run the same network with offsets 0."""
+    import yaml
+
+    spec = yaml.safe_load(wl.read_text())
+    for la in spec["layers"]:
+        if la.get("type") in ("conv2d", "linear"):
+            la["synaptic_delay"] = 1
+    wl.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def projections(stores: dict):
@@ -262,8 +285,15 @@ def place_inputs(chip, net, chunks, stores: dict, n_in: int) -> np.ndarray:
     return cores
 
 
-def export(prep, res, tmp: Path) -> dict:
-    """The network, placement and input raster for the driver; returns the comparison's bookkeeping."""
+SYNAPSE_HW = {k: f"loihi_{k}_synapse" for k in ("dense", "sparse", "conv")}  # SANA-FE's Loihi synapse units
+
+
+def export(prep, res, tmp: Path, synapse_hw: str | None = None) -> dict:
+    """The network, placement and input raster for the driver; returns the comparison's bookkeeping. Each layer's
+    synapses use SANA-FE's unit of the layer's kind (conv / dense / sparse, as coresim's chip spec charges them)
+    unless `synapse_hw` names one unit for all."""
+    from coresim.engine.event_window import synapse_kind
+
     stores, chunks = prep.events.stores, prep.events.chunks
     net, chip = prep.net, prep.chip
     off = layer_offsets(stores)
@@ -281,7 +311,8 @@ def export(prep, res, tmp: Path) -> dict:
         arrays["input.spikes"] = raster
     for name in stores:
         la = net.by_name[name]
-        groups.append({"name": name, "kind": "lif", "n": la.n_out, "attrs": lif_attrs(la)})
+        groups.append({"name": name, "kind": "lif", "n": la.n_out, "attrs": lif_attrs(la),
+                       "synapse_hw": synapse_hw or SYNAPSE_HW[synapse_kind(la)]})
         core = np.full(la.n_out, -1, np.int64)
         for c in chunks:
             if c.layer == name:
@@ -292,16 +323,16 @@ def export(prep, res, tmp: Path) -> dict:
         projs.append([src, dst])
         arrays[f"proj{i}.src"], arrays[f"proj{i}.dst"], arrays[f"proj{i}.w"] = rows, tgt, w.astype(np.int64)
     np.savez(tmp / "net.npz", **arrays)
-    consumers = {s for st in stores.values() for s, delayed in st.sources if not delayed}
+    consumers = {s for st in stores.values() for s, d in st.sources if d == 0}
     window = inputs.shape[0] + max([off[s] for s in consumers if s != "input"], default=0)
     return {"groups": groups, "projections": projs, "offsets": off, "steps": steps, "window": window,
             "mesh": [chip.mesh.width, chip.mesh.height, chip.mesh.cores_per_tile],
             "input_cores": sorted({int(c) for c in arrays.get("input.core", [])})}
 
 
-def run_sanafe(python: str, tmp: Path, meta: dict, models: list[str], synapse_hw: str) -> dict:
+def run_sanafe(python: str, tmp: Path, meta: dict, models: list[str]) -> dict:
     (tmp / "driver.py").write_text(DRIVER)
-    spec = dict(meta, models=models, synapse_hw=synapse_hw)
+    spec = dict(meta, models=models)
     (tmp / "net.json").write_text(json.dumps(spec))
     t0 = time.perf_counter()
     proc = subprocess.run([python, str(tmp / "driver.py"), str(tmp / "net.npz"), str(tmp / "net.json"),
@@ -380,12 +411,17 @@ def show(name: str, row: dict) -> None:
     det = row["sanafe"].get("detailed") or next(v for k, v in row["sanafe"].items() if isinstance(v, dict))
     t = len(cs["step_s"])
     picks = sorted({1, 2, 3, t // 2, t})
+    if not any(row["offsets"].values()):  # same semantics: step k against step k
+        r = np.asarray(cs["step_s"]) / np.asarray(det["step_s"][:t])
+        print(f"per-step latency ratio coresim / SANA-FE ({'detailed' if 'detailed' in row['sanafe'] else 'first'}):"
+              f" min {r.min():.3f}, median {np.median(r):.3f}, max {r.max():.3f}")
     print("per-step latency us (coresim step k vs SANA-FE step k): " + ", ".join(
         f"k={k}: {cs['step_s'][k - 1] * 1e6:.2f} / {det['step_s'][k - 1] * 1e6:.2f}" for k in picks))
     comp = cs["energy_pj_by_component"]
     e = det["energy_pj"]
     print(f"energy uJ by part: coresim synapse {comp['synapse'] / 1e6:.3f}, neuron {comp['neuron'] / 1e6:.3f}, "
-          f"spike_out {comp['spike_out'] / 1e6:.3f}, noc {comp['noc'] / 1e6:.3f}; SANA-FE (detailed) synapse "
+          f"spike {comp.get('spike', 0) / 1e6:.3f}, spike_out {comp['spike_out'] / 1e6:.3f}, noc "
+          f"{comp['noc'] / 1e6:.3f}; SANA-FE (detailed) synapse "
           f"{e['synapse_energy'] / 1e6:.3f}, soma {e['soma_energy'] / 1e6:.3f}, "
           f"network {e['network_energy'] / 1e6:.3f}")
 
@@ -415,11 +451,19 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000", help="random network sizes (100000 does not fit one Loihi)")
     ap.add_argument("--no-conv", action="store_true", help="skip the conv SNN")
     ap.add_argument("--models", default="detailed,simple", help="SANA-FE timing models (detailed, simple, cycle)")
-    ap.add_argument("--synapse-hw", default="loihi_sparse_synapse",
-                    help="SANA-FE synapse unit (coresim's chip spec uses the sparse figures)")
+    ap.add_argument("--synapse-hw", default=None,
+                    help="one SANA-FE synapse unit for every layer (default: the unit of each layer's kind, "
+                         "loihi_{conv,dense,sparse}_synapse, as coresim's chip spec charges them)")
     ap.add_argument("--timesteps", type=int, default=100)
     ap.add_argument("--rate", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--delays", choices=["hop", "workload"], default="hop",
+                    help="hop: every conv2d/linear layer gets synaptic_delay 1, SANA-FE's semantics, so both run the "
+                         "same network (default); workload: coresim's own (forward 0, recurrent 1), compared with "
+                         "per-layer step offsets")
+    ap.add_argument("--fanout", type=int, default=64, help="random networks' fan-out")
+    ap.add_argument("--conv-shape", default="2,16,16,8,16", metavar="C,S,S,F1,F2",
+                    help="conv SNN: input channels and size, then the two conv layers' channels")
     ap.add_argument("--json", metavar="OUT", help="write every raw number here")
     args = ap.parse_args()
     python = sanafe_python(args.sanafe_python)
@@ -433,15 +477,18 @@ def main() -> None:
         for name, n in cases:
             case_dir = tmp / name.replace(" ", "_").replace("=", "")
             case_dir.mkdir()
-            wl = (random_case(n, args.seed, args.timesteps, args.rate, case_dir) if n is not None
-                  else conv_case(args.seed, min(args.timesteps, 50), 0.2, case_dir))
+            wl = (random_case(n, args.seed, args.timesteps, args.rate, case_dir, args.fanout) if n is not None
+                  else conv_case(args.seed, min(args.timesteps, 50), 0.2, case_dir,
+                                 tuple(int(x) for x in args.conv_shape.split(","))))
+            if args.delays == "hop":
+                delay_every_hop(wl)
             try:
                 prep, res, cs_wall = run_coresim(wl)
-                meta = export(prep, res, case_dir)
+                meta = export(prep, res, case_dir, args.synapse_hw)
             except (Unsupported, SpecError) as exc:
                 print(f"\n### {name}: not comparable: {exc}")
                 continue
-            sf = run_sanafe(python, case_dir, meta, args.models.split(","), args.synapse_hw)
+            sf = run_sanafe(python, case_dir, meta, args.models.split(","))
             rows[name] = compare(prep, res, cs_wall, meta, sf)
             show(name, rows[name])
     if args.json:

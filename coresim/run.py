@@ -101,16 +101,18 @@ def _cutoff(mapped: Mapped, wpath: Path, timesteps: int) -> tuple[Any, float | N
 
 
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
-    """Cross-file checks: weights within the MAC array's weight width."""
-
-    lim = 2 ** (chip.core.mac.weight_bits - 1)
+    """Cross-file checks: weights within the synapse's weight width (the event core's on event-driven chips, else
+    the MAC array's)."""
+    event = chip.core.synapse_mode == "event" and chip.accelerator is None
+    bits, what = (chip.core.event.weight_bits, " (event core synapses)") if event else (chip.core.mac.weight_bits, "")
+    lim = 2 ** (bits - 1)
     for la in net.layers:
         for key, w in (("weight", la.weight), ("recurrent_weight", la.recurrent_weight)):
             vals = w.data if sp.issparse(w) else w
             if vals is not None and vals.size and (vals.min() < -lim or vals.max() > lim - 1):
                 raise SpecError(source, f"layers[{la.index}] ({la.name}).{key}",
                                 f"values in [{vals.min()}, {vals.max()}] exceed the chip's "
-                                f"{chip.core.mac.weight_bits}-bit weights")
+                                f"{bits}-bit weights{what}")
 
 
 def _weight_bytes(w) -> list[bytes]:

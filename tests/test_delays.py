@@ -95,10 +95,13 @@ def test_dense_chip_spikes_equal_reference(tmp_path, case, where, delay):
 
 @pytest.mark.parametrize("delay", DELAYS)
 @pytest.mark.parametrize("where", list(WHERE))
-@pytest.mark.parametrize("mapping,noc_model", [("layerwise", "link"), ("density", "flit")])
-def test_event_chip_spikes_equal_reference(tmp_path, mapping, noc_model, where, delay):
+@pytest.mark.parametrize("mapping,noc_model,schedule", [("layerwise", "link", "lockstep"),
+                                                        ("density", "flit", "lockstep"), ("layerwise", None, "barrier"),
+                                                        ("density", None, "barrier")])
+def test_event_chip_spikes_equal_reference(tmp_path, mapping, noc_model, schedule, where, delay):
     chip = write_yaml(tmp_path / "event.yaml", chip_dict(core__synapse_mode="event"))
-    prep = prepare(chip, _workload(tmp_path, WHERE[where], delay), mapping=mapping, noc_model=noc_model)
+    prep = prepare(chip, _workload(tmp_path, WHERE[where], delay), mapping=mapping, noc_model=noc_model,
+                   schedule=schedule)
     _check(prep, where, delay)
 
 

@@ -31,9 +31,9 @@ def test_unknown_strategy_is_named_with_the_choices(capsys, extra):
 
 @pytest.mark.parametrize("extra", [[], ["--partition", "auto"], ["--partition", "2"]])
 def test_unknown_strategy_on_an_event_chip(capsys, extra):
+    """Event-driven chips take placement files too (per-layer core lists)."""
     err = _error(capsys, ["run", *LOIHI, "--mapping", "dense", *extra])
-    assert err == ("coresim: error: --mapping: unknown strategy 'dense'; one of layerwise, density "
-                   "(event-driven chips)")
+    assert err == "coresim: error: --mapping: unknown strategy 'dense'; one of layerwise, density or file:PATH"
 
 
 def test_one_core_chip_too_small_for_a_layer_is_not_said_to_need_zero_cores(capsys):

@@ -2,7 +2,8 @@
 
 One run per engine backend and the wrappers around them: the default run (dense many-core chip), a bigger
 network on TianjicX, a lockstep run in partitions, a pipelined run with the density mapping, a Top-K early exit,
-an event-driven chip (Loihi) with its link and flit NoC models, and the dataflow accelerator. A refactor that
+an event-driven chip (Loihi) with its concurrent schedule (buffered NoC) and its lockstep schedule with the link
+and flit NoC models, and the dataflow accelerator. A refactor that
 changes timing, energy or a spike fails here.
 """
 
@@ -28,8 +29,11 @@ PINNED = {
                             "688463fb6c8b548868679be6ef14e71651aa7a45788c5e33bebf762edb5383d5"),
     "pipelined_density": (5591, 805344.688, 43380, "688463fb6c8b548868679be6ef14e71651aa7a45788c5e33bebf762edb5383d5"),
     "cutoff": (9548, 403851.12, 4036, "9d42ff31bc3b6e031254788f7145ea97dcd184d201cff7b5b6aa329ed433e8ee"),
-    "loihi_link": (40167, 3499358.4, 5698, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
-    "loihi_flit": (40167, 3499358.4, 5698, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
+    # issue 16 (h16ev): 1-flit spike messages halve the hops; per-action energies (spike, idle neuron, per synapse
+    # kind) change the energy; same spikes
+    "loihi_concurrent": (29266, 3715328.7, 3150, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
+    "loihi_link": (40164, 3583330.5, 2849, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
+    "loihi_flit": (40164, 3583330.5, 2849, "3d6f5230a0a4c0ab4504d7e3dd68bf251cbcb5124595ff27cbc70e084067ea08"),
     "accelerator": (11975, 74610432.64, None, "7d2d10b84fbce8779113c6ffac5134530034fcab18622bdb45bb8afc884a96c7"),
 }
 
@@ -39,8 +43,9 @@ RUNS = {
     "lockstep_partitions": lambda tmp: run(None, None, samples=3, schedule="lockstep", partition=2),
     "pipelined_density": lambda tmp: run(None, None, samples=3, schedule="pipelined", mapping="density"),
     "cutoff": lambda tmp: run(None, WORK / "digits_dt.yaml", samples=6, cutoff="topk"),
-    "loihi_link": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), noc_model="link"),
-    "loihi_flit": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), noc_model="flit"),
+    "loihi_concurrent": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp)),
+    "loihi_link": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), schedule="lockstep", noc_model="link"),
+    "loihi_flit": lambda tmp: run(CHIPS / "loihi.yaml", _random(tmp), schedule="lockstep", noc_model="flit"),
     "accelerator": lambda tmp: run(CHIPS / "fpga_scnn.yaml", None, samples=2),
 }
 

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alloc", default="forward", choices=["forward", "reverse"],
                    help="SRAM allocation order: forward (PSM) or reverse (NSM) (default: forward)")
     p.add_argument("--schedule", default="barrier", choices=["barrier", "lockstep", "pipelined"],
-                   help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier)")
+                   help="timestep barrier, lock-step phases (MPS) or pipelined (default: barrier; event-driven "
+                        "chips: barrier = every core concurrently, one sync per timestep; lockstep = layer phases)")
     p.add_argument("--cutoff", choices=["topk", "none"], default=None,
                    help="Top-K early exit with thresholds from `coresim calibrate-cutoff` (barrier/lockstep)")
     p.add_argument("--epsilon", type=number_at_least(0),
@@ -28,9 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataflow", choices=["timestep_major", "line_multi_timestep", "grouped_reuse", "line_grouped"],
                    help="run on the chip's accelerator: section with this schedule (default for such chips: "
                         "line_grouped)")
-    p.add_argument("--noc-model", choices=["link", "path", "flit"], default=None,
-                   help="event-driven chips: link (links serve packets first come first served; default), path "
-                        "(packets reserve whole paths in send order: fastest, pessimistic) or flit (BookSim-exact)")
+    p.add_argument("--noc-model", choices=["buffered", "link", "path", "flit"], default=None,
+                   help="event-driven chips: buffered (finite router, send and receive buffers with credits; the "
+                        "concurrent schedule's, default); lockstep schedule: link (links serve packets first come "
+                        "first served; default), path (packets reserve whole paths in send order) or flit "
+                        "(BookSim-exact)")
     p.add_argument("--seed", type=SEED, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=COUNT, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=COUNT, help="timesteps per sample (same as --set workload.timesteps=T)")

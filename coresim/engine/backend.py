@@ -79,15 +79,11 @@ class Backend:
     def claims(cls, chip: ChipSpec, opts: RunOptions) -> bool:
         raise NotImplementedError
 
-    def placement_files(self) -> bool:
-        """Does --mapping file:PATH place work on this hardware? (Not on event-driven cores.)"""
-        return self.chip.core.synapse_mode != "event" or self.chip.accelerator is not None
-
     def check_options(self) -> None:
         """Bad options for this hardware, found before anything is loaded or mapped."""
-        mapping, files = self.opts.mapping, self.placement_files()
-        if mapping not in STRATEGIES and not (files and mapping.startswith("file:") and len(mapping) > len("file:")):
-            choices = ", ".join(STRATEGIES) + (" or file:PATH" if files else " (event-driven chips)")
+        mapping = self.opts.mapping
+        if mapping not in STRATEGIES and not (mapping.startswith("file:") and len(mapping) > len("file:")):
+            choices = ", ".join(STRATEGIES) + " or file:PATH"
             raise SpecError(None, "--mapping", f"unknown strategy {mapping!r}; one of {choices}")
         if self.opts.noc_model is not None and self.chip.core.synapse_mode != "event":
             raise SpecError(None, "--noc-model", "only event-driven chips (core.synapse_mode: event) take a NoC model")

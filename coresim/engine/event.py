@@ -38,6 +38,8 @@ from coresim.spec.chip import ChipSpec
 from coresim.workload.graph import Network
 
 NOC_MODELS = ("link", "path", "flit")  # link: FCFS per link in arrival order; path: whole paths in send order
+CONCURRENT_NOC = "buffered"  # the concurrent schedule's NoC: routers with finite buffers and credits (the kernel's)
+SCHEDULES = ("concurrent", "lockstep")
 MAX_PACKET_ROWS = 1 << 20  # keep per-packet records up to this many; beyond, only their totals
 
 
@@ -54,6 +56,19 @@ class _Work:
     m_time: np.ndarray
     work: np.ndarray
     item: int
+
+
+def event_noc_model(schedule: str, noc_model: str | None) -> str:
+    """The NoC model of an event schedule (None: its default); a model that does not time it is bad input."""
+    if schedule not in SCHEDULES:
+        raise SpecError(None, "--schedule", f"unknown event schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
+    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else "link")
+    ok = (CONCURRENT_NOC,) if schedule == "concurrent" else NOC_MODELS
+    if noc_model not in ok:
+        other = "; link, path and flit time --schedule lockstep" if schedule == "concurrent" else ""
+        raise SpecError(None, "--noc-model", f"NoC model {noc_model!r} does not time the {schedule} schedule; it "
+                                             f"takes {', '.join(ok)}{other}")
+    return noc_model
 
 
 def _cdiv(a, b):
@@ -111,11 +126,11 @@ def build_stores(net: Network, chunks: list[Chunk], projs: list[Projection]) -> 
 
 class EventSimulator:
     def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], stores: dict[str, Store],
-                 inputs: np.ndarray, noc_model: str = "link", progress=None):
-        if noc_model not in NOC_MODELS:
-            raise SpecError(None, "--noc-model", f"unknown NoC model {noc_model!r}; one of {', '.join(NOC_MODELS)}")
+                 inputs: np.ndarray, noc_model: str | None = None, progress=None, schedule: str = "concurrent",
+                 timer=None):
+        noc_model = event_noc_model(schedule, noc_model)
         self.chip, self.net, self.chunks, self.inputs = chip, net, chunks, inputs
-        self.noc_model, self.progress = noc_model, progress
+        self.noc_model, self.progress, self.schedule, self.timer = noc_model, progress, schedule, timer
         self.samples, self.timesteps = inputs.shape[:2]
         self.layers = [la for la in net.layers if la.synaptic]
         self.n_cores = chip.n_cores
@@ -123,6 +138,8 @@ class EventSimulator:
         self.chunk_core = np.array([c.core for c in chunks], np.int64)
         self.stores = stores
         self.item = {name: packet_item_bytes(chip, net, name) for name in ["input"] + [la.name for la in self.layers]}
+        if np.isin(inputs, (-1, 0, 1)).all():  # spike input: a message carries its address only
+            self.item["input"] = chip.noc.spike_bytes
         self.noc = None
         if noc_model == "flit":
             from coresim.noc.network import Noc
@@ -179,8 +196,7 @@ class EventSimulator:
         chip, ev = self.chip, self.chip.core.event
         store = self.stores[la.name]
         rows, vals = self._spikes(store, s, t, outs)
-        srcs = {src for src, _ in store.sources if src != "input"}
-        item = max([self.item[n] for n in srcs] + [self.item["input"]])
+        item = max(self.item[src] for src, _ in store.sources)  # the widest item this layer receives
         m_src, m_dst, m_time, m_seg0, m_seg1, m_val = kern.send(
             rows, vals, store.ptr, store.tgt, self.chunk_of[la.name], self.chunk_core, store.src_core,
             self.n_cores, 0, ev.spike_out_cycles, chip.host.latency_cycles, chip.host.bytes_per_cycle, item)
@@ -191,16 +207,20 @@ class EventSimulator:
             chip.core.sram.width_bytes_per_cycle * 8, ev.synapse_bits, ev.synapse_lanes)
         ids = self.layer_chunks[la.name]  # this layer's chunks and their cores
         cores = self.chunk_core[ids]
-        if ev.neuron_updates == "touched":  # neurons with input or with state: the others cannot change
-            for arr in state.state().values():
-                touched |= arr[0] != 0
-            if la.bias is not None:
-                touched |= np.repeat(la.bias != 0, la.n_out // la.channels)
+        for arr in state.state().values():  # active: with input or with state (the others cannot change)
+            touched |= arr[0] != 0
+        if la.bias is not None:
+            touched |= np.repeat(la.bias != 0, la.n_out // la.channels)
+        if ev.neuron_updates == "touched":
             updates = np.bincount(self.chunk_of[la.name][touched], minlength=len(self.chunks))[ids]
         else:
             updates = self.chunk_size[ids]
         cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
         outs[la.name][s, t] = state.step(cur)[0]
+        self.counters["neuron_active"] += int(np.count_nonzero(touched))
+        self.counters["neurons_fired"] += int(np.count_nonzero(outs[la.name][s, t]))
+        kind = "conv" if la.kind == "conv2d" else "sparse" if la.sparse else "dense"
+        self.counters[f"synaptic_events_{kind}"] += int(events.sum())
         state_bytes = -(-updates * chip.core.neuron.state_bits // 8)
         self.acc[ids] += np.stack([events[cores], updates, sram_rd[cores] + state_bytes, state_bytes,
                                    spikes_in[cores]], 1)
@@ -267,18 +287,13 @@ class EventSimulator:
         phase is timed in turn at its real start."""
         from concurrent.futures import ThreadPoolExecutor
 
+        if self.schedule == "concurrent":
+            from coresim.engine.event_window import ConcurrentRun, time_window
+            return ConcurrentRun(self, self.timer or time_window).run()
         net = self.net
         dtypes = output_dtypes(net)
         outs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name]) for la in self.layers}
-        self.layer_chunks = {la.name: np.array([i for i, c in enumerate(self.chunks) if c.layer == la.name],
-                                               np.int64) for la in self.layers}
-        self.chunk_size = np.array([c.n1 - c.n0 for c in self.chunks], np.int64)
-        self.acc = np.zeros((len(self.chunks), 5), np.int64)  # events, updates, sram read, write, spikes in
-        self.intervals: list[np.ndarray] = []
-        self.counters = {"spikes_out": 0, "host_messages": 0, "packets": 0, "flits": 0}
-        self.link_flits, self.flit_hops, self.lat_sum, self.lat_max = None, 0, 0, 0
-        self.packet_rows, self.keep_packets, self.n_packet_rows = [], True, 0
-        self.host_bytes = 0
+        self.setup()
         last = net.output.name
         step_cycles = np.zeros((self.samples, self.timesteps), np.int64)
         sample_cycles = np.zeros(self.samples, np.int64)
@@ -333,6 +348,20 @@ class EventSimulator:
                        for t in range(self.timesteps))
         return self._trace(outputs, step_cycles, sample_cycles, now)
 
+    def setup(self) -> None:
+        """Counters and records of a run."""
+        self.layer_chunks = {la.name: np.array([i for i, c in enumerate(self.chunks) if c.layer == la.name],
+                                               np.int64) for la in self.layers}
+        self.chunk_size = np.array([c.n1 - c.n0 for c in self.chunks], np.int64)
+        self.acc = np.zeros((len(self.chunks), 5), np.int64)  # events, updates, sram read, write, spikes in
+        self.intervals: list[np.ndarray] = []
+        self.counters = {"spikes_out": 0, "host_messages": 0, "packets": 0, "flits": 0, "neuron_active": 0,
+                         "neurons_fired": 0, "synaptic_events_dense": 0, "synaptic_events_sparse": 0,
+                         "synaptic_events_conv": 0}
+        self.link_flits, self.flit_hops, self.lat_sum, self.lat_max = None, 0, 0, 0
+        self.packet_rows, self.keep_packets, self.n_packet_rows = [], True, 0
+        self.host_bytes = 0
+
     def _export(self, vals: np.ndarray, name: str) -> int:
         bits = element_bits(self.chip, self.net, name)
         nbytes = (int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes if bits <= 2
@@ -366,7 +395,8 @@ class EventSimulator:
                     "spikes_out": c["spikes_out"], "host_messages": c["host_messages"],
                     "neuron_updates": int(acc[:, 1].sum()), "sram_read_bytes": int(acc[:, 2].sum()),
                     "sram_write_bytes": int(acc[:, 3].sum()), "packet_latency_sum": self.lat_sum,
-                    "packet_latency_max": self.lat_max}
+                    "packet_latency_max": self.lat_max,
+                    **{k: v for k, v in c.items() if k not in ("spikes_out", "host_messages", "packets", "flits")}}
         links = self.link_flits if self.link_flits is not None else np.zeros(0, np.int64)
         return SimTrace(
             outputs=outputs, step_cycles=step_cycles, total_cycles=int(total),

@@ -12,7 +12,8 @@ from coresim.workload.graph import Network
 
 @register
 class EventBackend(Backend):
-    """Work per spike, lockstep phases per population (coresim.engine.event); the whole network on the chip."""
+    """Work per spike (coresim.engine.event); every core concurrently within a timestep (--schedule barrier, one
+    sync per timestep) or lockstep phases per population; the whole network on the chip."""
 
     kind = "event"
     priority = 20
@@ -25,7 +26,9 @@ class EventBackend(Backend):
         o = self.opts
         events = EventMapping(*_map_events(self.chip, net, o.mapping, o.schedule, o.partition, o.cutoff, source,
                                            o.seed))
-        options = o.model_copy(update={"partition": None, "cutoff": None, "noc_model": o.noc_model or "link"})
+        from coresim.engine.event import event_noc_model
+        options = o.model_copy(update={"partition": None, "cutoff": None,
+                                       "noc_model": event_noc_model(_event_schedule(o.schedule), o.noc_model)})
         return Mapped(options, events.placement, events=events)
 
     def finish(self, prep: Prepared) -> None:
@@ -35,7 +38,8 @@ class EventBackend(Backend):
     def simulate(self, prep: Prepared, progress=None) -> SimTrace:
         from coresim.engine.event import EventSimulator
         trace = EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
-                               prep.options.noc_model, progress=progress).run()
+                               prep.options.noc_model, progress=progress,
+                               schedule=_event_schedule(prep.options.schedule)).run()
         trace.intervals = records(INTERVAL, trace.intervals)  # its tables, columns in the records' field order
         trace.packets = records(PACKET, trace.packets)
         return trace
@@ -50,8 +54,13 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
     for flag, value, ok in (("--partition", partition, (None, "none", "auto")), ("--cutoff", cutoff, (None, "none")),
                             ("--schedule", schedule, ("barrier", "lockstep"))):
         if value not in ok:
-            raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run lockstep "
-                                        "phases, the whole network on the chip)")
+            raise SpecError(None, flag, f"{value!r} is not supported on event-driven chips (they run the whole "
+                                        "network on the chip, concurrently (barrier) or in lockstep layer phases)")
     projs = projections(net, source)
     chunks = map_events(chip, net, projs, mapping, source, seed)
     return build_stores(net, chunks, projs), chunks, event_placement(chip, net, chunks, mapping)
+
+
+def _event_schedule(schedule: str) -> str:
+    """The event engine's schedule for a run's --schedule: lockstep, or concurrent (barrier)."""
+    return "lockstep" if schedule == "lockstep" else "concurrent"

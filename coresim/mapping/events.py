@@ -170,8 +170,11 @@ def _cut(per_neuron: np.ndarray, max_neurons: int, cap: int, parts: int, file: s
 def map_events(chip: ChipSpec, net: Network, projs: list[Projection], strategy: str, file: str | None,
                seed: int = 0) -> list[Chunk]:
     """Chunks of every population with their cores."""
+    if strategy.startswith("file:") and len(strategy) > len("file:"):
+        return map_events_file(chip, net, projs, strategy[len("file:"):])
     if strategy not in ("layerwise", "density"):
-        raise SpecError(None, "--mapping", f"event-driven chips map with layerwise or density, not {strategy!r}")
+        raise SpecError(None, "--mapping", f"event-driven chips map with layerwise, density or file:PATH, not "
+                                           f"{strategy!r}")
     ev = chip.core.event
     cap = chip.core.sram.size_bytes
     layers = [la for la in net.layers if la.synaptic]
@@ -200,6 +203,59 @@ def map_events(chip: ChipSpec, net: Network, projs: list[Projection], strategy: 
     units = _pack(chip, chunks, strategy, file)
     _place(chip, projs, chunks, units, seed)
     return chunks
+
+
+def map_events_file(chip: ChipSpec, net: Network, projs: list[Projection], path: str) -> list[Chunk]:
+    """`--mapping file:PATH` on an event-driven chip (the format of coresim/mapping/user_file.py, `cores` only):
+    each conv2d/linear layer's neurons are cut into as many contiguous, near-equal chunks as it lists cores, chunk
+    i on cores[i]; layers may share cores, a layer's chunks may not. Every chunk must fit its core."""
+    from coresim.mapping.user_file import PlacementSpec
+    from coresim.spec.load import read_yaml, validate
+
+    spec = validate(PlacementSpec, read_yaml(path), path)
+    layers = [la for la in net.layers if la.synaptic]
+    for name in spec.layers:
+        if name not in net.by_name or not net.by_name[name].synaptic:
+            raise SpecError(path, f"layers.{name}", "not a conv2d or linear layer of the workload")
+    chunks = []
+    for la in layers:
+        lp = spec.layers.get(la.name)
+        field = f"layers.{la.name}"
+        if lp is None:
+            raise SpecError(path, field, "missing: every conv2d/linear layer needs a placement")
+        if lp.split.model_dump() != {"channels": 1, "rows": 1, "in_channels": 1}:
+            raise SpecError(path, f"{field}.split", "event-driven chips cut a layer into one chunk per listed core; "
+                                                    "give `cores` only")
+        cores = lp.cores
+        if not cores or len(set(cores)) != len(cores) or len(cores) > la.n_out:
+            raise SpecError(path, f"{field}.cores", f"need 1..{la.n_out} distinct cores, got {cores}")
+        for c in cores:
+            if not 0 <= c < chip.n_cores:
+                raise SpecError(path, f"{field}.cores", f"core {c} is not on the chip (0..{chip.n_cores - 1})")
+        edges = [la.n_out * i // len(cores) for i in range(len(cores) + 1)]
+        chunks += [Chunk(la.name, a, b, core=c) for a, b, c in zip(edges[:-1], edges[1:], cores, strict=True)]
+    _check_file_chunks(chip, projs, layers, chunks, path)
+    return chunks
+
+
+def _check_file_chunks(chip: ChipSpec, projs: list[Projection], layers: list, chunks: list[Chunk], path: str) -> None:
+    """Synapses and bytes of the user's chunks; each core's neurons and SRAM within the chip's."""
+    fanin = {la.name: _fanin(projs, la.name, la.n_out) for la in layers}
+    axon = {la.name: _axon_entries(projs, chunks, la.name, la.n_out) for la in layers}
+    per_core: dict[int, list[int]] = {}
+    for c in chunks:
+        c.synapses = int(fanin[c.layer][c.n0:c.n1].sum())
+        per = neuron_bytes(chip, fanin[c.layer][c.n0:c.n1]) + axon[c.layer][c.n0:c.n1] * AXON_ENTRY_BYTES
+        c.nbytes = int(per.sum())
+        use = per_core.setdefault(c.core, [0, 0])
+        use[0] += c.n1 - c.n0
+        use[1] += c.nbytes
+    for c in chunks:
+        neurons, nbytes = per_core[c.core]
+        if neurons > chip.core.event.max_neurons or nbytes > chip.core.sram.size_bytes:
+            raise SpecError(path, f"layers.{c.layer}.cores", f"core {c.core} would hold {neurons} neurons and "
+                                                             f"{nbytes} B; it holds {chip.core.event.max_neurons} "
+                                                             f"neurons and {chip.core.sram.size_bytes} B")
 
 
 def _axon_entries(projs: list[Projection], chunks: list[Chunk], layer: str, n: int) -> np.ndarray:

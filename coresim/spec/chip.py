@@ -64,6 +64,7 @@ class EventCoreSpec(Spec):
 
     max_neurons: int = Field(1024, gt=0, description="neurons one core holds")
     synapse_bits: int = Field(16, gt=0, le=64, description="bits of one fan-out row entry (weight + target index)")
+    weight_bits: int = Field(8, gt=0, le=32, description="signed bits of a synaptic weight in a fan-out entry")
     synapse_lanes: int = Field(1, gt=0, description="synaptic accumulations into the dendrite state per cycle")
     packet_decode_cycles: int = Field(1, ge=0, description="cycles to decode one incoming packet")
     spike_in_cycles: int = Field(1, ge=0, description="cycles per incoming spike: axon-in lookup of its fan-out row")
@@ -71,16 +72,27 @@ class EventCoreSpec(Spec):
                                                       "core of an outgoing spike")
     neuron_updates: Literal["all", "touched"] = Field(
         "all", description="all: every neuron updated each timestep; touched: only those with input or state")
+    # Per-action latencies of the concurrent schedule in ns (converted at the chip clock, rounded on each core's
+    # running total). None: from the cycle fields above (update_cycles / lanes, spike_out_cycles, spike_in_cycles,
+    # the synapse lanes and SRAM width).
+    neuron_access_latency_ns: float | None = Field(None, ge=0, description="soma: every neuron visited in a step")
+    neuron_update_latency_ns: float | None = Field(None, ge=0, description="soma: extra for a neuron with input or "
+                                                                           "state (active)")
+    spike_latency_ns: float | None = Field(None, ge=0, description="soma: extra for a neuron that fires")
+    message_out_latency_ns: float | None = Field(None, ge=0, description="axon out: one message formed")
+    message_in_latency_ns: float | None = Field(None, ge=0, description="axon in: one message received")
+    synapse_latency_ns: dict[Literal["dense", "sparse", "conv"], float] | None = Field(
+        None, description="one synaptic event per synapse kind (dense / sparse linear layers, conv layers)")
 
 
 class CoreSpec(Spec):
     mac: MacSpec
     neuron: NeuronUnitSpec
     sram: SramSpec
-    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks); "
-                                                        "not yet a limit in the engine: received spikes go to SRAM")
-    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; not yet a limit in "
-                                                     "the engine: the source queue is unbounded")
+    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks); a "
+                                                        "limit of event cores' concurrent schedule")
+    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; a limit of event "
+                                                     "cores' concurrent schedule")
     synapse_mode: Literal["dense", "event"] = Field(
         "dense", description="dense: clock-driven synaptic ops every timestep on the MAC array; event: per incoming "
                              "spike, fan-out rows read from SRAM (see `event`)")
@@ -160,10 +172,23 @@ class EnergySpec(Spec):
     synaptic_event_pj: float = Field(0.0, ge=0, description="event mode: one synaptic accumulation")
     spike_in_pj: float = Field(0.0, ge=0, description="event mode: decoding one incoming spike (axon in)")
     spike_out_pj: float = Field(0.0, ge=0, description="event mode: one outgoing message (axon out)")
+    host_message_pj: float = Field(0.0, ge=0, description="event mode: one input message from the host (charged "
+                                                          "as a message)")
+    spike_pj: float = Field(0.0, ge=0, description="event mode: one neuron firing (soma spike out)")
+    neuron_idle_pj: float | None = Field(None, ge=0, description="event mode: a neuron visited with no input and no "
+                                                                 "state (None: neuron_update_pj)")
+    synapse_pj: dict[Literal["dense", "sparse", "conv"], float] | None = Field(
+        None, description="event mode: one synaptic event per synapse kind (missing kinds: synaptic_event_pj)")
+    hop_x_pj: float | None = Field(None, ge=0, description="event mode: one flit over an E/W link (with hop_y_pj "
+                                                           "instead of flit_hop_pj; ejection free)")
+    hop_y_pj: float | None = Field(None, ge=0, description="event mode: one flit over a N/S link")
 
 
 class TimingSpec(Spec):
     barrier_cycles: int = Field(10, ge=0, description="cycles to synchronise all cores at a timestep end")
+    sync_ns_by_tiles: dict[int, float] | None = Field(
+        None, description="event cores, concurrent schedule: timestep sync latency by tiles in use (the entry with "
+                          "the largest key <= tiles used; None: barrier_cycles)")
 
 
 class ChipSpec(Spec):
