@@ -3,9 +3,9 @@
 
 import pytest
 
-from coresim.noc.network import Noc, NocDeadlock
 from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SimulationError, SpecError
+from coresim.noc.network import Noc, NocDeadlock
 from coresim.run import prepare
 
 from .conftest import DATA

@@ -10,6 +10,7 @@ import numpy as np
 
 from coresim.errors import SimulationError
 from coresim.noc import flit_state as S
+from coresim.noc.buffers import new_buffers
 from coresim.noc.flit_kernel import noc_run
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
@@ -25,11 +26,17 @@ class NocDeadlock(SimulationError):
         self.cycle, self.routers = cycle, routers
 
     @classmethod
-    def at(cls, cycle: int, routers: list[int], width: int) -> NocDeadlock:
+    def at(cls, cycle: int, routers: list[int], width: int, full_rx: list[int] | None = None) -> NocDeadlock:
         where = ", ".join(f"{r} (x={r % width}, y={r // width})" for r in routers[:16])
         more = f" and {len(routers) - 16} more" if len(routers) > 16 else ""
-        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits",
+        rx = f"; receive buffers full at cores {_few(full_rx)}" if full_rx else ""
+        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits{rx}",
                    cycle, routers)
+
+
+def _few(items: list[int], n: int = 16) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(str(i) for i in items[:n]) + more
 
 
 def zero_load_latency(noc: NocSpec, routers: int, flits: int) -> int:
@@ -45,7 +52,10 @@ class Noc:
     """Cycle-accurate mesh NoC. See the module docstring for numbering; `run` advances time."""
 
     def __init__(self, mesh: MeshSpec, noc: NocSpec, *, deadlock_window_cycles: int | None = None,
-                 packet_capacity: int = 1024, record_capacity: int = 1 << 16):
+                 packet_capacity: int = 1024, record_capacity: int = 1 << 16, receive_flits: int = -1,
+                 send_flits: int = -1):
+        """`receive_flits`, `send_flits`: each core's receive buffer and send queue (< 0: unbounded, BookSim's
+        terminals; see `coresim.noc.buffers`)."""
         self.mesh, self.spec = mesh, noc
         rt = noc.router
         W, H, C = mesh.width, mesh.height, mesh.cores_per_tile
@@ -60,7 +70,8 @@ class Noc:
         self.deadlock_window_cycles = deadlock_window_cycles
         delays = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles, rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
         self.cfg = S.new_config(W, H, C, V, B, delays, noc.link_latency_cycles, rt.credit_delay_cycles,
-                                deadlock_window_cycles)
+                                deadlock_window_cycles, int(receive_flits), int(send_flits))
+        self.buf = new_buffers(self.n_cores, receive_flits + V * B + 1 if receive_flits >= 0 else 1)
         self.sc = np.zeros(S.N_SC, np.int64)
         self.rng = new_rng()                    # BookSim's random numbers (RandomFloat / RandomInt streams)
         self.term, self.inp = S.new_terminals(self.cfg), S.new_inputs(self.cfg)
@@ -133,10 +144,12 @@ class Noc:
         pk.src[pids], pk.dst[pids], pk.mc[pids] = src, dst, mc
         pk.flits[pids], pk.ctime[pids], pk.itime[pids] = flits, cycle, -1
         pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
-        pk.ejf[pids], pk.next[pids] = 0, -1
+        pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
         for i in np.lexsort((np.arange(n), cycle, src)):
             self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+        if self.cfg.SB >= 0:
+            self._plan_sends(src, flits)
 
     def _queue(self, pid: int, s: int, c: int) -> None:
         """Append packet pid (created at cycle c) to source s's queue, which stays in creation order."""
@@ -150,13 +163,47 @@ class Noc:
         else:   # rare: an earlier creation cycle than the queue's tail (behind a packet already being sent)
             prev, cur = -1, int(term.q_head[s])
             started = term.fi[s] > 0 or term.vc[s] >= 0
-            while cur >= 0 and (pk.ctime[cur] <= c or (prev < 0 and started)):
+            while cur >= 0 and (pk.ctime[cur] <= c or pk.made[cur] == 1 or (prev < 0 and started)):
                 prev, cur = cur, int(pk.next[cur])
             pk.next[pid] = cur
             if prev < 0:
                 term.q_head[s] = pid
             else:
                 pk.next[prev] = pid
+
+    def _plan_sends(self, src: np.ndarray, flits: np.ndarray) -> None:
+        """Finite send queues: point each source at its first packet not yet made (a source with none pending
+        starts without delay); a packet longer than the queue could never be made."""
+        sb = self.cfg.SB
+        if flits.size and int(flits.max()) > sb:
+            core = int(src[int(np.argmax(flits))])
+            raise SimulationError(f"deadlock: a {int(flits.max())}-flit packet can never enter the send buffer "
+                                  f"of core {core} ({sb} flits, core.send_buffer_flits)")
+        pk, buf = self.pk, self.buf
+        for s in np.unique(src).tolist():
+            if buf.mk[s] < 0:
+                buf.shift[s] = 0
+            cur = int(self.term.q_head[s])
+            while cur >= 0 and pk.made[cur] == 1:
+                cur = int(pk.next[cur])
+            buf.mk[s] = cur
+
+    def set_port_window(self, core: int, start: int, cycles: int, busy: int) -> None:
+        """The task starting on `core`: of cycles [start, start + cycles) it takes `busy` on its SRAM ports (the
+        receive buffer writes in the others)."""
+        self.buf.pw_a[core], self.buf.pw_len[core], self.buf.pw_use[core] = start, cycles, min(busy, cycles)
+
+    def packets_made(self, core: int) -> int:
+        """Packets the core has made so far (finite send queues)."""
+        return int(self.buf.made[core])
+
+    def send_delay(self, core: int) -> int:
+        """Cycles the packets being made at `core` run late because its send queue was full."""
+        return int(self.buf.shift[core])
+
+    def watch_made(self, core: int, count: int) -> None:
+        """Stop `run` once `core` has made `count` packets (0: do not)."""
+        self.buf.swatch[core] = count
 
     def _route_arr(self, routing, n):
         if routing is None:
@@ -242,14 +289,15 @@ class Noc:
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
             st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
-                         self.wires, self.pk, self.rec, self.scratch, w)
+                         self.wires, self.pk, self.rec, self.scratch, w, self.buf)
             if st == S.ST_REC_FULL:
                 self._stash_records()
             elif st == S.ST_NEED_PIDS:
                 self._grow_packets(2 * self.pk.src.shape[0])
             elif st == S.ST_DEADLOCK:
                 routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
-                raise NocDeadlock.at(self.now, routers, self.W)
+                full_rx = [] if self.cfg.RB < 0 else np.flatnonzero(self.buf.rx_n > self.cfg.RB).tolist()
+                raise NocDeadlock.at(self.now, routers, self.W, full_rx)
             else:
                 return self.now
 
