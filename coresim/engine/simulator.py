@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.costs import TaskCost, task_cost
+from coresim.engine.sends import lane_groups, packet_cycles
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import (
     delay_line,
@@ -174,7 +176,9 @@ class ChipSimulator:
         self.ext = inputs if isinstance(inputs, dict) else {"input": inputs}
         self.samples, self.timesteps = next(iter(self.ext.values())).shape[:2]
         self.exports = exports if exports is not None else {self.net.output.name: "host"}
-        self.noc = Noc(chip.mesh, chip.noc)
+        self.noc = Noc(chip.mesh, chip.noc, receive_flits=receive_buffer_flits(chip),
+                       send_flits=chip.core.send_buffer_flits)
+        self.send_waits: dict[int, tuple[simpy.Event, int]] = {}  # core -> (event, packets it must have made)
         self.env = simpy.Environment()
         dtypes = output_dtypes(self.net)
         self.outputs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name])
@@ -243,7 +247,8 @@ class ChipSimulator:
             for dst, idx, item, rec in st.out_routes:
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
-            st.out_routes = [tuple(g) for g in groups.values()]
+            lanes = self.chip.core.neuron.lanes
+            st.out_routes = [(*g, lane_groups(st.task, g[1], lanes)) for g in groups.values()]
 
     def _phases(self) -> None:
         """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
@@ -413,10 +418,14 @@ class ChipSimulator:
                 y = self._compute(st, step, st.slots.pop(k))
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
+                self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
+                    self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
+                self._emit(st, k, y, start)
                 yield env.timeout(c.cycles)
+                yield from self._await_sends(core, st, start)
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
-                self._emit(st, k, y)
+                self._hand_over(st, k, y)
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now
@@ -447,6 +456,7 @@ class ChipSimulator:
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
+            self._sends_made()
 
     # ---- data -----------------------------------------------------------------------------------------
     def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
@@ -508,12 +518,16 @@ class ChipSimulator:
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.net.input_shape if name == "input" else self.net.by_name[name].out_shape
 
-    def _emit(self, st: _TaskState, k: int, y: np.ndarray) -> None:
-        """Hand outputs to same-core consumers and packetise them for remote ones."""
+    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> np.ndarray:
         task = st.task
         full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
         full[task.out_index] = y
-        name = task.out_name
+        return full
+
+    def _hand_over(self, st: _TaskState, k: int, y: np.ndarray) -> None:
+        """The task is over: hand outputs to same-core consumers; remote ones have all their packets."""
+        full = self._full_outputs(st, y)
+        name = st.task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         for dst, idx, rec in st.local_routes:
             if rec and last:
@@ -522,11 +536,48 @@ class ChipSimulator:
             slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
             slot.producers -= 1
             self._check_ready(dst, k + int(rec))
+        for dsts, _idx, _item, rec, _grp in st.out_routes:
+            if rec and last:
+                continue
+            for dst in dsts:
+                self._slot(dst, k + int(rec)).producers -= 1
+                self._check_ready(dst, k + int(rec))
+
+    def _await_sends(self, core: int, st: _TaskState, start: int):
+        """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
+        the neuron unit, so the task ends that much later (`coresim.noc.buffers`)."""
+        target = int(self.noc.queued[core])
+        if st.cost.cycles == 0 or self.noc.packets_made(core) >= target:
+            return
+        event = self.env.event()
+        self.send_waits[core] = (event, target)
+        self.noc.watch_made(core, target)
+        yield event
+        end = start + st.cost.cycles + self.noc.send_delay(core)
+        if end > self.env.now:
+            yield self.env.timeout(end - self.env.now)
+
+    def _sends_made(self) -> None:
+        for core, (event, target) in list(self.send_waits.items()):
+            if self.noc.packets_made(core) >= target:
+                del self.send_waits[core]
+                self.noc.watch_made(core, 0)
+                event.succeed()
+
+    def _emit(self, st: _TaskState, k: int, y: np.ndarray, start: int) -> None:
+        """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
+        contents (`coresim.engine.sends`)."""
+        task = st.task
+        full = self._full_outputs(st, y)
+        name = task.out_name
+        last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         noc = self.chip.noc
-        src_core, now = task.core, self.env.now
+        neuron = self.chip.core.neuron
+        src_core = task.core
+        n_groups = _cdiv(task.n_out, neuron.lanes)
         uni: list[tuple] = []
         multi: list[tuple] = []
-        for dsts, idx, item, rec in st.out_routes:
+        for dsts, idx, item, rec, grp in st.out_routes:
             if rec and last:
                 continue
             vals = full[idx]
@@ -534,10 +585,7 @@ class ChipSimulator:
             per = max(1, noc.packet_payload_bytes // item)
             npk = _cdiv(nz.size, per)
             for dst in dsts:
-                slot = self._slot(dst, k + int(rec))
-                slot.packets += npk
-                slot.producers -= 1
-                self._check_ready(dst, k + int(rec))
+                self._slot(dst, k + int(rec)).packets += npk
             if npk == 0:
                 continue
             by_core: dict[int, list[_TaskState]] = {}
@@ -552,19 +600,26 @@ class ChipSimulator:
             self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
                                          npk * cores.size)
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
-            (uni if cores.size == 1 else multi).append((tags, nfl, cores))
+            made = packet_cycles(start, st.cost, grp[nz], n_groups, neuron.update_cycles, per)
+            (uni if cores.size == 1 else multi).append((tags, nfl, cores, made))
+        self._inject(src_core, uni, multi)
+
+    def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
+        """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
+        u = m = None
         if uni:
             tags = np.concatenate([u[0] for u in uni])
             dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
-            self.noc.inject(np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
-                            np.full(tags.size, now, np.int64), tags)
+            u = (np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
+                 np.concatenate([u[3] for u in uni]), tags)
         if multi:
             tags = np.concatenate([m[0] for m in multi])
             counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
             ptr = np.concatenate([[0], np.cumsum(counts)])
             dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
-            self.noc.inject_multicast(np.full(tags.size, src_core, np.int64), ptr, dst_idx,
-                                      np.concatenate([m[1] for m in multi]), np.full(tags.size, now, np.int64), tags)
+            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, np.concatenate([m[1] for m in multi]),
+                 np.concatenate([m[3] for m in multi]), tags)
+        self.noc.inject_mixed(u, m)
         if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
             self.noc_wake.succeed()
 

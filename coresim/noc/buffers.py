@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from coresim.noc.flit_state import FL_EJ, FSH, LAST_MOVE, NET_FLITS, RX_FLITS
+from coresim.noc.flit_state import FL_EJ, FSH, LAST_MOVE, NET_FLITS, RX_FLITS, RX_GROW
 
 
 class CoreBuffers(NamedTuple):
@@ -53,6 +53,17 @@ def new_buffers(n_cores: int, cap: int) -> CoreBuffers:
                        rx_n=full(n_cores, 0), sq=full(n_cores, 0), mk=full(n_cores, -1), shift=full(n_cores, 0),
                        made=full(n_cores, 0), swatch=full(n_cores, 0), pw_a=full(n_cores, 0),
                        pw_len=full(n_cores, 0), pw_use=full(n_cores, 0))
+
+
+def grow_rx(buf: CoreBuffers) -> CoreBuffers:
+    """`buf` with receive FIFO rings twice as long (each ring's head moved to slot 0)."""
+    n_cores, cap = buf.rx_buf.shape
+    rx_buf, rx_vc = np.full((n_cores, 2 * cap), -1, np.int64), np.full((n_cores, 2 * cap), -1, np.int64)
+    for core in range(n_cores):
+        idx = (buf.rx_hd[core] + np.arange(buf.rx_n[core])) % cap
+        rx_buf[core, :idx.size], rx_vc[core, :idx.size] = buf.rx_buf[core, idx], buf.rx_vc[core, idx]
+    buf.rx_hd[:] = 0
+    return buf._replace(rx_buf=rx_buf, rx_vc=rx_vc)
 
 
 @njit(cache=True, inline="always")
@@ -90,6 +101,8 @@ def rx_arrive(core, t, es, cfg, sc, wires, pk, buf):
     buf.rx_buf[core, at] = f
     buf.rx_vc[core, at] = vc
     buf.rx_n[core] = n + 1
+    if n + 1 == cap:
+        sc[RX_GROW] = 1             # the ring is full: the kernel stops after this cycle and `grow_rx` doubles it
     if n < cfg.RB:
         _credit(core, vc, t, cfg, wires)
     pk.ejf[f >> FSH] += 1

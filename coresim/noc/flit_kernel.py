@@ -66,9 +66,11 @@ from coresim.noc.flit_state import (
     PK_DEL,
     PK_INJ,
     RX_FLITS,
+    RX_GROW,
     ST_DEADLOCK,
     ST_NEED_PIDS,
     ST_REC_FULL,
+    ST_RX_GROW,
     ST_UNTIL,
     ST_WATCH,
     STATUS,
@@ -272,6 +274,8 @@ def _stop_status(t, status, cfg, sc, rec_cap):
         return status
     if sc[NREC] > rec_cap - cfg.NC:
         return ST_REC_FULL
+    if sc[RX_GROW] != 0:
+        return ST_RX_GROW
     if cfg.GEN != 0 and sc[FREE_TOP] < cfg.NC:
         return ST_NEED_PIDS
     if sc[NET_FLITS] > 0 and t - sc[LAST_MOVE] > cfg.WIN:

@@ -17,10 +17,11 @@ FMASK = (1 << FSH) - 1
 MC_BITS = 62                 # destination bits per int64 word of a multicast mask
 
 # indices into the int64 scalar-state array `sc`
-NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC, RX_FLITS = range(13)
-N_SC = 13
+(NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC, RX_FLITS,
+ RX_GROW) = range(14)
+N_SC = 14
 # kernel return statuses
-ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK = range(5)
+ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK, ST_RX_GROW = range(6)
 # input VC states and stage bookkeeping (`*_due`: NONE, PENDING = waiting for the stage's evaluate, or the cycle
 # whose update applies its result)
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)

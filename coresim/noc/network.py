@@ -10,7 +10,7 @@ import numpy as np
 
 from coresim.errors import SimulationError
 from coresim.noc import flit_state as S
-from coresim.noc.buffers import new_buffers
+from coresim.noc.buffers import grow_rx, new_buffers
 from coresim.noc.flit_kernel import noc_run
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
@@ -71,7 +71,9 @@ class Noc:
         delays = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles, rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
         self.cfg = S.new_config(W, H, C, V, B, delays, noc.link_latency_cycles, rt.credit_delay_cycles,
                                 deadlock_window_cycles, int(receive_flits), int(send_flits))
-        self.buf = new_buffers(self.n_cores, receive_flits + V * B + 1 if receive_flits >= 0 else 1)
+        self.queued = np.zeros(self.n_cores, np.int64)   # packets queued per source core so far
+        # receive FIFOs hold up to receive_flits + V * B flits; their rings start short and grow as they fill
+        self.buf = new_buffers(self.n_cores, min(receive_flits, 256) + V * B + 1 if receive_flits >= 0 else 1)
         self.sc = np.zeros(S.N_SC, np.int64)
         self.rng = new_rng()                    # BookSim's random numbers (RandomFloat / RandomInt streams)
         self.term, self.inp = S.new_terminals(self.cfg), S.new_inputs(self.cfg)
@@ -146,6 +148,7 @@ class Noc:
         pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
         pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
+        np.add.at(self.queued, src, 1)
         for i in np.lexsort((np.arange(n), cycle, src)):
             self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
         if self.cfg.SB >= 0:
@@ -238,6 +241,27 @@ class Noc:
         Routers replicate a packet where its destinations' paths diverge, cutting it through there (every
         branch gets room downstream for the whole packet; see `coresim.noc.flit_kernel`). A packet longer than a
         VC buffer cannot be cut through, so it is sent as one unicast packet per destination (same tag)."""
+        self._enqueue(*self._multicast_rows(src, dst_ptr, dst_idx, flits, cycle, tag, routing))
+
+    def inject_mixed(self, uni: tuple | None, multi: tuple | None) -> None:
+        """Queue unicast packets `uni` = (src, dst, flits, cycle, tag) and multicast ones `multi` = (src, dst_ptr,
+        dst_idx, flits, cycle, tag) at once (each source queue in creation order without re-sorting)."""
+        parts = []
+        if uni is not None:
+            src, dst, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in uni)
+            self._check(src, flits, cycle)
+            if dst.size and (dst.min() < 0 or dst.max() >= self.n_cores):
+                raise ValueError("destination core out of range")
+            n = src.size
+            parts.append((src, dst, np.full(n, -1, np.int64), flits, cycle, tag, self._route_arr(None, n),
+                          np.ones(n, np.int64)))
+        if multi is not None:
+            parts.append(self._multicast_rows(*multi, None))
+        if parts:
+            self._enqueue(*(np.concatenate([p[i] for p in parts]) for i in range(8)))
+
+    def _multicast_rows(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing):
+        """The rows `_enqueue` takes for multicast packets (see `inject_multicast`)."""
         src, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, flits, cycle, tag))
         dst_ptr, dst_idx = np.asarray(dst_ptr, np.int64), np.asarray(dst_idx, np.int64)
         self._check(src, flits, cycle)
@@ -263,8 +287,8 @@ class Noc:
                 mc.append(self._mc_row(d))
                 rem.append(d.size)
         k = np.asarray(rows, np.int64)
-        self._enqueue(src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k],
-                      route[k], np.asarray(rem, np.int64))
+        return (src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k], route[k],
+                np.asarray(rem, np.int64))
 
     # ------------------------------------------------------------------ running
     def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
@@ -290,8 +314,13 @@ class Noc:
         while True:
             st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
                          self.wires, self.pk, self.rec, self.scratch, w, self.buf)
+            if self.sc[S.RX_GROW]:
+                self.buf = grow_rx(self.buf)
+                self.sc[S.RX_GROW] = 0
             if st == S.ST_REC_FULL:
                 self._stash_records()
+            elif st == S.ST_RX_GROW:
+                continue
             elif st == S.ST_NEED_PIDS:
                 self._grow_packets(2 * self.pk.src.shape[0])
             elif st == S.ST_DEADLOCK:

@@ -76,10 +76,11 @@ class CoreSpec(Spec):
     mac: MacSpec
     neuron: NeuronUnitSpec
     sram: SramSpec
-    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks); "
-                                                        "not yet a limit in the engine: received spikes go to SRAM")
-    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; not yet a limit in "
-                                                     "the engine: the source queue is unbounded")
+    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks): a full "
+                                                        "one stalls ejection (credits upstream); it drains one flit "
+                                                        "a cycle into SRAM in cycles the task leaves the ports free")
+    send_buffer_flits: int = Field(gt=0, description="send queue towards the router: a packet is made once it has "
+                                                     "room; waiting for room stalls the neuron unit (the task)")
     synapse_mode: Literal["dense", "event"] = Field(
         "dense", description="dense: clock-driven synaptic ops every timestep on the MAC array; event: per incoming "
                              "spike, fan-out rows read from SRAM (see `event`)")
