@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coresim.errors import SimulationError
+from coresim.errors import BufferDeadlock, SimulationError
 from coresim.noc import flit_state as S
 from coresim.noc.buffers import grow_rx, new_buffers
 from coresim.noc.flit_kernel import noc_run
@@ -180,7 +180,7 @@ class Noc:
         sb = self.cfg.SB
         if flits.size and int(flits.max()) > sb:
             core = int(src[int(np.argmax(flits))])
-            raise SimulationError(f"deadlock: a {int(flits.max())}-flit packet can never enter the send buffer "
+            raise BufferDeadlock(f"deadlock: a {int(flits.max())}-flit packet can never enter the send buffer "
                                   f"of core {core} ({sb} flits, core.send_buffer_flits)")
         pk, buf = self.pk, self.buf
         for s in np.unique(src).tolist():
