@@ -14,6 +14,11 @@ Send queue (cfg.SB flits; SB < 0: unbounded). A packet of the source queue is pl
 flits. A packet made late delays the neuron unit: every later packet of the core is made that much later too
 (`shift`), and the task's end with them (the engine reads `shift`).
 
+Deadlock. A receive FIFO always drains (the port window of a task ends), so ejection is never blocked for good
+and the routers' deadlock freedom (see `flit_kernel`) stands; a send queue always drains into its router. The
+one deadlock finite buffers add is a packet longer than the send queue, which could never be made:
+`Noc.inject` reports it (`BufferDeadlock`) naming the core and the buffer.
+
 SRAM port window (per core, set by the engine when a task starts): cycles [a, a + len) of which `use` are taken
 by the task's operand, neuron-state and output accesses, spread evenly (cycle a + i is taken when
 floor((i + 1) use / len) > floor(i use / len)).
