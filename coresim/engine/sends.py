@@ -20,7 +20,7 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
 
 def packet_cycles(start: int, cost: TaskCost, groups: np.ndarray, n_groups: int, update_cycles: int,
                   per: int) -> np.ndarray:
-    """Cycle each packet is made in: the last cycle of the neuron-unit group that completes its last item.
+    """Cycle each packet is made in: the cycle after the neuron-unit group that completes its last item.
     `groups`: the lane group of each item sent (in packet order, `per` items a packet); the task's `n_groups`
     groups end its neuron stage, one every `update_cycles` (a stage shorter than that, e.g. partial sums
     without neurons, makes them all at its end). A task without cycles makes its packets as it starts."""
@@ -29,4 +29,4 @@ def packet_cycles(start: int, cost: TaskCost, groups: np.ndarray, n_groups: int,
         return np.full(-(-groups.size // per), start, np.int64)
     last = np.maximum.reduceat(groups, np.arange(0, groups.size, per))
     before_end = np.minimum(cost.neuron_cycles, (n_groups - 1 - last) * update_cycles)
-    return np.maximum(start, end - 1 - before_end)
+    return np.maximum(start, end - before_end)

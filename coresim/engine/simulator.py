@@ -420,12 +420,13 @@ class ChipSimulator:
                 mac_end = start + c.overhead_cycles + c.mac_cycles
                 self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
                     self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
-                self._emit(st, k, y, start)
+                full = self._full_outputs(st, y)
+                self._inject(core, *self._emit(st, k, full, start))
                 yield env.timeout(c.cycles)
                 yield from self._await_sends(core, st, start)
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
-                self._hand_over(st, k, y)
+                self._hand_over(st, k, full)
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now
@@ -524,9 +525,8 @@ class ChipSimulator:
         full[task.out_index] = y
         return full
 
-    def _hand_over(self, st: _TaskState, k: int, y: np.ndarray) -> None:
+    def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
         """The task is over: hand outputs to same-core consumers; remote ones have all their packets."""
-        full = self._full_outputs(st, y)
         name = st.task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         for dst, idx, rec in st.local_routes:
@@ -547,7 +547,7 @@ class ChipSimulator:
         """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
         the neuron unit, so the task ends that much later (`coresim.noc.buffers`)."""
         target = int(self.noc.queued[core])
-        if st.cost.cycles == 0 or self.noc.packets_made(core) >= target:
+        if st.cost.cycles == 0 or self.noc.packets_made(core) >= target or self.noc.makes_now(core):
             return
         event = self.env.event()
         self.send_waits[core] = (event, target)
@@ -564,11 +564,10 @@ class ChipSimulator:
                 self.noc.watch_made(core, 0)
                 event.succeed()
 
-    def _emit(self, st: _TaskState, k: int, y: np.ndarray, start: int) -> None:
+    def _emit(self, st: _TaskState, k: int, full: np.ndarray, start: int) -> tuple[list, list]:
         """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
-        contents (`coresim.engine.sends`)."""
+        contents (`coresim.engine.sends`): (unicast, multicast) lists of (tags, flits, cores, cycles)."""
         task = st.task
-        full = self._full_outputs(st, y)
         name = task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         noc = self.chip.noc
@@ -602,7 +601,7 @@ class ChipSimulator:
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
             made = packet_cycles(start, st.cost, grp[nz], n_groups, neuron.update_cycles, per)
             (uni if cores.size == 1 else multi).append((tags, nfl, cores, made))
-        self._inject(src_core, uni, multi)
+        return uni, multi
 
     def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
         """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
@@ -634,6 +633,8 @@ class ChipSimulator:
 
     def _deliver(self) -> None:
         """Write delivered payloads into the destination tasks' input slots, per (send, core) at once."""
+        if not self.noc.has_deliveries():
+            return
         tag, dst_core, create, inject, eject, hops = self.noc.delivered()
         if tag.size == 0:
             return

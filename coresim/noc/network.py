@@ -121,6 +121,18 @@ class Noc:
     def busy(self) -> bool:
         return bool(self.sc[S.LIVE] > 0)
 
+    def quiet_until(self) -> int | None:
+        """With no flit in the network or a receive FIFO, the first cycle a queued packet may be made or sent
+        (nothing happens before it unless more packets come); None while flits move or nothing is queued."""
+        if self.sc[S.NET_FLITS] or self.sc[S.RX_FLITS]:
+            return None
+        src = np.flatnonzero(self.term.q_head >= 0)
+        if src.size == 0:
+            return None
+        heads = self.term.q_head[src]
+        late = np.where(self.pk.made[heads] == 1, 0, self.buf.shift[src]) if self.cfg.SB >= 0 else 0
+        return int((self.pk.ctime[heads] + late).min())
+
     # ------------------------------------------------------------------ capacity
     def _grow_packets(self, need_free: int) -> None:
         self.pk = S.grow_packets(self.pk, self.sc, need_free)
@@ -149,10 +161,30 @@ class Noc:
         pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
         np.add.at(self.queued, src, 1)
-        for i in np.lexsort((np.arange(n), cycle, src)):
-            self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+        order = np.lexsort((np.arange(n), cycle, src))
+        if n and not self._append(pids[order], src, cycle[order]):
+            for i in order:
+                self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
         if self.cfg.SB >= 0:
             self._plan_sends(src, flits)
+
+    def _append(self, pids: np.ndarray, src: np.ndarray, cycle: np.ndarray) -> bool:
+        """Packets of one source, in creation order, none created before its queue's tail: link them at its end
+        at once (what `_queue` does one by one); False (nothing done) otherwise."""
+        s = int(src[0])
+        if (src != s).any():
+            return False
+        term, pk = self.term, self.pk
+        tail = int(term.q_tail[s])
+        if tail >= 0 and pk.ctime[tail] > cycle[0]:
+            return False
+        pk.next[pids[:-1]] = pids[1:]
+        if tail < 0:
+            term.q_head[s] = pids[0]
+        else:
+            pk.next[tail] = pids[0]
+        term.q_tail[s] = pids[-1]
+        return True
 
     def _queue(self, pid: int, s: int, c: int) -> None:
         """Append packet pid (created at cycle c) to source s's queue, which stays in creation order."""
@@ -199,6 +231,18 @@ class Noc:
     def packets_made(self, core: int) -> int:
         """Packets the core has made so far (finite send queues)."""
         return int(self.buf.made[core])
+
+    def makes_now(self, core: int) -> bool:
+        """Will the core's send queue take all its packets not yet made in the current cycle (not yet run)? Each
+        must be due now (not late already) and have room, in queue order."""
+        pk, buf, t = self.pk, self.buf, self.now
+        pid, sq = int(buf.mk[core]), int(buf.sq[core])
+        while pid >= 0:
+            sq += int(pk.flits[pid])
+            if pk.ctime[pid] + buf.shift[core] != t or sq > self.cfg.SB:
+                return False
+            pid = int(pk.next[pid])
+        return True
 
     def send_delay(self, core: int) -> int:
         """Cycles the packets being made at `core` run late because its send queue was full."""
@@ -336,12 +380,17 @@ class Noc:
             self._done.append(tuple(a[:n].copy() for a in self.rec))
             self.sc[S.NREC] = 0
 
+    def has_deliveries(self) -> bool:
+        return bool(self.sc[S.NREC]) or bool(self._done)
+
     def delivered(self) -> tuple[np.ndarray, ...]:
         """Deliveries since the last call: (tag, dst_core, create_cycle, inject_cycle, eject_cycle, hops)."""
         self._stash_records()
         parts, self._done = self._done, []
         if not parts:
             return tuple(np.zeros(0, np.int64) for _ in range(6))
+        if len(parts) == 1:
+            return parts[0]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
 
     def in_flight_age(self) -> tuple[int, int]:
