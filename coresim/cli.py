@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from coresim.errors import SimulationError, SpecError, Stopped
+from coresim.errors import BufferDeadlock, SimulationError, SpecError, Stopped
 
 COMMANDS = {
     "run": "simulate a workload mapped onto a chip",
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return 1
     except SpecError as exc:
+        print(f"coresim: error: {exc}", file=sys.stderr)
+        return 2
+    except BufferDeadlock as exc:
         print(f"coresim: error: {exc}", file=sys.stderr)
         return 2
     except SimulationError as exc:

@@ -18,6 +18,10 @@ class SimulationError(RuntimeError):
     """The simulation itself failed (deadlock, internal inconsistency)."""
 
 
+class BufferDeadlock(SimulationError):
+    """The chip's finite buffers deadlock on this workload (a spec the workload cannot run on: exit 2)."""
+
+
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (KeyboardInterrupt), so `finally` blocks stop workers and
     remove temporary files; the command exits with 128 + the signal number."""

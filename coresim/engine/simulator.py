@@ -29,7 +29,9 @@ import numpy as np
 import simpy
 
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
+from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.dense_data import TaskData
+from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
@@ -41,22 +43,6 @@ from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
 NEVER = np.iinfo(np.int64).max // 4
-TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
-
-
-@dataclass
-class _Group:
-    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet."""
-
-    by_core: dict[int, list]
-    name: str
-    step: int
-    idx: np.ndarray
-    vals: np.ndarray
-    per: int
-    src: int
-    nfl: np.ndarray
-    remaining: int
 
 
 @dataclass
@@ -113,7 +99,7 @@ def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Even
     return isinstance(exc.__context__, simpy.core.EmptySchedule) and math.isinf(env.peek()) and not until.triggered
 
 
-class ChipSimulator(TaskData):
+class ChipSimulator(TaskData, TaskSends):
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
                  exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
@@ -140,7 +126,9 @@ class ChipSimulator(TaskData):
         self.ext = inputs if isinstance(inputs, dict) else {"input": inputs}
         self.samples, self.timesteps = next(iter(self.ext.values())).shape[:2]
         self.exports = exports if exports is not None else {self.net.output.name: "host"}
-        self.noc = Noc(chip.mesh, chip.noc)
+        self.noc = Noc(chip.mesh, chip.noc, receive_flits=receive_buffer_flits(chip),
+                       send_flits=chip.core.send_buffer_flits)
+        self.send_waits: dict[int, tuple[simpy.Event, int]] = {}  # core -> (event, packets it must have made)
         self.env = simpy.Environment()
         dtypes = output_dtypes(self.net)
         self.outputs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name])
@@ -209,7 +197,8 @@ class ChipSimulator(TaskData):
             for dst, idx, item, rec in st.out_routes:
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
-            st.out_routes = [tuple(g) for g in groups.values()]
+            lanes = self.chip.core.neuron.lanes
+            st.out_routes = [(*g, lane_groups(st.task, g[1], lanes)) for g in groups.values()]
 
     def _phases(self) -> None:
         """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
@@ -379,10 +368,15 @@ class ChipSimulator(TaskData):
                 y = self._compute(st, step, st.slots.pop(k))
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
+                self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
+                    self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
+                full = self._full_outputs(st, y)
+                self._inject(core, *self._emit(st, k, full, start))
                 yield env.timeout(c.cycles)
+                yield from self._await_sends(core, st, start)
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
-                self._emit(st, k, y)
+                self._hand_over(st, k, full)
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now
@@ -413,66 +407,13 @@ class ChipSimulator(TaskData):
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
+            self._sends_made()
 
-    def _emit(self, st: _TaskState, k: int, y: np.ndarray) -> None:
-        """Hand outputs to same-core consumers and packetise them for remote ones."""
+    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> np.ndarray:
         task = st.task
         full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
         full[task.out_index] = y
-        name = task.out_name
-        last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
-        for dst, idx, rec in st.local_routes:
-            if rec and last:
-                continue
-            slot = self._slot(dst, k + int(rec))
-            slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
-            slot.producers -= 1
-            self._check_ready(dst, k + int(rec))
-        noc = self.chip.noc
-        src_core, now = task.core, self.env.now
-        uni: list[tuple] = []
-        multi: list[tuple] = []
-        for dsts, idx, item, rec in st.out_routes:
-            if rec and last:
-                continue
-            vals = full[idx]
-            nz = np.flatnonzero(vals)
-            per = max(1, noc.packet_payload_bytes // item)
-            npk = cdiv(nz.size, per)
-            for dst in dsts:
-                slot = self._slot(dst, k + int(rec))
-                slot.packets += npk
-                slot.producers -= 1
-                self._check_ready(dst, k + int(rec))
-            if npk == 0:
-                continue
-            by_core: dict[int, list[_TaskState]] = {}
-            for d in dsts:
-                by_core.setdefault(d.task.core, []).append(d)
-            cores = np.array(sorted(by_core), np.int64)
-            sizes = np.full(npk, per, np.int64)
-            sizes[-1] = nz.size - per * (npk - 1)
-            nfl = noc.header_flits + cdiv(sizes * item, noc.flit_bytes)
-            serial = self.next_group
-            self.next_group += 1
-            self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
-                                         npk * cores.size)
-            tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
-            (uni if cores.size == 1 else multi).append((tags, nfl, cores))
-        if uni:
-            tags = np.concatenate([u[0] for u in uni])
-            dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
-            self.noc.inject(np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
-                            np.full(tags.size, now, np.int64), tags)
-        if multi:
-            tags = np.concatenate([m[0] for m in multi])
-            counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
-            ptr = np.concatenate([[0], np.cumsum(counts)])
-            dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
-            self.noc.inject_multicast(np.full(tags.size, src_core, np.int64), ptr, dst_idx,
-                                      np.concatenate([m[1] for m in multi]), np.full(tags.size, now, np.int64), tags)
-        if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
-            self.noc_wake.succeed()
+        return full
 
     def _set_watch(self) -> None:
         """Stop the NoC when a blocked task may have its last packet: the kernel counts every ejection at the
@@ -485,6 +426,8 @@ class ChipSimulator(TaskData):
 
     def _deliver(self) -> None:
         """Write delivered payloads into the destination tasks' input slots, per (send, core) at once."""
+        if not self.noc.has_deliveries():
+            return
         tag, dst_core, create, inject, eject, hops = self.noc.delivered()
         if tag.size == 0:
             return

@@ -49,6 +49,7 @@ from pathlib import Path
 
 from numba import njit
 
+from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
 from coresim.noc.flit_router import router_cycle
 from coresim.noc.flit_state import (
     FL_EJ,
@@ -64,9 +65,12 @@ from coresim.noc.flit_state import (
     NREC,
     PK_DEL,
     PK_INJ,
+    RX_FLITS,
+    RX_GROW,
     ST_DEADLOCK,
     ST_NEED_PIDS,
     ST_REC_FULL,
+    ST_RX_GROW,
     ST_UNTIL,
     ST_WATCH,
     STATUS,
@@ -129,6 +133,17 @@ def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
     if (f & FMASK) == pk.flits[pid] - 1:
         return _deliver(core, pid, t, cfg, sc, pk, rec, watch)
     return False
+
+
+@njit(cache=True, inline="always")
+def _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
+    """Finite receive buffer: the arriving flit joins the core's FIFO, whose head may be written to SRAM; a
+    written tail delivers its packet. True if a watched count reached zero."""
+    rx_arrive(core, t, es, cfg, sc, wires, pk, buf)
+    f = rx_drain(core, t, cfg, sc, wires, buf)
+    if f < 0 or (f & FMASK) != pk.flits[f >> FSH] - 1:
+        return False
+    return _deliver(core, f >> FSH, t, cfg, sc, pk, rec, watch)
 
 
 @njit(cache=True, inline="always")
@@ -216,10 +231,15 @@ def _next_in_queue(core, pid, vc, term, pk):
 
 
 @njit(cache=True, inline="always")
-def inject(core, t, cfg, sc, term, wires, pk):
+def inject(core, t, cfg, sc, term, wires, pk, buf):
     """The source sends the next flit of its first created packet, if its VC has a credit (one flit a cycle)."""
     pid = term.q_head[core]
-    if pid < 0 or pk.ctime[pid] > t:
+    if pid < 0:
+        return
+    if cfg.SB >= 0:
+        if pk.made[pid] == 0:
+            return
+    elif pk.ctime[pid] > t:
         return
     if term.vc[core] < 0:
         _source_vc(core, cfg, term)
@@ -228,6 +248,8 @@ def inject(core, t, cfg, sc, term, wires, pk):
         return
     fi = term.fi[core]
     term.occ[core, vc] += 1
+    if cfg.SB >= 0:
+        buf.sq[core] -= 1
     gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
     slot = (t + 2) % cfg.DL
     wires.lk_flit[gp, slot] = (pid << FSH) | fi
@@ -252,6 +274,8 @@ def _stop_status(t, status, cfg, sc, rec_cap):
         return status
     if sc[NREC] > rec_cap - cfg.NC:
         return ST_REC_FULL
+    if sc[RX_GROW] != 0:
+        return ST_RX_GROW
     if cfg.GEN != 0 and sc[FREE_TOP] < cfg.NC:
         return ST_NEED_PIDS
     if sc[NET_FLITS] > 0 and t - sc[LAST_MOVE] > cfg.WIN:
@@ -275,13 +299,11 @@ def _settle_credits(cfg, term, out, wires):
 
 
 @njit(cache=True, inline="always")
-def _skip_idle(t, until, cfg, sc, term, out, wires, pk):
+def _skip_idle(t, until, cfg, sc, term, out, wires, pk, buf):
     """Idle network without a generator: jump to the next packet creation (or `until`). Returns the new t."""
-    nxt = until
-    for core in range(cfg.NC):
-        pid = term.q_head[core]
-        if pid >= 0 and pk.ctime[pid] < nxt:
-            nxt = pk.ctime[pid]
+    nxt = next_make(t, cfg, term, pk, buf)
+    if nxt < 0 or nxt > until:
+        nxt = until
     if nxt > t:
         _settle_credits(cfg, term, out, wires)
         t = nxt
@@ -290,7 +312,8 @@ def _skip_idle(t, until, cfg, sc, term, out, wires, pk):
     return t
 
 
-KERNEL_SOURCES = ("flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py", "rng.py")   # all noc_run uses
+# all the files noc_run uses
+KERNEL_SOURCES = ("buffers.py", "flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py", "rng.py")
 
 
 def sources_digest() -> int:
@@ -309,7 +332,7 @@ def _compile(digest: int):
     takes, per call (measured: 13x slower)."""
 
     @njit(cache=True, _nrt=False)
-    def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch):
+    def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
         _ = digest                      # in numba's cache key: see `sources_digest`
         rec_cap = rec.tag.shape[0]
@@ -319,12 +342,17 @@ def _compile(digest: int):
         while t < until:
             es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
             for core in range(cfg.NC):
-                if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+                if cfg.RB < 0:
+                    if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+                        status = ST_WATCH
+                elif _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
                     status = ST_WATCH
                 source_credit(core, ss, term, wires)
                 if cfg.GEN != 0 and term.q_head[core] < 0:
                     fpos = generate(core, t, fpos, cfg, sc, rng, term, pk)
-                inject(core, t, cfg, sc, term, wires, pk)
+                if cfg.SB >= 0 and buf.mk[core] >= 0 and make_packets(core, t, cfg, pk, buf):
+                    status = ST_WATCH
+                inject(core, t, cfg, sc, term, wires, pk, buf)
             ls, cs = t % cfg.DL, t % cfg.DC
             for r in range(cfg.R):
                 router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr)
@@ -333,8 +361,8 @@ def _compile(digest: int):
             status = _stop_status(t, status, cfg, sc, rec_cap)
             if status != ST_UNTIL:
                 break
-            if cfg.GEN == 0 and sc[NET_FLITS] == 0 and t < until:
-                t = _skip_idle(t, until, cfg, sc, term, out, wires, pk)
+            if cfg.GEN == 0 and sc[NET_FLITS] == 0 and sc[RX_FLITS] == 0 and t < until:
+                t = _skip_idle(t, until, cfg, sc, term, out, wires, pk, buf)
         rng.p[0] = fpos
         sc[STATUS] = status
         return status

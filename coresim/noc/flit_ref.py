@@ -1,6 +1,7 @@
 """Plain-Python twin of `coresim.noc.flit_kernel` for unicast traffic: the same BookSim2 iq router written
 for clarity (objects, deques, one method per pipeline stage). Slow; the tests compare its delivery cycles
-with the kernel's on small meshes, packet by packet."""
+with the kernel's on small meshes, packet by packet. Finite receive buffers and send queues as
+`coresim.noc.buffers` describes them (`rx_flits`, `tx_flits`; < 0: unbounded)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Packet:
     ctime: int
     route_yx: bool
     itime: int = -1
+    made: bool = False
 
 
 @dataclass
@@ -225,7 +227,8 @@ class Router:
 class RefNoc:
     """Unicast mesh with BookSim timing: the same results as `coresim.noc.network.Noc`, slowly."""
 
-    def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False):
+    def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False,
+                 rx_flits=-1, tx_flits=-1):
         self.W, self.H, self.V, self.B = width, height, vcs, buffer_flits
         self.P = 5
         self.rd, self.vad, self.sad, self.stx, self.link, self.crd, self.yx = \
@@ -240,6 +243,19 @@ class RefNoc:
         self.src_vc = [-1] * n
         self.src_fi = [0] * n
         self.delivered: list[tuple[int, int, int, int, int]] = []   # tag, dst, ctime, itime, etime
+        self.rx_flits, self.tx_flits = rx_flits, tx_flits
+        self.rx = [deque() for _ in range(n)]       # receive FIFO: (packet, flit index, vc)
+        self.sq = [0] * n                            # send queue: flits made, not yet sent
+        self.shift = [0] * n                         # cycles the neuron unit runs late
+        self.window = [(0, 0, 0)] * n                # SRAM port window: start, cycles, busy cycles
+
+    def set_port_window(self, core, start, cycles, busy):
+        self.window[core] = (start, cycles, min(busy, cycles))
+
+    def port_free(self, core, t):
+        a, n, u = self.window[core]
+        i = t - a
+        return not 0 <= i < n or (i + 1) * u // n == i * u // n
 
     def inject(self, tag, src, dst, flits, ctime):
         self.queues[src].append(Packet(tag, src, dst, flits, ctime, self.yx))
@@ -277,7 +293,9 @@ class RefNoc:
             events = self.events.pop(t, [])
             self._terminals(t, events)
             for s, q in enumerate(self.queues):
-                if q and q[0].ctime <= t:
+                if self.tx_flits >= 0:
+                    self._make(t, s, q)
+                if q and (q[0].made if self.tx_flits >= 0 else q[0].ctime <= t):
                     self._inject(t, s, q)
             for ev in events:                      # routers: credits, then arriving flits
                 if ev[0] == "credit":
@@ -293,13 +311,43 @@ class RefNoc:
     def _terminals(self, t, events):
         """Ejection (credit back to the router, delivery of tails) and injection credits."""
         for ev in events:
-            if ev[0] == "eject":
+            if ev[0] == "eject" and self.rx_flits >= 0:
+                _, r, vc, (pkt, fi) = ev
+                if len(self.rx[r]) < self.rx_flits:
+                    self._at(t + 2 + self.crd, "credit", r, 4, vc)
+                self.rx[r].append((pkt, fi, vc))
+            elif ev[0] == "eject":
                 _, r, vc, (pkt, fi) = ev
                 self._at(t + 2 + self.crd, "credit", r, 4, vc)
                 if fi == pkt.flits - 1:
                     self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
             elif ev[0] == "src_credit":
                 self.src_occ[ev[1]][ev[2]] -= 1
+        if self.rx_flits >= 0:
+            for r, fifo in enumerate(self.rx):
+                if fifo and self.port_free(r, t):
+                    self._write(t, r, fifo)
+
+    def _write(self, t, r, fifo):
+        """The head of the receive FIFO goes to SRAM; the first flit waiting outside the buffer moves in."""
+        pkt, fi, vc = fifo.popleft()
+        if self.rx_flits == 0:
+            self._at(t + 2 + self.crd, "credit", r, 4, vc)
+        elif len(fifo) >= self.rx_flits:
+            self._at(t + 2 + self.crd, "credit", r, 4, fifo[self.rx_flits - 1][2])
+        if fi == pkt.flits - 1:
+            self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
+
+    def _make(self, t, s, q):
+        """Make planned packets in queue order while the send queue has room; a late one delays the rest."""
+        for pkt in q:
+            if pkt.made:
+                continue
+            if pkt.ctime + self.shift[s] > t or self.sq[s] + pkt.flits > self.tx_flits:
+                return
+            self.shift[s] = t - pkt.ctime
+            pkt.ctime, pkt.made = t, True
+            self.sq[s] += pkt.flits
 
     def _inject(self, t, s, q):
         """Source s sends one flit of its first packet into its router, if its VC has a credit."""
@@ -311,6 +359,7 @@ class RefNoc:
             return
         fi = self.src_fi[s]
         self.src_occ[s][vc] += 1
+        self.sq[s] -= 1
         self._at(t + 2, "flit", s, 4, vc, (pkt, fi))
         if fi == 0:
             pkt.itime = t

@@ -17,10 +17,11 @@ FMASK = (1 << FSH) - 1
 MC_BITS = 62                 # destination bits per int64 word of a multicast mask
 
 # indices into the int64 scalar-state array `sc`
-NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC = range(12)
-N_SC = 12
+(NOW, LAST_MOVE, NREC, FREE_TOP, STATUS, PK_INJ, FL_INJ, PK_DEL, FL_EJ, NET_FLITS, LIVE, FREE_MC, RX_FLITS,
+ RX_GROW) = range(14)
+N_SC = 14
 # kernel return statuses
-ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK = range(5)
+ST_UNTIL, ST_WATCH, ST_REC_FULL, ST_NEED_PIDS, ST_DEADLOCK, ST_RX_GROW = range(6)
 # input VC states and stage bookkeeping (`*_due`: NONE, PENDING = waiting for the stage's evaluate, or the cycle
 # whose update applies its result)
 IDLE, ROUTING, VC_ALLOC, ACTIVE = range(4)
@@ -61,6 +62,8 @@ class Config(NamedTuple):
     DC: int
     DE: int
     DS: int
+    RB: int         # receive buffer flits per core (< 0: none, ejection never stalls; see `buffers`)
+    SB: int         # send queue flits per core (< 0: unbounded)
 
 
 class Terminals(NamedTuple):
@@ -142,6 +145,7 @@ class Packets(NamedTuple):
     rem: np.ndarray         # destinations still to reach
     ejf: np.ndarray         # flits ejected (all copies)
     next: np.ndarray        # next packet in its source queue
+    made: np.ndarray        # 1 once made (finite send queues: `buffers.make_packets`)
     free: np.ndarray        # free packet ids
     mc_mask: np.ndarray     # [row, word] destination cores, MC_BITS per word
     free_mc: np.ndarray     # free rows of mc_mask
@@ -174,7 +178,7 @@ class Scratch(NamedTuple):
     in_mwon: np.ndarray     # [input port] ... the outputs granted to it
 
 
-PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next")
+PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
 
 
 def _full(shape, value) -> np.ndarray:
@@ -196,15 +200,17 @@ def mesh_wiring(W: int, H: int, P: int) -> tuple[np.ndarray, np.ndarray]:
     return nbr_in, up_out
 
 
-def new_config(W, H, C, V, B, delays: tuple[int, int, int, int], link: int, credit: int, window: int) -> Config:
-    """The configuration of a mesh; delays = (routing, VC allocation, switch allocation, switch traversal)."""
+def new_config(W, H, C, V, B, delays: tuple[int, int, int, int], link: int, credit: int, window: int,
+               rb: int = -1, sb: int = -1) -> Config:
+    """The configuration of a mesh; delays = (routing, VC allocation, switch allocation, switch traversal);
+    rb, sb: receive buffer and send queue flits per core (< 0: unbounded)."""
     RD, VAD, SAD, STD = delays
     STX = max(1, STD)
     P = 4 + C
     return Config(W=W, H=H, C=C, V=V, B=B, RD=RD, VAD=VAD, SAD=SAD, STX=STX, L=link, CRD=credit, WIN=window,
                   GEN=0, PAT=0, PAT_N=0, GEN_FLITS=0, GEN_RATE=0.0, R=W * H, P=P, NC=W * H * C, PV=P * V,
                   X_LINK=STX + 1 + link, X_EJ=STX + 2, X_CR=1 + link + credit,
-                  DL=STX + 1 + link + 1, DC=max(link + 1, 2) + credit + 1, DE=STX + 3, DS=3)
+                  DL=STX + 1 + link + 1, DC=max(link + 1, 2) + credit + 1, DE=STX + 3, DS=3, RB=rb, SB=sb)
 
 
 def new_terminals(cfg: Config) -> Terminals:

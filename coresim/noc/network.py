@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from coresim.errors import SimulationError
+from coresim.errors import BufferDeadlock, SimulationError
 from coresim.noc import flit_state as S
+from coresim.noc.buffers import grow_rx, new_buffers
 from coresim.noc.flit_kernel import noc_run
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
@@ -25,11 +26,17 @@ class NocDeadlock(SimulationError):
         self.cycle, self.routers = cycle, routers
 
     @classmethod
-    def at(cls, cycle: int, routers: list[int], width: int) -> NocDeadlock:
+    def at(cls, cycle: int, routers: list[int], width: int, full_rx: list[int] | None = None) -> NocDeadlock:
         where = ", ".join(f"{r} (x={r % width}, y={r // width})" for r in routers[:16])
         more = f" and {len(routers) - 16} more" if len(routers) > 16 else ""
-        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits",
+        rx = f"; receive buffers full at cores {_few(full_rx)}" if full_rx else ""
+        return cls(f"NoC deadlock at cycle {cycle}: no flit moved while routers {where}{more} hold flits{rx}",
                    cycle, routers)
+
+
+def _few(items: list[int], n: int = 16) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(str(i) for i in items[:n]) + more
 
 
 def zero_load_latency(noc: NocSpec, routers: int, flits: int) -> int:
@@ -45,7 +52,10 @@ class Noc:
     """Cycle-accurate mesh NoC. See the module docstring for numbering; `run` advances time."""
 
     def __init__(self, mesh: MeshSpec, noc: NocSpec, *, deadlock_window_cycles: int | None = None,
-                 packet_capacity: int = 1024, record_capacity: int = 1 << 16):
+                 packet_capacity: int = 1024, record_capacity: int = 1 << 16, receive_flits: int = -1,
+                 send_flits: int = -1):
+        """`receive_flits`, `send_flits`: each core's receive buffer and send queue (< 0: unbounded, BookSim's
+        terminals; see `coresim.noc.buffers`)."""
         self.mesh, self.spec = mesh, noc
         rt = noc.router
         W, H, C = mesh.width, mesh.height, mesh.cores_per_tile
@@ -60,7 +70,10 @@ class Noc:
         self.deadlock_window_cycles = deadlock_window_cycles
         delays = (rt.routing_delay_cycles, rt.vc_alloc_delay_cycles, rt.sw_alloc_delay_cycles, rt.st_delay_cycles)
         self.cfg = S.new_config(W, H, C, V, B, delays, noc.link_latency_cycles, rt.credit_delay_cycles,
-                                deadlock_window_cycles)
+                                deadlock_window_cycles, int(receive_flits), int(send_flits))
+        self.queued = np.zeros(self.n_cores, np.int64)   # packets queued per source core so far
+        # receive FIFOs hold up to receive_flits + V * B flits; their rings start short and grow as they fill
+        self.buf = new_buffers(self.n_cores, min(receive_flits, 256) + V * B + 1 if receive_flits >= 0 else 1)
         self.sc = np.zeros(S.N_SC, np.int64)
         self.rng = new_rng()                    # BookSim's random numbers (RandomFloat / RandomInt streams)
         self.term, self.inp = S.new_terminals(self.cfg), S.new_inputs(self.cfg)
@@ -108,6 +121,18 @@ class Noc:
     def busy(self) -> bool:
         return bool(self.sc[S.LIVE] > 0)
 
+    def quiet_until(self) -> int | None:
+        """With no flit in the network or a receive FIFO, the first cycle a queued packet may be made or sent
+        (nothing happens before it unless more packets come); None while flits move or nothing is queued."""
+        if self.sc[S.NET_FLITS] or self.sc[S.RX_FLITS]:
+            return None
+        src = np.flatnonzero(self.term.q_head >= 0)
+        if src.size == 0:
+            return None
+        heads = self.term.q_head[src]
+        late = np.where(self.pk.made[heads] == 1, 0, self.buf.shift[src]) if self.cfg.SB >= 0 else 0
+        return int((self.pk.ctime[heads] + late).min())
+
     # ------------------------------------------------------------------ capacity
     def _grow_packets(self, need_free: int) -> None:
         self.pk = S.grow_packets(self.pk, self.sc, need_free)
@@ -133,10 +158,33 @@ class Noc:
         pk.src[pids], pk.dst[pids], pk.mc[pids] = src, dst, mc
         pk.flits[pids], pk.ctime[pids], pk.itime[pids] = flits, cycle, -1
         pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
-        pk.ejf[pids], pk.next[pids] = 0, -1
+        pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
-        for i in np.lexsort((np.arange(n), cycle, src)):
-            self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+        np.add.at(self.queued, src, 1)
+        order = np.lexsort((np.arange(n), cycle, src))
+        if n and not self._append(pids[order], src, cycle[order]):
+            for i in order:
+                self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
+        if self.cfg.SB >= 0:
+            self._plan_sends(src, flits)
+
+    def _append(self, pids: np.ndarray, src: np.ndarray, cycle: np.ndarray) -> bool:
+        """Packets of one source, in creation order, none created before its queue's tail: link them at its end
+        at once (what `_queue` does one by one); False (nothing done) otherwise."""
+        s = int(src[0])
+        if (src != s).any():
+            return False
+        term, pk = self.term, self.pk
+        tail = int(term.q_tail[s])
+        if tail >= 0 and pk.ctime[tail] > cycle[0]:
+            return False
+        pk.next[pids[:-1]] = pids[1:]
+        if tail < 0:
+            term.q_head[s] = pids[0]
+        else:
+            pk.next[tail] = pids[0]
+        term.q_tail[s] = pids[-1]
+        return True
 
     def _queue(self, pid: int, s: int, c: int) -> None:
         """Append packet pid (created at cycle c) to source s's queue, which stays in creation order."""
@@ -150,13 +198,59 @@ class Noc:
         else:   # rare: an earlier creation cycle than the queue's tail (behind a packet already being sent)
             prev, cur = -1, int(term.q_head[s])
             started = term.fi[s] > 0 or term.vc[s] >= 0
-            while cur >= 0 and (pk.ctime[cur] <= c or (prev < 0 and started)):
+            while cur >= 0 and (pk.ctime[cur] <= c or pk.made[cur] == 1 or (prev < 0 and started)):
                 prev, cur = cur, int(pk.next[cur])
             pk.next[pid] = cur
             if prev < 0:
                 term.q_head[s] = pid
             else:
                 pk.next[prev] = pid
+
+    def _plan_sends(self, src: np.ndarray, flits: np.ndarray) -> None:
+        """Finite send queues: point each source at its first packet not yet made (a source with none pending
+        starts without delay); a packet longer than the queue could never be made."""
+        sb = self.cfg.SB
+        if flits.size and int(flits.max()) > sb:
+            core = int(src[int(np.argmax(flits))])
+            raise BufferDeadlock(f"deadlock: a {int(flits.max())}-flit packet can never enter the send buffer "
+                                  f"of core {core} ({sb} flits, core.send_buffer_flits)")
+        pk, buf = self.pk, self.buf
+        for s in np.unique(src).tolist():
+            if buf.mk[s] < 0:
+                buf.shift[s] = 0
+            cur = int(self.term.q_head[s])
+            while cur >= 0 and pk.made[cur] == 1:
+                cur = int(pk.next[cur])
+            buf.mk[s] = cur
+
+    def set_port_window(self, core: int, start: int, cycles: int, busy: int) -> None:
+        """The task starting on `core`: of cycles [start, start + cycles) it takes `busy` on its SRAM ports (the
+        receive buffer writes in the others)."""
+        self.buf.pw_a[core], self.buf.pw_len[core], self.buf.pw_use[core] = start, cycles, min(busy, cycles)
+
+    def packets_made(self, core: int) -> int:
+        """Packets the core has made so far (finite send queues)."""
+        return int(self.buf.made[core])
+
+    def makes_now(self, core: int) -> bool:
+        """Will the core's send queue take all its packets not yet made in the current cycle (not yet run)? Each
+        must be due now (not late already) and have room, in queue order."""
+        pk, buf, t = self.pk, self.buf, self.now
+        pid, sq = int(buf.mk[core]), int(buf.sq[core])
+        while pid >= 0:
+            sq += int(pk.flits[pid])
+            if pk.ctime[pid] + buf.shift[core] != t or sq > self.cfg.SB:
+                return False
+            pid = int(pk.next[pid])
+        return True
+
+    def send_delay(self, core: int) -> int:
+        """Cycles the packets being made at `core` run late because its send queue was full."""
+        return int(self.buf.shift[core])
+
+    def watch_made(self, core: int, count: int) -> None:
+        """Stop `run` once `core` has made `count` packets (0: do not)."""
+        self.buf.swatch[core] = count
 
     def _route_arr(self, routing, n):
         if routing is None:
@@ -191,6 +285,27 @@ class Noc:
         Routers replicate a packet where its destinations' paths diverge, cutting it through there (every
         branch gets room downstream for the whole packet; see `coresim.noc.flit_kernel`). A packet longer than a
         VC buffer cannot be cut through, so it is sent as one unicast packet per destination (same tag)."""
+        self._enqueue(*self._multicast_rows(src, dst_ptr, dst_idx, flits, cycle, tag, routing))
+
+    def inject_mixed(self, uni: tuple | None, multi: tuple | None) -> None:
+        """Queue unicast packets `uni` = (src, dst, flits, cycle, tag) and multicast ones `multi` = (src, dst_ptr,
+        dst_idx, flits, cycle, tag) at once (each source queue in creation order without re-sorting)."""
+        parts = []
+        if uni is not None:
+            src, dst, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in uni)
+            self._check(src, flits, cycle)
+            if dst.size and (dst.min() < 0 or dst.max() >= self.n_cores):
+                raise ValueError("destination core out of range")
+            n = src.size
+            parts.append((src, dst, np.full(n, -1, np.int64), flits, cycle, tag, self._route_arr(None, n),
+                          np.ones(n, np.int64)))
+        if multi is not None:
+            parts.append(self._multicast_rows(*multi, None))
+        if parts:
+            self._enqueue(*(np.concatenate([p[i] for p in parts]) for i in range(8)))
+
+    def _multicast_rows(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing):
+        """The rows `_enqueue` takes for multicast packets (see `inject_multicast`)."""
         src, flits, cycle, tag = (np.asarray(a, np.int64).ravel() for a in (src, flits, cycle, tag))
         dst_ptr, dst_idx = np.asarray(dst_ptr, np.int64), np.asarray(dst_idx, np.int64)
         self._check(src, flits, cycle)
@@ -216,8 +331,8 @@ class Noc:
                 mc.append(self._mc_row(d))
                 rem.append(d.size)
         k = np.asarray(rows, np.int64)
-        self._enqueue(src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k],
-                      route[k], np.asarray(rem, np.int64))
+        return (src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k], route[k],
+                np.asarray(rem, np.int64))
 
     # ------------------------------------------------------------------ running
     def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
@@ -242,14 +357,20 @@ class Noc:
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
             st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
-                         self.wires, self.pk, self.rec, self.scratch, w)
+                         self.wires, self.pk, self.rec, self.scratch, w, self.buf)
+            if self.sc[S.RX_GROW]:
+                self.buf = grow_rx(self.buf)
+                self.sc[S.RX_GROW] = 0
             if st == S.ST_REC_FULL:
                 self._stash_records()
+            elif st == S.ST_RX_GROW:
+                continue
             elif st == S.ST_NEED_PIDS:
                 self._grow_packets(2 * self.pk.src.shape[0])
             elif st == S.ST_DEADLOCK:
                 routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
-                raise NocDeadlock.at(self.now, routers, self.W)
+                full_rx = [] if self.cfg.RB < 0 else np.flatnonzero(self.buf.rx_n > self.cfg.RB).tolist()
+                raise NocDeadlock.at(self.now, routers, self.W, full_rx)
             else:
                 return self.now
 
@@ -259,12 +380,17 @@ class Noc:
             self._done.append(tuple(a[:n].copy() for a in self.rec))
             self.sc[S.NREC] = 0
 
+    def has_deliveries(self) -> bool:
+        return bool(self.sc[S.NREC]) or bool(self._done)
+
     def delivered(self) -> tuple[np.ndarray, ...]:
         """Deliveries since the last call: (tag, dst_core, create_cycle, inject_cycle, eject_cycle, hops)."""
         self._stash_records()
         parts, self._done = self._done, []
         if not parts:
             return tuple(np.zeros(0, np.int64) for _ in range(6))
+        if len(parts) == 1:
+            return parts[0]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
 
     def in_flight_age(self) -> tuple[int, int]:

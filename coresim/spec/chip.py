@@ -89,10 +89,14 @@ class CoreSpec(Spec):
     mac: MacSpec
     neuron: NeuronUnitSpec
     sram: SramSpec
-    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks); a "
-                                                        "limit of event cores' concurrent schedule")
-    send_buffer_flits: int = Field(gt=0, description="send queue depth towards the router; a limit of event "
-                                                     "cores' concurrent schedule")
+    receive_buffer_kib: float = Field(gt=0, description="router receive buffer (separate from sram banks): a full "
+                                                        "one stalls ejection (credits upstream); dense cores drain "
+                                                        "it one flit a cycle into SRAM in cycles the task leaves "
+                                                        "the ports free; also a limit of event cores' concurrent "
+                                                        "schedule")
+    send_buffer_flits: int = Field(gt=0, description="send queue towards the router: a packet is made once it has "
+                                                     "room; waiting for room stalls the neuron unit (the task); "
+                                                     "also a limit of event cores' concurrent schedule")
     synapse_mode: Literal["dense", "event"] = Field(
         "dense", description="dense: clock-driven synaptic ops every timestep on the MAC array; event: per incoming "
                              "spike, fan-out rows read from SRAM (see `event`)")

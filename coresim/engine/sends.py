@@ -1,0 +1,160 @@
+"""When the dense engine's packets are made: as the neuron unit produces their contents, lane group by lane
+group, during the task (not all at its end). The noc (`coresim.noc.buffers`) then holds each packet until the
+core's send queue has room, which may delay the task's end (`ChipSimulator._await_sends`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from coresim.components.costs import TaskCost
+from coresim.mapping.placement import Task
+from coresim.util import cdiv
+
+if TYPE_CHECKING:
+    from coresim.engine.simulator import _TaskState
+
+TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
+
+
+@dataclass
+class _Group:
+    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet."""
+
+    by_core: dict[int, list]
+    name: str
+    step: int
+    idx: np.ndarray
+    vals: np.ndarray
+    per: int
+    src: int
+    nfl: np.ndarray
+    remaining: int
+
+
+
+
+def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
+    """For the outputs `idx` (layer indices) of `task`, the group of `lanes` the neuron unit produces each in
+    (outputs in the task's own order)."""
+    pos = np.full(int(task.out_index.max()) + 1 if task.n_out else 0, -1, np.int64)
+    pos[task.out_index] = np.arange(task.n_out, dtype=np.int64)
+    return pos[idx] // lanes
+
+
+def packet_cycles(start: int, cost: TaskCost, groups: np.ndarray, n_groups: int, update_cycles: int,
+                  per: int) -> np.ndarray:
+    """Cycle each packet is made in: the cycle after the neuron-unit group that completes its last item.
+    `groups`: the lane group of each item sent (in packet order, `per` items a packet); the task's `n_groups`
+    groups end its neuron stage, one every `update_cycles` (a stage shorter than that, e.g. partial sums
+    without neurons, makes them all at its end). A task without cycles makes its packets as it starts."""
+    end = start + cost.cycles
+    if cost.cycles == 0 or groups.size == 0:
+        return np.full(cdiv(groups.size, per), start, np.int64)
+    last = np.maximum.reduceat(groups, np.arange(0, groups.size, per))
+    before_end = np.minimum(cost.neuron_cycles, (n_groups - 1 - last) * update_cycles)
+    return np.maximum(start, end - before_end)
+
+
+class TaskSends:
+    """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
+    the NoC's send queue; reads its chip, noc, env, groups, next_group, send_waits, timesteps and noc_wake."""
+
+    def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
+        """The task is over: hand outputs to same-core consumers; remote ones have all their packets."""
+        name = st.task.out_name
+        last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
+        for dst, idx, rec in st.local_routes:
+            if rec and last:
+                continue
+            slot = self._slot(dst, k + int(rec))
+            slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
+            slot.producers -= 1
+            self._check_ready(dst, k + int(rec))
+        for dsts, _idx, _item, rec, _grp in st.out_routes:
+            if rec and last:
+                continue
+            for dst in dsts:
+                self._slot(dst, k + int(rec)).producers -= 1
+                self._check_ready(dst, k + int(rec))
+
+    def _await_sends(self, core: int, st: _TaskState, start: int):
+        """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
+        the neuron unit, so the task ends that much later (`coresim.noc.buffers`)."""
+        target = int(self.noc.queued[core])
+        if st.cost.cycles == 0 or self.noc.packets_made(core) >= target or self.noc.makes_now(core):
+            return
+        event = self.env.event()
+        self.send_waits[core] = (event, target)
+        self.noc.watch_made(core, target)
+        yield event
+        end = start + st.cost.cycles + self.noc.send_delay(core)
+        if end > self.env.now:
+            yield self.env.timeout(end - self.env.now)
+
+    def _sends_made(self) -> None:
+        for core, (event, target) in list(self.send_waits.items()):
+            if self.noc.packets_made(core) >= target:
+                del self.send_waits[core]
+                self.noc.watch_made(core, 0)
+                event.succeed()
+
+    def _emit(self, st: _TaskState, k: int, full: np.ndarray, start: int) -> tuple[list, list]:
+        """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
+        contents (`coresim.engine.sends`): (unicast, multicast) lists of (tags, flits, cores, cycles)."""
+        task = st.task
+        name = task.out_name
+        last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
+        noc = self.chip.noc
+        neuron = self.chip.core.neuron
+        src_core = task.core
+        n_groups = cdiv(task.n_out, neuron.lanes)
+        uni: list[tuple] = []
+        multi: list[tuple] = []
+        for dsts, idx, item, rec, grp in st.out_routes:
+            if rec and last:
+                continue
+            vals = full[idx]
+            nz = np.flatnonzero(vals)
+            per = max(1, noc.packet_payload_bytes // item)
+            npk = cdiv(nz.size, per)
+            for dst in dsts:
+                self._slot(dst, k + int(rec)).packets += npk
+            if npk == 0:
+                continue
+            by_core: dict[int, list[_TaskState]] = {}
+            for d in dsts:
+                by_core.setdefault(d.task.core, []).append(d)
+            cores = np.array(sorted(by_core), np.int64)
+            sizes = np.full(npk, per, np.int64)
+            sizes[-1] = nz.size - per * (npk - 1)
+            nfl = noc.header_flits + cdiv(sizes * item, noc.flit_bytes)
+            serial = self.next_group
+            self.next_group += 1
+            self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
+                                         npk * cores.size)
+            tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
+            made = packet_cycles(start, st.cost, grp[nz], n_groups, neuron.update_cycles, per)
+            (uni if cores.size == 1 else multi).append((tags, nfl, cores, made))
+        return uni, multi
+
+    def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
+        """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
+        u = m = None
+        if uni:
+            tags = np.concatenate([u[0] for u in uni])
+            dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
+            u = (np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
+                 np.concatenate([u[3] for u in uni]), tags)
+        if multi:
+            tags = np.concatenate([m[0] for m in multi])
+            counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
+            ptr = np.concatenate([[0], np.cumsum(counts)])
+            dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
+            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, np.concatenate([m[1] for m in multi]),
+                 np.concatenate([m[3] for m in multi]), tags)
+        self.noc.inject_mixed(u, m)
+        if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
+            self.noc_wake.succeed()
