@@ -155,3 +155,13 @@ def test_multicast_packets(multicast_trace, tmp_path):
     cores_csv, _ = export(multicast_trace, "csv", tmp_path)
     import csv
     assert sum(int(r["packets_sent"]) for r in csv.DictReader(cores_csv.open())) == v.summary["packets"]
+
+
+def test_send_phases_of_a_core_are_the_union_of_its_spans():
+    from coresim.trace.view import _merged
+
+    core = np.array([1, 0, 1, 1, 0, 1])
+    start = np.array([10, 0, 12, 30, 5, 40])
+    end = np.array([20, 5, 15, 35, 9, 41])
+    got = _merged(core, start, end)
+    assert got.tolist() == [(0, 0, 9), (1, 10, 20), (1, 30, 35), (1, 40, 41)]

@@ -18,6 +18,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from coresim.errors import SpecError  # noqa: E402
 from coresim.trace.view import PORT_STEP, TraceView, load  # noqa: E402
+from coresim.util import cdiv  # noqa: E402
 
 TRACE_KINDS = ("util", "mesh", "links", "latency", "timeline")
 KINDS = TRACE_KINDS + ("sweep",)
@@ -50,7 +51,7 @@ def _row_height(rows: int, per_row: float) -> float:
 
 def group_rows(u: np.ndarray, max_rows: int = MAX_ROWS) -> tuple[np.ndarray, int]:
     """Rows averaged in groups of `k` consecutive cores so that at most `max_rows` remain; returns (rows, k)."""
-    k = max(1, -(-u.shape[0] // max_rows))
+    k = max(1, cdiv(u.shape[0], max_rows))
     if k == 1:
         return u, 1
     pad = (-u.shape[0]) % k
@@ -177,7 +178,7 @@ def phase_bars(v: TraceView, a: int, b: int) -> dict[str, dict[int, list[tuple[i
     """Per phase, per core: (start, length) bars clipped to cycles [a, b)."""
     iv = v.intervals
     spans = {"MAC": (iv["core"], iv["start"], iv["mac_end"]), "neuron": (iv["core"], iv["mac_end"], iv["end"]),
-             "send": (v.sends[:, 0], v.sends[:, 1], v.sends[:, 2])}
+             "send": (v.sends["core"], v.sends["start"], v.sends["end"])}
     out: dict[str, dict[int, list]] = {}
     for phase, (core, s, e) in spans.items():
         s, e = np.maximum(s, a), np.minimum(e, b)

@@ -53,7 +53,6 @@ class TaskCost:
     neuron_updates: int
     sram_read_bytes: int
     sram_write_bytes: int
-    sram_bound: bool      # the SRAM port, not the array, set the MAC stage's length
 
     @property
     def cycles(self) -> int:
@@ -76,7 +75,7 @@ def synaptic_cost(chip: ChipSpec, m: int, n: int, k: int, in_bits: int, n_out: i
     state_bytes = cdiv(updates * core.neuron.state_bits, 8)
     neuron_cycles = cdiv(updates, core.neuron.lanes) * core.neuron.update_cycles
     return TaskCost(mac_cycles, neuron_cycles, core.phase_overhead_cycles, t.macs, updates,
-                    rd + state_bytes, wr + state_bytes, sram_cycles > t.compute_cycles)
+                    rd + state_bytes, wr + state_bytes)
 
 
 def soma_cost(chip: ChipSpec, n_in: int, in_bytes: int, out_bytes: int, updates: int) -> TaskCost:
@@ -86,7 +85,7 @@ def soma_cost(chip: ChipSpec, n_in: int, in_bytes: int, out_bytes: int, updates:
     state_bytes = cdiv(updates * core.neuron.state_bits, 8)
     cycles = (cdiv(n_in, core.neuron.lanes) + cdiv(updates, core.neuron.lanes)) * core.neuron.update_cycles
     return TaskCost(0, cycles, core.phase_overhead_cycles, 0, updates, in_bytes + state_bytes,
-                    out_bytes + state_bytes, False)
+                    out_bytes + state_bytes)
 
 
 def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
@@ -96,7 +95,7 @@ def task_cost(chip: ChipSpec, net: Network, task: Task) -> TaskCost:
         in_bits = element_bits(chip, net, layer.inputs[0])
         return synaptic_cost(chip, m, n, k, in_bits, task.n_out, layer.stateful and task.role == "full")
     if layer.kind == "flatten":
-        return TaskCost(0, 0, 0, 0, 0, 0, 0, False)
+        return TaskCost(0, 0, 0, 0, 0, 0, 0)
     n_in = sum(idx.size for idx in task.needs.values())
     in_bytes = sum(cdiv(idx.size * element_bits(chip, net, src), 8) for src, idx in task.needs.items())
     out_bytes = cdiv(task.n_out * element_bits(chip, net, task.out_name), 8)

@@ -388,7 +388,7 @@ class EventSimulator:
 
     def _trace(self, outputs, step_cycles, sample_cycles, total) -> SimTrace:
         acc = self.acc
-        costs = [TaskCost(0, 0, 0, int(a[0]), int(a[1]), int(a[2]), int(a[3]), False) for a in acc]
+        costs = [TaskCost(0, 0, 0, int(a[0]), int(a[1]), int(a[2]), int(a[3])) for a in acc]
         c = self.counters
         counters = {"packets": c["packets"], "flits": c["flits"], "host_cycles": 0, "dram_cycles": 0,
                     "synaptic_events": int(acc[:, 0].sum()), "spikes_in": int(acc[:, 4].sum()),

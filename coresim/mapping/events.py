@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from coresim.errors import SpecError
 from coresim.mapping.placement import Buffer, Placement, Task
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Layer, Network
 
 AXON_ENTRY_BYTES = 4  # destination core and fan-out row base of one (neuron, destination core) pair
@@ -142,7 +143,7 @@ def _fanin(projs: list[Projection], layer: str, n: int) -> np.ndarray:
 def neuron_bytes(chip: ChipSpec, fanin: np.ndarray) -> np.ndarray:
     """SRAM bytes per neuron on its core: fan-in synapses, state and dendrite accumulator."""
     core = chip.core
-    return -(-(fanin * core.event.synapse_bits + core.neuron.state_bits + core.mac.acc_bits) // 8)
+    return cdiv(fanin * core.event.synapse_bits + core.neuron.state_bits + core.mac.acc_bits, 8)
 
 
 def _cut(per_neuron: np.ndarray, max_neurons: int, cap: int, parts: int, file: str | None, la: Layer) -> list:

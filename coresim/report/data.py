@@ -89,7 +89,7 @@ def read_run(path: str | Path) -> RunData:
         versions=versions, width=v.width, height=v.height, cores_per_tile=v.cores_per_tile,
         clock_mhz=v.clock_mhz, total_cycles=v.total_cycles,
         mac=Phases(iv["core"], iv["start"], iv["mac_end"]), neuron=Phases(iv["core"], iv["mac_end"], iv["end"]),
-        send=Phases(v.sends[:, 0], v.sends[:, 1], v.sends[:, 2]), interval_task=iv["task"],
+        send=Phases(v.sends["core"], v.sends["start"], v.sends["end"]), interval_task=iv["task"],
         packet_latency=pk["eject"] - pk["create"], network_latency=pk["eject"] - pk["inject"],
         link_flits=v.link_flits,
         task_layer=table[:, 1], task_core=table[:, 2], task_cycles=table[:, 4], task_sram_bytes=sram,

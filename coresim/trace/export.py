@@ -140,7 +140,7 @@ def to_perfetto(v: TraceView, out: str | Path, from_cycle: int | None = None, to
                            "ts": s1 * us, "dur": (e1 - s1) * us,
                            "args": {"task": task, "layer": layer, "sample": rec["sample"], "timestep": rec["t"]}})
     sends: dict[int, list] = {}
-    for core, s, e in v.sends.tolist():
+    for core, s, e in zip(*(v.sends[f].tolist() for f in ("core", "start", "end")), strict=True):
         sends.setdefault(core, []).append((s, e))
     for core, spans in sends.items():
         for s, e in _merge(spans):
@@ -251,7 +251,7 @@ def to_csv(v: TraceView, out_dir: str | Path, from_cycle: int | None = None, to_
     np.add.at(tasks, core, (clipped(start, end) > 0) | ((start >= a) & (start < b)))
     for core in range(n):
         send[core] = sum(max(0, min(e, b) - max(s, a)) for s, e in
-                         _merge([(s, e) for c, s, e in v.sends.tolist() if c == core]))
+                         _merge(v.sends[["start", "end"]][v.sends["core"] == core].tolist()))
     sent, pk = v.sent_packets, v.packets
     sent = sent[(sent["create"] >= a) & (sent["create"] < b)]
     recv = pk[(pk["create"] >= a) & (pk["create"] < b)]

@@ -18,7 +18,9 @@ INTERVAL = np.dtype([(name, np.int64) for name in ("core", "task", "sample", "t"
 # the destination task
 PACKET = np.dtype([(name, np.int64) for name in ("tag", "src", "dst", "flits", "create", "inject", "eject", "hops",
                                                  "task")])
-TIMES = {INTERVAL: ("start", "mac_end", "end"), PACKET: ("create", "inject", "eject")}  # cycle fields
+# a core's send phase: packets of one core created at one cycle, until the tail flit of the last has left it
+SEND = np.dtype([(name, np.int64) for name in ("core", "start", "end")])
+TIMES = {INTERVAL: ("start", "mac_end", "end"), PACKET: ("create", "inject", "eject"), SEND: ("start", "end")}
 
 
 def records(dtype: np.dtype, table=None, **columns) -> np.ndarray:

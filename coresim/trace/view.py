@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from coresim.errors import SpecError
-from coresim.trace.record import INTERVAL, PACKET, records
+from coresim.trace.record import INTERVAL, PACKET, SEND, records
 
 PORT_NAMES = ("+x", "-x", "+y", "-y")
 PORT_STEP = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -76,14 +76,16 @@ class TraceView:
 
     @cached_property
     def sends(self) -> np.ndarray:
-        """(n, 3) core, start, end of send phases: packets of one core created at one cycle form one phase."""
+        """SEND records (core, start, end) of send phases: a core sends from the creation of a packet until the tail
+        flit of the last packet it has made has left it; overlapping or touching spans of one core form one phase
+        (packets made lane group by lane group during a task give one phase, not one per group)."""
         pk = self.sent_packets
         if not pk.size:
-            return np.zeros((0, 3), np.int64)
+            return np.zeros(0, SEND)
         keys, inv = np.unique(np.column_stack([pk["src"], pk["create"]]), axis=0, return_inverse=True)
         end = np.full(len(keys), np.iinfo(np.int64).min, np.int64)
         np.maximum.at(end, inv.ravel(), pk["inject"] + pk["flits"])
-        return np.column_stack([keys[:, 0], keys[:, 1], end])
+        return _merged(keys[:, 0], keys[:, 1], end)
 
     @cached_property
     def core_busy_cycles(self) -> np.ndarray:
@@ -93,7 +95,7 @@ class TraceView:
         return busy
 
     def cores_used(self) -> np.ndarray:
-        used = set(self.intervals["core"].tolist()) | set(self.sends[:, 0].tolist())
+        used = set(self.intervals["core"].tolist()) | set(self.sends["core"].tolist())
         return np.array(sorted(used), np.int64)
 
     def link_path(self, src_core: int, dst_core: int) -> list[tuple[int, int]]:
@@ -150,3 +152,18 @@ def _view(path: Path, f: h5py.File) -> TraceView:
         config_sha256=str(f.attrs["config_sha256"]),
         task_layer={int(t): names[int(li)] for t, li in table[:, :2]},
     )
+
+
+def _merged(core: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """SEND records of the union of each core's [start, end) spans (sorted by core, then start)."""
+    order = np.lexsort((start, core))
+    core, start, end = core[order], start[order], end[order]
+    reach = np.empty_like(end)  # the furthest end of the core's spans so far
+    for c in np.unique(core):  # per core: a running maximum
+        sel = core == c
+        reach[sel] = np.maximum.accumulate(end[sel])
+    new = np.ones(core.size, bool)
+    new[1:] = (core[1:] != core[:-1]) | (start[1:] > reach[:-1])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], core.size) - 1
+    return records(SEND, core=core[first], start=start[first], end=reach[last])
