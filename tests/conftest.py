@@ -10,3 +10,14 @@ REFERENCE = DATA / "reference"   # BookSim2, SCALE-Sim and Lava results (see the
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def default_trace(tmp_path_factory) -> Path:
+    """An HDF5 trace of the default run (2 samples), shared read-only by the export, plot and report tests."""
+    from coresim.run import run
+    from coresim.trace.hdf5 import write_trace
+
+    path = tmp_path_factory.mktemp("default_trace") / "default.h5"
+    write_trace(path, run(samples=2))
+    return path

@@ -15,14 +15,9 @@ from coresim.trace.view import load
 PHASES = {"X", "B", "E", "b", "e", "n", "C", "M", "i", "I", "s", "t", "f"}
 
 
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory):
-    from coresim.run import run
-    from coresim.trace.hdf5 import write_trace
-
-    path = tmp_path_factory.mktemp("trace") / "default.h5"
-    write_trace(path, run(samples=2))
-    return path
+@pytest.fixture
+def trace(default_trace):
+    return default_trace  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,9 @@ from coresim.cli import main
 from coresim.errors import SpecError
 
 
-@pytest.fixture(scope="module")
-def trace(tmp_path_factory):
-    from coresim.run import run
-    from coresim.trace.hdf5 import write_trace
-
-    path = tmp_path_factory.mktemp("trace") / "default.h5"
-    write_trace(path, run(samples=2))
-    return path
+@pytest.fixture
+def trace(default_trace):
+    return default_trace  # tests/conftest.py
 
 
 def test_every_trace_kind_renders(trace, tmp_path):

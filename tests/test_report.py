@@ -50,15 +50,6 @@ def read_page(path) -> Page:
 
 
 @pytest.fixture(scope="module")
-def default_trace(tmp_path_factory):
-    from coresim.run import run
-
-    path = tmp_path_factory.mktemp("report") / "default.h5"
-    write_trace(path, run(samples=2))
-    return path
-
-
-@pytest.fixture(scope="module")
 def chip160_trace(tmp_path_factory):
     """The default workload spread over all 160 cores of TianjicX (density mapping)."""
     from coresim.run import run
