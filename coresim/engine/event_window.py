@@ -28,6 +28,8 @@ cores and buffers (one line).
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,13 +221,21 @@ def time_or_fail(prog: WindowProgram, timing: ChipTiming, timer=time_window):
     return res
 
 
+def timing_workers() -> int:
+    """Threads timing windows: one per CPU this process may use (at most 4: each holds its own scratch tables)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 class ConcurrentRun:
     """Drives an EventSimulator (coresim/engine/event.py) through the concurrent schedule: the data of each
-    timestep computed on the main thread while a worker times the previous one."""
+    timestep computed on the main thread while workers time the previous ones (the windows are independent;
+    they are laid out in order). `workers`: None - `timing_workers()` for the compiled kernel, one for another
+    timer (the plain-Python twin gains nothing from threads)."""
 
-    def __init__(self, sim, timer=time_window):
+    def __init__(self, sim, timer=time_window, workers: int | None = None):
         chip = sim.chip
         self.sim, self.chip, self.timer = sim, chip, timer
+        self.workers = workers or (timing_workers() if timer is time_window else 1)
         self.ticks = Ticks.from_chip(chip)
         self.timing = ChipTiming.from_chip(chip)
         self.lid = {la.name: i for i, la in enumerate(sim.layers)}
@@ -404,8 +414,8 @@ class ConcurrentRun:
         outs = {la.name: np.zeros((sim.samples, sim.timesteps, la.n_out), dtypes[la.name]) for la in sim.layers}
         step_cycles = np.zeros((sim.samples, sim.timesteps), I64)
         sample_cycles = np.zeros(sim.samples, I64)
-        now, queued = 0, None
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        now, queued = 0, deque()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for s in range(sim.samples):
                 states = {la.name: neuron_state(la, 1) for la in sim.layers}
                 pending: dict = {}
@@ -416,11 +426,12 @@ class ConcurrentRun:
                         self.step_layer(la, s, t, outs, states[la.name], pending, msgs, cost, fired)
                     self.send_delayed(s, t, outs, pending, msgs)
                     prog = self.program(msgs, cost, fired)
-                    job = (prog, pool.submit(self.time, prog), s, t)
-                    if queued is not None:
-                        now = self.settle(queued, queued[2], queued[3], now, step_cycles, sample_cycles)
-                    queued = job
-            if queued is not None:
-                now = self.settle(queued, queued[2], queued[3], now, step_cycles, sample_cycles)
+                    queued.append((prog, pool.submit(self.time, prog), s, t))
+                    while len(queued) > self.workers:
+                        job = queued.popleft()
+                        now = self.settle(job, job[2], job[3], now, step_cycles, sample_cycles)
+            while queued:
+                job = queued.popleft()
+                now = self.settle(job, job[2], job[3], now, step_cycles, sample_cycles)
         outputs = sim._all_outputs(outs)
         return sim._trace(outputs, step_cycles, sample_cycles, now)
