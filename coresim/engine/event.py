@@ -254,10 +254,14 @@ class EventSimulator:
         rows = np.stack([w.cores, w.ids, np.zeros_like(w.ids), np.zeros_like(w.ids), np.full_like(w.ids, start),
                          syn, ends], 1)
         packets = (p_src.size, int(p_flits.sum()))
-        if self.keep_packets and self.n_packet_rows + p_src.size <= MAX_PACKET_ROWS:  # records too
+        if self.keeps_rows(p_src.size):  # records too
             packets += (np.stack([np.zeros_like(p_src), p_src, p_dst, p_flits, p_time, p_time, eject,
                                   np.zeros_like(p_src), np.full_like(p_src, -1)], 1),)
         return int(ends.max(initial=start)), rows, packets
+
+    def keeps_rows(self, n: int) -> bool:
+        """Whether a phase's n packet records would be kept (`_keep_packets`): else only their totals count."""
+        return self.keep_packets and self.n_packet_rows + n <= MAX_PACKET_ROWS
 
     def _keep_packets(self, packets: tuple, shift: int) -> None:
         """Count a phase's packets; keep their records (tag, src, dst, flits, create, inject, eject) up to

@@ -36,6 +36,7 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
+from coresim.kernels.event_program import max_at, rounded_steps, stable_order
 
 I64 = np.int64
 
@@ -82,26 +83,6 @@ def sync_cycles(chip, tiles: int) -> int:
     keys = sorted(table)
     key = max([k for k in keys if k <= tiles], default=keys[0])
     return int(round(table[key] * chip.clock_mhz / 1000.0))
-
-
-def rounded_steps(ticks: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Integer cycles per item whose running total per group (items in order within a group) is the rounded
-    running total of `ticks`."""
-    n = ticks.size
-    if n == 0:
-        return np.zeros(0, I64)
-    order = np.argsort(group, kind="stable")
-    g, t = group[order], ticks[order]
-    cs = np.cumsum(t)
-    first = np.ones(n, bool)
-    first[1:] = g[1:] != g[:-1]
-    base = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    rounded = np.floor(cs - (cs - t)[base] + 0.5).astype(I64)
-    prev = np.concatenate([[0], rounded[:-1]])
-    prev[first] = 0
-    out = np.empty(n, I64)
-    out[order] = rounded - prev
-    return out
 
 
 @dataclass
@@ -171,7 +152,7 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     for lid, p in pos_of.items():
         sel = sl[core_msg] == lid
         mpos[sel] = p[sn[core_msg[sel]]]
-    morder = np.argsort(mpos, kind="stable")
+    morder = stable_order(mpos, N)
     core_msg, mpos = core_msg[morder], mpos[morder]
     # the item stream (a neuron, then its messages) and its cycles rounded on each core's running total
     per_neuron = np.bincount(mpos, minlength=N)
@@ -371,9 +352,9 @@ class ConcurrentRun:
         prog, res = job[0], job[1].result()
         end = res.end_cycle
         core_end = np.full(sim.n_cores, 0, I64)
-        np.maximum.at(core_end, prog.msg_dst, res.msg_done)
+        max_at(core_end, prog.msg_dst, res.msg_done)
         if prog.host_dst is not None and prog.host_dst.size:
-            np.maximum.at(core_end, prog.host_dst, res.host_done)
+            max_at(core_end, prog.host_dst, res.host_done)
         core_end = np.maximum(core_end, res.soma_end)
         ids = self.by_core[1]
         cores = self.by_core[0]
@@ -385,17 +366,19 @@ class ConcurrentRun:
         links = res.link_flits
         sim.link_flits = links.copy() if sim.link_flits is None else sim.link_flits + links
         sim.flit_hops += res.flit_hops
-        noc = (prog.msg_dst != np.repeat(np.repeat(np.arange(sim.n_cores), np.diff(prog.op_ptr)),
-                                         np.diff(prog.msg_ptr)))
-        lat = res.msg_eject[noc] - res.msg_sent[noc]
+        src = np.repeat(np.repeat(np.arange(sim.n_cores, dtype=I64), np.diff(prog.op_ptr)), np.diff(prog.msg_ptr))
+        noc = prog.msg_dst != src
+        sent, eject = res.msg_sent[noc], res.msg_eject[noc]
+        lat = eject - sent
         if lat.size:
             sim.lat_sum += int(lat.sum())
             sim.lat_max = max(sim.lat_max, int(lat.max()))
-        n = int(np.count_nonzero(noc))
-        src = np.repeat(np.repeat(np.arange(sim.n_cores, dtype=I64), np.diff(prog.op_ptr)), np.diff(prog.msg_ptr))
-        rec = np.stack([np.zeros(n, I64), src[noc], prog.msg_dst[noc], prog.msg_flits[noc], res.msg_sent[noc],
-                        res.msg_sent[noc], res.msg_eject[noc], np.zeros(n, I64), np.full(n, -1, I64)], 1)
-        sim._keep_packets((n, int(prog.msg_flits[noc].sum()), rec), now)
+        n, flits = lat.size, prog.msg_flits[noc]
+        packets = (n, int(flits.sum()))
+        if sim.keeps_rows(n):
+            packets += (np.stack([np.zeros(n, I64), src[noc], prog.msg_dst[noc], flits, sent, sent, eject,
+                                  np.zeros(n, I64), np.full(n, -1, I64)], 1),)
+        sim._keep_packets(packets, now)
         step_cycles[s, t] = end + self.sync
         if t == sim.timesteps - 1:
             sample_cycles[s] = int(step_cycles[s].sum())
