@@ -24,6 +24,9 @@ built here as a per-core program:
   holding neurons, else `barrier_cycles`). Output spikes leave through the host port without delaying the step.
 Buffers are finite (send, receive, router): a deadlock or a packet larger than a buffer is a SpecError naming the
 cores and buffers (one line).
+Speed: the windows of successive timesteps are independent (each starts at cycle 0 from its own program), so
+`ConcurrentRun` times them on a pool of threads (the kernel releases the GIL) while the main thread computes the
+next steps' data, and lays them out in order: the same trace as one thread.
 """
 
 from __future__ import annotations
