@@ -2,7 +2,8 @@
 
 The default is the event chips' default: the concurrent schedule with its buffered NoC (--noc-model buffered);
 link, path and flit time the lockstep schedule. Each case generates the network (`coresim gen random`) and runs
-`coresim run chipspecs/loihi.yaml ... --json` in a fresh process; peak memory is that process's max RSS.
+`coresim run chipspecs/loihi.yaml ... --json` in a fresh process; peak memory is that process's max RSS, process CPU
+its user + system time (mapping included; on a shared machine the CPU time is steadier than the wall time).
 Networks over one chip's 128 cores run on a larger mesh of Loihi tiles (see MESH; inter-chip links are
 modelled as on-chip links).
 Usage:
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,12 +43,15 @@ def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict
     mesh = MESH.get(n)
     if mesh:
         args += ["--set", f"chip.mesh.width={mesh[0]}", "--set", f"chip.mesh.height={mesh[1]}"]
-    t0 = time.perf_counter()
+    t0, ru = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru1.ru_utime + ru1.ru_stime - ru.ru_utime - ru.ru_stime
     s = json.loads(out.stdout)
     sim = s["wall_seconds"]
-    return {"neurons": n, "noc": noc_model, "cores": s["cores_used"], "process_s": wall, "simulate_s": sim,
+    return {"neurons": n, "noc": noc_model, "cores": s["cores_used"], "process_s": wall, "cpu_s": cpu,
+            "simulate_s": sim,
             "events": s["synaptic_events"], "events_per_s": s["synaptic_events"] / sim,
             "flit_hops_per_s": s["flit_hops"] / sim, "packets": s["packets"], "spikes": s["spikes"],
             "cycles": s["total_cycles"], "energy_uj": s["energy_pj"] / 1e6,
@@ -62,15 +67,16 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.05)
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    print("| neurons | NoC | cores | synaptic events | simulate s | process s | M events/s | M flit-hops/s | "
-          "packets | spikes | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| neurons | NoC | cores | synaptic events | simulate s | process s | process CPU s | M events/s | "
+          "M flit-hops/s | packets | spikes | cycles | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         for n in (int(x) for x in args.sizes.split(",")):
             r = case(n, args.noc_model, args.timesteps, args.rate, Path(d))
             print(f"| {n:,} | {r['noc']} | {r['cores']} | {r['events']:,} | {r['simulate_s']:.2f} | "
-                  f"{r['process_s']:.2f} | {r['events_per_s'] / 1e6:.2f} | {r['flit_hops_per_s'] / 1e6:.2f} | "
-                  f"{r['packets']:,} | {r['spikes']:,} | {r['peak_mb']:.0f} |", flush=True)
+                  f"{r['process_s']:.2f} | {r['cpu_s']:.2f} | {r['events_per_s'] / 1e6:.2f} | "
+                  f"{r['flit_hops_per_s'] / 1e6:.2f} | {r['packets']:,} | {r['spikes']:,} | {r['cycles']:,} | "
+                  f"{r['peak_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from coresim.functional.executor import finish_current, neuron_state, output_dty
 from coresim.kernels import events as kern
 from coresim.mapping.events import Chunk, Projection, chunk_index
 from coresim.spec.chip import ChipSpec
+from coresim.util import cdiv
 from coresim.workload.graph import Network
 
 NOC_MODELS = ("link", "path", "flit")  # link: FCFS per link in arrival order; path: whole paths in send order
@@ -69,10 +70,6 @@ def event_noc_model(schedule: str, noc_model: str | None) -> str:
         raise SpecError(None, "--noc-model", f"NoC model {noc_model!r} does not time the {schedule} schedule; it "
                                              f"takes {', '.join(ok)}{other}")
     return noc_model
-
-
-def _cdiv(a, b):
-    return -(-a // b)
 
 
 class Store:
@@ -243,10 +240,10 @@ class EventSimulator:
             m_pkt[core_msg] = np.arange(core_msg.size)
             p_src, p_dst, p_time = m_src[core_msg], m_dst[core_msg], m_time[core_msg]
             del core_msg
-            p_flits = np.full(p_src.size, noc.header_flits + _cdiv(w.item, noc.flit_bytes), np.int64)
+            p_flits = np.full(p_src.size, noc.header_flits + cdiv(w.item, noc.flit_bytes), np.int64)
         else:
             m_pkt, p_src, p_dst, p_count, p_time = kern.packetise(m_src, m_dst, m_time, per, self.n_cores)
-            p_flits = noc.header_flits + _cdiv(p_count * w.item, noc.flit_bytes)
+            p_flits = noc.header_flits + cdiv(p_count * w.item, noc.flit_bytes)
         eject = self._deliver(p_src, p_dst, p_flits, p_time)
         m_arr = np.where(m_pkt >= 0, eject[np.maximum(m_pkt, 0)] if eject.size else 0, m_time)
         syn_end = kern.core_clock(m_dst, m_arr, m_pkt, w.work, self.n_cores, start,
@@ -257,10 +254,14 @@ class EventSimulator:
         rows = np.stack([w.cores, w.ids, np.zeros_like(w.ids), np.zeros_like(w.ids), np.full_like(w.ids, start),
                          syn, ends], 1)
         packets = (p_src.size, int(p_flits.sum()))
-        if self.keep_packets and self.n_packet_rows + p_src.size <= MAX_PACKET_ROWS:  # records too
+        if self.keeps_rows(p_src.size):  # records too
             packets += (np.stack([np.zeros_like(p_src), p_src, p_dst, p_flits, p_time, p_time, eject,
                                   np.zeros_like(p_src), np.full_like(p_src, -1)], 1),)
         return int(ends.max(initial=start)), rows, packets
+
+    def keeps_rows(self, n: int) -> bool:
+        """Whether a phase's n packet records would be kept (`_keep_packets`): else only their totals count."""
+        return self.keep_packets and self.n_packet_rows + n <= MAX_PACKET_ROWS
 
     def _keep_packets(self, packets: tuple, shift: int) -> None:
         """Count a phase's packets; keep their records (tag, src, dst, flits, create, inject, eject) up to
@@ -365,9 +366,9 @@ class EventSimulator:
     def _export(self, vals: np.ndarray, name: str) -> int:
         bits = element_bits(self.chip, self.net, name)
         nbytes = (int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes if bits <= 2
-                  else _cdiv(vals.size * bits, 8))
+                  else cdiv(vals.size * bits, 8))
         self.host_bytes += nbytes
-        return self.chip.host.latency_cycles + _cdiv(nbytes, self.chip.host.bytes_per_cycle)
+        return self.chip.host.latency_cycles + cdiv(nbytes, self.chip.host.bytes_per_cycle)
 
     def _all_outputs(self, outs: dict) -> dict[str, np.ndarray]:
         """Stateless layers' outputs from the populations' (they are folded into synapses on the chip)."""

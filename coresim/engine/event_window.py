@@ -24,16 +24,22 @@ built here as a per-core program:
   holding neurons, else `barrier_cycles`). Output spikes leave through the host port without delaying the step.
 Buffers are finite (send, receive, router): a deadlock or a packet larger than a buffer is a SpecError naming the
 cores and buffers (one line).
+Speed: the windows of successive timesteps are independent (each starts at cycle 0 from its own program), so
+`ConcurrentRun` times them on a pool of threads (the kernel releases the GIL) while the main thread computes the
+next steps' data, and lays them out in order: the same trace as one thread.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from coresim.errors import SpecError
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
+from coresim.kernels.event_program import max_at, rounded_steps, stable_order
 
 I64 = np.int64
 
@@ -80,26 +86,6 @@ def sync_cycles(chip, tiles: int) -> int:
     keys = sorted(table)
     key = max([k for k in keys if k <= tiles], default=keys[0])
     return int(round(table[key] * chip.clock_mhz / 1000.0))
-
-
-def rounded_steps(ticks: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Integer cycles per item whose running total per group (items in order within a group) is the rounded
-    running total of `ticks`."""
-    n = ticks.size
-    if n == 0:
-        return np.zeros(0, I64)
-    order = np.argsort(group, kind="stable")
-    g, t = group[order], ticks[order]
-    cs = np.cumsum(t)
-    first = np.ones(n, bool)
-    first[1:] = g[1:] != g[:-1]
-    base = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    rounded = np.floor(cs - (cs - t)[base] + 0.5).astype(I64)
-    prev = np.concatenate([[0], rounded[:-1]])
-    prev[first] = 0
-    out = np.empty(n, I64)
-    out[order] = rounded - prev
-    return out
 
 
 @dataclass
@@ -169,7 +155,7 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     for lid, p in pos_of.items():
         sel = sl[core_msg] == lid
         mpos[sel] = p[sn[core_msg[sel]]]
-    morder = np.argsort(mpos, kind="stable")
+    morder = stable_order(mpos, N)
     core_msg, mpos = core_msg[morder], mpos[morder]
     # the item stream (a neuron, then its messages) and its cycles rounded on each core's running total
     per_neuron = np.bincount(mpos, minlength=N)
@@ -219,13 +205,21 @@ def time_or_fail(prog: WindowProgram, timing: ChipTiming, timer=time_window):
     return res
 
 
+def timing_workers() -> int:
+    """Threads timing windows: one per CPU this process may use (at most 4: each holds its own scratch tables)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 class ConcurrentRun:
     """Drives an EventSimulator (coresim/engine/event.py) through the concurrent schedule: the data of each
-    timestep computed on the main thread while a worker times the previous one."""
+    timestep computed on the main thread while workers time the previous ones (the windows are independent;
+    they are laid out in order). `workers`: None - `timing_workers()` for the compiled kernel, one for another
+    timer (the plain-Python twin gains nothing from threads)."""
 
-    def __init__(self, sim, timer=time_window):
+    def __init__(self, sim, timer=time_window, workers: int | None = None):
         chip = sim.chip
         self.sim, self.chip, self.timer = sim, chip, timer
+        self.workers = workers or (timing_workers() if timer is time_window else 1)
         self.ticks = Ticks.from_chip(chip)
         self.timing = ChipTiming.from_chip(chip)
         self.lid = {la.name: i for i, la in enumerate(sim.layers)}
@@ -361,9 +355,9 @@ class ConcurrentRun:
         prog, res = job[0], job[1].result()
         end = res.end_cycle
         core_end = np.full(sim.n_cores, 0, I64)
-        np.maximum.at(core_end, prog.msg_dst, res.msg_done)
+        max_at(core_end, prog.msg_dst, res.msg_done)
         if prog.host_dst is not None and prog.host_dst.size:
-            np.maximum.at(core_end, prog.host_dst, res.host_done)
+            max_at(core_end, prog.host_dst, res.host_done)
         core_end = np.maximum(core_end, res.soma_end)
         ids = self.by_core[1]
         cores = self.by_core[0]
@@ -375,17 +369,19 @@ class ConcurrentRun:
         links = res.link_flits
         sim.link_flits = links.copy() if sim.link_flits is None else sim.link_flits + links
         sim.flit_hops += res.flit_hops
-        noc = (prog.msg_dst != np.repeat(np.repeat(np.arange(sim.n_cores), np.diff(prog.op_ptr)),
-                                         np.diff(prog.msg_ptr)))
-        lat = res.msg_eject[noc] - res.msg_sent[noc]
+        src = np.repeat(np.repeat(np.arange(sim.n_cores, dtype=I64), np.diff(prog.op_ptr)), np.diff(prog.msg_ptr))
+        noc = prog.msg_dst != src
+        sent, eject = res.msg_sent[noc], res.msg_eject[noc]
+        lat = eject - sent
         if lat.size:
             sim.lat_sum += int(lat.sum())
             sim.lat_max = max(sim.lat_max, int(lat.max()))
-        n = int(np.count_nonzero(noc))
-        src = np.repeat(np.repeat(np.arange(sim.n_cores, dtype=I64), np.diff(prog.op_ptr)), np.diff(prog.msg_ptr))
-        rec = np.stack([np.zeros(n, I64), src[noc], prog.msg_dst[noc], prog.msg_flits[noc], res.msg_sent[noc],
-                        res.msg_sent[noc], res.msg_eject[noc], np.zeros(n, I64), np.full(n, -1, I64)], 1)
-        sim._keep_packets((n, int(prog.msg_flits[noc].sum()), rec), now)
+        n, flits = lat.size, prog.msg_flits[noc]
+        packets = (n, int(flits.sum()))
+        if sim.keeps_rows(n):
+            packets += (np.stack([np.zeros(n, I64), src[noc], prog.msg_dst[noc], flits, sent, sent, eject,
+                                  np.zeros(n, I64), np.full(n, -1, I64)], 1),)
+        sim._keep_packets(packets, now)
         step_cycles[s, t] = end + self.sync
         if t == sim.timesteps - 1:
             sample_cycles[s] = int(step_cycles[s].sum())
@@ -404,8 +400,8 @@ class ConcurrentRun:
         outs = {la.name: np.zeros((sim.samples, sim.timesteps, la.n_out), dtypes[la.name]) for la in sim.layers}
         step_cycles = np.zeros((sim.samples, sim.timesteps), I64)
         sample_cycles = np.zeros(sim.samples, I64)
-        now, queued = 0, None
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        now, queued = 0, deque()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for s in range(sim.samples):
                 states = {la.name: neuron_state(la, 1) for la in sim.layers}
                 pending: dict = {}
@@ -416,11 +412,12 @@ class ConcurrentRun:
                         self.step_layer(la, s, t, outs, states[la.name], pending, msgs, cost, fired)
                     self.send_delayed(s, t, outs, pending, msgs)
                     prog = self.program(msgs, cost, fired)
-                    job = (prog, pool.submit(self.time, prog), s, t)
-                    if queued is not None:
-                        now = self.settle(queued, queued[2], queued[3], now, step_cycles, sample_cycles)
-                    queued = job
-            if queued is not None:
-                now = self.settle(queued, queued[2], queued[3], now, step_cycles, sample_cycles)
+                    queued.append((prog, pool.submit(self.time, prog), s, t))
+                    while len(queued) > self.workers:
+                        job = queued.popleft()
+                        now = self.settle(job, job[2], job[3], now, step_cycles, sample_cycles)
+            while queued:
+                job = queued.popleft()
+                now = self.settle(job, job[2], job[3], now, step_cycles, sample_cycles)
         outputs = sim._all_outputs(outs)
         return sim._trace(outputs, step_cycles, sample_cycles, now)

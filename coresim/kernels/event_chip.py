@@ -84,7 +84,8 @@ arbitration (by entry into the send buffer), and either rule without skipping re
 fail as often (twin variants, benchmarks/RESULTS.md); the tests hold a 5-message counterexample in which no
 router arbitrates at all. With one sending core (nothing competes) timing is monotone.
 
-KERNEL (`event_chip_jit`). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
+KERNEL (`event_chip_jit`: entry points; `event_chip_stages`: the cycle's stages and the clock; `event_chip_state`:
+tables and primitives). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
 re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its
 bucket: the events of one cycle commute); a cycle with nothing due is skipped; each cycle evaluates only the
 entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each
@@ -107,11 +108,12 @@ from typing import NamedTuple
 import numpy as np
 
 from coresim.kernels import event_chip_jit as ks
+from coresim.kernels import event_chip_state as st
 from coresim.noc.link_kernel import flit_cycles, router_pipeline_cycles
 from coresim.spec.chip import ChipSpec
 
 I64 = np.int64
-STATUS = {ks.OK: "ok", ks.DEADLOCK: "deadlock", ks.OVERSIZE: "oversize"}
+STATUS = {st.OK: "ok", st.DEADLOCK: "deadlock", st.OVERSIZE: "oversize"}
 
 
 class WindowProgram(NamedTuple):
@@ -232,7 +234,7 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
     hf = np.ones(nh, I64) if p.host_flits is None else p.host_flits
     host = np.stack([_arr(a, nh) for a in (p.host_cycle, p.host_dst, hf, p.host_work, p.host_gate)])
     MH, MS, (lo_d, hi_d, lo_f, lo_c, *most) = ks.tables(op_ptr, msg_ptr, prog, host, W, C,
-                                                           _scratch("msgs", (n + nh) * (ks.N_H + ks.N_X)))
+                                                           _scratch("msgs", (n + nh) * (st.N_H + st.N_X)))
     if lo_d < 0 or hi_d >= NC:
         raise ValueError(f"destination core out of range 0..{NC - 1}")
     if lo_f < 1 or lo_c < 0:
@@ -242,13 +244,13 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
 
 def _gates(p: WindowProgram, MS: np.ndarray, OPS: np.ndarray) -> np.ndarray:
     need = _arr(p.gate_need)
-    gates = np.concatenate([OPS[:, ks.P_GATE], MS[:, ks.X_GATE]])
+    gates = np.concatenate([OPS[:, st.P_GATE], MS[:, st.X_GATE]])
     if gates.size and (gates.min() < -1 or gates.max() >= need.size):
         raise ValueError(f"gate out of range -1..{need.size - 1}")
-    if (OPS.size and OPS[:, ks.P_CYC].min() < 0) or (need.size and need.min() < 0):
+    if (OPS.size and OPS[:, st.P_CYC].min() < 0) or (need.size and need.min() < 0):
         raise ValueError("op cycles and gate needs must be >= 0")
     GT = np.zeros((need.size, 3), I64)
-    GT[:, ks.GA_NEED] = need
+    GT[:, st.GA_NEED] = need
     return GT
 
 
@@ -272,24 +274,24 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     NC = rx_cap.size
     MH, MS, OPS, op_ptr, (fmax, max_work, max_gen) = _messages(program, NC, W, C)
     GT = _gates(program, MS, OPS)
-    n = int(OPS[-1, ks.P_M1]) if OPS.size else 0
+    n = int(OPS[-1, st.P_M1]) if OPS.size else 0
     if fmax > min(in_cap.min(), rx_cap.min()):
-        down, _ = ks.wiring(W, H, C)
+        down, _ = st.wiring(W, H, C)
         bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
         if bad[0] >= 0:
             return _failed(MH, MS, n, NC, in_cap.size, bad, in_cap, rx_cap, 4 + C)
-    horizon = max(int(OPS[:, ks.P_CYC].max(initial=0)), max_work, max_gen, chip.link_cycles + chip.pipe_cycles + 1,
+    horizon = max(int(OPS[:, st.P_CYC].max(initial=0)), max_work, max_gen, chip.link_cycles + chip.pipe_cycles + 1,
                   fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
-    hs = np.argsort(MS[n:, ks.X_GEN], kind="stable").astype(I64) + n
+    hs = np.argsort(MS[n:, st.X_GEN], kind="stable").astype(I64) + n
     K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
                   int(chip.yx)], I64)
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
                                     fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
-    blocked = "" if status == ks.OK else _describe(int(end), CS, PT, OPS, MS, C)
-    times = (MS[:n, ks.X_SENT], MS[:n, ks.X_EJECT], MS[:n, ks.X_DONE], MS[n:, ks.X_EJECT], MS[n:, ks.X_DONE])
+    blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)
+    times = (MS[:n, st.X_SENT], MS[:n, st.X_EJECT], MS[:n, st.X_DONE], MS[n:, st.X_EJECT], MS[n:, st.X_DONE])
     return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),
-                        *(CS[:, k].copy() for k in ks.STATS), PT[:, ks.O_FLITS].copy())
+                        *(CS[:, k].copy() for k in st.STATS), PT[:, st.O_FLITS].copy())
 
 
 def _failed(MH, MS, n, NC, NO, bad, in_cap, rx_cap, P) -> WindowTiming:
@@ -301,7 +303,7 @@ def _failed(MH, MS, n, NC, NO, bad, in_cap, rx_cap, P) -> WindowTiming:
         where = f"router {res // P} input port {res % P} ({in_cap[res]} flits)"
     else:
         where = f"the receive buffer of core {res} ({rx_cap[res]} flits)"
-    line = f"{what} ({MH[m, ks.H_F]} flits, to core {MS[m, ks.X_DST]}) is larger than {where}"
+    line = f"{what} ({MH[m, st.H_F]} flits, to core {MS[m, st.X_DST]}) is larger than {where}"
     nh = MS.shape[0] - n
     return WindowTiming("oversize", 0, line, *(np.full(k, -1, I64) for k in (n, n, n, nh, nh)),
                         *(np.zeros(NC, I64) for _ in range(5)), np.full(NC, -1, I64), np.zeros(NO, I64))
@@ -315,16 +317,16 @@ def _describe(end: int, cs, pt, OPS, MS, C) -> str:
     """One line: which somas wait on which gates or for room, and which buffers hold flits."""
     somas, waiting = [], []
     for c in range(cs.shape[0]):
-        ph, k = cs[c, ks.C_PH], cs[c, ks.C_OP]
-        if ph == ks.START and OPS[k, ks.P_GATE] >= 0:
-            somas.append(f"core {c} op {k} on gate {OPS[k, ks.P_GATE]}")
-        elif ph == ks.WAIT:
-            waiting.append(f"core {c} message {cs[c, ks.C_MSG]}")
-    occ = pt[:, ks.I_OCC].reshape(-1, 4 + C)
+        ph, k = cs[c, st.C_PH], cs[c, st.C_OP]
+        if ph == st.START and OPS[k, st.P_GATE] >= 0:
+            somas.append(f"core {c} op {k} on gate {OPS[k, st.P_GATE]}")
+        elif ph == st.WAIT:
+            waiting.append(f"core {c} message {cs[c, st.C_MSG]}")
+    occ = pt[:, st.I_OCC].reshape(-1, 4 + C)
     sends = [f"core {r * C + i}: {occ[r, 4 + i]}" for r in range(occ.shape[0]) for i in range(C) if occ[r, 4 + i]]
     routers = [f"{r}: {occ[r, :4].sum()}" for r in range(occ.shape[0]) if occ[r, :4].sum()]
-    recv = [f"core {c}: {cs[c, ks.C_RX]}" for c in range(cs.shape[0]) if cs[c, ks.C_RX]]
+    recv = [f"core {c}: {cs[c, st.C_RX]}" for c in range(cs.shape[0]) if cs[c, st.C_RX]]
     parts = [("somas waiting on gates", somas), ("somas waiting for room", waiting), ("send buffers (flits)", sends),
              ("routers (flits)", routers), ("receive buffers (flits)", recv)]
     held = "; ".join(f"{name} {_listing(items)}" for name, items in parts if items)
-    return f"deadlock after cycle {end}, {int((MS[:, ks.X_DONE] < 0).sum())} messages unprocessed: {held}"
+    return f"deadlock after cycle {end}, {int((MS[:, st.X_DONE] < 0).sum())} messages unprocessed: {held}"
