@@ -31,6 +31,9 @@ def format_summary(s: dict) -> str:
     ]
     if "accuracy" in s:
         lines.append(f"  accuracy      {s['accuracy']:.2%}")
+    if "nir_agreement" in s:
+        from coresim.analysis.nir_agreement import format_agreement
+        lines.append(format_agreement(s["nir_agreement"]))
     lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
                  f"spikes {s['output_spikes_sha256'][:12]}")
     if "trace" in s:
