@@ -9,6 +9,7 @@ the first step). Forward Euler with step `dt` (seconds), state zero at the start
   LIF         v += dt/tau (v_leak - v + r I);              z, reset as IF
   LI          v += dt/tau (v_leak - v + r I);              output v
   CubaLIF     i += a (w_in I - i),  a = min(1, dt/tau_syn);  v += dt/tau_mem (v_leak - v + r i);  z, reset as IF
+  (graph metadata reset_mechanism: subtract -> v -= v_threshold where z, for IF, LIF and CubaLIF)
   Threshold   z = I > threshold (no state)
   Delay       output the input of round(delay / dt) steps before (zero before)
 
@@ -38,8 +39,8 @@ def _arr(value, shape) -> np.ndarray:
 class _Neuron:
     """State of one neuron node for a batch."""
 
-    def __init__(self, node, shape: tuple[int, ...], batch: int, dt: float):
-        self.node, self.k, self.dt = node, kind(node), dt
+    def __init__(self, node, shape: tuple[int, ...], batch: int, dt: float, soft: bool = False):
+        self.node, self.k, self.dt, self.soft = node, kind(node), dt, soft
         self.v = np.zeros((batch,) + shape)
         self.i = np.zeros((batch,) + shape)
         p = {}
@@ -64,7 +65,7 @@ class _Neuron:
         if k in ("I", "LI"):
             return self.v.copy()
         z = self.v > p["v_threshold"]
-        reset = p.get("v_reset", np.zeros_like(p["v_threshold"]))
+        reset = self.v - p["v_threshold"] if self.soft else p.get("v_reset", np.zeros_like(p["v_threshold"]))
         self.v = np.where(z, reset, self.v)
         return z.astype(np.float64)
 
@@ -76,7 +77,7 @@ def run_float(g: FlatGraph, inputs: np.ndarray, dt: float, batch: int = 64) -> d
     for b0 in range(0, s_total, batch):
         b1 = min(s_total, b0 + batch)
         nb = b1 - b0
-        neurons = {n: _Neuron(g.nodes[n], g.shapes[n], nb, dt) for n in g.order if kind(g.nodes[n]) in NEURONS}
+        neurons = {n: _Neuron(g.nodes[n], g.shapes[n], nb, dt, g.soft_reset) for n in g.order if kind(g.nodes[n]) in NEURONS}
         lines = {n: deque() for n in g.order if kind(g.nodes[n]) == "Delay"}
         prev: dict[str, np.ndarray] = {}
         for t in range(timesteps):

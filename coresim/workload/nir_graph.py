@@ -5,7 +5,9 @@ its Input node, edges from `sub` or `sub.<output>` leave its Output node) and dr
 (identities). `FlatGraph` then knows each node's forward inputs and its recurrent (back) inputs: an edge is a back
 edge when it closes a cycle in a depth-first walk from the Input; it carries its source's output of the previous
 timestep (NIR's one-step delay on cycles). The forward edges form a DAG; `order` lists its nodes topologically.
-A node with several inputs receives their sum (NIR's fan-in).
+A node with several inputs receives their sum (NIR's fan-in). Graph metadata `reset_mechanism: subtract` (snnTorch's
+default, which NIR's nodes cannot say) makes every IF/LIF/CubaLIF subtract v_threshold when it fires instead of
+resetting to v_reset.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class FlatGraph:
     back: dict[str, list[str]] = field(default_factory=dict)   # node -> producers one step late
     order: list[str] = field(default_factory=list)             # topological order of the forward DAG
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # node -> output shape (one sample)
+    soft_reset: bool = False  # metadata reset_mechanism "subtract": spiking neurons subtract v_threshold
 
     def consumers(self, name: str) -> list[str]:
         return [d for s, d in self.edges if s == name]
@@ -98,6 +101,11 @@ def flatten(graph, file: str) -> FlatGraph:
         edges = [(s, d) for s, d in edges if n not in (s, d)] + [(p, q) for p in preds for q in succs]
         del nodes[n]
     g = FlatGraph(nodes, edges, file)
+    meta = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
+    mech = str(meta.get("reset_mechanism", "zero"))
+    if mech not in ("zero", "subtract"):
+        raise SpecError(file, "metadata.reset_mechanism", f"{mech!r}: expected zero (to v_reset) or subtract")
+    g.soft_reset = mech == "subtract"
     for name, node in nodes.items():
         if kind(node) not in SUPPORTED:
             raise g.err(name, f"{kind(node)} nodes cannot be mapped onto coresim layers (supported: "

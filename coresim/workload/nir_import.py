@@ -63,6 +63,7 @@ class Tensor:
     logical: tuple[int, ...]
     factor: np.ndarray
     delay: int = 0
+    binary: bool = False  # spikes in {0, 1}
 
 
 @dataclass
@@ -151,7 +152,7 @@ def _profiles(node, logical: tuple[int, ...], conv: bool, dt: float, err) -> lis
     return [syn, prof]
 
 
-def _neuron_of(prof: dict[str, Any], s: np.ndarray, err):
+def _neuron_of(prof: dict[str, Any], s: np.ndarray, err, soft: bool = False):
     """(neuron dict, integer thresholds or None, bias shift or None, output factor per channel) of a stage whose
     integer membrane is s x the float one."""
     model = prof["model"]
@@ -163,8 +164,9 @@ def _neuron_of(prof: dict[str, Any], s: np.ndarray, err):
     thr = floor + 1
     if np.any(thr <= 0):
         err("v_threshold must be positive")
-    nd = {"model": model, "reset": "hard", "reset_value": int(round(prof["reset"] * s[0])),
-          "threshold": int(thr.max())}
+    nd = {"model": model, "reset": "soft" if soft else "hard", "threshold": int(thr.max())}
+    if not soft:
+        nd["reset_value"] = int(round(prof["reset"] * s[0]))
     if model == "lif":
         nd["leak_shift"] = prof["leak"]
     return nd, thr, None, np.ones_like(s)
@@ -177,6 +179,7 @@ class _Importer:
         self.params: dict[str, np.ndarray] = {}
         self.vals: dict[str, Tensor | Pending] = {}
         self.absorbed: set[str] = set()
+        self.unprobed: set[str] = set()  # nodes whose float output no coresim tensor holds
 
     def err(self, name: str):
         def raise_(reason: str):
@@ -201,7 +204,9 @@ class _Importer:
         if any(t.shape != ts[0].shape for t in ts) or any(not np.allclose(t.factor, ts[0].factor) for t in ts):
             self.err(name)("its inputs " + ", ".join(srcs) + " have different integer shapes or scales; coresim "
                            "adds integers as they are (give them equal weight scales)")
-        lname = f"{name}.sum"
+        node = self.g.nodes[name]
+        plain = ng.kind(node) == "Scale" and np.allclose(np.asarray(node.scale, np.float64), 1)
+        lname = name if plain else f"{name}.sum"  # a Scale(1) with fan-in is an add (as coresim exports it)
         self.layers.append({"name": lname, "type": "add", "inputs": [t.layer for t in ts]})
         return Tensor(lname, ts[0].shape, ts[0].logical, ts[0].factor)
 
@@ -212,7 +217,7 @@ class _Importer:
         layer["neuron"] = {"model": "none"}
         self.layers.append(layer)
         self.params[f"{lname}.weight"] = w
-        return Tensor(lname, t.shape, t.logical, t.factor)
+        return Tensor(lname, t.shape, t.logical, t.factor, binary=t.binary)
 
     def _identity(self, lname: str, t: Tensor, m: int) -> tuple[dict, np.ndarray]:
         if len(t.shape) == 3:
@@ -249,10 +254,10 @@ class _Importer:
         t = self.gather(name)
         logical = self.g.shapes[name]
         if len(t.shape) == 1:
-            return Tensor(t.layer, t.shape, logical, t.factor.reshape(logical), t.delay)
+            return Tensor(t.layer, t.shape, logical, t.factor.reshape(logical), t.delay, t.binary)
         t = self.materialize(t, f"{name}.delay") if t.delay else t
         self.layers.append({"name": name, "type": "flatten", "inputs": [t.layer]})
-        return Tensor(name, (int(np.prod(t.shape)),), logical, t.factor.reshape(logical))
+        return Tensor(name, (int(np.prod(t.shape)),), logical, t.factor.reshape(logical), binary=t.binary)
 
     def scale(self, name: str) -> Tensor:
         t = self.gather(name)
@@ -266,7 +271,7 @@ class _Importer:
         d = delay_steps(self.g.nodes[name], self.dt)
         if d < 0:
             self.err(name)("delays differ between elements; coresim delays a whole layer")
-        return Tensor(t.layer, t.shape, t.logical, t.factor, t.delay + d)
+        return Tensor(t.layer, t.shape, t.logical, t.factor, t.delay + d, t.binary)
 
     def pool(self, name: str) -> Tensor:
         node, t = self.g.nodes[name], self.gather(name)
@@ -277,14 +282,33 @@ class _Importer:
         factor = np.broadcast_to((f * gain).reshape(-1, 1, 1), logical).copy()
         (kh, kw), (sh, sw), (ph, pw) = (ng._tuple(getattr(node, a), 2) for a in ("kernel_size", "stride", "padding"))
         if len(t.shape) == 3 and t.shape == t.logical and kh == kw and sh == sw and ph == pw == 0:
+            orr = self._or_of(name, t)
             self.layers.append({"name": name, "type": "pool", "inputs": [t.layer], "kernel": kh, "stride": sh,
-                                "mode": "sum"})
+                                "mode": "max" if orr else "sum"})
+            if orr:
+                self.unprobed.add(name)
+                self.vals[orr] = Tensor(name, logical, logical, np.ones(logical), binary=True)
+                return self.vals[orr]
             return Tensor(name, logical, logical, factor)
         m = self._unroll(name, lambda x: ng.pool(node, x) * (gain if gain != 1 else 1), t.logical)
         self.params[f"{name}.weight"] = np.round(m).astype(np.int64)
         self.layers.append({"name": name, "type": "linear", "inputs": [t.layer], "out_features": m.shape[0],
                             "neuron": {"model": "none"}})
         return Tensor(name, (m.shape[0],), logical, factor)
+
+    def _or_of(self, name: str, t: Tensor) -> str | None:
+        """The Threshold(0.5) node after SumPool2d `name` on binary spikes: together a max pool (their OR); it is
+        absorbed."""
+        g = self.g
+        cons = g.consumers(name)
+        if not t.binary or ng.kind(g.nodes[name]) != "SumPool2d" or len(cons) != 1:
+            return None
+        node = g.nodes[cons[0]]
+        if ng.kind(node) != "Threshold" or g.fwd[cons[0]] != [name] or g.back[cons[0]] or not np.allclose(
+                np.asarray(node.threshold, np.float64), 0.5):
+            return None
+        self.absorbed.add(cons[0])
+        return cons[0]
 
     def _unroll(self, name: str, op, in_shape: tuple[int, ...]) -> np.ndarray:
         n_in = int(np.prod(in_shape))
@@ -367,10 +391,10 @@ class _Importer:
         err = self.err(lname)
 
         def neuron(s: np.ndarray):
-            return _neuron_of(prof, s, err)
+            return _neuron_of(prof, s, err, self.g.soft_reset)
 
         if isinstance(src, Pending):  # the layer keeps the synaptic node's name
-            return self.finalize([src], prof["gain"], neuron, rec, prof["reset"] != 0)[0]
+            return self.finalize([src], prof["gain"], neuron, rec, prof["reset"] != 0 and not self.g.soft_reset)[0]
         conv = len(src.shape) == 3
         f = _per_channel(src.factor, src.logical, conv, "the input's scale", err)
         ratio = f / prof["gain"]
@@ -378,7 +402,7 @@ class _Importer:
             err("the input's scale over the neuron's gain must be positive")
         m = 1 if np.all(ratio >= 1) and np.allclose(ratio, np.round(ratio)) else self.lim
         s = m * ratio
-        if prof["reset"] != 0 and not np.allclose(s, s[0]):
+        if prof["reset"] != 0 and not self.g.soft_reset and not np.allclose(s, s[0]):
             err("v_reset is not 0 and the layer's integer scale differs between channels")
         layer, w = self._identity(lname, src, m)
         if src.delay:
@@ -392,7 +416,7 @@ class _Importer:
             self.params[f"{lname}.bias"] = -shift
         layer["neuron"] = nd
         self.layers.append(layer)
-        return Tensor(lname, src.shape, src.logical, _expand(factor, src.logical, conv))
+        return Tensor(lname, src.shape, src.logical, _expand(factor, src.logical, conv), binary=nd["model"] != "li")
 
     # ---- quantisation -------------------------------------------------------------------------------------------
     def finalize(self, pend: list[Pending], gain: np.ndarray | None = None, neuron=None,
@@ -434,7 +458,8 @@ class _Importer:
             layer["neuron"] = nd
             self.layers.append(layer)
             conv = layer["type"] == "conv2d"
-            t = Tensor(p.name, tuple(p.logical) if conv else (rows,), p.logical, _expand(factor, p.logical, conv))
+            t = Tensor(p.name, tuple(p.logical) if conv else (rows,), p.logical, _expand(factor, p.logical, conv),
+                       binary=nd["model"] not in ("none", "li"))
             if neuron is None:
                 self.vals[p.name] = t
             out.append(t)
@@ -463,8 +488,33 @@ def import_nir(graph, file: str = "<nir>", dt: float | None = None, weight_bits:
             "timesteps": 8,
             "input": {"shape": shape, "encoding": "poisson", "dataset": "random", "samples": 10, "max_value": 16},
             "layers": imp.layers, "readout": readout}
-    probes = {n: v for n, v in imp.vals.items() if isinstance(v, Tensor)}
+    _coresim_metadata(spec, meta, file)
+    probes = {n: v for n, v in imp.vals.items() if isinstance(v, Tensor) and n not in imp.unprobed}
     return Imported(spec, imp.params, g, dt, probes)
+
+
+def _coresim_metadata(spec: dict[str, Any], meta: dict, file: str) -> None:
+    """A graph `coresim export` wrote keeps the workload's name, input, timesteps, readout and layer order."""
+    import json
+
+    raw = meta.get("coresim")
+    if raw is None:
+        return
+    try:
+        data = json.loads(raw if isinstance(raw, str) else bytes(raw).decode())
+    except (ValueError, TypeError) as exc:
+        raise SpecError(file, "metadata.coresim", f"not JSON: {exc}") from None
+    if data.get("input", {}).get("shape") == spec["input"]["shape"]:
+        spec["input"] = data["input"]
+    spec.update({k: data[k] for k in ("name", "description", "timesteps", "readout") if k in data})
+    order = {n: i for i, n in enumerate(data.get("layer_order", []))}
+    layers = sorted(spec["layers"], key=lambda la: order.get(la["name"], len(order)))
+    seen = {"input"}
+    for la in layers:
+        if any(src not in seen for src in la.get("inputs", [])):
+            return  # not a valid order for these layers: keep the import's own
+        seen.add(la["name"])
+    spec["layers"] = layers
 
 
 def import_graph(graph, file: str = "<nir>", dt: float | None = None,
