@@ -77,7 +77,8 @@ def run_float(g: FlatGraph, inputs: np.ndarray, dt: float, batch: int = 64) -> d
     for b0 in range(0, s_total, batch):
         b1 = min(s_total, b0 + batch)
         nb = b1 - b0
-        neurons = {n: _Neuron(g.nodes[n], g.shapes[n], nb, dt, g.soft_reset) for n in g.order if kind(g.nodes[n]) in NEURONS}
+        neurons = {n: _Neuron(g.nodes[n], g.shapes[n], nb, dt, g.soft_reset)
+                   for n in g.order if kind(g.nodes[n]) in NEURONS}
         lines = {n: deque() for n in g.order if kind(g.nodes[n]) == "Delay"}
         prev: dict[str, np.ndarray] = {}
         for t in range(timesteps):
