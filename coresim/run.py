@@ -158,6 +158,11 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
         placement = trace.placement if trace.placement is not None else prep.placement
         from coresim.analysis.run_summary import chip_summary
         summary = chip_summary(prep, trace, placement)
+    outputs = getattr(trace, "outputs", None)
+    if outputs is not None and all(la.name in outputs for la in prep.net.layers):
+        from coresim.analysis.neurobench import neurobench_metrics
+        summary.update(neurobench_metrics(prep.net, prep.inputs, outputs, weight_bits(prep.chip)[0],
+                                          prep.chip.core.mac.acc_bits))
     agreement = _nir_agreement(prep, trace)
     if agreement is not None:
         summary["nir_agreement"] = agreement
