@@ -26,20 +26,27 @@ from coresim.kernels import synapse
 TWO_STATE = ("loihi_lif", "dynamic_threshold")
 
 
-def _nonzero(w) -> np.ndarray:
-    """Binary copy of a weight matrix (dense int64 array)."""
+def _column_nonzeros(w) -> np.ndarray:
+    """Non-zero weights per input of a linear projection, (n_in,) (CSR without densifying)."""
     if sp.issparse(w):
-        return (w != 0).astype(np.int64).toarray()
-    return (np.asarray(w) != 0).astype(np.int64)
+        csr = w.tocsr()
+        return np.bincount(csr.indices[csr.data != 0], minlength=w.shape[1])
+    return np.count_nonzero(np.asarray(w), axis=0)
 
 
-def _ops(layer, counts: np.ndarray, w_bin: np.ndarray) -> int:
-    """Σ over outputs of the binary projection of `counts` (per input element: how many times it was non-zero,
-    or the number of steps for dense)."""
-    if layer.kind == "conv2d":
-        s = layer.spec
-        return int(synapse.conv2d(counts.reshape((1,) + layer.in_shape), w_bin, s.stride, s.padding).sum())
-    return int(counts.reshape(-1) @ w_bin.sum(axis=0))
+def _projection_ops(la, x: np.ndarray, w, delay: int, conv: bool) -> tuple[int, int, bool]:
+    """(effective ops, dense ops, inputs binary) of one projection over the run; x (S, T, n_in)."""
+    samples, timesteps = x.shape[:2]
+    seen = x[:, :timesteps - delay] if delay else x
+    counts = np.count_nonzero(seen, axis=(0, 1))
+    binary = seen.size == 0 or bool(np.isin(seen, (0, 1)).all())
+    if not conv:
+        return int(counts @ _column_nonzeros(w)), int(w.shape[0]) * int(w.shape[1]) * samples * timesteps, binary
+    s, shape = la.spec, (1,) + la.in_shape
+    w_bin = (np.asarray(w) != 0).astype(np.int64)
+    eff = int(synapse.conv2d(counts.reshape(shape), w_bin, s.stride, s.padding).sum())
+    taps = int(synapse.conv2d(np.ones(shape, np.int64), np.ones_like(w_bin), s.stride, s.padding).sum())
+    return eff, taps * samples * timesteps, binary
 
 
 def synaptic_ops(net, inputs: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, float]:
@@ -49,24 +56,15 @@ def synaptic_ops(net, inputs: np.ndarray, outputs: dict[str, np.ndarray]) -> dic
     for la in net.layers:
         if not la.synaptic:
             continue
-        projections = [(inputs if la.inputs[0] == "input" else outputs[la.inputs[0]], la.weight, la.in_shape,
-                        la.spec.synaptic_delay)]
+        src = inputs if la.inputs[0] == "input" else outputs[la.inputs[0]]
+        projections = [(src, la.weight, la.spec.synaptic_delay, la.kind == "conv2d")]
         if la.recurrent:
-            projections.append((outputs[la.name], la.recurrent_weight, (la.n_out,), 1))
-        for x, w, shape, delay in projections:
-            x = np.asarray(x).reshape(samples, timesteps, -1)
-            seen = x[:, :timesteps - delay] if delay else x
-            w_bin = _nonzero(w)
-            eff = _ops(la if w is la.weight else _Flat(), np.count_nonzero(seen, axis=(0, 1)), w_bin)
-            dense += _ops(la if w is la.weight else _Flat(), np.full(int(np.prod(shape)), samples * timesteps),
-                          np.ones_like(w_bin))
-            binary = seen.size == 0 or bool(np.isin(seen, (0, 1)).all())
+            projections.append((outputs[la.name], la.recurrent_weight, 1, False))
+        for x, w, delay, conv in projections:
+            eff, d, binary = _projection_ops(la, np.asarray(x).reshape(samples, timesteps, -1), w, delay, conv)
+            dense += d
             acs, macs = (acs + eff, macs) if binary else (acs, macs + eff)
     return {"dense_ops": dense / samples, "eff_macs": macs / samples, "eff_acs": acs / samples}
-
-
-class _Flat:
-    kind = "linear"
 
 
 def activation_sparsity(net, outputs: dict[str, np.ndarray]) -> float:
