@@ -132,3 +132,20 @@ def test_cli_reports_agreement_and_dt(tmp_path, capsys):
     assert ag["dt"] == 2e-4 and set(ag["layers"]) == {"n1", "n2"} and 0 <= ag["output_agreement"] <= 1
     assert main(["run", "default", str(tmp_path / "m.nir"), "--samples", "1"]) == 0
     assert "NIR vs float" in capsys.readouterr().out
+
+
+def test_shipped_examples_are_what_the_script_makes(tmp_path):
+    """examples/*.nir (the README's) are exactly what examples/make_examples.py writes, and they import."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_examples.py"), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    for name in ("residual", "recurrent"):
+        assert (tmp_path / f"{name}.nir").read_bytes() == (ROOT / "examples" / f"{name}.nir").read_bytes(), name
+    res = load_imported(ROOT / "examples" / "residual.nir")
+    assert [la["type"] for la in res.spec["layers"]].count("add") == 1
+    rec = load_imported(ROOT / "examples" / "recurrent.nir")
+    assert any(la.get("recurrent") for la in rec.spec["layers"]) and rec.spec["readout"] == "last"
