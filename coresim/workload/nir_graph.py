@@ -248,7 +248,12 @@ def stateless(node, x: np.ndarray) -> np.ndarray:
 
 
 def input_shape(g: FlatGraph) -> tuple[int, ...]:
-    shape = tuple(int(x) for x in np.asarray(g.nodes[g.input].input_type["input"]).reshape(-1))
+    try:
+        shape = tuple(int(x) for x in np.asarray(g.nodes[g.input].input_type["input"]).reshape(-1))
+    except (TypeError, ValueError, KeyError):
+        raise g.err(g.input, "the Input node has no input shape") from None
+    if not shape or min(shape) <= 0 or len(shape) > 4:
+        raise g.err(g.input, f"input shape {shape}: expected 1 to 3 positive dimensions (after a batch of 1)")
     if len(shape) == 4 and shape[0] == 1:
         shape = shape[1:]
     return shape
@@ -265,5 +270,5 @@ def infer_shapes(g: FlatGraph) -> None:
             raise g.err(name, f"inputs of shapes {ins} cannot be added")
         try:
             g.shapes[name] = stateless(g.nodes[name], np.zeros((1,) + ins[0])).shape[1:]
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, TypeError, AttributeError) as exc:
             raise g.err(name, f"does not apply to an input of shape {ins[0]}: {exc}") from None
