@@ -89,8 +89,12 @@ class Imported:
 
 def _per_channel(arr, logical: tuple[int, ...], conv: bool, what: str, err) -> np.ndarray:
     """A per-element parameter as one value per coresim output channel (conv: must be equal within a channel)."""
-    a = np.broadcast_to(np.asarray(arr, np.float64).reshape(-1) if np.size(arr) == int(np.prod(logical))
-                        else np.asarray(arr, np.float64).reshape(-1)[:1], (int(np.prod(logical)),))
+    flat, n = np.asarray(arr, np.float64).reshape(-1), int(np.prod(logical))
+    if conv and flat.size == logical[0] != n:  # one value per channel already
+        return flat.copy()
+    if flat.size not in (1, n):
+        err(f"{what} has {flat.size} values for {n} neurons of shape {tuple(logical)}")
+    a = np.broadcast_to(flat, (n,))
     if not conv:
         return np.array(a)
     a = a.reshape(logical[0], -1)
