@@ -25,7 +25,7 @@ COMMANDS = {
     "sweep": "run a grid of configurations (local processes or a dask cluster), resumably",
     "plot": "plot a trace (utilisation, mesh, links, latency, timeline) or a sweep's results",
     "report": "write a self-contained HTML report of a trace (or of a sweep's results.csv)",
-    "export": "export a trace to Perfetto/Chrome JSON, VCD or CSV",
+    "export": "export a trace to Perfetto/Chrome JSON, VCD or CSV, or a workload to NIR",
     "gen": "generate a workload (random: a sparse recurrent population at a given firing rate)",
     "train": "learn a workload's weights on the chip by node perturbation (np, anp, danp) or BPTT (reference)",
 }

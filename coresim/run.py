@@ -43,10 +43,12 @@ class RunResult:
 def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed: int = 0,
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
             schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
-            epsilon: float | None = None, dataflow: str | None = None, noc_model: str | None = None) -> Prepared:
+            epsilon: float | None = None, dataflow: str | None = None, noc_model: str | None = None,
+            nir_dt: float | None = None) -> Prepared:
     """Load, check and map. A chip with an `accelerator:` section, or a `dataflow`, runs on coresim.accel with
     `dataflow` (default line_grouped). `partition`: None (the chip must hold the network), "auto" (cut it into
-    as few partitions as fit, if it does not fit whole) or N partitions."""
+    as few partitions as fit, if it does not fit whole) or N partitions. `nir_dt`: the time step of a NIR
+    workload (default: its metadata's, else 1e-4 s); its weights are quantised to the chip's weight width."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = RunOptions.build(run_ov, samples=samples, seed=seed, mapping=mapping, alloc=alloc, schedule=schedule,
                             partition=partition, cutoff=cutoff, epsilon=epsilon, noc_model=noc_model,
@@ -56,11 +58,12 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     chip = load_chip(chip_path, chip_ov)
     backend = backend_for(chip, opts)
     backend.check_options()
-    wspec, wpath = load_workload_spec(workload_path, work_ov)
+    bits = weight_bits(chip)[0]
+    wspec, wpath = load_workload_spec(workload_path, work_ov, nir_dt=nir_dt, weight_bits=bits)
     params = None
     if wpath.suffix == ".nir":
         from coresim.workload.nir_import import load_nir
-        params = load_nir(wpath)[1]
+        params = load_nir(wpath, nir_dt, bits)[1]
     net = build_network(wspec, wpath.parent, str(wpath), params=params)
     check_fits_chip(chip, net, str(wpath))
     x, y = load_samples(wspec.input, wpath.parent, np.random.default_rng(opts.seed), str(wpath))
@@ -78,6 +81,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
                       "betas": None if monitor is None else monitor.betas.tolist(), "dataflow": o.dataflow}}
     if o.noc_model is not None:
         config["run"]["noc_model"] = o.noc_model
+    if nir_dt is not None:
+        config["run"]["nir_dt"] = nir_dt
     weights_hash = sha256_of(*[b for la in net.layers for w in (la.weight, la.recurrent_weight) if w is not None
                                for b in _weight_bytes(w)])
     prep = Prepared(chip, net, mapped.placement, inputs, y, o.seed, config,
@@ -103,8 +108,7 @@ def _cutoff(mapped: Mapped, wpath: Path, timesteps: int) -> tuple[Any, float | N
 def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
     """Cross-file checks: weights within the synapse's weight width (the event core's on event-driven chips, else
     the MAC array's)."""
-    event = chip.core.synapse_mode == "event" and chip.accelerator is None
-    bits, what = (chip.core.event.weight_bits, " (event core synapses)") if event else (chip.core.mac.weight_bits, "")
+    bits, what = weight_bits(chip)
     lim = 2 ** (bits - 1)
     for la in net.layers:
         for key, w in (("weight", la.weight), ("recurrent_weight", la.recurrent_weight)):
@@ -113,6 +117,25 @@ def check_fits_chip(chip: ChipSpec, net: Network, source: str) -> None:
                 raise SpecError(source, f"layers[{la.index}] ({la.name}).{key}",
                                 f"values in [{vals.min()}, {vals.max()}] exceed the chip's "
                                 f"{bits}-bit weights{what}")
+
+
+def weight_bits(chip: ChipSpec) -> tuple[int, str]:
+    """The synapses' weight width: the event core's on event-driven chips, else the MAC array's."""
+    if chip.core.synapse_mode == "event" and chip.accelerator is None:
+        return chip.core.event.weight_bits, " (event core synapses)"
+    return chip.core.mac.weight_bits, ""
+
+
+def _nir_agreement(prep: Prepared, trace: SimTrace) -> dict[str, Any] | None:
+    """The integer run against a float run of the NIR graph (coresim.analysis.nir_agreement), for NIR workloads."""
+    source = prep.net.source or ""
+    if not source.endswith(".nir") or trace is None or not getattr(trace, "outputs", None):
+        return None
+    from coresim.analysis.nir_agreement import nir_agreement
+    from coresim.workload.nir_import import load_imported
+
+    imported = load_imported(source, prep.config["run"].get("nir_dt"), weight_bits(prep.chip)[0])
+    return nir_agreement(imported, prep.inputs, trace.outputs, prep.net.spec.readout)
 
 
 def _weight_bytes(w) -> list[bytes]:
@@ -135,6 +158,14 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
         placement = trace.placement if trace.placement is not None else prep.placement
         from coresim.analysis.run_summary import chip_summary
         summary = chip_summary(prep, trace, placement)
+    outputs = getattr(trace, "outputs", None)
+    if outputs is not None and all(la.name in outputs for la in prep.net.layers):
+        from coresim.analysis.neurobench import neurobench_metrics
+        summary.update(neurobench_metrics(prep.net, prep.inputs, outputs, weight_bits(prep.chip)[0],
+                                          prep.chip.core.mac.acc_bits))
+    agreement = _nir_agreement(prep, trace)
+    if agreement is not None:
+        summary["nir_agreement"] = agreement
     summary.update(seed=prep.seed, wall_seconds=time.perf_counter() - t0, config_sha256=prep.config_sha256,
                    coresim_version=__version__)
     return RunResult(prep, trace, summary, placement)

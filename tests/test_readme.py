@@ -57,7 +57,7 @@ def readme_commands(text: str) -> list[str]:
 
 def _workdir(tmp_path):
     work = tmp_path / "repo"
-    for name in ("chipspecs", "workloads", "sweeps"):
+    for name in ("chipspecs", "workloads", "sweeps", "examples"):
         shutil.copytree(ROOT / name, work / name)
     shutil.copytree(REFERENCE, work / "tests" / "data" / "reference")
     return work

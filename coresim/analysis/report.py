@@ -31,11 +31,26 @@ def format_summary(s: dict) -> str:
     ]
     if "accuracy" in s:
         lines.append(f"  accuracy      {s['accuracy']:.2%}")
+    lines += _extra_lines(s)
     lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
                  f"spikes {s['output_spikes_sha256'][:12]}")
     if "trace" in s:
         lines.append(f"  trace         {s['trace']}")
     return "\n".join(lines)
+
+
+def _extra_lines(s: dict) -> list[str]:
+    """NeuroBench's metrics and, for NIR workloads, the agreement with the float run."""
+    lines = []
+    if "dense_ops" in s:
+        lines.append(f"  NeuroBench    per sample: dense_ops {_si(s['dense_ops'])}ops, "
+                     f"eff_macs {_si(s['eff_macs'])}MACs, eff_acs {_si(s['eff_acs'])}ACs; "
+                     f"activation_sparsity {s['activation_sparsity']:.3f}, "
+                     f"connection_sparsity {s['connection_sparsity']:.3f}; footprint_bytes {s['footprint_bytes']:,}")
+    if "nir_agreement" in s:
+        from coresim.analysis.nir_agreement import format_agreement
+        lines.append(format_agreement(s["nir_agreement"]))
+    return lines
 
 
 def _format_accelerator(s: dict, energy: str) -> str:
@@ -52,6 +67,7 @@ def _format_accelerator(s: dict, energy: str) -> str:
     ]
     if "accuracy" in s:
         lines.append(f"  accuracy      {s['accuracy']:.2%}")
+    lines += _extra_lines(s)
     lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
                  f"spikes {s['output_spikes_sha256'][:12]}")
     return "\n".join(lines)

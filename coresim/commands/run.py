@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "concurrent schedule's, default); lockstep schedule: link (links serve packets first come "
                         "first served; default), path (packets reserve whole paths in send order) or flit "
                         "(BookSim-exact)")
+    p.add_argument("--dt", type=number_at_least(0), default=None, metavar="SECONDS",
+                   help="NIR workloads: the time step that discretises the graph (default: its metadata's dt, "
+                        "else 1e-4)")
     p.add_argument("--seed", type=SEED, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=COUNT, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=COUNT, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
                    partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon,
-                   dataflow=args.dataflow, noc_model=args.noc_model)
+                   dataflow=args.dataflow, noc_model=args.noc_model, nir_dt=args.dt)
     for flag, value in (("-o", args.output), ("--report", args.report)):
         if value and prep.dataflow is not None:
             from coresim.errors import SpecError

@@ -31,7 +31,7 @@ def element_bits(chip: ChipSpec, net: Network, name: str) -> int:
         return chip.core.mac.acc_bits
     layer = net.by_name[name]
     if layer.synaptic:
-        return chip.core.mac.acc_bits if layer.spec.neuron.model == "none" else spike_bits(layer.spec.neuron)
+        return chip.core.mac.acc_bits if layer.spec.neuron.model in ("none", "li") else spike_bits(layer.spec.neuron)
     if layer.kind == "add" or (layer.kind == "pool" and layer.spec.mode == "sum"):
         return 8
     return element_bits(chip, net, layer.inputs[0])  # max-pool / flatten keep their input's width

@@ -166,7 +166,7 @@ def output_dtypes(net: Network) -> dict[str, type]:
     dt: dict[str, type] = {"input": np.int64}
     for la in net.layers:
         if la.synaptic:
-            dt[la.name] = np.int64 if la.spec.neuron.model in ("none", "relu") else np.int8
+            dt[la.name] = np.int64 if la.spec.neuron.model in ("none", "relu", "li") else np.int8
         elif la.kind == "add" or (la.kind == "pool" and la.spec.mode == "sum"):
             dt[la.name] = np.int64
         else:

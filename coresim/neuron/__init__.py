@@ -16,12 +16,15 @@ MODEL_PARAMS: dict[str, tuple[str, ...]] = {
     "loihi_lif": ("du", "dv", "vth", "bias_mant", "bias_exp"),
 }
 TERNARY_MODELS = ("dynamic_threshold",)
+LI_BITS = 16  # payload of an `li` neuron's output (its membrane potential) when it is sent
 
 
 def spike_bits(spec: NeuronSpec) -> int:
     """Bits of one output: 2 for ternary {-1, 0, +1} models, 1 for binary ones, `bits` for graded relu."""
     if spec.model == "relu":
         return spec.bits
+    if spec.model == "li":
+        return LI_BITS
     return 2 if spec.model in TERNARY_MODELS else 1
 
 
@@ -30,7 +33,7 @@ class NeuronState:
 
     `params` holds per-neuron arrays named as in MODEL_PARAMS (missing ones take the spec's scalar).
     `state()` exposes the recorded variables: `v` (and `u` for loihi_lif, `theta` for dynamic_threshold; for the
-    stateless relu, `v` is the step's input current).
+    stateless relu, `v` is the step's input current). `li` outputs its membrane potential `v` (int64).
     """
 
     def __init__(self, spec: NeuronSpec, threshold: np.ndarray, b: int,
@@ -72,6 +75,11 @@ class NeuronState:
         if s.model == "relu":
             self.v[:] = current
             return relu_step(current, s.shift, s.bits)
+        if s.model == "li":
+            if s.leak_shift > 0:
+                self.v -= self.v >> s.leak_shift
+            self.v += current
+            return self.v.copy()
         spikes = np.empty(self.v.shape, np.int8)
         if s.model == "dynamic_threshold":
             dynamic_threshold_step(self.v, self.theta, current, self.params["base"], self.params["delta"], spikes)

@@ -31,6 +31,13 @@ SUMMARY_ROWS = [
     ("avg_packet_latency_cycles", "packet latency, mean", "cycles"),
     ("max_link_load", "busiest link", "flits/cycle"), ("host_bytes", "host I/O", "B"),
     ("dram_bytes", "DRAM traffic", "B"),
+    # NeuroBench's metrics (coresim.analysis.neurobench), per sample
+    ("dense_ops", "NeuroBench dense synaptic ops per sample", "ops"),
+    ("eff_macs", "NeuroBench effective MACs per sample", "MAC"),
+    ("eff_acs", "NeuroBench effective ACs per sample", "AC"),
+    ("activation_sparsity", "NeuroBench activation sparsity", "%"),
+    ("connection_sparsity", "NeuroBench connection sparsity", "%"),
+    ("footprint_bytes", "NeuroBench footprint", "B"),
 ]
 
 

@@ -15,15 +15,16 @@ class NeuronSpec(Spec):
     `dynamic_threshold`: ternary neuron of Zou et al. 2024 (accumulating membrane, thresholds moving by `delta`).
     `loihi_lif`: Loihi's bit-accurate current-based LIF as in Lava (see coresim/neuron/loihi_lif.py).
     `relu`: stateless integer rate neuron with graded outputs, y = clip(I >> shift, 0, 2**bits - 1).
+    `li`: leaky integrator without spikes (NIR's LI and Integrator): v -= v >> leak_shift; v += I; outputs v.
     Per-neuron parameters (`base`, `delta`; `du`, `dv`, `vth`, `bias_mant`, `bias_exp`) may be given per
     output channel in the npz as `<layer>.<name>`; the scalar here is the default for every channel.
     """
 
-    model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif", "relu"] = "if"
+    model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif", "relu", "li"] = "if"
     threshold: int = Field(1, gt=0, description="fire when v >= threshold (per-channel values may be in the npz)")
     reset: Literal["hard", "soft"] = "hard"
     reset_value: int = 0
-    leak_shift: int = Field(0, ge=0, le=31, description="lif: v -= v >> leak_shift before integration")
+    leak_shift: int = Field(0, ge=0, le=31, description="lif, li: v -= v >> leak_shift before integration")
     v_min: int | None = Field(None, description="optional floor of the membrane potential")
     base: int = Field(0, description="dynamic_threshold: base b (membrane units); thresholds start at b+delta, b")
     delta: int = Field(1, gt=0, description="dynamic_threshold: threshold step (membrane units per spike)")
