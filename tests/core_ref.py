@@ -71,6 +71,7 @@ class Mesh(RefNoc):
         self.delay = [0] * n                     # cycles the core's packets are made late
         self.tags: list[Packet] = []
         self.written: list[tuple[Packet, int, int]] = []   # (packet, core, cycle) delivered
+        self.stalls = {"made_late": 0, "held_outside": 0, "port_busy": 0}   # back-pressure seen (tests)
 
     def port_free_at(self, core: int, t: int) -> bool:
         a, n, use = self.ports[core]
@@ -105,6 +106,8 @@ class Mesh(RefNoc):
         for core, fifo in enumerate(self.fifo):
             if fifo and self.port_free_at(core, t):
                 self._write(t, core)
+            elif fifo:
+                self.stalls["port_busy"] += 1
         for core, q in enumerate(self.queues):
             self._make_packets(t, core)
             if q and q[0].made:
@@ -121,6 +124,8 @@ class Mesh(RefNoc):
     def _arrive(self, t: int, core: int, vc: int, flit) -> None:
         if len(self.fifo[core]) < self.rx_flits:          # room in the buffer: the credit goes back now
             self._at(t + 2 + self.crd, "credit", core, 4, vc)
+        else:
+            self.stalls["held_outside"] += 1
         self.fifo[core].append((*flit, vc))
 
     def _write(self, t: int, core: int) -> None:
@@ -138,6 +143,7 @@ class Mesh(RefNoc):
         while waiting and waiting[0].ctime + self.delay[core] <= t and \
                 self.sq[core] + waiting[0].flits <= self.tx_flits:
             p = waiting.pop(0)
+            self.stalls["made_late"] += t - p.ctime > self.delay[core]
             self.delay[core] = t - p.ctime
             p.ctime, p.made = t, True
             self.sq[core] += p.flits
