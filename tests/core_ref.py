@@ -33,8 +33,11 @@ simpy settles events of one time), then runs one NoC cycle:
   cycle (plus the core's delay) has come and the queue has room for all its flits; a packet made d cycles late
   sets the core's delay to d (every later packet of the core is made later too); the delay restarts at 0 when
   packets are planned while none is waiting. Made packets enter the router one flit a cycle (the twin).
-- A task ends at E if its core has made every packet by E (or makes every waiting one in cycle E: each due
-  then and room for it); otherwise at max(c + 1, E + delay), c the cycle its last packet is made.
+- A task that made no packets ends at E. One that made packets ends at E + delay (the core's delay: its
+  packets held the neuron unit that long) if the core has made every packet by E (or makes every waiting one
+  in cycle E: each due then, room for all); otherwise at max(c + 1, E + delay), c the cycle the core's last
+  packet is made. (A task without packets of its own behind a zero-cycle task's waiting packets waits for them
+  as in the second case.)
 - Receive buffer (receive_buffer_kib / flit_bytes flits): arriving flits queue in a FIFO; the first RB of them
   are in the buffer (their credit returns at once), the others keep their router VC until they move in. In
   each cycle the SRAM port leaves free, the core writes the FIFO's head flit to SRAM; a packet is delivered
@@ -234,6 +237,7 @@ class CoreState:
     mode: str = "idle"            # idle (waiting for inputs) | run | send (waiting for the send queue) | tail
     start: int = 0
     end: int = 0
+    sent: bool = False            # the running task made packets
 
 
 class CoreRef:
@@ -267,6 +271,7 @@ class CoreRef:
         self.sent: dict[int, tuple] = {}                     # packet tag -> (send, step, source task)
         self.intervals: list[tuple] = []
         self.packets: list[tuple] = []
+        self.held_ends = 0     # tasks whose packets, all made by the task's last cycle, ran late (tests)
 
     # ---- inputs and slots ---------------------------------------------------------------------------
     def _slot(self, tid: int, k: int) -> list[int]:
@@ -357,9 +362,13 @@ class CoreRef:
             return self._try_start(core, cs, t)
         r = self.rt[cs.tids[cs.i]]
         if cs.mode == "run" and t == cs.start + r.cycles:
-            if r.cycles == 0 or not self.mesh.waiting[core] or self.mesh.makes_all_now(core, t):
+            if r.cycles == 0 or not (self.mesh.waiting[core] or cs.sent):
                 return self._finish(core, cs, t)
-            cs.mode = "send"
+            if self.mesh.waiting[core] and not self.mesh.makes_all_now(core, t):
+                cs.mode = "send"
+                return True
+            cs.mode, cs.end = "tail", t + self.mesh.delay[core] * cs.sent   # its packets held the neuron unit
+            self.held_ends += cs.end > t
             return True
         if cs.mode == "send" and not self.mesh.waiting[core]:
             cs.mode, cs.end = "tail", max(t, cs.start + r.cycles + self.mesh.delay[core])
@@ -385,7 +394,9 @@ class CoreRef:
         r.started += 1
         cs.mode, cs.start = "run", t
         self.mesh.ports[core] = (t, r.cycles, r.port_cycles)
-        self.mesh.plan(core, self._packets(r, cs.k, t))
+        packets = self._packets(r, cs.k, t)
+        cs.sent = bool(packets)
+        self.mesh.plan(core, packets)
         return True
 
     def _finish(self, core: int, cs: CoreState, t: int) -> bool:
@@ -465,7 +476,7 @@ class CoreRef:
         """The next cycle after t the control side may change in, the network being empty."""
         cands = [d[0] for d in self.host_due]
         cands += [self.open_at] if self.open_at is not None else []
-        for core, cs in self.cores.items():
+        for cs in self.cores.values():
             r = self.rt[cs.tids[cs.i]] if cs.k < self.n else None
             cands += [cs.start + r.cycles] if cs.mode == "run" else [cs.end] if cs.mode == "tail" else []
         cands += [c for row in self.phase_open for c in row if c is not None]
