@@ -33,11 +33,12 @@ simpy settles events of one time), then runs one NoC cycle:
   cycle (plus the core's delay) has come and the queue has room for all its flits; a packet made d cycles late
   sets the core's delay to d (every later packet of the core is made later too); the delay restarts at 0 when
   packets are planned while none is waiting. Made packets enter the router one flit a cycle (the twin).
-- A task that made no packets ends at E. One that made packets ends at E + delay (the core's delay: its
-  packets held the neuron unit that long) if the core has made every packet by E (or makes every waiting one
-  in cycle E: each due then, room for all); otherwise at max(c + 1, E + delay), c the cycle the core's last
-  packet is made. (A task without packets of its own behind a zero-cycle task's waiting packets waits for them
-  as in the second case.)
+- A task without cycles ends at S. Otherwise, if the core has made every packet by E, or makes every waiting
+  one in cycle E (each due exactly then, room for all), the task ends at E + d, d the core's delay (its
+  packets held the neuron unit that long; 0 for a task that made none). Else it ends at max(c + 1, E + d),
+  c the cycle the core's last packet is made, d the delay then: one cycle after E + d when that packet came
+  from the last lane group (the engine learns of a make after its cycle), and a task without packets of its
+  own still waits for a zero-cycle task's packets queued before its own start.
 - Receive buffer (receive_buffer_kib / flit_bytes flits): arriving flits queue in a FIFO; the first RB of them
   are in the buffer (their credit returns at once), the others keep their router VC until they move in. In
   each cycle the SRAM port leaves free, the core writes the FIFO's head flit to SRAM; a packet is delivered
