@@ -80,16 +80,20 @@ class TaskSends:
                 self._slot(dst, k + int(rec)).producers -= 1
                 self._check_ready(dst, k + int(rec))
 
-    def _await_sends(self, core: int, st: _TaskState, start: int):
+    def _await_sends(self, core: int, st: _TaskState, start: int, queued_before: int):
         """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
-        the neuron unit, so the task ends that much later (`coresim.noc.buffers`)."""
+        the neuron unit, so the task ends that much later (`coresim.noc.buffers`), also when its last packet
+        is made before the task's last cycle. `queued_before`: the core's packets queued before the task's."""
         target = int(self.noc.queued[core])
-        if st.cost.cycles == 0 or self.noc.packets_made(core) >= target or self.noc.makes_now(core):
+        if st.cost.cycles == 0:
             return
-        event = self.env.event()
-        self.send_waits[core] = (event, target)
-        self.noc.watch_made(core, target)
-        yield event
+        if self.noc.packets_made(core) < target and not self.noc.makes_now(core):
+            event = self.env.event()
+            self.send_waits[core] = (event, target)
+            self.noc.watch_made(core, target)
+            yield event
+        elif target == queued_before:   # no packets of its own: nothing held its neuron unit
+            return
         end = start + st.cost.cycles + self.noc.send_delay(core)
         if end > self.env.now:
             yield self.env.timeout(end - self.env.now)

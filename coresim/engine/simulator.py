@@ -371,9 +371,10 @@ class ChipSimulator(TaskData, TaskSends):
                 self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
                     self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
                 full = self._full_outputs(st, y)
+                queued = int(self.noc.queued[core])
                 self._inject(core, *self._emit(st, k, full, start))
                 yield env.timeout(c.cycles)
-                yield from self._await_sends(core, st, start)
+                yield from self._await_sends(core, st, start, queued)
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
                 self._hand_over(st, k, full)

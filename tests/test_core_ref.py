@@ -1,0 +1,151 @@
+"""The dense engine equals the whole-chip reference (tests/core_ref.py) cycle for cycle: every task's start,
+MAC end and end, every packet's creation, injection and ejection cycle and hops, and the run's total cycles, on a
+2x2 mesh with small workloads, under each schedule, with large and small send queues and receive buffers."""
+
+import numpy as np
+import pytest
+import yaml
+
+from coresim.run import prepare, simulate
+
+from .conftest import ROOT
+from .core_ref import CoreRef
+from .helpers import random_workload
+
+MESH = ["chip.mesh.width=2", "chip.mesh.height=2"]
+B1 = ["chip.noc.router.buffer_flits=1"]      # 2-flit packets longer than a VC buffer: multicast as unicast copies
+
+
+def _layer(name, kind, **kw):
+    return {"name": name, "type": kind, **kw}
+
+
+def _workload(path, dense: bool, rows: bool = False):
+    """dense: two 4-channel convs that spike often (many packets); else conv-pool-linear-linear, sparse.
+    rows: the dense one with a 1-channel first conv whose consumer is split by rows: the remote half needs only
+    its first rows, the neuron unit's first lane groups (the last ones stay on the core)."""
+    if dense:
+        layers = [_layer("c0", "conv2d", out_channels=4, kernel=3, padding=1,
+                         neuron={"model": "if", "threshold": 4}),
+                  _layer("c1", "conv2d", out_channels=4, kernel=3, padding=1,
+                         neuron={"model": "if", "threshold": 4}),
+                  _layer("flat", "flatten"), _layer("out", "linear", out_features=10, neuron={"model": "none"})]
+        place = {"c0": {"split": {"channels": 2}, "cores": [0, 1]},
+                 "c1": {"split": {"channels": 2}, "cores": [2, 3]}, "out": {"cores": [0]}}
+        if rows:
+            layers[0]["out_channels"] = 1
+            place = {"c0": {"cores": [0]}, "c1": {"split": {"rows": 2}, "cores": [1, 0]}, "out": {"cores": [2]}}
+    else:
+        layers = [_layer("c0", "conv2d", out_channels=4, kernel=3, padding=1,
+                         neuron={"model": "if", "threshold": 30}),
+                  _layer("p0", "pool", kernel=2, mode="sum"), _layer("flat", "flatten"),
+                  _layer("fc0", "linear", out_features=24, neuron={"model": "if", "threshold": 20}),
+                  _layer("out", "linear", out_features=10, neuron={"model": "none"})]
+        place = {"c0": {"split": {"channels": 2}, "cores": [0, 1]},
+                 "fc0": {"split": {"channels": 2}, "cores": [2, 3]}, "out": {"cores": [0]}}
+    work = {"name": "small", "timesteps": 3, "weight_seed": 5 if dense else 3,
+            "input": {"shape": [1, 8, 8], "encoding": "current", "dataset": "sklearn_digits", "samples": 2},
+            "layers": layers, "readout": "current_sum"}
+    (path / "work.yaml").write_text(yaml.safe_dump(work, sort_keys=False))
+    (path / "place.yaml").write_text(yaml.safe_dump({"layers": place}, sort_keys=False))
+    return path / "work.yaml", f"file:{path / 'place.yaml'}"
+
+
+def _compare(work, mapping, sets, schedule):
+    """Run the engine and the reference; assert equal; return the engine's trace and the reference."""
+    prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH + sets, schedule=schedule,
+                   mapping=mapping)
+    trace = simulate(prep).trace
+    ref = CoreRef(prep)
+    intervals, packets, total = ref.run()
+    got = sorted(tuple(int(x) for x in row) for row in trace.intervals)
+    fields = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
+    got_pk = sorted(tuple(int(row[f]) for f in fields) for row in trace.packets)
+    assert len(got) == len(prep.placement.tasks) * int(np.prod(prep.inputs.shape[:2])) and len(got_pk) > 20
+    assert got == intervals
+    assert got_pk == packets
+    assert trace.total_cycles == total
+    return trace, ref
+
+
+def _late_tasks(trace) -> int:
+    """Tasks that ended after their cycles: the send queue held their neuron unit."""
+    cycles = np.array([c.cycles for c in trace.task_costs])
+    iv = trace.intervals
+    return int(np.count_nonzero(iv["end"] - iv["start"] > cycles[iv["task"]]))
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_sparse_workload_large_buffers(tmp_path, schedule):
+    # unicast (multicast off), send queue and receive buffer far larger than the traffic: nothing waits on them
+    work, mapping = _workload(tmp_path, dense=False)
+    _, ref = _compare(work, mapping, ["chip.noc.multicast=false", "chip.core.send_buffer_flits=100000",
+                                      "chip.core.receive_buffer_kib=1024"], schedule)
+    assert ref.mesh.stalls == {"made_late": 0, "held_outside": 0, "port_busy": 0}
+
+
+def test_layerwise_default_buffers(tmp_path):
+    work, _ = _workload(tmp_path, dense=False)
+    _compare(work, "layerwise", [], "barrier")
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_small_send_queue_stalls_tasks(tmp_path, schedule):
+    # one 2-flit packet fits the send queue: the neuron unit waits for it, tasks end late
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, B1 + ["chip.core.send_buffer_flits=2", "chip.noc.multicast=false"],
+                          schedule)
+    assert ref.mesh.stalls["made_late"] > 100
+    assert _late_tasks(trace) > 0
+
+
+def test_multicast_copies_with_small_buffers(tmp_path):
+    # packets longer than a VC buffer: a multicast send leaves as one copy per destination core (same tag)
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, B1 + ["chip.core.send_buffer_flits=4",
+                                               "chip.core.receive_buffer_kib=0.0078125"], "barrier")
+    tags, counts = np.unique(trace.packets["tag"], return_counts=True)
+    assert (counts == 2).sum() > 50
+    assert ref.mesh.stalls["made_late"] > 0
+
+
+def test_receive_buffer_back_pressure(tmp_path):
+    # 1-flit receive buffers behind SRAM ports the running task holds every cycle (1 byte a cycle): flits wait
+    # outside the buffer in the router, pipelined tasks hold the ports while packets for the next step arrive
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, B1 + ["chip.core.sram.width_bytes_per_cycle=1", "chip.core.sram.banks=1",
+                                               "chip.core.receive_buffer_kib=0.0078125",
+                                               "chip.core.send_buffer_flits=2"], "pipelined")
+    assert ref.mesh.stalls["held_outside"] > 0 and ref.mesh.stalls["port_busy"] > 1000
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
+def test_packets_made_late_before_the_task_ends_still_hold_it(tmp_path, schedule):
+    # the remote packets come from the first lane groups (one every 8 cycles); a 3-flit send queue makes some
+    # late, yet all by the task's last cycle: the neuron unit was held, so the task ends that much later (the
+    # engine ended it on time when its last packet was made by then, and later only otherwise)
+    work, mapping = _workload(tmp_path, dense=True, rows=True)
+    trace, ref = _compare(work, mapping, ["chip.core.neuron.update_cycles=8", "chip.core.send_buffer_flits=3"],
+                          schedule)
+    assert ref.held_ends > 0 and _late_tasks(trace) >= ref.held_ends
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_recurrent_layer_split_over_two_cores(tmp_path, schedule):
+    # each half of the recurrent layer needs the other half's outputs of the step before (packets to step k + 1)
+    (tmp_path / "place.yaml").write_text(yaml.safe_dump(
+        {"layers": {"h": {"split": {"channels": 2}, "cores": [0, 1]}, "out": {"cores": [3]}}}))
+    _, ref = _compare(ROOT / "workloads" / "digits_seq_rnn.yaml", f"file:{tmp_path / 'place.yaml'}",
+                      ["workload.input.samples=2", "workload.timesteps=4", "chip.noc.multicast=false",
+                       "chip.core.send_buffer_flits=2"], schedule)
+    assert ref.mesh.stalls["made_late"] > 0
+
+
+@pytest.mark.parametrize("seed", [1, 4, 9])
+def test_random_workloads(tmp_path, seed):
+    # random layer graphs (row-split convs, pools, residual adds, linears), mapped layer by layer
+    path = tmp_path / "work.yaml"
+    path.write_text(yaml.safe_dump(random_workload(np.random.default_rng(seed), samples=2, timesteps=3)))
+    for schedule in ("barrier", "pipelined"):
+        _compare(path, "layerwise", ["chip.noc.multicast=false", "chip.core.send_buffer_flits=2",
+                                     "chip.core.receive_buffer_kib=0.0078125"], schedule)
