@@ -86,6 +86,7 @@ class Noc:
         self.rec = S.new_records(record_capacity)
         self._done: list[tuple[np.ndarray, ...]] = []
         self.watch0 = np.zeros(self.n_cores, np.int64)
+        self._entry, self._entry_key = noc_run, None   # see `_kernel`
         self._route_default = 0 if noc.routing == "xy" else 1
 
     # ------------------------------------------------------------------ counters
@@ -356,8 +357,8 @@ class Noc:
         if watch is not None and (w.dtype != np.int64 or w.shape != (self.n_cores,)):
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
-            st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
-                         self.wires, self.pk, self.rec, self.scratch, w, self.buf)
+            st = self._kernel((int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
+                               self.wires, self.pk, self.rec, self.scratch, w, self.buf))
             if self.sc[S.RX_GROW]:
                 self.buf = grow_rx(self.buf)
                 self.sc[S.RX_GROW] = 0
@@ -373,6 +374,21 @@ class Noc:
                 raise NocDeadlock.at(self.now, routers, self.W, full_rx)
             else:
                 return self.now
+
+    def _kernel(self, args: tuple) -> int:
+        """`noc_run(*args)`. numba's dispatcher types every argument on every call (~45 us for these records,
+        more than a short window's cycles take), so once it has run on these record objects, their compiled
+        entry point is called directly until one of them is replaced (records grow) or the watch array changes."""
+        key = tuple(map(id, args[1:]))
+        if key == self._entry_key:
+            return self._entry(*args)
+        st = noc_run(*args)
+        w = args[-2]
+        sig = tuple(noc_run.typeof_pyval(a) for a in args)
+        cres = noc_run.overloads.get(sig)
+        if cres is not None and w.flags.c_contiguous and w.flags.writeable and w.flags.aligned:
+            self._entry, self._entry_key = cres.entry_point, key
+        return st
 
     def _stash_records(self) -> None:
         n = int(self.sc[S.NREC])
