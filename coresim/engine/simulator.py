@@ -75,7 +75,7 @@ class _Slot:
 
 class _TaskState:
     __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
-                 "src_sizes", "delayed", "slots", "started", "consumers", "phase")
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -92,6 +92,7 @@ class _TaskState:
         self.started = 0              # steps started
         self.consumers: set = set()
         self.phase = 0
+        self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
