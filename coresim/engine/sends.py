@@ -121,8 +121,11 @@ class TaskSends:
             yield self.env.timeout(end - self.env.now)
 
     def _sends_made(self) -> None:
+        if not self.send_waits:
+            return
+        made = self.noc.buf.made
         for core, (event, target) in list(self.send_waits.items()):
-            if self.noc.packets_made(core) >= target:
+            if made[core] >= target:
                 del self.send_waits[core]
                 self.noc.watch_made(core, 0)
                 event.succeed()

@@ -155,7 +155,6 @@ class ChipSimulator(TaskData, TaskSends):
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
         self.armed: dict[int, _Slot] = {}   # waiting cores whose slot has all its producers done: packets only
-        self.watched: list[int] = []       # cores whose watch the last window set
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -234,7 +233,7 @@ class ChipSimulator(TaskData, TaskSends):
                 if not slot.ready.triggered:
                     slot.ready.succeed()
             elif self.waiting.get(st.task.core) == (st, k):
-                self.armed[st.task.core] = slot
+                self._arm(st.task.core, slot)
 
     def _fill(self, slot: _Slot) -> None:
         """Write the payloads of the remote sends into the slot about to be used, each packet counted once."""
@@ -377,10 +376,11 @@ class ChipSimulator(TaskData, TaskSends):
                 if not slot.ready.triggered:
                     self.waiting[core] = (st, k)
                     if slot.producers == 0 and slot.packets > 0:
-                        self.armed[core] = slot
+                        self._arm(core, slot)
                     yield slot.ready
                     self.waiting.pop(core, None)
-                    self.armed.pop(core, None)
+                    if self.armed.pop(core, None) is not None:
+                        self.watch[core] = NEVER
                 st.started += 1
                 self.any_started.succeed()
                 self.any_started = env.event()
@@ -424,7 +424,6 @@ class ChipSimulator(TaskData, TaskSends):
             if until <= env.now:
                 yield env.timeout(0)
                 continue
-            self._set_watch()
             new = noc.run(until, self.watch)  # may raise NocDeadlock: run() re-raises it
             if new > env.now:
                 yield env.timeout(new - env.now)
@@ -437,15 +436,12 @@ class ChipSimulator(TaskData, TaskSends):
         full[task.out_index] = y
         return full
 
-    def _set_watch(self) -> None:
-        """Stop the NoC when a blocked task may have its last packet: the kernel counts every ejection at the
-        core, so packets for other tasks there can only stop it early (harmless: the watch is re-armed)."""
-        watch = self.watch
-        for core in self.watched:
-            watch[core] = NEVER
-        self.watched = list(self.armed)
-        for core, slot in self.armed.items():
-            watch[core] = slot.packets if slot.packets > 0 else NEVER
+    def _arm(self, core: int, slot: _Slot) -> None:
+        """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
+        come). The kernel counts down every ejection at the core, so packets for other tasks there can only
+        stop it early; `_deliver` re-arms the watches of the cores it delivered to."""
+        self.armed[core] = slot
+        self.watch[core] = slot.packets if slot.packets > 0 else NEVER
 
     def _deliver(self) -> None:
         """Count delivered packets at the destination tasks' input slots (their payloads land when the slot is
@@ -481,6 +477,8 @@ class ChipSimulator(TaskData, TaskSends):
             g.remaining -= 1
             if g.remaining == 0:
                 del groups[serial]
+        for core in set(cores).intersection(self.armed):
+            self._arm(core, self.armed[core])
         self.packet_rows.append(rec)
         for acc, part in zip(self.packet_info, (task, src, flits), strict=True):
             acc.extend(part)
