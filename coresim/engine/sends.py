@@ -170,19 +170,25 @@ class TaskSends:
 
     def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
         """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
+        if not uni and not multi:
+            return
         u = m = None
         if uni:
-            tags = np.concatenate([u[0] for u in uni])
-            dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
-            u = (np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
-                 np.concatenate([u[3] for u in uni]), tags)
+            tags = _cat([u[0] for u in uni])
+            dst = _cat([np.full(u[0].size, u[2][0], np.int64) for u in uni])
+            u = (np.full(tags.size, src_core, np.int64), dst, _cat([u[1] for u in uni]), _cat([u[3] for u in uni]),
+                 tags)
         if multi:
-            tags = np.concatenate([m[0] for m in multi])
-            counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
+            tags = _cat([m[0] for m in multi])
+            counts = _cat([np.full(m[0].size, m[2].size, np.int64) for m in multi])
             ptr = np.concatenate([[0], np.cumsum(counts)])
-            dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
-            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, np.concatenate([m[1] for m in multi]),
-                 np.concatenate([m[3] for m in multi]), tags)
+            dst_idx = _cat([np.tile(m[2], m[0].size) for m in multi])
+            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, _cat([m[1] for m in multi]),
+                 _cat([m[3] for m in multi]), tags)
         self.noc.inject_mixed(u, m)
-        if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
+        if self.noc_wake is not None and not self.noc_wake.triggered:
             self.noc_wake.succeed()
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
