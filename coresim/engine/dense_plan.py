@@ -12,15 +12,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-MAX_PLAN_ITEMS = 1 << 18
+MAX_PLAN_ITEMS = 1 << 16
 _EXACT = float(2 ** 53)
 
 
 class Plan(NamedTuple):
     kind: str                  # "conv2d", "linear" or "pool"
-    idx: np.ndarray            # positions into the received values, one past the end = zero
-    w_int: np.ndarray | None   # (K, F) weights of the product
-    w_float: np.ndarray | None
+    idx: np.ndarray            # positions into the received values, one past the end = zero (int32)
+    w: np.ndarray | None       # (K, F) weights of the product, as stored
+    w_float: np.ndarray | None  # ... as float64
     w_max: float
     shape: tuple[int, ...]     # the weighted sum's shape (as partial_current returns it)
 
@@ -28,14 +28,14 @@ class Plan(NamedTuple):
 def _positions(needs: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """Positions of source indices `flat` in the sorted `needs` (-1 or absent: the zero slot, needs.size)."""
     if needs.size == 0:
-        return np.full(flat.shape, 0, np.int64)
+        return np.full(flat.shape, 0, np.int32)
     j = np.minimum(np.searchsorted(needs, flat), needs.size - 1)
-    return np.where((flat >= 0) & (needs[j] == flat), j, needs.size)
+    return np.where((flat >= 0) & (needs[j] == flat), j, needs.size).astype(np.int32)
 
 
 def _weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     wt = np.ascontiguousarray(w.T)
-    return wt.astype(np.int64), wt.astype(np.float64), float(np.abs(wt).max()) if wt.size else 0.0
+    return wt, wt.astype(np.float64), float(np.abs(wt.astype(np.int64)).max()) if wt.size else 0.0
 
 
 def conv_plan(task, needs: np.ndarray) -> Plan | None:
@@ -92,12 +92,12 @@ def run_plan(plan: Plan, vals: np.ndarray, mode: str = "sum") -> np.ndarray:
     x = np.append(vals.astype(np.int64, copy=False), 0)[plan.idx]
     if plan.kind == "pool":
         return x.max(axis=1) if mode == "max" else x.sum(axis=1)
-    if x.size == 0 or plan.w_int.size == 0:
-        y = np.zeros((x.shape[0], plan.w_int.shape[1]), np.int64)
+    if x.size == 0 or plan.w.size == 0:
+        y = np.zeros((x.shape[0], plan.w.shape[1]), np.int64)
     elif float(np.abs(x).max()) * plan.w_max * x.shape[1] < _EXACT:
         y = (x.astype(np.float64) @ plan.w_float).astype(np.int64)
     else:
-        y = x @ plan.w_int
+        y = x @ plan.w.astype(np.int64)
     if plan.kind == "conv2d":
         return y.reshape(plan.shape).transpose(0, 3, 1, 2)
     return y

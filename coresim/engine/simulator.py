@@ -42,6 +42,7 @@ from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
 from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
+PACKET_CHUNK = 1 << 15  # delivery records gathered before they become PACKET records
 NEVER = np.iinfo(np.int64).max // 4
 
 
@@ -145,7 +146,8 @@ class ChipSimulator(TaskData, TaskSends):
         self.by_core = by_core
         self.firsts = [st for st in self.states if st.ext]
         self.intervals: list[tuple] = []
-        self.packet_rows: list[tuple] = []   # the NoC's delivery records, and per record its task, source, flits
+        self.packet_rows: list[np.ndarray] = []  # PACKET records, in chunks
+        self.packet_raw: list[tuple] = []   # the NoC's delivery records, and per record its task, source, flits
         self.packet_info: tuple[list, list, list] = ([], [], [])
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
         self.next_group = 0
@@ -479,17 +481,25 @@ class ChipSimulator(TaskData, TaskSends):
                 del groups[serial]
         for core in set(cores).intersection(self.armed):
             self._arm(core, self.armed[core])
-        self.packet_rows.append(rec)
+        self.packet_raw.append(rec)
         for acc, part in zip(self.packet_info, (task, src, flits), strict=True):
             acc.extend(part)
+        if len(self.packet_info[0]) >= PACKET_CHUNK:
+            self._pack_records()
+
+    def _pack_records(self) -> None:
+        """Turn the delivery records gathered so far into one chunk of PACKET records."""
+        if not self.packet_raw:
+            return
+        tag, dst, create, inject, eject, hops = (np.concatenate([r[i] for r in self.packet_raw]) for i in range(6))
+        task, src, flits = (np.asarray(a, np.int64) for a in self.packet_info)
+        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst, flits=flits, create=create,
+                                        inject=inject, eject=eject, hops=hops, task=task))
+        self.packet_raw, self.packet_info = [], ([], [], [])
 
     def _packets(self) -> np.ndarray:
-        if not self.packet_rows:
-            return np.zeros(0, PACKET)
-        tag, dst, create, inject, eject, hops = (np.concatenate([r[i] for r in self.packet_rows]) for i in range(6))
-        task, src, flits = (np.asarray(a, np.int64) for a in self.packet_info)
-        return records(PACKET, tag=tag, src=src, dst=dst, flits=flits, create=create, inject=inject, eject=eject,
-                       hops=hops, task=task)
+        self._pack_records()
+        return np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET)
 
     # ---- driver ---------------------------------------------------------------------------------------
     def _spawn(self, gen, last: bool = False) -> simpy.Process:
