@@ -1,8 +1,10 @@
 """Benchmark `coresim run`: wall time, simulated cycles/s, spikes/s and peak memory, warm and cold (JIT).
 
-Each case runs `coresim run ... --json` in a fresh process; peak memory is that process's max RSS.
-Cold start uses an empty NUMBA_CACHE_DIR so every kernel compiles. Usage:
-    python benchmarks/bench_run.py [--quick]
+Each case runs `coresim run ... --json` in a fresh process; peak memory is that process's max RSS, CPU s its user +
+system time (the fairer figure on a shared machine). Cold start uses an empty NUMBA_CACHE_DIR so every kernel
+compiles. `--tree DIR` (repeatable) runs every case in each of these checkouts (e.g. a `git worktree` of an older
+commit) one after another, for before/after ratios from one run. Usage:
+    python benchmarks/bench_run.py [--quick] [--density] [--tree DIR ...]
 """
 
 from __future__ import annotations
@@ -20,29 +22,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # runs the CLI in-process, then reports the process's own peak RSS (KiB) on stderr
 PROBE = ("import resource, sys; from coresim.cli import main; rc = main(sys.argv[1:]); "
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+         "u = resource.getrusage(resource.RUSAGE_SELF); "
+         "print(u.ru_utime + u.ru_stime, u.ru_maxrss, file=sys.stderr); sys.exit(rc)")
 
 CASES = [
     ("default (warm)", ["chipspecs/default.yaml", "workloads/default.yaml"], False),
     ("default (cold: JIT compile)", ["chipspecs/default.yaml", "workloads/default.yaml"], True),
     ("vgg_small on tianjicx (warm)", ["chipspecs/tianjicx.yaml", "workloads/vgg_small.yaml"], False),
 ]
+# --density: the NoC-heavy run of issue 17 (digits on all 160 cores of TianjicX)
+DENSITY = ("digits, tianjicx, density, 10 samples (warm)",
+           ["chipspecs/tianjicx.yaml", "workloads/default.yaml", "--mapping", "density", "--samples", "10"], False)
 
 
-def run_case(args: list[str], cold: bool) -> tuple[dict, float, float]:
-    env = dict(os.environ)
+def run_case(args: list[str], cold: bool, tree: Path = ROOT) -> tuple[dict, float, float, float]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
     tmp = None
     if cold:
         tmp = tempfile.TemporaryDirectory()
         env["NUMBA_CACHE_DIR"] = tmp.name
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PROBE, "run", *args, "--json"], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-c", PROBE, "run", *args, "--json"], cwd=tree, env=env,
                          capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     if tmp:
         tmp.cleanup()
-    rss_kib = int(out.stderr.strip().splitlines()[-1])
-    return json.loads(out.stdout), wall, rss_kib / 1024
+    cpu, rss_kib = out.stderr.strip().splitlines()[-1].split()
+    return json.loads(out.stdout), wall, float(cpu), int(rss_kib) / 1024
 
 
 def machine() -> str:
@@ -56,20 +62,25 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the warm default case")
+    ap.add_argument("--density", action="store_true", help="also the digits density run on TianjicX")
+    ap.add_argument("--tree", action="append", type=Path, help="a checkout to run (repeatable; default: this one)")
     a = ap.parse_args()
-    cases = CASES[:1] if a.quick else CASES
-    # warm the cache once so 'warm' cases measure a user's second run
-    subprocess.run([sys.executable, "-m", "coresim.cli", "run", "--samples", "1"], cwd=ROOT, check=True,
-                   capture_output=True)
+    cases = (CASES[:1] if a.quick else CASES) + ([DENSITY] if a.density else [])
+    trees = [t.resolve() for t in a.tree] if a.tree else [ROOT]
+    for tree in trees:  # warm each checkout's cache once so 'warm' cases measure a user's second run
+        subprocess.run([sys.executable, "-m", "coresim.cli", "run", "--samples", "1"], cwd=tree, check=True,
+                       capture_output=True, env=dict(os.environ, PYTHONPATH=str(tree)))
     print(f"machine: {machine()}")
-    print("| case | samples x T | wall s (process) | sim wall s | simulated cycles | cycles/s | spikes/s | "
-          "peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | tree | samples x T | wall s (process) | CPU s (process) | sim wall s | simulated cycles | "
+          "cycles/s | spikes/s | peak RSS MB | energy pJ | output_spikes_sha256 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, args, cold in cases:
-        s, wall, rss = run_case(args, cold)
-        sim = s["wall_seconds"]
-        print(f"| {name} | {s['samples']} x {s['timesteps']} | {wall:.2f} | {sim:.2f} | {s['total_cycles']:,} | "
-              f"{s['total_cycles'] / sim:,.0f} | {s['spikes'] / sim:,.0f} | {rss:.0f} |")
+        for tree in trees:
+            s, wall, cpu, rss = run_case(args, cold, tree)
+            sim = s["wall_seconds"]
+            print(f"| {name} | {tree.name} | {s['samples']} x {s['timesteps']} | {wall:.2f} | {cpu:.2f} | {sim:.2f} | "
+                  f"{s['total_cycles']:,} | {s['total_cycles'] / sim:,.0f} | {s['spikes'] / sim:,.0f} | {rss:.0f} | "
+                  f"{s['energy_pj']:,.0f} | {s['output_spikes_sha256'][:12]} |", flush=True)
 
 
 if __name__ == "__main__":

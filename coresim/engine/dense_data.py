@@ -7,7 +7,9 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
+from coresim.engine.dense_plan import Plan, conv_plan, linear_plan, pool_plan, run_plan
 from coresim.functional.executor import (
     delay_line,
     finish_current,
@@ -37,22 +39,42 @@ class TaskData:
             x = slot.inputs[la.inputs[0]]
             if la.spec.synaptic_delay:
                 x = delay_line(st.delayed, x, la.spec.synaptic_delay)
-            x = self._full(st, la.inputs[0], x)
-            rows = slice(*task.rows) if task.rows is not None else slice(None)
-            x = x.reshape((1,) + la.in_shape)
+            acc = self._weighted_sum(st, x)
             if task.role == "partial":
-                return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).ravel()
-            acc = partial_current(la, x, slice(*task.ch), rows)
+                return acc.ravel()
             if la.recurrent:  # own outputs of the previous step (zeros at t = 0)
                 acc = acc + recurrent_partial(la, self._full(st, la.name, slot.inputs[la.name])[None], slice(*task.ch))
             y = self._neurons(st, step, finish_current(la, acc, slice(*task.ch)).reshape(1, -1))
         elif la.kind == "flatten":
             y = slot.inputs[la.inputs[0]]
+        elif la.kind == "pool" and self._plan(st) is not None:
+            y = run_plan(st.plan, slot.inputs[la.inputs[0]], la.spec.mode)
         else:
             xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
             y = stateless_forward(la, xs).ravel()[task.out_index]
         self.outputs[la.name][step.s, step.t, task.out_index] = y
         return y
+
+    def _plan(self, st: _TaskState) -> Plan | None:
+        """The task's gather plan (`coresim.engine.dense_plan`), built on first use; None: the reference path."""
+        if st.plan is None:
+            task, la = st.task, st.task.layer
+            needs = task.needs[la.inputs[0]]
+            build = {"conv2d": conv_plan, "linear": linear_plan, "pool": pool_plan}.get(la.kind)
+            usable = build is not None and not sp.issparse(la.weight) and len(la.inputs) == 1
+            st.plan = (build(task, needs) if usable else None) or False
+        return st.plan or None
+
+    def _weighted_sum(self, st: _TaskState, x: np.ndarray) -> np.ndarray:
+        """The task's weighted sum of its input values `x` (a partial task's partial sum)."""
+        if self._plan(st) is not None:
+            return run_plan(st.plan, x)
+        task, la = st.task, st.task.layer
+        x = self._full(st, la.inputs[0], x).reshape((1,) + la.in_shape)
+        rows = slice(*task.rows) if task.rows is not None else slice(None)
+        if task.role == "partial":
+            return partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch))
+        return partial_current(la, x, slice(*task.ch), rows)
 
     def _reset(self, st: _TaskState) -> None:
         """A new sample: fresh neuron state (and an empty synaptic-delay buffer)."""

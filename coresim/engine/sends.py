@@ -21,19 +21,45 @@ TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within t
 
 @dataclass
 class _Group:
-    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet."""
+    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet. The
+    destinations' slots take the payload when they are used, from the packets counted in `got`."""
 
-    by_core: dict[int, list]
+    by_core: dict[int, tuple[int, list]]  # destination core -> (its row of `got`, its destination tasks)
     name: str
     step: int
-    idx: np.ndarray
     vals: np.ndarray
     per: int
     src: int
-    nfl: np.ndarray
+    nfl: list[int]
     remaining: int
+    npk: int
+    got: np.ndarray  # [row * npk + packet]: the packet reached the row's core
 
 
+@dataclass
+class _Route:
+    """A task's remote consumers that take the same elements (one multicast destination set)."""
+
+    dsts: list
+    idx: np.ndarray
+    item: int
+    rec: bool
+    grp: np.ndarray            # the lane group of each element
+    cores: np.ndarray          # the destination cores, sorted
+    by_core: dict[int, tuple[int, list]]
+    rows: list[int]            # each destination's row (its core's position in `cores`)
+    pos: list[np.ndarray]      # each destination's slot positions of the elements
+
+
+def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str) -> _Route:
+    by_core: dict[int, list] = {}
+    for d in dsts:
+        by_core.setdefault(d.task.core, []).append(d)
+    cores = sorted(by_core)
+    rows = {c: i for i, c in enumerate(cores)}
+    return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64),
+                  {c: (rows[c], by_core[c]) for c in cores}, [rows[d.task.core] for d in dsts],
+                  [np.searchsorted(d.task.needs[name], idx) for d in dsts])
 
 
 def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
@@ -73,12 +99,12 @@ class TaskSends:
             slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
             slot.producers -= 1
             self._check_ready(dst, k + int(rec))
-        for dsts, _idx, _item, rec, _grp in st.out_routes:
-            if rec and last:
+        for r in st.out_routes:
+            if r.rec and last:
                 continue
-            for dst in dsts:
-                self._slot(dst, k + int(rec)).producers -= 1
-                self._check_ready(dst, k + int(rec))
+            for dst in r.dsts:
+                self._slot(dst, k + int(r.rec)).producers -= 1
+                self._check_ready(dst, k + int(r.rec))
 
     def _await_sends(self, core: int, st: _TaskState, start: int, queued_before: int):
         """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
@@ -99,8 +125,11 @@ class TaskSends:
             yield self.env.timeout(end - self.env.now)
 
     def _sends_made(self) -> None:
+        if not self.send_waits:
+            return
+        made = self.noc.buf.made
         for core, (event, target) in list(self.send_waits.items()):
-            if self.noc.packets_made(core) >= target:
+            if made[core] >= target:
                 del self.send_waits[core]
                 self.noc.watch_made(core, 0)
                 event.succeed()
@@ -117,48 +146,53 @@ class TaskSends:
         n_groups = cdiv(task.n_out, neuron.lanes)
         uni: list[tuple] = []
         multi: list[tuple] = []
-        for dsts, idx, item, rec, grp in st.out_routes:
-            if rec and last:
+        for r in st.out_routes:
+            if r.rec and last:
                 continue
-            vals = full[idx]
+            vals = full[r.idx]
             nz = np.flatnonzero(vals)
-            per = max(1, noc.packet_payload_bytes // item)
+            per = max(1, noc.packet_payload_bytes // r.item)
             npk = cdiv(nz.size, per)
-            for dst in dsts:
-                self._slot(dst, k + int(rec)).packets += npk
+            slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
+            for slot in slots:
+                slot.packets += npk
             if npk == 0:
                 continue
-            by_core: dict[int, list[_TaskState]] = {}
-            for d in dsts:
-                by_core.setdefault(d.task.core, []).append(d)
-            cores = np.array(sorted(by_core), np.int64)
             sizes = np.full(npk, per, np.int64)
             sizes[-1] = nz.size - per * (npk - 1)
-            nfl = noc.header_flits + cdiv(sizes * item, noc.flit_bytes)
+            nfl = noc.header_flits + cdiv(sizes * r.item, noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
-            self.groups[serial] = _Group(by_core, name, k + int(rec), idx[nz], vals[nz], per, src_core, nfl,
-                                         npk * cores.size)
+            g = self.groups[serial] = _Group(r.by_core, name, k + int(r.rec), vals[nz], per, src_core, nfl.tolist(),
+                                             npk * r.cores.size, npk, np.zeros(npk * r.cores.size, np.bool_))
+            for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
+                slot.pending.append((g, row, pos[nz]))
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
-            made = packet_cycles(start, st.cost, grp[nz], n_groups, neuron.update_cycles, per)
-            (uni if cores.size == 1 else multi).append((tags, nfl, cores, made))
+            made = packet_cycles(start, st.cost, r.grp[nz], n_groups, neuron.update_cycles, per)
+            (uni if r.cores.size == 1 else multi).append((tags, nfl, r.cores, made))
         return uni, multi
 
     def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
         """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
+        if not uni and not multi:
+            return
         u = m = None
         if uni:
-            tags = np.concatenate([u[0] for u in uni])
-            dst = np.concatenate([np.full(u[0].size, u[2][0], np.int64) for u in uni])
-            u = (np.full(tags.size, src_core, np.int64), dst, np.concatenate([u[1] for u in uni]),
-                 np.concatenate([u[3] for u in uni]), tags)
+            tags = _cat([u[0] for u in uni])
+            dst = _cat([np.full(u[0].size, u[2][0], np.int64) for u in uni])
+            u = (np.full(tags.size, src_core, np.int64), dst, _cat([u[1] for u in uni]), _cat([u[3] for u in uni]),
+                 tags)
         if multi:
-            tags = np.concatenate([m[0] for m in multi])
-            counts = np.concatenate([np.full(m[0].size, m[2].size, np.int64) for m in multi])
+            tags = _cat([m[0] for m in multi])
+            counts = _cat([np.full(m[0].size, m[2].size, np.int64) for m in multi])
             ptr = np.concatenate([[0], np.cumsum(counts)])
-            dst_idx = np.concatenate([np.tile(m[2], m[0].size) for m in multi])
-            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, np.concatenate([m[1] for m in multi]),
-                 np.concatenate([m[3] for m in multi]), tags)
+            dst_idx = _cat([np.tile(m[2], m[0].size) for m in multi])
+            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, _cat([m[1] for m in multi]),
+                 _cat([m[3] for m in multi]), tags)
         self.noc.inject_mixed(u, m)
-        if (uni or multi) and self.noc_wake is not None and not self.noc_wake.triggered:
+        if self.noc_wake is not None and not self.noc_wake.triggered:
             self.noc_wake.succeed()
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -31,7 +31,7 @@ import simpy
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.dense_data import TaskData
-from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups
+from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
@@ -42,6 +42,7 @@ from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
 from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
+PACKET_CHUNK = 1 << 15  # delivery records gathered before they become PACKET records
 NEVER = np.iinfo(np.int64).max // 4
 
 
@@ -63,18 +64,19 @@ class _Step:
 class _Slot:
     """A task's inputs for one step."""
 
-    __slots__ = ("inputs", "producers", "packets", "ready")
+    __slots__ = ("inputs", "producers", "packets", "ready", "pending")
 
     def __init__(self, st: _TaskState, env: simpy.Environment, first: bool):
         self.inputs = {s: np.zeros(idx.size, np.int64) for s, idx in st.task.needs.items()}  # needed only
         self.producers = st.producers + (0 if first else st.rec_producers)
         self.packets = 0
         self.ready = env.event()
+        self.pending: list = []  # remote sends: (group, its row, positions) whose payload lands when used
 
 
 class _TaskState:
     __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
-                 "src_sizes", "delayed", "slots", "started", "consumers", "phase")
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -82,7 +84,7 @@ class _TaskState:
         self.producers = 0
         self.rec_producers = 0        # producers of the recurrent input (the step before; none at t=0)
         self.neuron: NeuronState | None = None
-        self.out_routes: list = []    # remote sends: (destination states, index, item bytes, recurrent)
+        self.out_routes: list = []    # remote sends (sends._Route after _group_multicast)
         self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent)
         self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
@@ -91,6 +93,7 @@ class _TaskState:
         self.started = 0              # steps started
         self.consumers: set = set()
         self.phase = 0
+        self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
@@ -143,7 +146,9 @@ class ChipSimulator(TaskData, TaskSends):
         self.by_core = by_core
         self.firsts = [st for st in self.states if st.ext]
         self.intervals: list[tuple] = []
-        self.packet_rows: list[np.ndarray] = []
+        self.packet_rows: list[np.ndarray] = []  # PACKET records, in chunks
+        self.packet_raw: list[tuple] = []   # the NoC's delivery records, and per record its task, source, flits
+        self.packet_info: tuple[list, list, list] = ([], [], [])
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
         self.next_group = 0
         self.task_runs = np.zeros(len(self.states), np.int64)
@@ -151,6 +156,7 @@ class ChipSimulator(TaskData, TaskSends):
         self.port_cycles = {"host": 0, "dram": 0}
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
+        self.armed: dict[int, _Slot] = {}   # waiting cores whose slot has all its producers done: packets only
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -198,7 +204,8 @@ class ChipSimulator(TaskData, TaskSends):
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
             lanes = self.chip.core.neuron.lanes
-            st.out_routes = [(*g, lane_groups(st.task, g[1], lanes)) for g in groups.values()]
+            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name)
+                             for g in groups.values()]
 
     def _phases(self) -> None:
         """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
@@ -223,8 +230,19 @@ class ChipSimulator(TaskData, TaskSends):
 
     def _check_ready(self, st: _TaskState, k: int) -> None:
         slot = st.slots[k]
-        if slot.producers == 0 and slot.packets == 0 and not slot.ready.triggered:
-            slot.ready.succeed()
+        if slot.producers == 0:
+            if slot.packets == 0:
+                if not slot.ready.triggered:
+                    slot.ready.succeed()
+            elif self.waiting.get(st.task.core) == (st, k):
+                self._arm(st.task.core, slot)
+
+    def _fill(self, slot: _Slot) -> None:
+        """Write the payloads of the remote sends into the slot about to be used, each packet counted once."""
+        for g, row, pos in slot.pending:
+            if not g.got[row * g.npk:(row + 1) * g.npk].all():
+                raise SimulationError(f"packets of send {g.name} (step {g.step}) missing at a destination")
+            slot.inputs[g.name][pos] = g.vals
 
     def _add_step(self, s: int, t: int) -> _Step:
         env = self.env
@@ -359,13 +377,19 @@ class ChipSimulator(TaskData, TaskSends):
                 slot = self._slot(st, k)
                 if not slot.ready.triggered:
                     self.waiting[core] = (st, k)
+                    if slot.producers == 0 and slot.packets > 0:
+                        self._arm(core, slot)
                     yield slot.ready
                     self.waiting.pop(core, None)
+                    if self.armed.pop(core, None) is not None:
+                        self.watch[core] = NEVER
                 st.started += 1
                 self.any_started.succeed()
                 self.any_started = env.event()
                 start = env.now
-                y = self._compute(st, step, st.slots.pop(k))
+                slot = st.slots.pop(k)
+                self._fill(slot)
+                y = self._compute(st, step, slot)
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
                 self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
@@ -403,7 +427,6 @@ class ChipSimulator(TaskData, TaskSends):
             if until <= env.now:
                 yield env.timeout(0)
                 continue
-            self._set_watch()
             new = noc.run(until, self.watch)  # may raise NocDeadlock: run() re-raises it
             if new > env.now:
                 yield env.timeout(new - env.now)
@@ -416,53 +439,68 @@ class ChipSimulator(TaskData, TaskSends):
         full[task.out_index] = y
         return full
 
-    def _set_watch(self) -> None:
-        """Stop the NoC when a blocked task may have its last packet: the kernel counts every ejection at the
-        core, so packets for other tasks there can only stop it early (harmless: the watch is re-armed)."""
-        self.watch[:] = NEVER
-        for core, (st, k) in self.waiting.items():
-            slot = st.slots.get(k)
-            if slot is not None and slot.producers == 0 and slot.packets > 0:
-                self.watch[core] = slot.packets
+    def _arm(self, core: int, slot: _Slot) -> None:
+        """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
+        come). The kernel counts down every ejection at the core, so packets for other tasks there can only
+        stop it early; `_deliver` re-arms the watches of the cores it delivered to."""
+        self.armed[core] = slot
+        self.watch[core] = slot.packets if slot.packets > 0 else NEVER
 
     def _deliver(self) -> None:
-        """Write delivered payloads into the destination tasks' input slots, per (send, core) at once."""
+        """Count delivered packets at the destination tasks' input slots (their payloads land when the slot is
+        used, `_fill`), in (send, core) order."""
         if not self.noc.has_deliveries():
             return
-        tag, dst_core, create, inject, eject, hops = self.noc.delivered()
-        if tag.size == 0:
+        rec = self.noc.delivered()
+        n = rec[0].size
+        if n == 0:
             return
-        serial = tag >> TAG_SHIFT
-        k = tag & ((1 << TAG_SHIFT) - 1)
-        order = np.lexsort((dst_core, serial))
-        keys = serial[order] * (1 << 32) + dst_core[order]
-        bounds = np.flatnonzero(np.diff(keys)) + 1
-        src = np.empty(tag.size, np.int64)
-        flits = np.empty(tag.size, np.int64)
-        task_id = np.empty(tag.size, np.int64)
-        for sel in np.split(order, bounds):
-            g = self.groups[int(serial[sel[0]])]
-            core = int(dst_core[sel[0]])
+        tags, cores = rec[0].tolist(), rec[1].tolist()
+        order = np.lexsort((rec[1], rec[0] >> TAG_SHIFT)).tolist()
+        task, src, flits = [0] * n, [0] * n, [0] * n
+        groups, mask = self.groups, (1 << TAG_SHIFT) - 1
+        for i in order:
+            tag, core = tags[i], cores[i]
+            serial = tag >> TAG_SHIFT
+            g = groups[serial]
             hit = g.by_core.get(core)
             if hit is None:
-                raise SimulationError(f"packet {tag[sel[0]]} ejected at core {core}, where none of its "
-                                      "destinations is")
-            ks = k[sel]
-            pos = (ks[:, None] * g.per + np.arange(g.per)).ravel()
-            pos = pos[pos < g.idx.size]
-            for dst in hit:
+                raise SimulationError(f"packet {tag} ejected at core {core}, where none of its destinations is")
+            k = tag & mask
+            j = hit[0] * g.npk + k
+            if g.got[j]:
+                raise SimulationError(f"packet {tag} ejected twice at core {core}")
+            g.got[j] = True
+            for dst in hit[1]:
                 slot = dst.slots[g.step]
-                slot.inputs[g.name][np.searchsorted(dst.task.needs[g.name], g.idx[pos])] = g.vals[pos]
-                slot.packets -= ks.size
-                self._check_ready(dst, g.step)
-            src[sel] = g.src
-            flits[sel] = g.nfl[ks]
-            task_id[sel] = hit[0].task.id
-            g.remaining -= ks.size
+                slot.packets -= 1
+                if slot.packets == 0:
+                    self._check_ready(dst, g.step)
+            task[i], src[i], flits[i] = hit[1][0].task.id, g.src, g.nfl[k]
+            g.remaining -= 1
             if g.remaining == 0:
-                del self.groups[int(serial[sel[0]])]
-        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst_core, flits=flits, create=create,
-                                        inject=inject, eject=eject, hops=hops, task=task_id))
+                del groups[serial]
+        for core in set(cores).intersection(self.armed):
+            self._arm(core, self.armed[core])
+        self.packet_raw.append(rec)
+        for acc, part in zip(self.packet_info, (task, src, flits), strict=True):
+            acc.extend(part)
+        if len(self.packet_info[0]) >= PACKET_CHUNK:
+            self._pack_records()
+
+    def _pack_records(self) -> None:
+        """Turn the delivery records gathered so far into one chunk of PACKET records."""
+        if not self.packet_raw:
+            return
+        tag, dst, create, inject, eject, hops = (np.concatenate([r[i] for r in self.packet_raw]) for i in range(6))
+        task, src, flits = (np.asarray(a, np.int64) for a in self.packet_info)
+        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst, flits=flits, create=create,
+                                        inject=inject, eject=eject, hops=hops, task=task))
+        self.packet_raw, self.packet_info = [], ([], [], [])
+
+    def _packets(self) -> np.ndarray:
+        self._pack_records()
+        return np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET)
 
     # ---- driver ---------------------------------------------------------------------------------------
     def _spawn(self, gen, last: bool = False) -> simpy.Process:
@@ -520,7 +558,7 @@ class ChipSimulator(TaskData, TaskSends):
             step_cycles=step_cycles,
             total_cycles=int(self.env.now),
             intervals=np.array(self.intervals, INTERVAL),
-            packets=np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET),
+            packets=self._packets(),
             task_costs=[st.cost for st in self.states],
             task_runs=self.task_runs,
             host_bytes=self.port_bytes["host"],

@@ -86,6 +86,7 @@ class Noc:
         self.rec = S.new_records(record_capacity)
         self._done: list[tuple[np.ndarray, ...]] = []
         self.watch0 = np.zeros(self.n_cores, np.int64)
+        self._entry, self._entry_key = noc_run, None   # see `_kernel`
         self._route_default = 0 if noc.routing == "xy" else 1
 
     # ------------------------------------------------------------------ counters
@@ -160,20 +161,22 @@ class Noc:
         pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
         pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
-        np.add.at(self.queued, src, 1)
-        order = np.lexsort((np.arange(n), cycle, src))
-        if n and not self._append(pids[order], src, cycle[order]):
+        sources = [int(src[0])] if n and not (src != src[0]).any() else np.unique(src).tolist()
+        if len(sources) == 1:   # a task's packets: one source queue, in creation order
+            self.queued[sources[0]] += n
+            order = np.argsort(cycle, kind="stable")
+        else:
+            np.add.at(self.queued, src, 1)
+            order = np.lexsort((np.arange(n), cycle, src))
+        if n and not (len(sources) == 1 and self._append(pids[order], sources[0], cycle[order])):
             for i in order:
                 self._queue(int(pids[i]), int(src[i]), int(cycle[i]))
         if self.cfg.SB >= 0:
-            self._plan_sends(src, flits)
+            self._plan_sends(src, flits, sources)
 
-    def _append(self, pids: np.ndarray, src: np.ndarray, cycle: np.ndarray) -> bool:
-        """Packets of one source, in creation order, none created before its queue's tail: link them at its end
+    def _append(self, pids: np.ndarray, s: int, cycle: np.ndarray) -> bool:
+        """Packets of source s, in creation order, none created before its queue's tail: link them at its end
         at once (what `_queue` does one by one); False (nothing done) otherwise."""
-        s = int(src[0])
-        if (src != s).any():
-            return False
         term, pk = self.term, self.pk
         tail = int(term.q_tail[s])
         if tail >= 0 and pk.ctime[tail] > cycle[0]:
@@ -206,16 +209,17 @@ class Noc:
             else:
                 pk.next[prev] = pid
 
-    def _plan_sends(self, src: np.ndarray, flits: np.ndarray) -> None:
+    def _plan_sends(self, src: np.ndarray, flits: np.ndarray, sources: list[int]) -> None:
         """Finite send queues: point each source at its first packet not yet made (a source with none pending
         starts without delay); a packet longer than the queue could never be made."""
         sb = self.cfg.SB
-        if flits.size and int(flits.max()) > sb:
+        longest = int(flits.max()) if flits.size else 0
+        if longest > sb:
             core = int(src[int(np.argmax(flits))])
-            raise BufferDeadlock(f"deadlock: a {int(flits.max())}-flit packet can never enter the send buffer "
+            raise BufferDeadlock(f"deadlock: a {longest}-flit packet can never enter the send buffer "
                                   f"of core {core} ({sb} flits, core.send_buffer_flits)")
         pk, buf = self.pk, self.buf
-        for s in np.unique(src).tolist():
+        for s in sources:
             if buf.mk[s] < 0:
                 buf.shift[s] = 0
             cur = int(self.term.q_head[s])
@@ -270,15 +274,6 @@ class Noc:
         self._enqueue(src, dst, np.full(n, -1, np.int64), flits, cycle, tag, self._route_arr(routing, n),
                       np.ones(n, np.int64))
 
-    def _mc_row(self, d: np.ndarray) -> int:
-        """A free multicast row holding destination cores d."""
-        self.sc[S.FREE_MC] -= 1
-        slot = int(self.pk.free_mc[self.sc[S.FREE_MC]])
-        row = np.zeros(self.mc_words, np.int64)
-        np.bitwise_or.at(row, d // S.MC_BITS, np.left_shift(1, d % S.MC_BITS).astype(np.int64))
-        self.pk.mc_mask[slot] = row
-        return slot
-
     def inject_multicast(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing=None) -> None:
         """Queue tree-multicast packets: packet i goes to cores dst_idx[dst_ptr[i]:dst_ptr[i+1]].
 
@@ -301,7 +296,9 @@ class Noc:
                           np.ones(n, np.int64)))
         if multi is not None:
             parts.append(self._multicast_rows(*multi, None))
-        if parts:
+        if len(parts) == 1:
+            self._enqueue(*parts[0])
+        elif parts:
             self._enqueue(*(np.concatenate([p[i] for p in parts]) for i in range(8)))
 
     def _multicast_rows(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing):
@@ -313,26 +310,36 @@ class Noc:
         if dst_idx.size and (dst_idx.min() < 0 or dst_idx.max() >= self.n_cores):
             raise ValueError("destination core out of range")
         route = self._route_arr(routing, n)
-        rows: list[int] = []          # packet i once, or once per destination when sent as unicast copies
-        dst: list[int] = []
-        mc: list[int] = []
-        rem: list[int] = []
         self._grow_mc(n)
-        for i in range(n):
-            d = np.unique(dst_idx[dst_ptr[i]:dst_ptr[i + 1]])
-            if d.size == 1 or (d.size > 1 and flits[i] > self.B):
-                rows += [i] * d.size
-                dst += d.tolist()
-                mc += [-1] * d.size
-                rem += [1] * d.size
-            elif d.size > 1:
-                rows.append(i)
-                dst.append(-1)
-                mc.append(self._mc_row(d))
-                rem.append(d.size)
-        k = np.asarray(rows, np.int64)
-        return (src[k], np.asarray(dst, np.int64), np.asarray(mc, np.int64), flits[k], cycle[k], tag[k], route[k],
-                np.asarray(rem, np.int64))
+        # each packet's distinct destinations, in order: (packet, core) pairs sorted and deduplicated
+        seg = np.repeat(np.arange(n, dtype=np.int64), np.diff(dst_ptr))
+        dst_idx = dst_idx[dst_ptr[0]:dst_ptr[-1]] if n else dst_idx[:0]
+        order = np.lexsort((dst_idx, seg))
+        seg, d = seg[order], dst_idx[order]
+        first = np.ones(seg.size, np.bool_)
+        first[1:] = (seg[1:] != seg[:-1]) | (d[1:] != d[:-1])
+        seg, d = seg[first], d[first]
+        size = np.bincount(seg, minlength=n)
+        mc = (size > 1) & (flits <= self.B)      # one tree packet; else one unicast packet per destination
+        lead = np.ones(seg.size, np.bool_)
+        lead[1:] = seg[1:] != seg[:-1]
+        keep = lead | ~mc[seg]
+        k = seg[keep]
+        is_mc = mc[k]
+        slots = np.full(k.size, -1, np.int64)
+        m = int(is_mc.sum())
+        if m:
+            top = int(self.sc[S.FREE_MC])
+            slots[is_mc] = self.pk.free_mc[top - m:top][::-1]
+            self.sc[S.FREE_MC] = top - m
+            row_of = np.full(n, -1, np.int64)
+            row_of[k[is_mc]] = slots[is_mc]
+            self.pk.mc_mask[slots[is_mc]] = 0
+            tree = mc[seg]
+            np.bitwise_or.at(self.pk.mc_mask, (row_of[seg[tree]], d[tree] // S.MC_BITS),
+                             np.left_shift(np.int64(1), d[tree] % S.MC_BITS))
+        return (src[k], np.where(is_mc, -1, d[keep]), slots, flits[k], cycle[k], tag[k], route[k],
+                np.where(is_mc, size[k], 1))
 
     # ------------------------------------------------------------------ running
     def set_generator(self, rate_pkts: float, pattern_kind: int, pattern_table: np.ndarray, packet_flits: int,
@@ -356,8 +363,8 @@ class Noc:
         if watch is not None and (w.dtype != np.int64 or w.shape != (self.n_cores,)):
             raise ValueError("watch must be an int64 array with one entry per core")
         while True:
-            st = noc_run(int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
-                         self.wires, self.pk, self.rec, self.scratch, w, self.buf)
+            st = self._kernel((int(until), self.cfg, self.sc, self.rng, self.term, self.inp, self.out, self.arb,
+                               self.wires, self.pk, self.rec, self.scratch, w, self.buf))
             if self.sc[S.RX_GROW]:
                 self.buf = grow_rx(self.buf)
                 self.sc[S.RX_GROW] = 0
@@ -373,6 +380,21 @@ class Noc:
                 raise NocDeadlock.at(self.now, routers, self.W, full_rx)
             else:
                 return self.now
+
+    def _kernel(self, args: tuple) -> int:
+        """`noc_run(*args)`. numba's dispatcher types every argument on every call (~45 us for these records,
+        more than a short window's cycles take), so once it has run on these record objects, their compiled
+        entry point is called directly until one of them is replaced (records grow) or the watch array changes."""
+        key = tuple(map(id, args[1:]))
+        if key == self._entry_key:
+            return self._entry(*args)
+        st = noc_run(*args)
+        w = args[-2]
+        sig = tuple(noc_run.typeof_pyval(a) for a in args)
+        cres = noc_run.overloads.get(sig)
+        if cres is not None and w.flags.c_contiguous and w.flags.writeable and w.flags.aligned:
+            self._entry, self._entry_key = cres.entry_point, key
+        return st
 
     def _stash_records(self) -> None:
         n = int(self.sc[S.NREC])

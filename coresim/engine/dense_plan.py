@@ -1,0 +1,103 @@
+"""Per-task gather plans for the dense engine's data path (`coresim.engine.dense_data`): a task's conv / linear
+weighted sum or pooling computed from the values its slot received, by one gather and one product, instead of
+rebuilding the layer's whole input each step. The results are the functional reference's (`coresim.kernels.synapse`):
+the same integers, summed exactly (a float64 product is used only where every partial sum is below 2**53).
+
+A plan is built once per task and kept only while its index table is small (`MAX_PLAN_ITEMS`); larger tasks use the
+reference path, whose cost is the arithmetic itself."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+MAX_PLAN_ITEMS = 1 << 16
+_EXACT = float(2 ** 53)
+
+
+class Plan(NamedTuple):
+    kind: str                  # "conv2d", "linear" or "pool"
+    idx: np.ndarray            # positions into the received values, one past the end = zero (int32)
+    w: np.ndarray | None       # (K, F) weights of the product, as stored
+    w_float: np.ndarray | None  # ... as float64
+    w_max: float
+    shape: tuple[int, ...]     # the weighted sum's shape (as partial_current returns it)
+
+
+def _positions(needs: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Positions of source indices `flat` in the sorted `needs` (-1 or absent: the zero slot, needs.size)."""
+    if needs.size == 0:
+        return np.full(flat.shape, 0, np.int32)
+    j = np.minimum(np.searchsorted(needs, flat), needs.size - 1)
+    return np.where((flat >= 0) & (needs[j] == flat), j, needs.size).astype(np.int32)
+
+
+def _weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    wt = np.ascontiguousarray(w.T)
+    return wt, wt.astype(np.float64), float(np.abs(wt.astype(np.int64)).max()) if wt.size else 0.0
+
+
+def conv_plan(task, needs: np.ndarray) -> Plan | None:
+    la = task.layer
+    s = la.spec
+    c, h, w = la.in_shape
+    _, ho, wo = la.out_shape
+    k = la.weight.shape[-1]
+    c0, c1 = task.in_ch if task.role == "partial" else (0, c)
+    r0, r1 = task.rows if task.rows is not None else (0, ho)
+    if (r1 - r0) * wo * (c1 - c0) * k * k > MAX_PLAN_ITEMS:
+        return None
+    rr = np.arange(r0, r1)[:, None, None, None, None]
+    cc = np.arange(wo)[None, :, None, None, None]
+    ch = np.arange(c0, c1)[None, None, :, None, None]
+    ki = np.arange(k)
+    y = rr * s.stride + ki[None, None, None, :, None] - s.padding
+    x = cc * s.stride + ki[None, None, None, None, :] - s.padding
+    flat = np.where((y >= 0) & (y < h) & (x >= 0) & (x < w), ch * h * w + y * w + x, -1)
+    idx = _positions(needs, flat).reshape((r1 - r0) * wo, (c1 - c0) * k * k)
+    f0, f1 = task.ch
+    wi, wf, wmax = _weights(la.weight[f0:f1, c0:c1].reshape(f1 - f0, -1))
+    return Plan("conv2d", idx, wi, wf, wmax, (1, r1 - r0, wo, f1 - f0))
+
+
+def linear_plan(task, needs: np.ndarray) -> Plan | None:
+    la = task.layer
+    n_in = int(np.prod(la.in_shape))
+    c0, c1 = task.in_ch if task.role == "partial" else (0, n_in)
+    f0, f1 = task.ch
+    if (f1 - f0) * (c1 - c0) > MAX_PLAN_ITEMS:
+        return None
+    wi, wf, wmax = _weights(la.weight[f0:f1, c0:c1])
+    return Plan("linear", _positions(needs, np.arange(c0, c1))[None], wi, wf, wmax, (1, f1 - f0))
+
+
+def pool_plan(task, needs: np.ndarray) -> Plan | None:
+    la = task.layer
+    s = la.spec
+    c, h, w = la.in_shape
+    _, ho, wo = la.out_shape
+    k, stride = s.kernel, s.stride or s.kernel
+    if task.n_out * k * k > MAX_PLAN_ITEMS:
+        return None
+    ch, i, j = np.unravel_index(task.out_index, (c, ho, wo))
+    a = np.repeat(np.arange(k), k)[None]
+    b = np.tile(np.arange(k), k)[None]
+    flat = ch[:, None] * h * w + (i[:, None] * stride + a) * w + j[:, None] * stride + b
+    return Plan("pool", _positions(needs, flat), None, None, 0.0, (task.n_out,))
+
+
+def run_plan(plan: Plan, vals: np.ndarray, mode: str = "sum") -> np.ndarray:
+    """The plan's result for the task's received values `vals` (its slot's input, in `needs` order)."""
+    x = np.append(vals.astype(np.int64, copy=False), 0)[plan.idx]
+    if plan.kind == "pool":
+        return x.max(axis=1) if mode == "max" else x.sum(axis=1)
+    if x.size == 0 or plan.w.size == 0:
+        y = np.zeros((x.shape[0], plan.w.shape[1]), np.int64)
+    elif float(np.abs(x).max()) * plan.w_max * x.shape[1] < _EXACT:
+        y = (x.astype(np.float64) @ plan.w_float).astype(np.int64)
+    else:
+        y = x @ plan.w.astype(np.int64)
+    if plan.kind == "conv2d":
+        return y.reshape(plan.shape).transpose(0, 3, 1, 2)
+    return y
