@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from coresim.noc.flit_routing import route_mask
 from coresim.noc.flit_state import (
@@ -34,12 +35,25 @@ from coresim.noc.flit_state import (
 )
 
 FAR = 1 << 40                 # round-robin key above any request
+ONE = np.int64(1)
 
 
 @njit(cache=True, inline="always")
 def _rr_key(idx, ptr, size):
     """Round-robin order after the last grant `ptr`: requests above it first (BookSim RoundRobinArbiter)."""
     return idx + size if idx <= ptr else idx
+
+
+@njit(cache=True, inline="always")
+def _on(bits, r, li):
+    """Local input VC li of router r enters a stage's bit set (`InputVCs.rt_on` ...)."""
+    bits[r, li >> 6] |= ONE << (li & 63)
+
+
+@njit(cache=True, inline="always")
+def _off(bits, r, li):
+    """... leaves it."""
+    bits[r, li >> 6] &= ~(ONE << (li & 63))
 
 
 # ------------------------------------------------------------------------------------------------- head flits
@@ -51,6 +65,7 @@ def _set_route(r, ivc, f, cfg, inp, pk):
         inp.ovc[ivc, q] = -1
     inp.state[ivc] = VC_ALLOC
     inp.va_due[ivc] = PENDING
+    _on(inp.va_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
@@ -59,6 +74,7 @@ def _start_head(r, ivc, f, cfg, inp, pk):
     if cfg.RD > 0:
         inp.state[ivc] = ROUTING
         inp.rt_due[ivc] = PENDING
+        _on(inp.rt_on, r, ivc - r * cfg.PV)
     else:
         _set_route(r, ivc, f, cfg, inp, pk)
 
@@ -75,6 +91,7 @@ def _buffer_flit(r, ivc, f, cfg, inp, pk):
         _start_head(r, ivc, f, cfg, inp, pk)
     elif inp.state[ivc] == ACTIVE and n == 0:
         inp.sa_due[ivc] = PENDING
+        _on(inp.sa_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
@@ -95,20 +112,30 @@ def receive(r, ls, cs, cfg, inp, out, wires, pk):
 
 # ------------------------------------------------------------------------------------------------- routing stage
 @njit(cache=True, inline="always")
-def route_evaluate(i0, t, cfg, inp):
+def route_evaluate(r, i0, t, cfg, inp):
     """Heads waiting for routing: their route is computed at the update RD - 1 cycles on."""
-    for ivc in range(i0, i0 + cfg.PV):
-        if inp.rt_due[ivc] == PENDING:
-            inp.rt_due[ivc] = t + cfg.RD - 1
+    for w in range(inp.rt_on.shape[1]):
+        m = inp.rt_on[r, w]
+        while m != 0:
+            ivc = i0 + (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            if inp.rt_due[ivc] == PENDING:
+                inp.rt_due[ivc] = t + cfg.RD - 1
 
 
 @njit(cache=True, inline="always")
 def route_update(r, i0, t, cfg, inp, pk):
     """Routes due now: the head's output ports; on to VC allocation."""
-    for ivc in range(i0, i0 + cfg.PV):
-        if 0 <= inp.rt_due[ivc] <= t:
-            inp.rt_due[ivc] = NONE
-            _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+    for w in range(inp.rt_on.shape[1]):
+        m = inp.rt_on[r, w]
+        while m != 0:
+            li = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            ivc = i0 + li
+            if 0 <= inp.rt_due[ivc] <= t:
+                inp.rt_due[ivc] = NONE
+                _off(inp.rt_on, r, li)
+                _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
 
 
 # ------------------------------------------------------------------------------------------------- VC allocation
@@ -148,28 +175,32 @@ def _va_bid(li, oi, i0, ntouch, cfg, arb, scr):
 
 
 @njit(cache=True, inline="always")
-def _va_requests(i0, cfg, inp, out, arb, scr):
-    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald); multicast heads at a branch
-    router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC waiting)."""
+def _va_requests(r, i0, cfg, inp, out, arb, scr):
+    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald until `_va_schedule`); multicast
+    heads at a branch router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC
+    waiting)."""
     ntouch = 0
     any_mc = False
     any_va = False
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        scr.evald[li] = 0
-        if inp.va_due[ivc] != PENDING:
-            continue
-        any_va = True
-        scr.evald[li] = 1
-        m = inp.mask[ivc]
-        if m & (m - 1) != 0:
-            any_mc = True
-            inp.va_res[ivc] = NO_REQUEST
-            continue
-        best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
-        inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
-        if best >= 0:
-            ntouch = _va_bid(li, best, i0, ntouch, cfg, arb, scr)
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.va_due[ivc] != PENDING:
+                continue
+            any_va = True
+            scr.evald[li] = 1
+            m = inp.mask[ivc]
+            if m & (m - 1) != 0:
+                any_mc = True
+                inp.va_res[ivc] = NO_REQUEST
+                continue
+            best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
+            inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
+            if best >= 0:
+                ntouch = _va_bid(li, best, i0, ntouch, cfg, arb, scr)
     return ntouch, any_mc, any_va
 
 
@@ -238,85 +269,112 @@ def _va_grants(i0, ntouch, inp, out, arb, scr):
 
 
 @njit(cache=True, inline="always")
-def _va_schedule(i0, t, any_va, cfg, inp, out, scr):
-    """Schedule the update of the VCs just evaluated; with a delay > 1 a grant whose output VC was taken
-    meanwhile is lost."""
+def _va_schedule(r, i0, t, any_va, cfg, inp, out, scr):
+    """Schedule the update of the VCs just evaluated (clearing scr.evald); with a delay > 1 a grant whose output
+    VC was taken meanwhile is lost."""
     if not any_va and cfg.VAD <= 1:
         return
-    for ivc in range(i0, i0 + cfg.PV):
-        if scr.evald[ivc - i0] == 1:
-            inp.va_due[ivc] = t + cfg.VAD - 1
-        elif cfg.VAD > 1 and 0 <= inp.va_due[ivc] <= t and inp.va_res[ivc] >= 0 and out.inuse[inp.va_res[ivc]] != 0:
-            inp.va_res[ivc] = NO_REQUEST
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if scr.evald[li] == 1:
+                scr.evald[li] = 0
+                inp.va_due[ivc] = t + cfg.VAD - 1
+            elif cfg.VAD > 1 and 0 <= inp.va_due[ivc] <= t and inp.va_res[ivc] >= 0 \
+                    and out.inuse[inp.va_res[ivc]] != 0:
+                inp.va_res[ivc] = NO_REQUEST
 
 
 @njit(cache=True, inline="always")
 def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
     """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters."""
-    ntouch, any_mc, any_va = _va_requests(i0, cfg, inp, out, arb, scr)
+    ntouch, any_mc, any_va = _va_requests(r, i0, cfg, inp, out, arb, scr)
     if any_mc:
         _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
     _va_grants(i0, ntouch, inp, out, arb, scr)
-    _va_schedule(i0, t, any_va, cfg, inp, out, scr)
+    _va_schedule(r, i0, t, any_va, cfg, inp, out, scr)
 
 
 @njit(cache=True, inline="always")
-def _to_active(ivc, inp):
+def _to_active(r, li, ivc, inp):
     """Every output of the head holds a VC: the packet's flits bid for the switch."""
     inp.va_due[ivc] = NONE
+    _off(inp.va_on, r, li)
     inp.state[ivc] = ACTIVE
     inp.pend[ivc] = inp.mask[ivc]
     inp.sa_due[ivc] = PENDING
+    _on(inp.sa_on, r, li)
 
 
 @njit(cache=True, inline="always")
-def vc_alloc_update(i0, t, cfg, inp, out):
-    """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
+def _va_take(r, li, ivc, res, i0, cfg, inp, out):
+    """Input VC ivc takes the output VC res; a head holding a VC on every output becomes active."""
     V = cfg.V
-    for ivc in range(i0, i0 + cfg.PV):
-        if not 0 <= inp.va_due[ivc] <= t:
-            continue
-        res = inp.va_res[ivc]
-        inp.va_due[ivc] = PENDING
-        if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
-            _to_active(ivc, inp)
-        elif res >= 0:
-            out.inuse[res] = 1
-            lo = res - i0
-            inp.ovc[ivc, lo // V] = lo % V
-            m = inp.mask[ivc]
-            done = True
-            for p in range(cfg.P):
-                if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
-                    done = False
-            if done:
-                _to_active(ivc, inp)
+    out.inuse[res] = 1
+    lo = res - i0
+    inp.ovc[ivc, lo // V] = lo % V
+    m = inp.mask[ivc]
+    for p in range(cfg.P):
+        if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+            return
+    _to_active(r, li, ivc, inp)
+
+
+@njit(cache=True, inline="always")
+def vc_alloc_update(r, i0, t, cfg, inp, out):
+    """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if not 0 <= inp.va_due[ivc] <= t:
+                continue
+            res = inp.va_res[ivc]
+            inp.va_due[ivc] = PENDING
+            if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
+                _to_active(r, li, ivc, inp)
+            elif res >= 0:
+                _va_take(r, li, ivc, res, i0, cfg, inp, out)
 
 
 # ------------------------------------------------------------------------------------------------- switch allocation
 @njit(cache=True, inline="always")
-def _sa_requests(i0, gp0, cfg, inp, out, arb, scr):
+def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
+    """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit."""
+    V, P = cfg.V, cfg.P
+    ip = li // V
+    v = li % V
+    off = arb.sw_off[gp0 + ip]
+    m = inp.pend[ivc]
+    for p in range(P):
+        if (m >> p) & 1:
+            if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
+                continue
+            k = ip * P + p
+            cur = scr.pair_vc[k]
+            if cur < 0 or (v - off + V) % V < (cur - off + V) % V:
+                scr.pair_vc[k] = v
+
+
+@njit(cache=True, inline="always")
+def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
     """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
     among the VCs waiting for switch allocation with a credit downstream). Returns whether any VC waits."""
-    V, P = cfg.V, cfg.P
     any_sa = False
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if inp.sa_due[ivc] != PENDING:
-            continue
-        any_sa = True
-        ip = li // V
-        v = li % V
-        off = arb.sw_off[gp0 + ip]
-        m = inp.pend[ivc]
-        for p in range(P):
-            if (m >> p) & 1:
-                if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
-                    continue
-                k = ip * P + p
-                cur = scr.pair_vc[k]
-                if cur < 0 or (v - off + V) % V < (cur - off + V) % V:
-                    scr.pair_vc[k] = v
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.sa_due[ivc] == PENDING:
+                any_sa = True
+                _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
     return any_sa
 
 
@@ -423,19 +481,23 @@ def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
     """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
     SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
     gp0 = r * cfg.P
-    any_sa = _sa_requests(i0, gp0, cfg, inp, out, arb, scr)
+    any_sa = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
     if any_sa:
         _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr)
         _sa_output_grants(gp0, cfg, arb, scr)
     if not any_sa and cfg.SAD <= 1:
         return
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if inp.sa_due[ivc] == PENDING:
-            _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
-            inp.sa_due[ivc] = t + cfg.SAD - 1
-        elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
-            _sa_credit_check(ivc, gp0, cfg, inp, out)
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.sa_due[ivc] == PENDING:
+                _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
+                inp.sa_due[ivc] = t + cfg.SAD - 1
+            elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
+                _sa_credit_check(ivc, gp0, cfg, inp, out)
     if any_sa:
         _sa_clear(cfg, scr)
 
@@ -481,36 +543,46 @@ def _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk):
     inp.pend[ivc] = inp.mask[ivc]
     if n == 0:
         inp.sa_due[ivc] = NONE
+        _off(inp.sa_on, r, li)
         if tail:
             inp.state[ivc] = IDLE
     elif tail:
         inp.sa_due[ivc] = NONE
+        _off(inp.sa_on, r, li)
         _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+
+
+@njit(cache=True, inline="always")
+def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk):
+    """Input VC ivc's switch grant completes: its front flit crosses the switch to every output it won."""
+    P = cfg.P
+    res = inp.sa_res[ivc]
+    sent = ONE << res if res < P else res - P
+    f = inp.buf[ivc, inp.hd[ivc]]
+    tail = (f & FMASK) == pk.flits[f >> FSH] - 1
+    for p in range(P):
+        if (sent >> p) & 1:
+            _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires)
+    sc[LAST_MOVE] = t
+    pend = inp.pend[ivc] & ~sent
+    inp.pend[ivc] = pend
+    if pend == 0:
+        _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk)
 
 
 @njit(cache=True, inline="always")
 def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
     """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
-    P = cfg.P
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if not 0 <= inp.sa_due[ivc] <= t:
-            continue
-        res = inp.sa_res[ivc]
-        inp.sa_due[ivc] = PENDING
-        if res < 0:
-            continue
-        sent = np.int64(1) << res if res < P else res - P
-        f = inp.buf[ivc, inp.hd[ivc]]
-        tail = (f & FMASK) == pk.flits[f >> FSH] - 1
-        for p in range(P):
-            if (sent >> p) & 1:
-                _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires)
-        sc[LAST_MOVE] = t
-        pend = inp.pend[ivc] & ~sent
-        inp.pend[ivc] = pend
-        if pend == 0:
-            _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk)
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if 0 <= inp.sa_due[ivc] <= t:
+                inp.sa_due[ivc] = PENDING
+                if inp.sa_res[ivc] >= 0:
+                    _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk)
 
 
 @njit(cache=True, inline="always")
@@ -521,9 +593,9 @@ def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
     if inp.router_flits[r] == 0:
         return
     i0 = r * cfg.PV
-    route_evaluate(i0, t, cfg, inp)
+    route_evaluate(r, i0, t, cfg, inp)
     vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
     sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
     route_update(r, i0, t, cfg, inp, pk)
-    vc_alloc_update(i0, t, cfg, inp, out)
+    vc_alloc_update(r, i0, t, cfg, inp, out)
     sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk)

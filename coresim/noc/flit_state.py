@@ -96,6 +96,9 @@ class InputVCs(NamedTuple):
     pend: np.ndarray        # output ports still owing the front flit
     ovc: np.ndarray         # [ivc, port] output VC held on each port, or -1
     router_flits: np.ndarray    # [router] flits buffered in its inputs (idle routers are skipped)
+    rt_on: np.ndarray       # [router, word] bit set of its input VCs (local index) with rt_due != NONE
+    va_on: np.ndarray       # ... va_due != NONE
+    sa_on: np.ndarray       # ... sa_due != NONE (the stages visit only these VCs)
 
 
 class OutputVCs(NamedTuple):
@@ -222,10 +225,12 @@ def new_terminals(cfg: Config) -> Terminals:
 
 def new_inputs(cfg: Config) -> InputVCs:
     NI = cfg.R * cfg.PV
+    words = (cfg.PV + 63) // 64
     return InputVCs(buf=_full((NI, cfg.B), -1), hd=_full(NI, 0), n=_full(NI, 0), state=_full(NI, IDLE),
                     rt_due=_full(NI, NONE), va_due=_full(NI, NONE), va_res=_full(NI, -1), sa_due=_full(NI, NONE),
                     sa_res=_full(NI, -1), mask=_full(NI, 0), pend=_full(NI, 0), ovc=_full((NI, cfg.P), -1),
-                    router_flits=_full(cfg.R, 0))
+                    router_flits=_full(cfg.R, 0), rt_on=_full((cfg.R, words), 0), va_on=_full((cfg.R, words), 0),
+                    sa_on=_full((cfg.R, words), 0))
 
 
 def new_outputs(cfg: Config) -> OutputVCs:
