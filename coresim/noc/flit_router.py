@@ -345,27 +345,37 @@ def vc_alloc_update(r, i0, t, cfg, inp, out):
 # ------------------------------------------------------------------------------------------------- switch allocation
 @njit(cache=True, inline="always")
 def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
-    """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit."""
+    """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit (noted
+    in scr.in_req); returns its input port's bit if it bid."""
     V, P = cfg.V, cfg.P
     ip = li // V
     v = li % V
     off = arb.sw_off[gp0 + ip]
     m = inp.pend[ivc]
-    for p in range(P):
-        if (m >> p) & 1:
-            if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
-                continue
-            k = ip * P + p
-            cur = scr.pair_vc[k]
-            if cur < 0 or (v - off + V) % V < (cur - off + V) % V:
-                scr.pair_vc[k] = v
+    bid = False
+    while m != 0:
+        p = trailing_zeros(m)
+        m &= m - 1
+        if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
+            continue
+        bid = True
+        k = ip * P + p
+        cur = scr.pair_vc[k]
+        if cur < 0:
+            scr.pair_vc[k] = v
+            scr.in_req[ip] |= ONE << p
+        elif (v - off + V) % V < (cur - off + V) % V:
+            scr.pair_vc[k] = v
+    return ONE << ip if bid else 0
 
 
 @njit(cache=True, inline="always")
 def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
     """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
-    among the VCs waiting for switch allocation with a credit downstream). Returns whether any VC waits."""
+    among the VCs waiting for switch allocation with a credit downstream). Returns (whether any VC waits, the
+    bit set of input ports that bid)."""
     any_sa = False
+    ips = 0
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
@@ -374,60 +384,67 @@ def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
             ivc = i0 + li
             if inp.sa_due[ivc] == PENDING:
                 any_sa = True
-                _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
-    return any_sa
+                ips |= _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
+    return any_sa, ips
 
 
 @njit(cache=True, inline="always")
 def _sa_bid(ip, p, gp0, cfg, arb, scr):
-    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order."""
+    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order. Returns
+    the output's bit."""
     key = _rr_key(ip, arb.sa_out[gp0 + p], cfg.P)
     if scr.out_best[p] < 0 or key < scr.out_key[p]:
         scr.out_best[p] = ip
         scr.out_key[p] = key
+    return ONE << p
 
 
 @njit(cache=True, inline="always")
-def _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr):
-    """Each input port picks one output among its requests (round robin); a multicast VC picked bids for every
-    branch still owing the front flit (credit permitting), to copy the flit to all it wins."""
+def _rr_pick(req, ptr):
+    """Round-robin arbiter over the bit set `req` (not empty) after the last grant `ptr`: the lowest request
+    above ptr, else the lowest."""
+    above = req & (np.int64(-1) << (ptr + 1))
+    return trailing_zeros(above if above != 0 else req)
+
+
+@njit(cache=True, inline="always")
+def _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr):
+    """Each input port of the bit set `ips` picks one output among its requests (round robin); a multicast VC
+    picked bids for every branch still owing the front flit (credit permitting), to copy the flit to all it
+    wins. Returns the bit set of outputs bid for."""
     V, P = cfg.V, cfg.P
-    for ip in range(P):
-        ptr = arb.sa_in[gp0 + ip]
-        best = -1
-        bkey = FAR
-        for p in range(P):
-            if scr.pair_vc[ip * P + p] >= 0:
-                key = _rr_key(p, ptr, P)
-                if key < bkey:
-                    bkey = key
-                    best = p
-        if best < 0:
-            continue
+    outs = 0
+    while ips != 0:
+        ip = trailing_zeros(ips)
+        ips &= ips - 1
+        best = _rr_pick(scr.in_req[ip], arb.sa_in[gp0 + ip])
         mvc = i0 + ip * V + scr.pair_vc[ip * P + best]
         mm = inp.mask[mvc]
         if mm & (mm - 1) == 0:
-            _sa_bid(ip, best, gp0, cfg, arb, scr)
+            outs |= _sa_bid(ip, best, gp0, cfg, arb, scr)
             continue
         scr.in_mvc[ip] = mvc
         m = inp.pend[mvc]
         for p in range(P):
             if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[mvc, p]] < cfg.B:
-                _sa_bid(ip, p, gp0, cfg, arb, scr)
+                outs |= _sa_bid(ip, p, gp0, cfg, arb, scr)
+    return outs
 
 
 @njit(cache=True, inline="always")
-def _sa_output_grants(gp0, cfg, arb, scr):
-    """Each output port grants its best bidder; both arbiters' pointers move to the grant."""
-    for p in range(cfg.P):
+def _sa_output_grants(outs, gp0, arb, scr):
+    """Each output port of the bit set `outs` grants its best bidder; both arbiters' pointers move to the
+    grant."""
+    while outs != 0:
+        p = trailing_zeros(outs)
+        outs &= outs - 1
         ip = scr.out_best[p]
-        if ip >= 0:
-            scr.out_best[p] = -1
-            if scr.in_mvc[ip] >= 0:
-                scr.in_mwon[ip] |= np.int64(1) << p
-            scr.in_match[ip] = p
-            arb.sa_in[gp0 + ip] = p
-            arb.sa_out[gp0 + p] = ip
+        scr.out_best[p] = -1
+        if scr.in_mvc[ip] >= 0:
+            scr.in_mwon[ip] |= ONE << p
+        scr.in_match[ip] = p
+        arb.sa_in[gp0 + ip] = p
+        arb.sa_out[gp0 + p] = ip
 
 
 @njit(cache=True, inline="always")
@@ -466,11 +483,16 @@ def _sa_credit_check(ivc, gp0, cfg, inp, out):
 
 
 @njit(cache=True, inline="always")
-def _sa_clear(cfg, scr):
-    """Reset the switch allocator's work arrays."""
-    for k in range(cfg.P * cfg.P):
-        scr.pair_vc[k] = -1
-    for ip in range(cfg.P):
+def _sa_clear(ips, cfg, scr):
+    """Reset the switch allocator's work arrays of the input ports `ips` (the others are untouched)."""
+    while ips != 0:
+        ip = trailing_zeros(ips)
+        ips &= ips - 1
+        req = scr.in_req[ip]
+        scr.in_req[ip] = 0
+        while req != 0:
+            scr.pair_vc[ip * cfg.P + trailing_zeros(req)] = -1
+            req &= req - 1
         scr.in_match[ip] = -1
         scr.in_mvc[ip] = -1
         scr.in_mwon[ip] = 0
@@ -481,10 +503,10 @@ def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
     """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
     SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
     gp0 = r * cfg.P
-    any_sa = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
-    if any_sa:
-        _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr)
-        _sa_output_grants(gp0, cfg, arb, scr)
+    any_sa, ips = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
+    if ips != 0:
+        outs = _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr)
+        _sa_output_grants(outs, gp0, arb, scr)
     if not any_sa and cfg.SAD <= 1:
         return
     for w in range(inp.sa_on.shape[1]):
@@ -498,8 +520,8 @@ def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
                 inp.sa_due[ivc] = t + cfg.SAD - 1
             elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
                 _sa_credit_check(ivc, gp0, cfg, inp, out)
-    if any_sa:
-        _sa_clear(cfg, scr)
+    if ips != 0:
+        _sa_clear(ips, cfg, scr)
 
 
 # ------------------------------------------------------------------------------------------------- switch traversal

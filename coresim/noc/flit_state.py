@@ -179,6 +179,7 @@ class Scratch(NamedTuple):
     in_match: np.ndarray    # [input port] output granted, or -1
     in_mvc: np.ndarray      # [input port] the multicast VC it bids for, or -1
     in_mwon: np.ndarray     # [input port] ... the outputs granted to it
+    in_req: np.ndarray      # [input port] bit set of the output ports it has a bidding VC for
 
 
 PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
@@ -256,7 +257,8 @@ def new_scratch(cfg: Config) -> Scratch:
     P, PV = cfg.P, cfg.PV
     return Scratch(evald=np.zeros(PV, np.uint8), va_best=_full(PV, -1), va_key=_full(PV, 0), va_touch=_full(PV, 0),
                    mc_ch=_full(P, -1), pair_vc=_full(P * P, -1), out_best=_full(P, -1), out_key=_full(P, 0),
-                   in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0))
+                   in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0),
+                   in_req=_full(P, 0))
 
 
 def new_packets(mc_words: int) -> Packets:
