@@ -32,10 +32,20 @@ from coresim.noc.flit_state import (
     PENDING,
     ROUTING,
     VC_ALLOC,
+    WS_CR,
+    WS_EJ,
+    WS_LINK,
+    WS_SRC_CR,
 )
 
 FAR = 1 << 40                 # round-robin key above any request
 ONE = np.int64(1)
+
+
+@njit(cache=True, inline="always")
+def ring(x, n):
+    """x mod n for 0 <= x < 2n (ring buffers, round-robin offsets) without a division."""
+    return x - n if x >= n else x
 
 
 @njit(cache=True, inline="always")
@@ -58,9 +68,9 @@ def _off(bits, r, li):
 
 # ------------------------------------------------------------------------------------------------- head flits
 @njit(cache=True, inline="always")
-def _set_route(r, ivc, f, cfg, inp, pk):
+def _set_route(r, ivc, f, cfg, inp, pk, wires):
     """Route the head flit f of input VC ivc; on to VC allocation."""
-    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk)
+    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk, wires.rx, wires.ry)
     for q in range(cfg.P):
         inp.ovc[ivc, q] = -1
     inp.state[ivc] = VC_ALLOC
@@ -69,26 +79,26 @@ def _set_route(r, ivc, f, cfg, inp, pk):
 
 
 @njit(cache=True, inline="always")
-def _start_head(r, ivc, f, cfg, inp, pk):
+def _start_head(r, ivc, f, cfg, inp, pk, wires):
     """Head flit f reached the front of input VC ivc: wait for routing, or route now (no routing delay)."""
     if cfg.RD > 0:
         inp.state[ivc] = ROUTING
         inp.rt_due[ivc] = PENDING
         _on(inp.rt_on, r, ivc - r * cfg.PV)
     else:
-        _set_route(r, ivc, f, cfg, inp, pk)
+        _set_route(r, ivc, f, cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- input queuing
 @njit(cache=True, inline="always")
-def _buffer_flit(r, ivc, f, cfg, inp, pk):
+def _buffer_flit(r, ivc, f, cfg, inp, pk, wires):
     """Flit f enters input VC ivc: a head starts the pipeline, a flit behind an active packet bids for the switch."""
     n = inp.n[ivc]
-    inp.buf[ivc, (inp.hd[ivc] + n) % cfg.B] = f
+    inp.buf[ivc, ring(inp.hd[ivc] + n, cfg.B)] = f
     inp.n[ivc] = n + 1
     inp.router_flits[r] += 1
     if inp.state[ivc] == IDLE:
-        _start_head(r, ivc, f, cfg, inp, pk)
+        _start_head(r, ivc, f, cfg, inp, pk, wires)
     elif inp.state[ivc] == ACTIVE and n == 0:
         inp.sa_due[ivc] = PENDING
         _on(inp.sa_on, r, ivc - r * cfg.PV)
@@ -107,7 +117,7 @@ def receive(r, ls, cs, cfg, inp, out, wires, pk):
         f = wires.lk_flit[gp, ls]
         if f >= 0:
             wires.lk_flit[gp, ls] = -1
-            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk)
+            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- routing stage
@@ -124,7 +134,7 @@ def route_evaluate(r, i0, t, cfg, inp):
 
 
 @njit(cache=True, inline="always")
-def route_update(r, i0, t, cfg, inp, pk):
+def route_update(r, i0, t, cfg, inp, pk, wires):
     """Routes due now: the head's output ports; on to VC allocation."""
     for w in range(inp.rt_on.shape[1]):
         m = inp.rt_on[r, w]
@@ -135,7 +145,7 @@ def route_update(r, i0, t, cfg, inp, pk):
             if 0 <= inp.rt_due[ivc] <= t:
                 inp.rt_due[ivc] = NONE
                 _off(inp.rt_on, r, li)
-                _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+                _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- VC allocation
@@ -310,12 +320,11 @@ def _to_active(r, li, ivc, inp):
 
 
 @njit(cache=True, inline="always")
-def _va_take(r, li, ivc, res, i0, cfg, inp, out):
+def _va_take(r, li, ivc, res, i0, cfg, inp, out, scr):
     """Input VC ivc takes the output VC res; a head holding a VC on every output becomes active."""
-    V = cfg.V
     out.inuse[res] = 1
     lo = res - i0
-    inp.ovc[ivc, lo // V] = lo % V
+    inp.ovc[ivc, scr.port_of[lo]] = scr.vc_of[lo]
     m = inp.mask[ivc]
     for p in range(cfg.P):
         if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
@@ -324,7 +333,7 @@ def _va_take(r, li, ivc, res, i0, cfg, inp, out):
 
 
 @njit(cache=True, inline="always")
-def vc_alloc_update(r, i0, t, cfg, inp, out):
+def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
     """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
     for w in range(inp.va_on.shape[1]):
         bits = inp.va_on[r, w]
@@ -339,7 +348,7 @@ def vc_alloc_update(r, i0, t, cfg, inp, out):
             if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
                 _to_active(r, li, ivc, inp)
             elif res >= 0:
-                _va_take(r, li, ivc, res, i0, cfg, inp, out)
+                _va_take(r, li, ivc, res, i0, cfg, inp, out, scr)
 
 
 # ------------------------------------------------------------------------------------------------- switch allocation
@@ -348,8 +357,8 @@ def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
     """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit (noted
     in scr.in_req); returns its input port's bit if it bid."""
     V, P = cfg.V, cfg.P
-    ip = li // V
-    v = li % V
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
     off = arb.sw_off[gp0 + ip]
     m = inp.pend[ivc]
     bid = False
@@ -364,7 +373,7 @@ def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
         if cur < 0:
             scr.pair_vc[k] = v
             scr.in_req[ip] |= ONE << p
-        elif (v - off + V) % V < (cur - off + V) % V:
+        elif ring(v - off + V, V) < ring(cur - off + V, V):
             scr.pair_vc[k] = v
     return ONE << ip if bid else 0
 
@@ -451,9 +460,8 @@ def _sa_output_grants(outs, gp0, arb, scr):
 def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
     """The switch allocation result of a VC that bid: its output port (P + port mask for a multicast flit) if
     its input won with this VC (the input's VC offset then moves past it), else LOST."""
-    V = cfg.V
-    ip = li // V
-    v = li % V
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
     p = scr.in_match[ip]
     if scr.in_mvc[ip] >= 0:
         won = scr.in_mvc[ip] == ivc and scr.in_mwon[ip] != 0
@@ -462,7 +470,7 @@ def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
         won = p >= 0 and scr.pair_vc[ip * cfg.P + p] == v
         res = p if won else LOST
     if won:
-        arb.sw_off[gp0 + ip] = (v + 1) % V
+        arb.sw_off[gp0 + ip] = ring(v + 1, cfg.V)
     inp.sa_res[ivc] = res
 
 
@@ -537,31 +545,31 @@ def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
     sc[NET_FLITS] += 1                # one copy per branch; the buffered original leaves in `_dequeue`
     if p < 4:
         dg = wires.nbr_in[og]
-        slot = (t + cfg.X_LINK) % cfg.DL
+        slot = wires.ws[WS_LINK]
         wires.lk_flit[dg, slot] = f
         wires.lk_vc[dg, slot] = ov
     else:
         core = r * cfg.C + p - 4
-        slot = (t + cfg.X_EJ) % cfg.DE
+        slot = wires.ws[WS_EJ]
         wires.ej_flit[core, slot] = f
         wires.ej_vc[core, slot] = ov
 
 
 @njit(cache=True, inline="always")
-def _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk):
+def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
     """Every branch has the front flit: it leaves the buffer, a credit goes upstream, the next flit (or head) is
     up."""
-    inp.hd[ivc] = (inp.hd[ivc] + 1) % cfg.B
+    inp.hd[ivc] = ring(inp.hd[ivc] + 1, cfg.B)
     sc[NET_FLITS] -= 1
     n = inp.n[ivc] - 1
     inp.n[ivc] = n
     inp.router_flits[r] -= 1
-    ip = li // cfg.V
-    v = li % cfg.V
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
     if ip >= 4:
-        wires.src_cr[r * cfg.C + ip - 4, (t + 2) % cfg.DS] = v
+        wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
     else:
-        wires.cr_vc[wires.up_out[r * cfg.P + ip], (t + cfg.X_CR) % cfg.DC] = v
+        wires.cr_vc[wires.up_out[r * cfg.P + ip], wires.ws[WS_CR]] = v
     inp.pend[ivc] = inp.mask[ivc]
     if n == 0:
         inp.sa_due[ivc] = NONE
@@ -571,11 +579,11 @@ def _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk):
     elif tail:
         inp.sa_due[ivc] = NONE
         _off(inp.sa_on, r, li)
-        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
 
 
 @njit(cache=True, inline="always")
-def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk):
+def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
     """Input VC ivc's switch grant completes: its front flit crosses the switch to every output it won."""
     P = cfg.P
     res = inp.sa_res[ivc]
@@ -589,11 +597,11 @@ def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk):
     pend = inp.pend[ivc] & ~sent
     inp.pend[ivc] = pend
     if pend == 0:
-        _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk)
+        _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr)
 
 
 @njit(cache=True, inline="always")
-def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
+def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr):
     """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
@@ -604,7 +612,7 @@ def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
             if 0 <= inp.sa_due[ivc] <= t:
                 inp.sa_due[ivc] = PENDING
                 if inp.sa_res[ivc] >= 0:
-                    _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk)
+                    _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
 
 
 @njit(cache=True, inline="always")
@@ -618,6 +626,6 @@ def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
     route_evaluate(r, i0, t, cfg, inp)
     vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
     sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-    route_update(r, i0, t, cfg, inp, pk)
-    vc_alloc_update(r, i0, t, cfg, inp, out)
-    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk)
+    route_update(r, i0, t, cfg, inp, pk, wires)
+    vc_alloc_update(r, i0, t, cfg, inp, out, scr)
+    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr)
