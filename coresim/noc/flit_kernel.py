@@ -356,7 +356,7 @@ def _compile(digest: int):
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
     takes, per call (measured: 13x slower)."""
 
-    @njit(cache=True, _nrt=False)
+    @njit(cache=True, _nrt=False, error_model="numpy")
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
         _ = digest                      # in numba's cache key: see `sources_digest`

@@ -157,8 +157,10 @@ def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
     ptr = arb.va_in[ivc]
     best = -1
     bkey = FAR
-    for p in range(cfg.P):
-        if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+    while m != 0:
+        p = trailing_zeros(m)
+        m &= m - 1
+        if inp.ovc[ivc, p] < 0:
             ob = i0 + p * V
             for v in range(V):
                 if out.inuse[ob + v] == 0:
@@ -326,9 +328,10 @@ def _va_take(r, li, ivc, res, i0, cfg, inp, out, scr):
     lo = res - i0
     inp.ovc[ivc, scr.port_of[lo]] = scr.vc_of[lo]
     m = inp.mask[ivc]
-    for p in range(cfg.P):
-        if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+    while m != 0:
+        if inp.ovc[ivc, trailing_zeros(m)] < 0:
             return
+        m &= m - 1
     _to_active(r, li, ivc, inp)
 
 
@@ -590,9 +593,10 @@ def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
     sent = ONE << res if res < P else res - P
     f = inp.buf[ivc, inp.hd[ivc]]
     tail = (f & FMASK) == pk.flits[f >> FSH] - 1
-    for p in range(P):
-        if (sent >> p) & 1:
-            _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires)
+    m = sent
+    while m != 0:
+        _send_copy(r, trailing_zeros(m), ivc, f, tail, t, cfg, sc, inp, out, wires)
+        m &= m - 1
     sc[LAST_MOVE] = t
     pend = inp.pend[ivc] & ~sent
     inp.pend[ivc] = pend
