@@ -165,7 +165,8 @@ def test_permutation_patterns(name):
 
 
 @pytest.mark.parametrize("vcs,buf,delays", [(2, 2, dict()), (1, 3, dict()), (3, 2, dict(rd=2, sa=2, link=2)),
-                                            (2, 4, dict(rd=0, va=2, st=2))])
+                                            (2, 4, dict(rd=0, va=2, st=2)),
+                                            (16, 2, dict(rd=2, va=2, sa=2))])  # 16 VCs: 80 input VCs, 2 bit-set words
 def test_kernel_matches_plain_python_twin(vcs, buf, delays):
     from coresim.noc.flit_ref import RefNoc
     rng = np.random.default_rng(11)

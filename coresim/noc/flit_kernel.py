@@ -50,7 +50,7 @@ from pathlib import Path
 from numba import njit
 
 from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
-from coresim.noc.flit_router import router_cycle
+from coresim.noc.flit_router import ring, router_cycle
 from coresim.noc.flit_state import (
     FL_EJ,
     FL_INJ,
@@ -74,6 +74,12 @@ from coresim.noc.flit_state import (
     ST_UNTIL,
     ST_WATCH,
     STATUS,
+    WS_CR,
+    WS_EJ,
+    WS_EJ_CR,
+    WS_INJ,
+    WS_LINK,
+    WS_SRC_CR,
 )
 from coresim.noc.rng import random_float, random_int
 
@@ -116,6 +122,14 @@ def _deliver(core, pid, t, cfg, sc, pk, rec, watch):
 
 
 @njit(cache=True, inline="always")
+def term_port(core, cfg):
+    """The router input port (global index) of core's terminal."""
+    if cfg.C == 1:
+        return core * cfg.P + 4
+    return (core // cfg.C) * cfg.P + 4 + core % cfg.C
+
+
+@njit(cache=True, inline="always")
 def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
     """The terminal reads the flit arriving in cycle t (slot es = t % DE; credit back to the router); True if a
     watched count reached zero."""
@@ -127,8 +141,7 @@ def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
     sc[FL_EJ] += 1
     sc[NET_FLITS] -= 1
     sc[LAST_MOVE] = t
-    gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
-    wires.cr_vc[gp, (t + 2 + cfg.CRD) % cfg.DC] = wires.ej_vc[core, es]
+    wires.cr_vc[term_port(core, cfg), wires.ws[WS_EJ_CR]] = wires.ej_vc[core, es]
     pk.ejf[pid] += 1
     if (f & FMASK) == pk.flits[pid] - 1:
         return _deliver(core, pid, t, cfg, sc, pk, rec, watch)
@@ -210,7 +223,7 @@ def _source_vc(core, cfg, term):
     """A new packet takes the next free injection VC with a credit, round robin (BookSim's terminal)."""
     lvc = term.last_vc[core]
     for i in range(1, cfg.V + 1):
-        vc = 0 if lvc < 0 else (lvc + i) % cfg.V
+        vc = 0 if lvc < 0 else ring(lvc + i, cfg.V)
         if term.inuse[core, vc] == 0 and term.occ[core, vc] < cfg.B:
             term.vc[core] = vc
             term.inuse[core, vc] = 1
@@ -250,8 +263,8 @@ def inject(core, t, cfg, sc, term, wires, pk, buf):
     term.occ[core, vc] += 1
     if cfg.SB >= 0:
         buf.sq[core] -= 1
-    gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
-    slot = (t + 2) % cfg.DL
+    gp = term_port(core, cfg)
+    slot = wires.ws[WS_INJ]
     wires.lk_flit[gp, slot] = (pid << FSH) | fi
     wires.lk_vc[gp, slot] = vc
     sc[FL_INJ] += 1
@@ -267,6 +280,18 @@ def inject(core, t, cfg, sc, term, wires, pk, buf):
 
 
 # ------------------------------------------------------------------------------------------------- the cycle loop
+@njit(cache=True, inline="always")
+def _write_slots(t, cfg, wires):
+    """The delay lines' slots written in cycle t (once per cycle: the stages then need no division)."""
+    ws = wires.ws
+    ws[WS_LINK] = (t + cfg.X_LINK) % cfg.DL
+    ws[WS_EJ] = (t + cfg.X_EJ) % cfg.DE
+    ws[WS_CR] = (t + cfg.X_CR) % cfg.DC
+    ws[WS_SRC_CR] = (t + 2) % cfg.DS
+    ws[WS_INJ] = (t + 2) % cfg.DL
+    ws[WS_EJ_CR] = (t + 2 + cfg.CRD) % cfg.DC
+
+
 @njit(cache=True, inline="always")
 def _stop_status(t, status, cfg, sc, rec_cap):
     """Why the loop stops after cycle t - 1 (ST_UNTIL: it does not)."""
@@ -331,7 +356,7 @@ def _compile(digest: int):
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
     takes, per call (measured: 13x slower)."""
 
-    @njit(cache=True, _nrt=False)
+    @njit(cache=True, _nrt=False, error_model="numpy")
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
         _ = digest                      # in numba's cache key: see `sources_digest`
@@ -341,6 +366,7 @@ def _compile(digest: int):
         status = ST_UNTIL
         while t < until:
             es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
+            _write_slots(t, cfg, wires)
             for core in range(cfg.NC):
                 if cfg.RB < 0:
                     if eject(core, t, es, cfg, sc, wires, pk, rec, watch):

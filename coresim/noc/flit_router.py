@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from coresim.noc.flit_routing import route_mask
 from coresim.noc.flit_state import (
@@ -31,9 +32,20 @@ from coresim.noc.flit_state import (
     PENDING,
     ROUTING,
     VC_ALLOC,
+    WS_CR,
+    WS_EJ,
+    WS_LINK,
+    WS_SRC_CR,
 )
 
 FAR = 1 << 40                 # round-robin key above any request
+ONE = np.int64(1)
+
+
+@njit(cache=True, inline="always")
+def ring(x, n):
+    """x mod n for 0 <= x < 2n (ring buffers, round-robin offsets) without a division."""
+    return x - n if x >= n else x
 
 
 @njit(cache=True, inline="always")
@@ -42,39 +54,54 @@ def _rr_key(idx, ptr, size):
     return idx + size if idx <= ptr else idx
 
 
+@njit(cache=True, inline="always")
+def _on(bits, r, li):
+    """Local input VC li of router r enters a stage's bit set (`InputVCs.rt_on` ...)."""
+    bits[r, li >> 6] |= ONE << (li & 63)
+
+
+@njit(cache=True, inline="always")
+def _off(bits, r, li):
+    """... leaves it."""
+    bits[r, li >> 6] &= ~(ONE << (li & 63))
+
+
 # ------------------------------------------------------------------------------------------------- head flits
 @njit(cache=True, inline="always")
-def _set_route(r, ivc, f, cfg, inp, pk):
+def _set_route(r, ivc, f, cfg, inp, pk, wires):
     """Route the head flit f of input VC ivc; on to VC allocation."""
-    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk)
+    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk, wires.rx, wires.ry)
     for q in range(cfg.P):
         inp.ovc[ivc, q] = -1
     inp.state[ivc] = VC_ALLOC
     inp.va_due[ivc] = PENDING
+    _on(inp.va_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
-def _start_head(r, ivc, f, cfg, inp, pk):
+def _start_head(r, ivc, f, cfg, inp, pk, wires):
     """Head flit f reached the front of input VC ivc: wait for routing, or route now (no routing delay)."""
     if cfg.RD > 0:
         inp.state[ivc] = ROUTING
         inp.rt_due[ivc] = PENDING
+        _on(inp.rt_on, r, ivc - r * cfg.PV)
     else:
-        _set_route(r, ivc, f, cfg, inp, pk)
+        _set_route(r, ivc, f, cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- input queuing
 @njit(cache=True, inline="always")
-def _buffer_flit(r, ivc, f, cfg, inp, pk):
+def _buffer_flit(r, ivc, f, cfg, inp, pk, wires):
     """Flit f enters input VC ivc: a head starts the pipeline, a flit behind an active packet bids for the switch."""
     n = inp.n[ivc]
-    inp.buf[ivc, (inp.hd[ivc] + n) % cfg.B] = f
+    inp.buf[ivc, ring(inp.hd[ivc] + n, cfg.B)] = f
     inp.n[ivc] = n + 1
     inp.router_flits[r] += 1
     if inp.state[ivc] == IDLE:
-        _start_head(r, ivc, f, cfg, inp, pk)
+        _start_head(r, ivc, f, cfg, inp, pk, wires)
     elif inp.state[ivc] == ACTIVE and n == 0:
         inp.sa_due[ivc] = PENDING
+        _on(inp.sa_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
@@ -90,25 +117,35 @@ def receive(r, ls, cs, cfg, inp, out, wires, pk):
         f = wires.lk_flit[gp, ls]
         if f >= 0:
             wires.lk_flit[gp, ls] = -1
-            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk)
+            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- routing stage
 @njit(cache=True, inline="always")
-def route_evaluate(i0, t, cfg, inp):
+def route_evaluate(r, i0, t, cfg, inp):
     """Heads waiting for routing: their route is computed at the update RD - 1 cycles on."""
-    for ivc in range(i0, i0 + cfg.PV):
-        if inp.rt_due[ivc] == PENDING:
-            inp.rt_due[ivc] = t + cfg.RD - 1
+    for w in range(inp.rt_on.shape[1]):
+        m = inp.rt_on[r, w]
+        while m != 0:
+            ivc = i0 + (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            if inp.rt_due[ivc] == PENDING:
+                inp.rt_due[ivc] = t + cfg.RD - 1
 
 
 @njit(cache=True, inline="always")
-def route_update(r, i0, t, cfg, inp, pk):
+def route_update(r, i0, t, cfg, inp, pk, wires):
     """Routes due now: the head's output ports; on to VC allocation."""
-    for ivc in range(i0, i0 + cfg.PV):
-        if 0 <= inp.rt_due[ivc] <= t:
-            inp.rt_due[ivc] = NONE
-            _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+    for w in range(inp.rt_on.shape[1]):
+        m = inp.rt_on[r, w]
+        while m != 0:
+            li = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            ivc = i0 + li
+            if 0 <= inp.rt_due[ivc] <= t:
+                inp.rt_due[ivc] = NONE
+                _off(inp.rt_on, r, li)
+                _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
 
 
 # ------------------------------------------------------------------------------------------------- VC allocation
@@ -120,8 +157,10 @@ def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
     ptr = arb.va_in[ivc]
     best = -1
     bkey = FAR
-    for p in range(cfg.P):
-        if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
+    while m != 0:
+        p = trailing_zeros(m)
+        m &= m - 1
+        if inp.ovc[ivc, p] < 0:
             ob = i0 + p * V
             for v in range(V):
                 if out.inuse[ob + v] == 0:
@@ -148,28 +187,32 @@ def _va_bid(li, oi, i0, ntouch, cfg, arb, scr):
 
 
 @njit(cache=True, inline="always")
-def _va_requests(i0, cfg, inp, out, arb, scr):
-    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald); multicast heads at a branch
-    router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC waiting)."""
+def _va_requests(r, i0, cfg, inp, out, arb, scr):
+    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald until `_va_schedule`); multicast
+    heads at a branch router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC
+    waiting)."""
     ntouch = 0
     any_mc = False
     any_va = False
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        scr.evald[li] = 0
-        if inp.va_due[ivc] != PENDING:
-            continue
-        any_va = True
-        scr.evald[li] = 1
-        m = inp.mask[ivc]
-        if m & (m - 1) != 0:
-            any_mc = True
-            inp.va_res[ivc] = NO_REQUEST
-            continue
-        best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
-        inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
-        if best >= 0:
-            ntouch = _va_bid(li, best, i0, ntouch, cfg, arb, scr)
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.va_due[ivc] != PENDING:
+                continue
+            any_va = True
+            scr.evald[li] = 1
+            m = inp.mask[ivc]
+            if m & (m - 1) != 0:
+                any_mc = True
+                inp.va_res[ivc] = NO_REQUEST
+                continue
+            best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
+            inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
+            if best >= 0:
+                ntouch = _va_bid(li, best, i0, ntouch, cfg, arb, scr)
     return ntouch, any_mc, any_va
 
 
@@ -238,147 +281,190 @@ def _va_grants(i0, ntouch, inp, out, arb, scr):
 
 
 @njit(cache=True, inline="always")
-def _va_schedule(i0, t, any_va, cfg, inp, out, scr):
-    """Schedule the update of the VCs just evaluated; with a delay > 1 a grant whose output VC was taken
-    meanwhile is lost."""
+def _va_schedule(r, i0, t, any_va, cfg, inp, out, scr):
+    """Schedule the update of the VCs just evaluated (clearing scr.evald); with a delay > 1 a grant whose output
+    VC was taken meanwhile is lost."""
     if not any_va and cfg.VAD <= 1:
         return
-    for ivc in range(i0, i0 + cfg.PV):
-        if scr.evald[ivc - i0] == 1:
-            inp.va_due[ivc] = t + cfg.VAD - 1
-        elif cfg.VAD > 1 and 0 <= inp.va_due[ivc] <= t and inp.va_res[ivc] >= 0 and out.inuse[inp.va_res[ivc]] != 0:
-            inp.va_res[ivc] = NO_REQUEST
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if scr.evald[li] == 1:
+                scr.evald[li] = 0
+                inp.va_due[ivc] = t + cfg.VAD - 1
+            elif cfg.VAD > 1 and 0 <= inp.va_due[ivc] <= t and inp.va_res[ivc] >= 0 \
+                    and out.inuse[inp.va_res[ivc]] != 0:
+                inp.va_res[ivc] = NO_REQUEST
 
 
 @njit(cache=True, inline="always")
 def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
     """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters."""
-    ntouch, any_mc, any_va = _va_requests(i0, cfg, inp, out, arb, scr)
+    ntouch, any_mc, any_va = _va_requests(r, i0, cfg, inp, out, arb, scr)
     if any_mc:
         _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
     _va_grants(i0, ntouch, inp, out, arb, scr)
-    _va_schedule(i0, t, any_va, cfg, inp, out, scr)
+    _va_schedule(r, i0, t, any_va, cfg, inp, out, scr)
 
 
 @njit(cache=True, inline="always")
-def _to_active(ivc, inp):
+def _to_active(r, li, ivc, inp):
     """Every output of the head holds a VC: the packet's flits bid for the switch."""
     inp.va_due[ivc] = NONE
+    _off(inp.va_on, r, li)
     inp.state[ivc] = ACTIVE
     inp.pend[ivc] = inp.mask[ivc]
     inp.sa_due[ivc] = PENDING
+    _on(inp.sa_on, r, li)
 
 
 @njit(cache=True, inline="always")
-def vc_alloc_update(i0, t, cfg, inp, out):
+def _va_take(r, li, ivc, res, i0, cfg, inp, out, scr):
+    """Input VC ivc takes the output VC res; a head holding a VC on every output becomes active."""
+    out.inuse[res] = 1
+    lo = res - i0
+    inp.ovc[ivc, scr.port_of[lo]] = scr.vc_of[lo]
+    m = inp.mask[ivc]
+    while m != 0:
+        if inp.ovc[ivc, trailing_zeros(m)] < 0:
+            return
+        m &= m - 1
+    _to_active(r, li, ivc, inp)
+
+
+@njit(cache=True, inline="always")
+def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
     """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
-    V = cfg.V
-    for ivc in range(i0, i0 + cfg.PV):
-        if not 0 <= inp.va_due[ivc] <= t:
-            continue
-        res = inp.va_res[ivc]
-        inp.va_due[ivc] = PENDING
-        if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
-            _to_active(ivc, inp)
-        elif res >= 0:
-            out.inuse[res] = 1
-            lo = res - i0
-            inp.ovc[ivc, lo // V] = lo % V
-            m = inp.mask[ivc]
-            done = True
-            for p in range(cfg.P):
-                if (m >> p) & 1 and inp.ovc[ivc, p] < 0:
-                    done = False
-            if done:
-                _to_active(ivc, inp)
+    for w in range(inp.va_on.shape[1]):
+        bits = inp.va_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if not 0 <= inp.va_due[ivc] <= t:
+                continue
+            res = inp.va_res[ivc]
+            inp.va_due[ivc] = PENDING
+            if res == MC_RESERVED:               # multicast: every branch's VC reserved at allocation
+                _to_active(r, li, ivc, inp)
+            elif res >= 0:
+                _va_take(r, li, ivc, res, i0, cfg, inp, out, scr)
 
 
 # ------------------------------------------------------------------------------------------------- switch allocation
 @njit(cache=True, inline="always")
-def _sa_requests(i0, gp0, cfg, inp, out, arb, scr):
-    """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
-    among the VCs waiting for switch allocation with a credit downstream). Returns whether any VC waits."""
+def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
+    """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit (noted
+    in scr.in_req); returns its input port's bit if it bid."""
     V, P = cfg.V, cfg.P
-    any_sa = False
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if inp.sa_due[ivc] != PENDING:
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
+    off = arb.sw_off[gp0 + ip]
+    m = inp.pend[ivc]
+    bid = False
+    while m != 0:
+        p = trailing_zeros(m)
+        m &= m - 1
+        if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
             continue
-        any_sa = True
-        ip = li // V
-        v = li % V
-        off = arb.sw_off[gp0 + ip]
-        m = inp.pend[ivc]
-        for p in range(P):
-            if (m >> p) & 1:
-                if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
-                    continue
-                k = ip * P + p
-                cur = scr.pair_vc[k]
-                if cur < 0 or (v - off + V) % V < (cur - off + V) % V:
-                    scr.pair_vc[k] = v
-    return any_sa
+        bid = True
+        k = ip * P + p
+        cur = scr.pair_vc[k]
+        if cur < 0:
+            scr.pair_vc[k] = v
+            scr.in_req[ip] |= ONE << p
+        elif ring(v - off + V, V) < ring(cur - off + V, V):
+            scr.pair_vc[k] = v
+    return ONE << ip if bid else 0
+
+
+@njit(cache=True, inline="always")
+def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
+    """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
+    among the VCs waiting for switch allocation with a credit downstream). Returns (whether any VC waits, the
+    bit set of input ports that bid)."""
+    any_sa = False
+    ips = 0
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.sa_due[ivc] == PENDING:
+                any_sa = True
+                ips |= _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
+    return any_sa, ips
 
 
 @njit(cache=True, inline="always")
 def _sa_bid(ip, p, gp0, cfg, arb, scr):
-    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order."""
+    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order. Returns
+    the output's bit."""
     key = _rr_key(ip, arb.sa_out[gp0 + p], cfg.P)
     if scr.out_best[p] < 0 or key < scr.out_key[p]:
         scr.out_best[p] = ip
         scr.out_key[p] = key
+    return ONE << p
 
 
 @njit(cache=True, inline="always")
-def _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr):
-    """Each input port picks one output among its requests (round robin); a multicast VC picked bids for every
-    branch still owing the front flit (credit permitting), to copy the flit to all it wins."""
+def _rr_pick(req, ptr):
+    """Round-robin arbiter over the bit set `req` (not empty) after the last grant `ptr`: the lowest request
+    above ptr, else the lowest."""
+    above = req & (np.int64(-1) << (ptr + 1))
+    return trailing_zeros(above if above != 0 else req)
+
+
+@njit(cache=True, inline="always")
+def _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr):
+    """Each input port of the bit set `ips` picks one output among its requests (round robin); a multicast VC
+    picked bids for every branch still owing the front flit (credit permitting), to copy the flit to all it
+    wins. Returns the bit set of outputs bid for."""
     V, P = cfg.V, cfg.P
-    for ip in range(P):
-        ptr = arb.sa_in[gp0 + ip]
-        best = -1
-        bkey = FAR
-        for p in range(P):
-            if scr.pair_vc[ip * P + p] >= 0:
-                key = _rr_key(p, ptr, P)
-                if key < bkey:
-                    bkey = key
-                    best = p
-        if best < 0:
-            continue
+    outs = 0
+    while ips != 0:
+        ip = trailing_zeros(ips)
+        ips &= ips - 1
+        best = _rr_pick(scr.in_req[ip], arb.sa_in[gp0 + ip])
         mvc = i0 + ip * V + scr.pair_vc[ip * P + best]
         mm = inp.mask[mvc]
         if mm & (mm - 1) == 0:
-            _sa_bid(ip, best, gp0, cfg, arb, scr)
+            outs |= _sa_bid(ip, best, gp0, cfg, arb, scr)
             continue
         scr.in_mvc[ip] = mvc
         m = inp.pend[mvc]
         for p in range(P):
             if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[mvc, p]] < cfg.B:
-                _sa_bid(ip, p, gp0, cfg, arb, scr)
+                outs |= _sa_bid(ip, p, gp0, cfg, arb, scr)
+    return outs
 
 
 @njit(cache=True, inline="always")
-def _sa_output_grants(gp0, cfg, arb, scr):
-    """Each output port grants its best bidder; both arbiters' pointers move to the grant."""
-    for p in range(cfg.P):
+def _sa_output_grants(outs, gp0, arb, scr):
+    """Each output port of the bit set `outs` grants its best bidder; both arbiters' pointers move to the
+    grant."""
+    while outs != 0:
+        p = trailing_zeros(outs)
+        outs &= outs - 1
         ip = scr.out_best[p]
-        if ip >= 0:
-            scr.out_best[p] = -1
-            if scr.in_mvc[ip] >= 0:
-                scr.in_mwon[ip] |= np.int64(1) << p
-            scr.in_match[ip] = p
-            arb.sa_in[gp0 + ip] = p
-            arb.sa_out[gp0 + p] = ip
+        scr.out_best[p] = -1
+        if scr.in_mvc[ip] >= 0:
+            scr.in_mwon[ip] |= ONE << p
+        scr.in_match[ip] = p
+        arb.sa_in[gp0 + ip] = p
+        arb.sa_out[gp0 + p] = ip
 
 
 @njit(cache=True, inline="always")
 def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
     """The switch allocation result of a VC that bid: its output port (P + port mask for a multicast flit) if
     its input won with this VC (the input's VC offset then moves past it), else LOST."""
-    V = cfg.V
-    ip = li // V
-    v = li % V
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
     p = scr.in_match[ip]
     if scr.in_mvc[ip] >= 0:
         won = scr.in_mvc[ip] == ivc and scr.in_mwon[ip] != 0
@@ -387,7 +473,7 @@ def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
         won = p >= 0 and scr.pair_vc[ip * cfg.P + p] == v
         res = p if won else LOST
     if won:
-        arb.sw_off[gp0 + ip] = (v + 1) % V
+        arb.sw_off[gp0 + ip] = ring(v + 1, cfg.V)
     inp.sa_res[ivc] = res
 
 
@@ -408,11 +494,16 @@ def _sa_credit_check(ivc, gp0, cfg, inp, out):
 
 
 @njit(cache=True, inline="always")
-def _sa_clear(cfg, scr):
-    """Reset the switch allocator's work arrays."""
-    for k in range(cfg.P * cfg.P):
-        scr.pair_vc[k] = -1
-    for ip in range(cfg.P):
+def _sa_clear(ips, cfg, scr):
+    """Reset the switch allocator's work arrays of the input ports `ips` (the others are untouched)."""
+    while ips != 0:
+        ip = trailing_zeros(ips)
+        ips &= ips - 1
+        req = scr.in_req[ip]
+        scr.in_req[ip] = 0
+        while req != 0:
+            scr.pair_vc[ip * cfg.P + trailing_zeros(req)] = -1
+            req &= req - 1
         scr.in_match[ip] = -1
         scr.in_mvc[ip] = -1
         scr.in_mwon[ip] = 0
@@ -423,21 +514,25 @@ def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
     """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
     SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
     gp0 = r * cfg.P
-    any_sa = _sa_requests(i0, gp0, cfg, inp, out, arb, scr)
-    if any_sa:
-        _sa_input_arbiters(i0, gp0, cfg, inp, out, arb, scr)
-        _sa_output_grants(gp0, cfg, arb, scr)
+    any_sa, ips = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
+    if ips != 0:
+        outs = _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr)
+        _sa_output_grants(outs, gp0, arb, scr)
     if not any_sa and cfg.SAD <= 1:
         return
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if inp.sa_due[ivc] == PENDING:
-            _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
-            inp.sa_due[ivc] = t + cfg.SAD - 1
-        elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
-            _sa_credit_check(ivc, gp0, cfg, inp, out)
-    if any_sa:
-        _sa_clear(cfg, scr)
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if inp.sa_due[ivc] == PENDING:
+                _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
+                inp.sa_due[ivc] = t + cfg.SAD - 1
+            elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
+                _sa_credit_check(ivc, gp0, cfg, inp, out)
+    if ips != 0:
+        _sa_clear(ips, cfg, scr)
 
 
 # ------------------------------------------------------------------------------------------------- switch traversal
@@ -453,64 +548,75 @@ def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
     sc[NET_FLITS] += 1                # one copy per branch; the buffered original leaves in `_dequeue`
     if p < 4:
         dg = wires.nbr_in[og]
-        slot = (t + cfg.X_LINK) % cfg.DL
+        slot = wires.ws[WS_LINK]
         wires.lk_flit[dg, slot] = f
         wires.lk_vc[dg, slot] = ov
     else:
         core = r * cfg.C + p - 4
-        slot = (t + cfg.X_EJ) % cfg.DE
+        slot = wires.ws[WS_EJ]
         wires.ej_flit[core, slot] = f
         wires.ej_vc[core, slot] = ov
 
 
 @njit(cache=True, inline="always")
-def _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk):
+def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
     """Every branch has the front flit: it leaves the buffer, a credit goes upstream, the next flit (or head) is
     up."""
-    inp.hd[ivc] = (inp.hd[ivc] + 1) % cfg.B
+    inp.hd[ivc] = ring(inp.hd[ivc] + 1, cfg.B)
     sc[NET_FLITS] -= 1
     n = inp.n[ivc] - 1
     inp.n[ivc] = n
     inp.router_flits[r] -= 1
-    ip = li // cfg.V
-    v = li % cfg.V
+    ip = scr.port_of[li]
+    v = scr.vc_of[li]
     if ip >= 4:
-        wires.src_cr[r * cfg.C + ip - 4, (t + 2) % cfg.DS] = v
+        wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
     else:
-        wires.cr_vc[wires.up_out[r * cfg.P + ip], (t + cfg.X_CR) % cfg.DC] = v
+        wires.cr_vc[wires.up_out[r * cfg.P + ip], wires.ws[WS_CR]] = v
     inp.pend[ivc] = inp.mask[ivc]
     if n == 0:
         inp.sa_due[ivc] = NONE
+        _off(inp.sa_on, r, li)
         if tail:
             inp.state[ivc] = IDLE
     elif tail:
         inp.sa_due[ivc] = NONE
-        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk)
+        _off(inp.sa_on, r, li)
+        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
 
 
 @njit(cache=True, inline="always")
-def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk):
-    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
+def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
+    """Input VC ivc's switch grant completes: its front flit crosses the switch to every output it won."""
     P = cfg.P
-    for li in range(cfg.PV):
-        ivc = i0 + li
-        if not 0 <= inp.sa_due[ivc] <= t:
-            continue
-        res = inp.sa_res[ivc]
-        inp.sa_due[ivc] = PENDING
-        if res < 0:
-            continue
-        sent = np.int64(1) << res if res < P else res - P
-        f = inp.buf[ivc, inp.hd[ivc]]
-        tail = (f & FMASK) == pk.flits[f >> FSH] - 1
-        for p in range(P):
-            if (sent >> p) & 1:
-                _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires)
-        sc[LAST_MOVE] = t
-        pend = inp.pend[ivc] & ~sent
-        inp.pend[ivc] = pend
-        if pend == 0:
-            _dequeue(r, ivc, li, tail, t, cfg, sc, inp, wires, pk)
+    res = inp.sa_res[ivc]
+    sent = ONE << res if res < P else res - P
+    f = inp.buf[ivc, inp.hd[ivc]]
+    tail = (f & FMASK) == pk.flits[f >> FSH] - 1
+    m = sent
+    while m != 0:
+        _send_copy(r, trailing_zeros(m), ivc, f, tail, t, cfg, sc, inp, out, wires)
+        m &= m - 1
+    sc[LAST_MOVE] = t
+    pend = inp.pend[ivc] & ~sent
+    inp.pend[ivc] = pend
+    if pend == 0:
+        _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr)
+
+
+@njit(cache=True, inline="always")
+def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr):
+    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
+    for w in range(inp.sa_on.shape[1]):
+        bits = inp.sa_on[r, w]
+        while bits != 0:
+            li = (w << 6) + trailing_zeros(bits)
+            bits &= bits - 1
+            ivc = i0 + li
+            if 0 <= inp.sa_due[ivc] <= t:
+                inp.sa_due[ivc] = PENDING
+                if inp.sa_res[ivc] >= 0:
+                    _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
 
 
 @njit(cache=True, inline="always")
@@ -521,9 +627,9 @@ def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
     if inp.router_flits[r] == 0:
         return
     i0 = r * cfg.PV
-    route_evaluate(i0, t, cfg, inp)
+    route_evaluate(r, i0, t, cfg, inp)
     vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
     sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-    route_update(r, i0, t, cfg, inp, pk)
-    vc_alloc_update(i0, t, cfg, inp, out)
-    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk)
+    route_update(r, i0, t, cfg, inp, pk, wires)
+    vc_alloc_update(r, i0, t, cfg, inp, out, scr)
+    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr)

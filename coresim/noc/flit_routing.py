@@ -61,13 +61,14 @@ def _mc_route_mask(r, sr, words, W, C, yx):
 
 
 @njit(cache=True, inline="always")
-def route_mask(r, pid, W, C, pk):
-    """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i)."""
+def route_mask(r, pid, W, C, pk, rx, ry):
+    """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i); rx, ry: the
+    routers' coordinates."""
     yx = pk.route[pid] == 1
     d = pk.dst[pid]
     if d < 0:
         return _mc_route_mask(r, pk.src[pid] // C, pk.mc_mask[pk.mc[pid]], W, C, yx)
-    dr = d // C
+    dr = d if C == 1 else d // C
     if dr == r:
-        return np.int64(1) << (4 + d % C)
-    return np.int64(1) << _port_towards(r % W, r // W, dr % W, dr // W, yx)
+        return np.int64(1) << (4 + d - dr * C)
+    return np.int64(1) << _port_towards(rx[r], ry[r], rx[dr], ry[dr], yx)

@@ -29,6 +29,9 @@ NONE, PENDING = -2, -1
 # results of an allocation evaluate: >= 0 a grant (VC allocation: output VC index; switch allocation: output port,
 # or P + mask of output ports for a multicast flit); otherwise:
 NO_REQUEST, LOST, NO_CREDIT, MC_RESERVED = -2, -3, -4, -5
+# indices into Wires.ws, this cycle's write slots of the delay lines: router output -> next router input, router ->
+# terminal, credit router -> upstream router, credit router -> source, source -> router, credit terminal -> router
+WS_LINK, WS_EJ, WS_CR, WS_SRC_CR, WS_INJ, WS_EJ_CR = range(6)
 
 
 class Config(NamedTuple):
@@ -96,6 +99,9 @@ class InputVCs(NamedTuple):
     pend: np.ndarray        # output ports still owing the front flit
     ovc: np.ndarray         # [ivc, port] output VC held on each port, or -1
     router_flits: np.ndarray    # [router] flits buffered in its inputs (idle routers are skipped)
+    rt_on: np.ndarray       # [router, word] bit set of its input VCs (local index) with rt_due != NONE
+    va_on: np.ndarray       # ... va_due != NONE
+    sa_on: np.ndarray       # ... sa_due != NONE (the stages visit only these VCs)
 
 
 class OutputVCs(NamedTuple):
@@ -128,6 +134,9 @@ class Wires(NamedTuple):
     src_cr: np.ndarray      # [core, slot] VC of a credit arriving back at a source, or -1
     nbr_in: np.ndarray      # output port gp -> the neighbour's input port gp (-1 at the mesh edge)
     up_out: np.ndarray      # input port gp -> the upstream output port gp
+    rx: np.ndarray          # router -> its x (column)
+    ry: np.ndarray          # router -> its y (row)
+    ws: np.ndarray          # [WS_*] this cycle's write slot of each delay line (set by the cycle loop)
 
 
 class Packets(NamedTuple):
@@ -176,6 +185,9 @@ class Scratch(NamedTuple):
     in_match: np.ndarray    # [input port] output granted, or -1
     in_mvc: np.ndarray      # [input port] the multicast VC it bids for, or -1
     in_mwon: np.ndarray     # [input port] ... the outputs granted to it
+    in_req: np.ndarray      # [input port] bit set of the output ports it has a bidding VC for
+    port_of: np.ndarray     # [local input VC] its port (li // V)
+    vc_of: np.ndarray       # [local input VC] its VC (li % V)
 
 
 PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
@@ -222,10 +234,12 @@ def new_terminals(cfg: Config) -> Terminals:
 
 def new_inputs(cfg: Config) -> InputVCs:
     NI = cfg.R * cfg.PV
+    words = (cfg.PV + 63) // 64
     return InputVCs(buf=_full((NI, cfg.B), -1), hd=_full(NI, 0), n=_full(NI, 0), state=_full(NI, IDLE),
                     rt_due=_full(NI, NONE), va_due=_full(NI, NONE), va_res=_full(NI, -1), sa_due=_full(NI, NONE),
                     sa_res=_full(NI, -1), mask=_full(NI, 0), pend=_full(NI, 0), ovc=_full((NI, cfg.P), -1),
-                    router_flits=_full(cfg.R, 0))
+                    router_flits=_full(cfg.R, 0), rt_on=_full((cfg.R, words), 0), va_on=_full((cfg.R, words), 0),
+                    sa_on=_full((cfg.R, words), 0))
 
 
 def new_outputs(cfg: Config) -> OutputVCs:
@@ -244,14 +258,17 @@ def new_wires(cfg: Config) -> Wires:
     nbr_in, up_out = mesh_wiring(cfg.W, cfg.H, cfg.P)
     return Wires(lk_flit=_full((NP, cfg.DL), -1), lk_vc=_full((NP, cfg.DL), -1), cr_vc=_full((NP, cfg.DC), -1),
                  ej_flit=_full((NC, cfg.DE), -1), ej_vc=_full((NC, cfg.DE), -1), src_cr=_full((NC, cfg.DS), -1),
-                 nbr_in=nbr_in, up_out=up_out)
+                 nbr_in=nbr_in, up_out=up_out, rx=np.arange(cfg.R, dtype=np.int64) % cfg.W,
+                 ry=np.arange(cfg.R, dtype=np.int64) // cfg.W, ws=_full(6, 0))
 
 
 def new_scratch(cfg: Config) -> Scratch:
     P, PV = cfg.P, cfg.PV
     return Scratch(evald=np.zeros(PV, np.uint8), va_best=_full(PV, -1), va_key=_full(PV, 0), va_touch=_full(PV, 0),
                    mc_ch=_full(P, -1), pair_vc=_full(P * P, -1), out_best=_full(P, -1), out_key=_full(P, 0),
-                   in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0))
+                   in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0),
+                   in_req=_full(P, 0), port_of=np.arange(PV, dtype=np.int64) // cfg.V,
+                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V)
 
 
 def new_packets(mc_words: int) -> Packets:
