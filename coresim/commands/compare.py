@@ -104,7 +104,8 @@ def _parallel(chip, workload, variants: list[tuple[str, str, str]], how: dict, b
     from coresim.errors import SimulationError
     from coresim.sweep import terminate_pool, worker_init
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(variants)), initializer=worker_init)
+    # a worker ends after its variant, so the memory it held is returned at once, not kept while others run
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(variants)), initializer=worker_init, max_tasks_per_child=1)
     finished = False
     try:
         futures = {pool.submit(_in_worker, chip, workload, v, how): i for i, v in enumerate(variants)}
