@@ -295,7 +295,7 @@ def _on_cluster(client, todo: list[Point], out: str, metrics: list[str]):
         client.cancel(futures)
 
 
-def _worker_init() -> None:
+def worker_init() -> None:
     """In a pool worker: the parent handles Ctrl-C (the terminal sends it to the whole process group) and stops
     the workers itself; SIGTERM ends a worker at once (the parent removes its temporary trace)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -314,7 +314,7 @@ def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):
     from concurrent.futures import as_completed as done_order
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_worker_init)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=worker_init)
     finished = False
     try:
         futures = [pool.submit(run_point, p, out, metrics) for p in todo]
@@ -330,10 +330,10 @@ def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):
         if finished:
             pool.shutdown(wait=True)
         else:
-            _terminate(pool)
+            terminate_pool(pool)
 
 
-def _terminate(pool) -> None:
+def terminate_pool(pool) -> None:
     """Cancel the points not started, terminate the workers running the others and wait for them to end."""
     workers = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
