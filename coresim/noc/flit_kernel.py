@@ -3,7 +3,8 @@
 `noc_run` advances the whole mesh cycle by cycle over the state records of `flit_state` (owned by
 `coresim.noc.network.Noc`) and returns on `until`, a watched core reaching zero, a full buffer of delivery
 records / packet slots, or a deadlock. Its stages are inlined numba functions: here the terminals' (`eject`,
-`source_credit`, `generate`, `inject`), in `flit_router` the router pipeline's (`router_cycle`).
+`source_credit`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
+(`router_cycle` runs them).
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
@@ -50,7 +51,7 @@ from pathlib import Path
 from numba import njit
 
 from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
-from coresim.noc.flit_router import ring, router_cycle
+from coresim.noc.flit_router import receive, ring, route_evaluate, route_update, vc_alloc_evaluate, vc_alloc_update
 from coresim.noc.flit_state import (
     FL_EJ,
     FL_INJ,
@@ -81,10 +82,26 @@ from coresim.noc.flit_state import (
     WS_LINK,
     WS_SRC_CR,
 )
+from coresim.noc.flit_switch import sw_alloc_evaluate, sw_alloc_update
 from coresim.noc.rng import random_float, random_int
 
-
 # ------------------------------------------------------------------------------------------------- terminals
+
+@njit(cache=True, inline="always")
+def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of router r (link and credit slots ls, cs): input queuing, then the evaluates, then the updates
+    (switch traversal last)."""
+    receive(r, ls, cs, cfg, inp, out, wires, pk)
+    if inp.router_flits[r] == 0:
+        return
+    i0 = r * cfg.PV
+    route_evaluate(r, i0, t, cfg, inp)
+    vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
+    sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+    route_update(r, i0, t, cfg, inp, pk, wires)
+    vc_alloc_update(r, i0, t, cfg, inp, out, scr)
+    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr)
+
 @njit(cache=True, inline="always")
 def _free_packet(pid, sc, pk):
     """The packet reached all its destinations: its id (and multicast row) go back to the free stacks."""
@@ -338,7 +355,8 @@ def _skip_idle(t, until, cfg, sc, term, out, wires, pk, buf):
 
 
 # all the files noc_run uses
-KERNEL_SOURCES = ("buffers.py", "flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py", "rng.py")
+KERNEL_SOURCES = ("buffers.py", "flit_kernel.py", "flit_router.py", "flit_routing.py", "flit_state.py",
+                  "flit_switch.py", "rng.py")
 
 
 def sources_digest() -> int:

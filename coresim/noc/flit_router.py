@@ -1,13 +1,14 @@
-"""One cycle of one BookSim2 `iq` router, stage by stage (inlined into `flit_kernel.noc_run`).
+"""The stages of a BookSim2 `iq` router before the switch: input queuing, routing, VC allocation (inlined into
+`flit_kernel.noc_run`; switch allocation and traversal are in `flit_switch`).
 
 BookSim's order within a router's cycle: input queuing (credits and arriving flits), then every stage's
 evaluate - routing, VC allocation, switch allocation - then every stage's update in the same order, the switch
-allocation update sending the granted flits across the switch (`router_cycle`). A stage's evaluate takes the
-requests of the VCs waiting for it (`*_due == PENDING`) and schedules its update `delay - 1` cycles later.
-Allocators are separable input-first with round-robin arbiters; the switch allocator's per-input VC choice uses
-BookSim's rotating offset. Tree multicast (atomic VC allocation at branch routers, fan-out switch allocation) is
-described in `flit_kernel`. Local names follow `flit_state`: i0 = the router's first VC, li = a VC's index in
-its router (port * V + vc), ip / p input / output ports.
+allocation update sending the granted flits across the switch (`flit_kernel.router_cycle` runs them in that
+order). A stage's evaluate takes the requests of the VCs waiting for it (`*_due == PENDING`) and schedules its
+update `delay - 1` cycles later. Allocators are separable input-first with round-robin arbiters; the switch
+allocator's per-input VC choice uses BookSim's rotating offset. Tree multicast (atomic VC allocation at branch
+routers, fan-out switch allocation) is described in `flit_kernel`. Local names follow `flit_state`: i0 = the
+router's first VC, li = a VC's index in its router (port * V + vc), ip / p input / output ports.
 """
 
 from __future__ import annotations
@@ -19,23 +20,15 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from coresim.noc.flit_routing import route_mask
 from coresim.noc.flit_state import (
     ACTIVE,
-    FMASK,
     FSH,
     IDLE,
-    LAST_MOVE,
     LOST,
     MC_RESERVED,
-    NET_FLITS,
-    NO_CREDIT,
     NO_REQUEST,
     NONE,
     PENDING,
     ROUTING,
     VC_ALLOC,
-    WS_CR,
-    WS_EJ,
-    WS_LINK,
-    WS_SRC_CR,
 )
 
 FAR = 1 << 40                 # round-robin key above any request
@@ -49,19 +42,19 @@ def ring(x, n):
 
 
 @njit(cache=True, inline="always")
-def _rr_key(idx, ptr, size):
+def rr_key(idx, ptr, size):
     """Round-robin order after the last grant `ptr`: requests above it first (BookSim RoundRobinArbiter)."""
     return idx + size if idx <= ptr else idx
 
 
 @njit(cache=True, inline="always")
-def _on(bits, r, li):
+def bit_on(bits, r, li):
     """Local input VC li of router r enters a stage's bit set (`InputVCs.rt_on` ...)."""
     bits[r, li >> 6] |= ONE << (li & 63)
 
 
 @njit(cache=True, inline="always")
-def _off(bits, r, li):
+def bit_off(bits, r, li):
     """... leaves it."""
     bits[r, li >> 6] &= ~(ONE << (li & 63))
 
@@ -75,16 +68,16 @@ def _set_route(r, ivc, f, cfg, inp, pk, wires):
         inp.ovc[ivc, q] = -1
     inp.state[ivc] = VC_ALLOC
     inp.va_due[ivc] = PENDING
-    _on(inp.va_on, r, ivc - r * cfg.PV)
+    bit_on(inp.va_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
-def _start_head(r, ivc, f, cfg, inp, pk, wires):
+def start_head(r, ivc, f, cfg, inp, pk, wires):
     """Head flit f reached the front of input VC ivc: wait for routing, or route now (no routing delay)."""
     if cfg.RD > 0:
         inp.state[ivc] = ROUTING
         inp.rt_due[ivc] = PENDING
-        _on(inp.rt_on, r, ivc - r * cfg.PV)
+        bit_on(inp.rt_on, r, ivc - r * cfg.PV)
     else:
         _set_route(r, ivc, f, cfg, inp, pk, wires)
 
@@ -98,10 +91,10 @@ def _buffer_flit(r, ivc, f, cfg, inp, pk, wires):
     inp.n[ivc] = n + 1
     inp.router_flits[r] += 1
     if inp.state[ivc] == IDLE:
-        _start_head(r, ivc, f, cfg, inp, pk, wires)
+        start_head(r, ivc, f, cfg, inp, pk, wires)
     elif inp.state[ivc] == ACTIVE and n == 0:
         inp.sa_due[ivc] = PENDING
-        _on(inp.sa_on, r, ivc - r * cfg.PV)
+        bit_on(inp.sa_on, r, ivc - r * cfg.PV)
 
 
 @njit(cache=True, inline="always")
@@ -144,7 +137,7 @@ def route_update(r, i0, t, cfg, inp, pk, wires):
             ivc = i0 + li
             if 0 <= inp.rt_due[ivc] <= t:
                 inp.rt_due[ivc] = NONE
-                _off(inp.rt_on, r, li)
+                bit_off(inp.rt_on, r, li)
                 _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
 
 
@@ -164,7 +157,7 @@ def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
             ob = i0 + p * V
             for v in range(V):
                 if out.inuse[ob + v] == 0:
-                    key = _rr_key(p * V + v, ptr, PV)
+                    key = rr_key(p * V + v, ptr, PV)
                     if key < bkey:
                         bkey = key
                         best = p * V + v
@@ -174,7 +167,7 @@ def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
 @njit(cache=True, inline="always")
 def _va_bid(li, oi, i0, ntouch, cfg, arb, scr):
     """Input VC li asks output VC oi: the output arbiter keeps the first bidder in its round-robin order."""
-    key = _rr_key(li, arb.va_out[i0 + oi], cfg.PV)
+    key = rr_key(li, arb.va_out[i0 + oi], cfg.PV)
     if scr.va_best[oi] < 0:
         scr.va_touch[ntouch] = oi
         ntouch += 1
@@ -229,7 +222,7 @@ def _mc_branch_vcs(ivc, m, nfl, i0, cfg, inp, out, arb, scr):
             bk = FAR
             for v in range(V):
                 if out.inuse[ob + v] == 0 and out.occ[ob + v] + nfl <= cfg.B:
-                    key = _rr_key(p * V + v, ptr, PV)
+                    key = rr_key(p * V + v, ptr, PV)
                     if key < bk:
                         bk = key
                         bv = v
@@ -314,11 +307,11 @@ def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
 def _to_active(r, li, ivc, inp):
     """Every output of the head holds a VC: the packet's flits bid for the switch."""
     inp.va_due[ivc] = NONE
-    _off(inp.va_on, r, li)
+    bit_off(inp.va_on, r, li)
     inp.state[ivc] = ACTIVE
     inp.pend[ivc] = inp.mask[ivc]
     inp.sa_due[ivc] = PENDING
-    _on(inp.sa_on, r, li)
+    bit_on(inp.sa_on, r, li)
 
 
 @njit(cache=True, inline="always")
@@ -355,281 +348,3 @@ def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
 
 
 # ------------------------------------------------------------------------------------------------- switch allocation
-@njit(cache=True, inline="always")
-def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
-    """Input VC ivc (waiting for switch allocation) bids for its (input, output) port pairs with a credit (noted
-    in scr.in_req); returns its input port's bit if it bid."""
-    V, P = cfg.V, cfg.P
-    ip = scr.port_of[li]
-    v = scr.vc_of[li]
-    off = arb.sw_off[gp0 + ip]
-    m = inp.pend[ivc]
-    bid = False
-    while m != 0:
-        p = trailing_zeros(m)
-        m &= m - 1
-        if out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
-            continue
-        bid = True
-        k = ip * P + p
-        cur = scr.pair_vc[k]
-        if cur < 0:
-            scr.pair_vc[k] = v
-            scr.in_req[ip] |= ONE << p
-        elif ring(v - off + V, V) < ring(cur - off + V, V):
-            scr.pair_vc[k] = v
-    return ONE << ip if bid else 0
-
-
-@njit(cache=True, inline="always")
-def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
-    """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
-    among the VCs waiting for switch allocation with a credit downstream). Returns (whether any VC waits, the
-    bit set of input ports that bid)."""
-    any_sa = False
-    ips = 0
-    for w in range(inp.sa_on.shape[1]):
-        bits = inp.sa_on[r, w]
-        while bits != 0:
-            li = (w << 6) + trailing_zeros(bits)
-            bits &= bits - 1
-            ivc = i0 + li
-            if inp.sa_due[ivc] == PENDING:
-                any_sa = True
-                ips |= _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
-    return any_sa, ips
-
-
-@njit(cache=True, inline="always")
-def _sa_bid(ip, p, gp0, cfg, arb, scr):
-    """Input port ip asks output p: the output arbiter keeps the first bidder in its round-robin order. Returns
-    the output's bit."""
-    key = _rr_key(ip, arb.sa_out[gp0 + p], cfg.P)
-    if scr.out_best[p] < 0 or key < scr.out_key[p]:
-        scr.out_best[p] = ip
-        scr.out_key[p] = key
-    return ONE << p
-
-
-@njit(cache=True, inline="always")
-def _rr_pick(req, ptr):
-    """Round-robin arbiter over the bit set `req` (not empty) after the last grant `ptr`: the lowest request
-    above ptr, else the lowest."""
-    above = req & (np.int64(-1) << (ptr + 1))
-    return trailing_zeros(above if above != 0 else req)
-
-
-@njit(cache=True, inline="always")
-def _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr):
-    """Each input port of the bit set `ips` picks one output among its requests (round robin); a multicast VC
-    picked bids for every branch still owing the front flit (credit permitting), to copy the flit to all it
-    wins. Returns the bit set of outputs bid for."""
-    V, P = cfg.V, cfg.P
-    outs = 0
-    while ips != 0:
-        ip = trailing_zeros(ips)
-        ips &= ips - 1
-        best = _rr_pick(scr.in_req[ip], arb.sa_in[gp0 + ip])
-        mvc = i0 + ip * V + scr.pair_vc[ip * P + best]
-        mm = inp.mask[mvc]
-        if mm & (mm - 1) == 0:
-            outs |= _sa_bid(ip, best, gp0, cfg, arb, scr)
-            continue
-        scr.in_mvc[ip] = mvc
-        m = inp.pend[mvc]
-        for p in range(P):
-            if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[mvc, p]] < cfg.B:
-                outs |= _sa_bid(ip, p, gp0, cfg, arb, scr)
-    return outs
-
-
-@njit(cache=True, inline="always")
-def _sa_output_grants(outs, gp0, arb, scr):
-    """Each output port of the bit set `outs` grants its best bidder; both arbiters' pointers move to the
-    grant."""
-    while outs != 0:
-        p = trailing_zeros(outs)
-        outs &= outs - 1
-        ip = scr.out_best[p]
-        scr.out_best[p] = -1
-        if scr.in_mvc[ip] >= 0:
-            scr.in_mwon[ip] |= ONE << p
-        scr.in_match[ip] = p
-        arb.sa_in[gp0 + ip] = p
-        arb.sa_out[gp0 + p] = ip
-
-
-@njit(cache=True, inline="always")
-def _sa_result(ivc, li, gp0, cfg, inp, arb, scr):
-    """The switch allocation result of a VC that bid: its output port (P + port mask for a multicast flit) if
-    its input won with this VC (the input's VC offset then moves past it), else LOST."""
-    ip = scr.port_of[li]
-    v = scr.vc_of[li]
-    p = scr.in_match[ip]
-    if scr.in_mvc[ip] >= 0:
-        won = scr.in_mvc[ip] == ivc and scr.in_mwon[ip] != 0
-        res = cfg.P + scr.in_mwon[ip] if won else LOST
-    else:
-        won = p >= 0 and scr.pair_vc[ip * cfg.P + p] == v
-        res = p if won else LOST
-    if won:
-        arb.sw_off[gp0 + ip] = ring(v + 1, cfg.V)
-    inp.sa_res[ivc] = res
-
-
-@njit(cache=True, inline="always")
-def _sa_credit_check(ivc, gp0, cfg, inp, out):
-    """A switch grant about to complete (switch allocation delay > 1): drop outputs without a credit."""
-    P, V = cfg.P, cfg.V
-    res = inp.sa_res[ivc]
-    if res < P:
-        if out.occ[(gp0 + res) * V + inp.ovc[ivc, res]] >= cfg.B:
-            inp.sa_res[ivc] = NO_CREDIT
-        return
-    m = res - P
-    for p in range(P):
-        if (m >> p) & 1 and out.occ[(gp0 + p) * V + inp.ovc[ivc, p]] >= cfg.B:
-            m &= ~(np.int64(1) << p)
-    inp.sa_res[ivc] = P + m if m != 0 else NO_CREDIT
-
-
-@njit(cache=True, inline="always")
-def _sa_clear(ips, cfg, scr):
-    """Reset the switch allocator's work arrays of the input ports `ips` (the others are untouched)."""
-    while ips != 0:
-        ip = trailing_zeros(ips)
-        ips &= ips - 1
-        req = scr.in_req[ip]
-        scr.in_req[ip] = 0
-        while req != 0:
-            scr.pair_vc[ip * cfg.P + trailing_zeros(req)] = -1
-            req &= req - 1
-        scr.in_match[ip] = -1
-        scr.in_mvc[ip] = -1
-        scr.in_mwon[ip] = 0
-
-
-@njit(cache=True, inline="always")
-def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
-    """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
-    SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
-    gp0 = r * cfg.P
-    any_sa, ips = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
-    if ips != 0:
-        outs = _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr)
-        _sa_output_grants(outs, gp0, arb, scr)
-    if not any_sa and cfg.SAD <= 1:
-        return
-    for w in range(inp.sa_on.shape[1]):
-        bits = inp.sa_on[r, w]
-        while bits != 0:
-            li = (w << 6) + trailing_zeros(bits)
-            bits &= bits - 1
-            ivc = i0 + li
-            if inp.sa_due[ivc] == PENDING:
-                _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
-                inp.sa_due[ivc] = t + cfg.SAD - 1
-            elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
-                _sa_credit_check(ivc, gp0, cfg, inp, out)
-    if ips != 0:
-        _sa_clear(ips, cfg, scr)
-
-
-# ------------------------------------------------------------------------------------------------- switch traversal
-@njit(cache=True, inline="always")
-def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
-    """A copy of flit f leaves through output p on its output VC, onto the link (or to the local terminal)."""
-    ov = inp.ovc[ivc, p]
-    og = r * cfg.P + p
-    out.occ[og * cfg.V + ov] += 1
-    if tail:
-        out.inuse[og * cfg.V + ov] = 0
-    out.link_flits[og] += 1
-    sc[NET_FLITS] += 1                # one copy per branch; the buffered original leaves in `_dequeue`
-    if p < 4:
-        dg = wires.nbr_in[og]
-        slot = wires.ws[WS_LINK]
-        wires.lk_flit[dg, slot] = f
-        wires.lk_vc[dg, slot] = ov
-    else:
-        core = r * cfg.C + p - 4
-        slot = wires.ws[WS_EJ]
-        wires.ej_flit[core, slot] = f
-        wires.ej_vc[core, slot] = ov
-
-
-@njit(cache=True, inline="always")
-def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
-    """Every branch has the front flit: it leaves the buffer, a credit goes upstream, the next flit (or head) is
-    up."""
-    inp.hd[ivc] = ring(inp.hd[ivc] + 1, cfg.B)
-    sc[NET_FLITS] -= 1
-    n = inp.n[ivc] - 1
-    inp.n[ivc] = n
-    inp.router_flits[r] -= 1
-    ip = scr.port_of[li]
-    v = scr.vc_of[li]
-    if ip >= 4:
-        wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
-    else:
-        wires.cr_vc[wires.up_out[r * cfg.P + ip], wires.ws[WS_CR]] = v
-    inp.pend[ivc] = inp.mask[ivc]
-    if n == 0:
-        inp.sa_due[ivc] = NONE
-        _off(inp.sa_on, r, li)
-        if tail:
-            inp.state[ivc] = IDLE
-    elif tail:
-        inp.sa_due[ivc] = NONE
-        _off(inp.sa_on, r, li)
-        _start_head(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
-
-
-@njit(cache=True, inline="always")
-def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
-    """Input VC ivc's switch grant completes: its front flit crosses the switch to every output it won."""
-    P = cfg.P
-    res = inp.sa_res[ivc]
-    sent = ONE << res if res < P else res - P
-    f = inp.buf[ivc, inp.hd[ivc]]
-    tail = (f & FMASK) == pk.flits[f >> FSH] - 1
-    m = sent
-    while m != 0:
-        _send_copy(r, trailing_zeros(m), ivc, f, tail, t, cfg, sc, inp, out, wires)
-        m &= m - 1
-    sc[LAST_MOVE] = t
-    pend = inp.pend[ivc] & ~sent
-    inp.pend[ivc] = pend
-    if pend == 0:
-        _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr)
-
-
-@njit(cache=True, inline="always")
-def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr):
-    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
-    for w in range(inp.sa_on.shape[1]):
-        bits = inp.sa_on[r, w]
-        while bits != 0:
-            li = (w << 6) + trailing_zeros(bits)
-            bits &= bits - 1
-            ivc = i0 + li
-            if 0 <= inp.sa_due[ivc] <= t:
-                inp.sa_due[ivc] = PENDING
-                if inp.sa_res[ivc] >= 0:
-                    _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
-
-
-@njit(cache=True, inline="always")
-def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of router r (link and credit slots ls, cs): input queuing, then the evaluates, then the updates
-    (switch traversal last)."""
-    receive(r, ls, cs, cfg, inp, out, wires, pk)
-    if inp.router_flits[r] == 0:
-        return
-    i0 = r * cfg.PV
-    route_evaluate(r, i0, t, cfg, inp)
-    vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
-    sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-    route_update(r, i0, t, cfg, inp, pk, wires)
-    vc_alloc_update(r, i0, t, cfg, inp, out, scr)
-    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr)
