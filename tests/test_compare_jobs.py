@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from coresim.cli import main
 from coresim.commands.compare import compare
 
 from .conftest import ROOT
-from .test_sweep import alive, children
+from .test_sweep import alive, children, reap
 
 
 def cmdline(pid: int) -> bytes:
@@ -70,13 +68,7 @@ def test_stopped_compare_stops_its_workers(tmp_path, signum):
         proc.wait(timeout=120)
         survivors = [pid for pid in workers if alive(pid)]
     finally:  # whatever the outcome, leave nothing of this compare running
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in workers:
-            if alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        reap(proc, workers)
     assert not survivors
     text = err_path.read_text()
     assert proc.returncode == 128 + signum and "Traceback" not in text, text

@@ -105,6 +105,18 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def reap(proc: subprocess.Popen, workers: list[int], ours=lambda pid: True) -> None:
+    """Leave nothing of a stopped command running: the command, then each of its `workers` that is still alive and
+    `ours` (SIGKILL)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in workers:
+        if alive(pid) and ours(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def whole_rows(csv_path: Path) -> list[list[str]]:
     """The rows of results.csv, checked to be complete lines with a field per column."""
     text = csv_path.read_text()
@@ -155,13 +167,7 @@ def test_stopped_sweep_stops_its_workers(tmp_path, how):
         proc.wait()
         survivors = [pid for pid in workers if alive(pid)]
     finally:  # whatever the outcome, leave nothing of this sweep running
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in workers:
-            if alive(pid) and str(out).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        reap(proc, workers, lambda pid: str(out).encode() in Path(f"/proc/{pid}/cmdline").read_bytes())
     assert not survivors
     err = proc.err_path.read_text()
     assert proc.returncode == 128 + signum and "Traceback" not in err, err
