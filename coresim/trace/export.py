@@ -139,15 +139,11 @@ def to_perfetto(v: TraceView, out: str | Path, from_cycle: int | None = None, to
                 ev.append({"ph": "X", "pid": 1, "tid": 2 * core, "name": f"{phase} {layer}", "cat": phase.lower(),
                            "ts": s1 * us, "dur": (e1 - s1) * us,
                            "args": {"task": task, "layer": layer, "sample": rec["sample"], "timestep": rec["t"]}})
-    sends: dict[int, list] = {}
-    for core, s, e in zip(*(v.sends[f].tolist() for f in ("core", "start", "end")), strict=True):
-        sends.setdefault(core, []).append((s, e))
-    for core, spans in sends.items():
-        for s, e in _merge(spans):
-            s1, e1 = max(s, a), min(e, b)
-            if e1 > s1:
-                ev.append({"ph": "X", "pid": 1, "tid": 2 * core + 1, "name": "send", "cat": "send",
-                           "ts": s1 * us, "dur": (e1 - s1) * us})
+    for core, s, e in zip(*(v.sends[f].tolist() for f in ("core", "start", "end")), strict=True):  # disjoint per core
+        s1, e1 = max(s, a), min(e, b)
+        if e1 > s1:
+            ev.append({"ph": "X", "pid": 1, "tid": 2 * core + 1, "name": "send", "cat": "send",
+                       "ts": s1 * us, "dur": (e1 - s1) * us})
     pk, sent = v.packets, v.sent_packets
     for p in _dicts(pk):
         if p["create"] >= b or p["eject"] <= a:
@@ -249,9 +245,8 @@ def to_csv(v: TraceView, out_dir: str | Path, from_cycle: int | None = None, to_
     np.add.at(neu, core, clipped(mac_end, end))
     tasks = np.zeros(n, np.int64)
     np.add.at(tasks, core, (clipped(start, end) > 0) | ((start >= a) & (start < b)))
-    for core in range(n):
-        send[core] = sum(max(0, min(e, b) - max(s, a)) for s, e in
-                         _merge(v.sends[["start", "end"]][v.sends["core"] == core].tolist()))
+    sd = v.sends  # a core's send phases are disjoint (TraceView.sends)
+    np.add.at(send, sd["core"], np.maximum(0, np.minimum(sd["end"], b) - np.maximum(sd["start"], a)))
     sent, pk = v.sent_packets, v.packets
     sent = sent[(sent["create"] >= a) & (sent["create"] < b)]
     recv = pk[(pk["create"] >= a) & (pk["create"] < b)]
