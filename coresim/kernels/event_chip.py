@@ -230,10 +230,10 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
         raise ValueError("msg_ptr must start at 0 and not decrease")
     OPS = np.stack([_arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops), msg_ptr[:-1], msg_ptr[1:]], axis=1)
     nh = _arr(p.host_cycle).size
-    prog = np.stack([_arr(a, n) for a in (p.msg_gen, p.msg_dst, p.msg_flits, p.msg_work, p.msg_gate)])
     hf = np.ones(nh, I64) if p.host_flits is None else p.host_flits
-    host = np.stack([_arr(a, nh) for a in (p.host_cycle, p.host_dst, hf, p.host_work, p.host_gate)])
-    MH, MS, (lo_d, hi_d, lo_f, lo_c, *most) = ks.tables(op_ptr, msg_ptr, prog, host, W, C,
+    cols = [_arr(a, n) for a in (p.msg_gen, p.msg_dst, p.msg_flits, p.msg_work, p.msg_gate)]
+    cols += [_arr(a, nh) for a in (p.host_cycle, p.host_dst, hf, p.host_work, p.host_gate)]
+    MH, MS, (lo_d, hi_d, lo_f, lo_c, *most) = ks.tables(op_ptr, msg_ptr, *cols, W, C,
                                                            _scratch("msgs", (n + nh) * (st.N_H + st.N_X)))
     if lo_d < 0 or hi_d >= NC:
         raise ValueError(f"destination core out of range 0..{NC - 1}")
@@ -242,10 +242,12 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
     return MH, MS, OPS, op_ptr, [int(x) for x in most]
 
 
-def _gates(p: WindowProgram, MS: np.ndarray, OPS: np.ndarray) -> np.ndarray:
+def _gates(p: WindowProgram, OPS: np.ndarray, msg_gates: tuple[int, int]) -> np.ndarray:
+    """The gate table; `msg_gates`: (max, min) gate of the messages (-1 when none)."""
     need = _arr(p.gate_need)
-    gates = np.concatenate([OPS[:, st.P_GATE], MS[:, st.X_GATE]])
-    if gates.size and (gates.min() < -1 or gates.max() >= need.size):
+    hi = max(msg_gates[0], int(OPS[:, st.P_GATE].max(initial=-1)))
+    lo = min(msg_gates[1], int(OPS[:, st.P_GATE].min(initial=-1)))
+    if lo < -1 or hi >= need.size:
         raise ValueError(f"gate out of range -1..{need.size - 1}")
     if (OPS.size and OPS[:, st.P_CYC].min() < 0) or (need.size and need.min() < 0):
         raise ValueError("op cycles and gate needs must be >= 0")
@@ -272,8 +274,8 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     W, H, C = chip.width, chip.height, chip.cores_per_tile
     in_cap, rx_cap = _capacities(chip)
     NC = rx_cap.size
-    MH, MS, OPS, op_ptr, (fmax, max_work, max_gen) = _messages(program, NC, W, C)
-    GT = _gates(program, MS, OPS)
+    MH, MS, OPS, op_ptr, (fmax, max_work, max_gen, *msg_gates) = _messages(program, NC, W, C)
+    GT = _gates(program, OPS, msg_gates)
     n = int(OPS[-1, st.P_M1]) if OPS.size else 0
     if fmax > min(in_cap.min(), rx_cap.min()):
         down, _ = st.wiring(W, H, C)
@@ -289,8 +291,7 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
                                     fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)
-    times = (MS[:n, st.X_SENT], MS[:n, st.X_EJECT], MS[:n, st.X_DONE], MS[n:, st.X_EJECT], MS[n:, st.X_DONE])
-    return WindowTiming(STATUS[status], int(end), blocked, *(a.copy() for a in times),
+    return WindowTiming(STATUS[status], int(end), blocked, *ks.results(MS, n),
                         *(CS[:, k].copy() for k in st.STATS), PT[:, st.O_FLITS].copy())
 
 

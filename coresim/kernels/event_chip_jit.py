@@ -75,31 +75,53 @@ from coresim.kernels.event_chip_state import (
 )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _rows(MH, MS, m0, cyc, dst, flits, work, gate, W, C, lo):
+    """Rows m0.. of the message tables from one set of columns; `lo` (min dst, max dst, min flits, min cycles,
+    max flits, max work, max gate, min gate) updated; returns the largest of `cyc`."""
+    hi_c = 0
+    for x in range(dst.size):
+        m, d, F, w, c = m0 + x, dst[x], flits[x], work[x], cyc[x]
+        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, gate[x]
+        MH[m, H_F] = F
+        MH[m, H_DXYL] = dxyl(d // C % W, d // C // W, d % C)
+        lo[0], lo[1], lo[2], lo[4] = min(lo[0], d), max(lo[1], d), min(lo[2], F), max(lo[4], F)
+        lo[3], lo[5], hi_c = min(lo[3], c, w), max(lo[5], w), max(hi_c, c)
+        lo[6], lo[7] = max(lo[6], gate[x]), min(lo[7], gate[x])
+    return hi_c
+
+
 @njit(cache=True, nogil=True)
-def tables(op_ptr, msg_ptr, prog, host, W, C, mem):
-    """The message tables `MH`, `MS` from the program's message columns `prog` (gen, dst, flits, work, gate) and
-    the host ones `host` (cycle, dst, flits, work, gate), in `mem` (scratch of at least (N_H + N_X) * messages
-    values), and (min destination, max destination, min flits,
-    min cycles, max flits, max work, max gen of a program message)."""
-    n, nh = prog.shape[1], host.shape[1]
+def tables(op_ptr, msg_ptr, gen, dst, flits, work, gate, h_cyc, h_dst, h_flits, h_work, h_gate, W, C, mem):
+    """The message tables `MH`, `MS` from the program's message columns (gen, dst, flits, work, gate) and the host
+    ones (cycle, dst, flits, work, gate), in `mem` (scratch of at least (N_H + N_X) * messages values), and (min
+    destination, max destination, min flits, min cycles, max flits, max work, max gen of a program message,
+    max gate, min gate)."""
+    n, nh = dst.size, h_dst.size
     MH = mem[:(n + nh) * N_H].reshape((n + nh, N_H))
     MS = mem[(n + nh) * N_H:(n + nh) * (N_H + N_X)].reshape((n + nh, N_X))
-    lo_d, hi_d, lo_f, lo_c, hi_f, hi_w, hi_g = NC_MAX, -1, NC_MAX, 0, 1, 0, 0
-    for m in range(n + nh):
-        a, x = (prog, m) if m < n else (host, m - n)
-        dst, F = a[1, x], a[2, x]
-        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, dst, a[3, x], a[0, x], a[4, x]
-        MH[m, H_F] = F
-        MH[m, H_DXYL] = dxyl(dst // C % W, dst // C // W, dst % C)
-        lo_d, hi_d, lo_f, hi_f = min(lo_d, dst), max(hi_d, dst), min(lo_f, F), max(hi_f, F)
-        lo_c, hi_w = min(lo_c, a[0, x], a[3, x]), max(hi_w, a[3, x])
-        if m < n:
-            hi_g = max(hi_g, a[0, x])
+    lo = np.array([NC_MAX, -1, NC_MAX, 0, 1, 0, -1, -1])
+    hi_g = _rows(MH, MS, 0, gen, dst, flits, work, gate, W, C, lo)
+    _rows(MH, MS, n, h_cyc, h_dst, h_flits, h_work, h_gate, W, C, lo)
     for c in range(op_ptr.size - 1):
         for k in range(op_ptr[c], op_ptr[c + 1]):
             for j in range(msg_ptr[k], msg_ptr[k + 1]):
                 MS[j, X_SRC] = c
-    return MH, MS, np.array([lo_d, hi_d, lo_f, lo_c, hi_f, hi_w, hi_g])
+    return MH, MS, np.array([lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], hi_g, lo[6], lo[7]])
+
+
+@njit(cache=True, nogil=True)
+def results(MS, n):
+    """The per-message result columns in one pass over `MS`: (sent, eject, done) of the n program messages,
+    (eject, done) of the host ones."""
+    nh = MS.shape[0] - n
+    sent, eject, done = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    h_eject, h_done = np.empty(nh, np.int64), np.empty(nh, np.int64)
+    for m in range(n):
+        sent[m], eject[m], done[m] = MS[m, X_SENT], MS[m, X_EJECT], MS[m, X_DONE]
+    for m in range(nh):
+        h_eject[m], h_done[m] = MS[n + m, X_EJECT], MS[n + m, X_DONE]
+    return sent, eject, done, h_eject, h_done
 
 
 @njit(cache=True, nogil=True)

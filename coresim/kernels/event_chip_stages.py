@@ -107,6 +107,7 @@ from coresim.kernels.event_chip_state import (
     depart,
     enqueue,
     mark,
+    prefetch,
     push,
     room,
     set_head,
@@ -434,7 +435,12 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
     for x in range(z[Z_N + L_SYN]):
         synapse(Q[L_SYN, x], t, CS, PT, MH, MS, HQ, GT, EV, Q, K)
     z[Z_N + L_SYN] = 0
-    for x in range(z[Z_N + L_OUT]):
+    n_out = z[Z_N + L_OUT]
+    for x in range(n_out):
+        if x + 1 < n_out:                   # the next output's row while this one is evaluated
+            o = Q[L_OUT, x + 1]
+            prefetch(PT, o, O_BUSY)
+            prefetch(PT, o, O_DOWN)
         output(Q[L_OUT, x], t, PT, CS, MH, MS, EV, Q, K)
     z[Z_N + L_OUT] = 0
     for x in range(z[Z_N + L_SOMA]):
@@ -471,6 +477,13 @@ def run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K):
         EV[b, 0] = -1
         while e >= 0:
             nx = EV[e, 1]
+            if nx >= 0:                     # the next event's row while this one is delivered
+                nc = EV[nx, 0]
+                if nc & 7 == E_ELIG or nc & 7 == E_OUT:
+                    prefetch(PT, nc >> 3, I_HEAD)
+                    prefetch(PT, nc >> 3, I_HOUT)
+                else:
+                    prefetch(CS, nc >> 3, C_PH)
             deliver(EV[e, 0], t, PT, CS, Q)
             EV[e, 1] = z[Z_FREE]
             z[Z_FREE] = e

@@ -22,8 +22,11 @@ Speed: the stages are compiled with `_nrt=False` (no reference counting: they on
 
 from __future__ import annotations
 
+import llvmlite.ir as ir
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 OK, DEADLOCK, OVERSIZE = 0, 1, 2
 NC_MAX = 1 << 40
@@ -207,3 +210,21 @@ def depart(PT, CS, EV, Q, gi, F, when, C):
 def _lowest(x):
     """Index of the lowest set bit of x > 0."""
     return DEBRUIJN[(((x & -x) * 0x03F79D71B4CB0A89) >> 58) & 63]
+
+
+@intrinsic
+def prefetch(typingctx, arr, i, j):
+    """Hint the CPU to fetch arr[i, j] into its caches (llvm.prefetch: read, high locality); no effect on results."""
+    sig = types.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
