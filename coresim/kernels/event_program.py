@@ -34,10 +34,15 @@ def rounded_steps(ticks, group):
     out = np.empty(n, np.int64)
     if n == 0:
         return out
-    order = stable_order(group, group.max() + 1)
+    in_order = True                     # groups already in order (the engine's item stream): no sort, no gathers
+    for k in range(1, n):
+        if group[k] < group[k - 1]:
+            in_order = False
+            break
+    order = stable_order(group, group.max() + 1) if not in_order else np.empty(0, np.int64)
     cs, pre, prev, g = 0.0, 0.0, 0, -1
     for k in range(n):
-        i = order[k]
+        i = k if in_order else order[k]
         t = ticks[i]
         cs += t
         if group[i] != g:
