@@ -223,5 +223,6 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     Q = np.zeros((5, max(R * P, NC, N_Z)), np.int64)
     Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
     Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
-    status, end = run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K)
+    Kt = (K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7])    # a tuple: held in registers, no reloads after stores
+    status, end = run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, Kt)
     return status, end, CS, PT
