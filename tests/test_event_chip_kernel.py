@@ -393,6 +393,11 @@ def test_malformed_programs_are_refused():
         time_window(program([0, 1, 1], [(-1, 0, 1)], [(0, 5, 1, 1, -1)]), chip)
     with pytest.raises(ValueError, match="gate out of range"):
         time_window(program([0, 1, 1], [(3, 0, 0)], []), chip)
+    for bad in (1, -2):                 # a message's or a host message's gate, above and below the range
+        with pytest.raises(ValueError, match="gate out of range"):
+            time_window(program([0, 1, 1], [(-1, 0, 1)], [(0, 1, 1, 1, bad)], need=[1]), chip)
+        with pytest.raises(ValueError, match="gate out of range"):
+            time_window(program([0, 0, 0], [], [], need=[1], host=[(0, 1, 1, 1, bad)]), chip)
     with pytest.raises(ValueError, match="expected 3 values"):
         time_window(program([0, 1], [(-1, 0, 0)], []), chip)
     with pytest.raises(ValueError, match="at least 1 flit"):
