@@ -72,6 +72,11 @@ class EventCoreSpec(Spec):
                                                       "core of an outgoing spike")
     neuron_updates: Literal["all", "touched"] = Field(
         "all", description="all: every neuron updated each timestep; touched: only those with input or state")
+    input_source: Literal["host", "cores"] = Field(
+        "host", description="where the network's input spikes enter: host - messages from the host port straight "
+                            "into the consumers' receive buffers; cores - input neurons on cores (the placement "
+                            "file's `input.cores`, else the free cores nearest their targets) with no soma cost, "
+                            "sending ordinary messages over the NoC")
     # Per-action latencies of the concurrent schedule in ns (converted at the chip clock, rounded on each core's
     # running total). None: from the cycle fields above (update_cycles / lanes, spike_out_cycles, spike_in_cycles,
     # the synapse lanes and SRAM width).
