@@ -6,9 +6,10 @@ A timestep runs one phase per synaptic layer (population), in layer order, as lo
    none for the steps before a sample's first `delay`) becomes one message per destination core of its
    fan-out; a source core forms them one after another (`spike_out_cycles` each) and packetises them per
    destination core (`noc.packet_payload_bytes` / item bytes spikes a packet);
-2. the NoC delivers the packets (`noc_model`: `link`, each link and port serving packets first come first
-   served in order of arrival; `path`, each packet reserving its whole path in send order, faster and
-   pessimistic; both in coresim/noc/link_kernel.py; or `flit`, the BookSim-exact router kernel);
+2. the NoC delivers the packets (`noc_model`: `flit`, the BookSim-exact router kernel with finite buffers and
+   credits, the default; `link`, each link and port serving packets first come first served in order of
+   arrival; `path`, each packet reserving its whole path in send order, faster and pessimistic; both in
+   coresim/noc/link_kernel.py, with unbounded buffers);
 3. axon in and synapses: each core takes its packets in arrival order; per packet a decode, per spike the
    lookup and its fan-out row read from SRAM at the SRAM's width, accumulated into the dendrites through the
    synapse lanes;
@@ -40,6 +41,8 @@ from coresim.workload.graph import Network
 
 NOC_MODELS = ("link", "path", "flit")  # link: FCFS per link in arrival order; path: whole paths in send order
 CONCURRENT_NOC = "buffered"  # the concurrent schedule's NoC: routers with finite buffers and credits (the kernel's)
+LOCKSTEP_NOC = "flit"  # the lockstep schedule's default: routers with finite buffers and credits (link / path have
+                      # none: they reserve links or paths first come first served, the fast unbuffered bounds)
 SCHEDULES = ("concurrent", "lockstep")
 MAX_PACKET_ROWS = 1 << 20  # keep per-packet records up to this many; beyond, only their totals
 
@@ -63,7 +66,7 @@ def event_noc_model(schedule: str, noc_model: str | None) -> str:
     """The NoC model of an event schedule (None: its default); a model that does not time it is bad input."""
     if schedule not in SCHEDULES:
         raise SpecError(None, "--schedule", f"unknown event schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else "link")
+    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else LOCKSTEP_NOC)
     ok = (CONCURRENT_NOC,) if schedule == "concurrent" else NOC_MODELS
     if noc_model not in ok:
         other = "; link, path and flit time --schedule lockstep" if schedule == "concurrent" else ""
