@@ -88,6 +88,14 @@ def sync_cycles(chip, tiles: int) -> int:
     return int(round(table[key] * chip.clock_mhz / 1000.0))
 
 
+def chip_timing(chip) -> ChipTiming:
+    """The kernel's geometry, delays and buffers; `noc.hop_latency_cycles`, when given, is the whole hop (the
+    router's pipeline, then no link delay)."""
+    timing = ChipTiming.from_chip(chip)
+    hop = chip.noc.hop_latency_cycles
+    return timing if hop is None else timing._replace(pipe_cycles=hop, link_cycles=0)
+
+
 @dataclass
 class WindowMessages:
     """The messages of one timestep, collected layer by layer: source layer id (-1 host) and neuron, destination
@@ -221,7 +229,7 @@ class ConcurrentRun:
         self.sim, self.chip, self.timer = sim, chip, timer
         self.workers = workers or (timing_workers() if timer is time_window else 1)
         self.ticks = Ticks.from_chip(chip)
-        self.timing = ChipTiming.from_chip(chip)
+        self.timing = chip_timing(chip)
         self.lid = {la.name: i for i, la in enumerate(sim.layers)}
         self.lid["input"] = len(sim.layers)  # input neurons on cores: a soma-free pseudo-layer after the layers
         ch = sim.chunks + sim.input_chunks  # input chunks' ids follow the layers' (no gate waits on them)

@@ -126,6 +126,11 @@ class NocSpec(Spec):
     router: RouterSpec = RouterSpec()
     routing: Literal["xy", "yx"] = "xy"
     link_latency_cycles: int = Field(1, gt=0, description="flit and credit channel latency per hop")
+    hop_latency_cycles: int | None = Field(
+        None, gt=0, description="event chips' buffered NoC (concurrent schedule): cycles a packet's head takes per "
+                                "router on an idle path, router and link together (a chip whose mesh hop is faster "
+                                "than a pipelined router); None: the router pipeline (RC + VA + SA + ST) plus "
+                                "link_latency_cycles")
     flit_bytes: int = Field(8, gt=0)
     packet_payload_bytes: int = Field(8, gt=0, description="payload bytes carried by one packet")
     header_flits: int = Field(1, ge=0, description="header flits per packet (0: header rides in the payload flit)")
