@@ -14,7 +14,8 @@ built here as a per-core program:
   spike is a spike address); its work at the destination is `message_in_latency_ns` + its synapses x
   `synapse_latency_ns` of the layer's kind (conv / dense / sparse), rounded on the destination's running total
   (or the cycle fields' per-message work). Network input comes from the host port (host latency, then its bytes
-  in order) as host messages.
+  in order) as host messages, or, with `core.event.input_source: cores`, from input neurons on cores: a
+  pseudo-layer "input" after the layers whose neurons cost no soma time and send ordinary messages.
 - dependencies: a message carrying spikes of this timestep to a layer that consumes them without delay counts
   for its destination chunk's gate; the chunk's first soma op waits until all of them are processed (so the
   dendrite sums are complete). Messages of delayed projections (recurrent, `synaptic_delay` >= 1) are sent when
@@ -22,6 +23,7 @@ built here as a per-core program:
   sample's last steps (as on the chip; the lockstep schedule sends only what a later step reads).
 - the window ends when every core is done; the step adds the sync latency (`timing.sync_ns_by_tiles` by tiles
   holding neurons, else `barrier_cycles`). Output spikes leave through the host port without delaying the step.
+A hop takes `noc.hop_latency_cycles` when the chip gives it (`chip_timing`), else the router pipeline + link.
 Buffers are finite (send, receive, router): a deadlock or a packet larger than a buffer is a SpecError naming the
 cores and buffers (one line).
 Speed: the windows of successive timesteps are independent (each starts at cycle 0 from its own program), so
