@@ -16,10 +16,12 @@ Semantics made equal (SANA-FE's src/chip.cpp and src/schedule.cpp, as its wheel 
   projection, which must agree) and SANA-FE's step k + o(L) is compared with coresim's step k. SANA-FE runs
   T + max o steps.
 - External spikes come from SANA-FE input neurons (soma `loihi_inputs[k]`, one unit per neuron as a unit holds one
-  spike train) fed coresim's input raster; they sit on cores coresim leaves free (the consumer's chunks mirrored
-  for a one-to-one input, else chunks of up to 1024), each on the free core nearest its targets. Their messages
-  are charged like any other (111 pJ, 5.1 ns each); coresim's come from the host port, charged as messages
-  (energy.host_message_pj).
+  spike train) fed coresim's input raster. By default (`--input cores`) coresim runs with
+  `core.event.input_source: cores`: its input neurons sit on cores too (no soma cost, ordinary messages over the
+  NoC, 111 pJ and 5.1 ns each, hops charged), and SANA-FE's are put on the very same cores (coresim's default:
+  cores left free, the consumer's chunks mirrored for a one-to-one input, else chunks of up to 1024, each on the
+  free core nearest its targets). With `--input host` coresim's input comes from the host port, charged as
+  messages (energy.host_message_pj), and SANA-FE's input neurons are placed by the same rule here.
 - Neurons: coresim loihi_lif with du = 4095 (current forgets every step) maps exactly onto SANA-FE's
   leaky_integrate_fire: threshold = vth, leak_decay = (4096 - dv) / 4096, hard reset to 0, weights as coresim
   holds them (Lava-preprocessed). Other models, du < 4095, biases and weight exponents are refused.
@@ -192,11 +194,11 @@ def conv_case(seed: int, timesteps: int, rate: float, tmp: Path, shape: tuple = 
 
 
 # ---- coresim ----------------------------------------------------------------------------------------------------
-def run_coresim(workload: Path):
+def run_coresim(workload: Path, input_source: str = "cores"):
     from coresim.run import prepare, simulate
 
     t0 = time.perf_counter()
-    prep = prepare(str(CHIP), str(workload))
+    prep = prepare(str(CHIP), str(workload), overrides=[f"chip.core.event.input_source={input_source}"])
     res = simulate(prep, progress=False)
     return prep, res, time.perf_counter() - t0
 
@@ -305,7 +307,9 @@ def export(prep, res, tmp: Path, synapse_hw: str | None = None) -> dict:
             raise Unsupported("graded (current-encoded) input: SANA-FE messages carry spikes only")
         n_in = inputs.shape[1]
         groups.append({"name": "input", "kind": "input", "n": n_in})
-        arrays["input.core"] = place_inputs(chip, net, chunks, stores, n_in)
+        on_cores = prep.events.inputs  # coresim's input neurons on cores: SANA-FE's on the same ones
+        arrays["input.core"] = (np.concatenate([np.full(c.n1 - c.n0, c.core, np.int64) for c in on_cores])
+                                if on_cores else place_inputs(chip, net, chunks, stores, n_in))
         raster = np.zeros((n_in, steps), bool)
         raster[:, :inputs.shape[0]] = inputs.T != 0
         arrays["input.spikes"] = raster
@@ -389,7 +393,7 @@ def compare(prep, res, cs_wall: float, meta: dict, sf: dict) -> dict:
 def show(name: str, row: dict) -> None:
     cs = row["coresim"]
     cs_mean = float(np.mean(cs["step_s"]))
-    print(f"\n### {name}: {row['cores']} cores (+{row['input_cores']} input cores in SANA-FE), offsets "
+    print(f"\n### {name}: {row['cores']} cores (+{row['input_cores']} input cores), offsets "
           f"{row['offsets']}, SANA-FE steps 1..{row['window']} compared (of {row['sanafe_steps']})")
     print("| model | spikes coresim/SANA-FE identical | energy uJ coresim | SANA-FE | ratio | latency us coresim "
           "(T steps) | SANA-FE (W steps) | ratio | mean us/step coresim / SANA-FE | synaptic events coresim / "
@@ -464,6 +468,9 @@ def main() -> None:
     ap.add_argument("--fanout", type=int, default=64, help="random networks' fan-out")
     ap.add_argument("--conv-shape", default="2,16,16,8,16", metavar="C,S,S,F1,F2",
                     help="conv SNN: input channels and size, then the two conv layers' channels")
+    ap.add_argument("--input", choices=["cores", "host"], default="cores",
+                    help="coresim's network input: cores - input neurons on cores as SANA-FE's (default); host - "
+                         "host messages into the consumers")
     ap.add_argument("--json", metavar="OUT", help="write every raw number here")
     args = ap.parse_args()
     python = sanafe_python(args.sanafe_python)
@@ -483,7 +490,7 @@ def main() -> None:
             if args.delays == "hop":
                 delay_every_hop(wl)
             try:
-                prep, res, cs_wall = run_coresim(wl)
+                prep, res, cs_wall = run_coresim(wl, args.input)
                 meta = export(prep, res, case_dir, args.synapse_hw)
             except (Unsupported, SpecError) as exc:
                 print(f"\n### {name}: not comparable: {exc}")

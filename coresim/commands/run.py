@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "line_grouped)")
     p.add_argument("--noc-model", choices=["buffered", "link", "path", "flit"], default=None,
                    help="event-driven chips: buffered (finite router, send and receive buffers with credits; the "
-                        "concurrent schedule's, default); lockstep schedule: link (links serve packets first come "
-                        "first served; default), path (packets reserve whole paths in send order) or flit "
-                        "(BookSim-exact)")
+                        "concurrent schedule's, default); lockstep schedule: flit (BookSim-exact routers with "
+                        "finite buffers and credits; default), link (links serve packets first come first served, "
+                        "unbounded buffers) or path (packets reserve whole paths in send order, unbounded)")
     p.add_argument("--dt", type=number_at_least(0), default=None, metavar="SECONDS",
                    help="NIR workloads: the time step that discretises the graph (default: its metadata's dt, "
                         "else 1e-4)")

@@ -34,6 +34,7 @@ class EventMapping(NamedTuple):
     stores: dict
     chunks: list
     placement: Placement
+    inputs: list = []  # chunks of input neurons on cores (core.event.input_source: cores), layer "input"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ A timestep runs one phase per synaptic layer (population), in layer order, as lo
    none for the steps before a sample's first `delay`) becomes one message per destination core of its
    fan-out; a source core forms them one after another (`spike_out_cycles` each) and packetises them per
    destination core (`noc.packet_payload_bytes` / item bytes spikes a packet);
-2. the NoC delivers the packets (`noc_model`: `link`, each link and port serving packets first come first
-   served in order of arrival; `path`, each packet reserving its whole path in send order, faster and
-   pessimistic; both in coresim/noc/link_kernel.py; or `flit`, the BookSim-exact router kernel);
+2. the NoC delivers the packets (`noc_model`: `flit`, the BookSim-exact router kernel with finite buffers and
+   credits, the default; `link`, each link and port serving packets first come first served in order of
+   arrival; `path`, each packet reserving its whole path in send order, faster and pessimistic; both in
+   coresim/noc/link_kernel.py, with unbounded buffers);
 3. axon in and synapses: each core takes its packets in arrival order; per packet a decode, per spike the
    lookup and its fan-out row read from SRAM at the SRAM's width, accumulated into the dendrites through the
    synapse lanes;
@@ -40,6 +41,8 @@ from coresim.workload.graph import Network
 
 NOC_MODELS = ("link", "path", "flit")  # link: FCFS per link in arrival order; path: whole paths in send order
 CONCURRENT_NOC = "buffered"  # the concurrent schedule's NoC: routers with finite buffers and credits (the kernel's)
+LOCKSTEP_NOC = "flit"  # the lockstep schedule's default: routers with finite buffers and credits (link / path have
+                      # none: they reserve links or paths first come first served, the fast unbuffered bounds)
 SCHEDULES = ("concurrent", "lockstep")
 MAX_PACKET_ROWS = 1 << 20  # keep per-packet records up to this many; beyond, only their totals
 
@@ -63,7 +66,7 @@ def event_noc_model(schedule: str, noc_model: str | None) -> str:
     """The NoC model of an event schedule (None: its default); a model that does not time it is bad input."""
     if schedule not in SCHEDULES:
         raise SpecError(None, "--schedule", f"unknown event schedule {schedule!r}; one of {', '.join(SCHEDULES)}")
-    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else "link")
+    noc_model = noc_model or (CONCURRENT_NOC if schedule == "concurrent" else LOCKSTEP_NOC)
     ok = (CONCURRENT_NOC,) if schedule == "concurrent" else NOC_MODELS
     if noc_model not in ok:
         other = "; link, path and flit time --schedule lockstep" if schedule == "concurrent" else ""
@@ -74,9 +77,10 @@ def event_noc_model(schedule: str, noc_model: str | None) -> str:
 
 class Store:
     """A layer's incoming projections as one fan-out store: combined rows (projection after projection), their
-    targets and weights, and each row's source core (-1: the host)."""
+    targets and weights, and each row's source core (-1: the host; input neurons on cores: their cores)."""
 
-    def __init__(self, layer: str, projs: list[Projection], core_of: dict[str, np.ndarray]):
+    def __init__(self, layer: str, projs: list[Projection], core_of: dict[str, np.ndarray],
+                 input_core: np.ndarray | None = None):
         self.layer = layer
         self.sources = [(p.src, p.delay) for p in projs]  # source, delay in steps
         n_rows = [p.fanout.shape[0] for p in projs]
@@ -90,8 +94,9 @@ class Store:
         w = np.concatenate([p.fanout.data for p in projs])
         big = max(1, -int(w.min(initial=0)), int(w.max(initial=0)))
         self.w = w.astype(np.min_scalar_type(-big), copy=False)
-        self.src_core = np.concatenate([np.full(n, -1, np.int64) if p.src == "input" else core_of[p.src]
-                                        for p, n in zip(projs, n_rows, strict=True)])
+        host = [np.full(n, -1, np.int64) if input_core is None else input_core for n in n_rows]
+        self.src_core = np.concatenate([h if p.src == "input" else core_of[p.src]
+                                        for p, h in zip(projs, host, strict=True)])
 
 
 def share_weights(net: Network, stores: dict[str, Store]) -> None:
@@ -114,19 +119,32 @@ def share_weights(net: Network, stores: dict[str, Store]) -> None:
                 la.weight = view
 
 
-def build_stores(net: Network, chunks: list[Chunk], projs: list[Projection]) -> dict[str, Store]:
-    """Every synaptic layer's store (the projections are not needed after this)."""
+def build_stores(net: Network, chunks: list[Chunk], projs: list[Projection],
+                 inputs: list[Chunk] = ()) -> dict[str, Store]:
+    """Every synaptic layer's store (the projections are not needed after this). `inputs`: the input neurons'
+    chunks when they sit on cores (their messages then leave from those cores, not from the host)."""
     chunk_core = np.array([c.core for c in chunks], np.int64)
     core_of = {la.name: chunk_core[chunk_index(chunks, la.name, la.n_out)] for la in net.layers if la.synaptic}
-    return {name: Store(name, [p for p in projs if p.dst == name], core_of) for name in core_of}
+    input_core = input_cores(inputs, projs)
+    return {name: Store(name, [p for p in projs if p.dst == name], core_of, input_core) for name in core_of}
+
+
+def input_cores(inputs: list[Chunk], projs: list[Projection]) -> np.ndarray | None:
+    """Per input neuron its core, or None (input from the host)."""
+    if not inputs:
+        return None
+    n_in = next(p.fanout.shape[0] for p in projs if p.src == "input")
+    core = np.array([c.core for c in inputs], np.int64)
+    return core[chunk_index(inputs, "input", n_in)]
 
 
 class EventSimulator:
     def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], stores: dict[str, Store],
                  inputs: np.ndarray, noc_model: str | None = None, progress=None, schedule: str = "concurrent",
-                 timer=None):
+                 timer=None, input_chunks: list[Chunk] = ()):
         noc_model = event_noc_model(schedule, noc_model)
         self.chip, self.net, self.chunks, self.inputs = chip, net, chunks, inputs
+        self.input_chunks = list(input_chunks)  # input neurons on cores (zero soma cost), or none: the host
         self.noc_model, self.progress, self.schedule, self.timer = noc_model, progress, schedule, timer
         self.samples, self.timesteps = inputs.shape[:2]
         self.layers = [la for la in net.layers if la.synaptic]

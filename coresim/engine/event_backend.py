@@ -39,7 +39,7 @@ class EventBackend(Backend):
         from coresim.engine.event import EventSimulator
         trace = EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
                                prep.options.noc_model, progress=progress,
-                               schedule=_event_schedule(prep.options.schedule)).run()
+                               schedule=_event_schedule(prep.options.schedule), input_chunks=prep.events.inputs).run()
         trace.intervals = records(INTERVAL, trace.intervals)  # its tables, columns in the records' field order
         trace.packets = records(PACKET, trace.packets)
         return trace
@@ -47,8 +47,9 @@ class EventBackend(Backend):
 
 def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, partition, cutoff, source: str,
                 seed: int) -> tuple:
-    """Fan-out stores, chunks and their Placement on an event-driven chip."""
+    """Fan-out stores, chunks, their Placement and the input neurons' chunks on an event-driven chip."""
     from coresim.engine.event import build_stores
+    from coresim.mapping.event_inputs import input_chunks
     from coresim.mapping.events import event_placement, map_events, projections
 
     for flag, value, ok in (("--partition", partition, (None, "none", "auto")), ("--cutoff", cutoff, (None, "none")),
@@ -58,7 +59,8 @@ def _map_events(chip: ChipSpec, net: Network, mapping: str, schedule: str, parti
                                         "network on the chip, concurrently (barrier) or in lockstep layer phases)")
     projs = projections(net, source)
     chunks = map_events(chip, net, projs, mapping, source, seed)
-    return build_stores(net, chunks, projs), chunks, event_placement(chip, net, chunks, mapping)
+    inputs = input_chunks(chip, net, projs, chunks, mapping)
+    return build_stores(net, chunks, projs, inputs), chunks, event_placement(chip, net, chunks, mapping), inputs
 
 
 def _event_schedule(schedule: str) -> str:

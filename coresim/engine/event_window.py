@@ -14,7 +14,8 @@ built here as a per-core program:
   spike is a spike address); its work at the destination is `message_in_latency_ns` + its synapses x
   `synapse_latency_ns` of the layer's kind (conv / dense / sparse), rounded on the destination's running total
   (or the cycle fields' per-message work). Network input comes from the host port (host latency, then its bytes
-  in order) as host messages.
+  in order) as host messages, or, with `core.event.input_source: cores`, from input neurons on cores: a
+  pseudo-layer "input" after the layers whose neurons cost no soma time and send ordinary messages.
 - dependencies: a message carrying spikes of this timestep to a layer that consumes them without delay counts
   for its destination chunk's gate; the chunk's first soma op waits until all of them are processed (so the
   dendrite sums are complete). Messages of delayed projections (recurrent, `synaptic_delay` >= 1) are sent when
@@ -22,6 +23,7 @@ built here as a per-core program:
   sample's last steps (as on the chip; the lockstep schedule sends only what a later step reads).
 - the window ends when every core is done; the step adds the sync latency (`timing.sync_ns_by_tiles` by tiles
   holding neurons, else `barrier_cycles`). Output spikes leave through the host port without delaying the step.
+A hop takes `noc.hop_latency_cycles` when the chip gives it (`chip_timing`), else the router pipeline + link.
 Buffers are finite (send, receive, router): a deadlock or a packet larger than a buffer is a SpecError naming the
 cores and buffers (one line).
 Speed: the windows of successive timesteps are independent (each starts at cycle 0 from its own program), so
@@ -86,6 +88,14 @@ def sync_cycles(chip, tiles: int) -> int:
     keys = sorted(table)
     key = max([k for k in keys if k <= tiles], default=keys[0])
     return int(round(table[key] * chip.clock_mhz / 1000.0))
+
+
+def chip_timing(chip) -> ChipTiming:
+    """The kernel's geometry, delays and buffers; `noc.hop_latency_cycles`, when given, is the whole hop (the
+    router's pipeline, then no link delay)."""
+    timing = ChipTiming.from_chip(chip)
+    hop = chip.noc.hop_latency_cycles
+    return timing if hop is None else timing._replace(pipe_cycles=hop, link_cycles=0)
 
 
 @dataclass
@@ -221,13 +231,14 @@ class ConcurrentRun:
         self.sim, self.chip, self.timer = sim, chip, timer
         self.workers = workers or (timing_workers() if timer is time_window else 1)
         self.ticks = Ticks.from_chip(chip)
-        self.timing = ChipTiming.from_chip(chip)
+        self.timing = chip_timing(chip)
         self.lid = {la.name: i for i, la in enumerate(sim.layers)}
-        ch = sim.chunks
+        self.lid["input"] = len(sim.layers)  # input neurons on cores: a soma-free pseudo-layer after the layers
+        ch = sim.chunks + sim.input_chunks  # input chunks' ids follow the layers' (no gate waits on them)
         self.c_layer = np.array([self.lid[c.layer] for c in ch], I64)
         self.c_n0 = np.array([c.n0 for c in ch], I64)
         self.c_n1 = np.array([c.n1 for c in ch], I64)
-        core = sim.chunk_core
+        core = np.array([c.core for c in ch], I64)
         ids = np.lexsort((np.arange(core.size), core)).astype(I64)
         self.by_core = (core[ids], ids)
         self.sync = sync_cycles(chip, int(np.unique(core // chip.mesh.cores_per_tile).size))
@@ -260,7 +271,8 @@ class ConcurrentRun:
         src = np.searchsorted(store.offsets, row, "right") - 1
         neuron = row - store.offsets[src]
         names = [n for n, _ in store.sources]
-        src_layer = np.array([-1 if n == "input" else self.lid[n] for n in names], I64)[src]
+        host = not sim.input_chunks
+        src_layer = np.array([-1 if n == "input" and host else self.lid[n] for n in names], I64)[src]
         flits = np.array([self.flits[n] for n in names], I64)[src]
         if self.ticks.msg_in is not None:
             work = self.ticks.msg_in + (seg1 - seg0) * self.ticks.synapse[kind]
@@ -317,6 +329,13 @@ class ConcurrentRun:
         sim.counters["neuron_active"] += int(np.count_nonzero(active & visited))
         sim.counters["neurons_fired"] += int(np.count_nonzero(out))
 
+    def input_soma(self, s, t):
+        """Soma ticks (none) and firing of the input neurons at step t, when they sit on cores."""
+        if not self.sim.input_chunks:
+            return None, None
+        v = np.asarray(self.sim.inputs[s, t]).ravel()
+        return np.zeros(v.size), v != 0
+
     def send_delayed(self, s, t, outs, pending, msgs) -> None:
         """Spikes of step t along delayed projections: sent and processed now, read `delay` steps later (also
         those of the last steps: the chip sends them, though no step reads them)."""
@@ -341,7 +360,7 @@ class ConcurrentRun:
     # ---- timing -----------------------------------------------------------------------------------------
     def program(self, msgs, cost, fired):
         gate = msgs.arrays()[5]
-        need = np.bincount(gate[gate >= 0], minlength=len(self.sim.chunks)).astype(I64)
+        need = np.bincount(gate[gate >= 0], minlength=self.c_layer.size).astype(I64)
         prog, _ = build_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
                                 msgs, self.ticks, need)
         return prog
@@ -359,8 +378,9 @@ class ConcurrentRun:
         if prog.host_dst is not None and prog.host_dst.size:
             max_at(core_end, prog.host_dst, res.host_done)
         core_end = np.maximum(core_end, res.soma_end)
-        ids = self.by_core[1]
-        cores = self.by_core[0]
+        real = self.by_core[1] < len(sim.chunks)  # input neurons' cores have no task to report on
+        ids = self.by_core[1][real]
+        cores = self.by_core[0][real]
         firsts = np.ones(ids.size, bool)
         firsts[1:] = cores[1:] != cores[:-1]  # a core's interval once, on its first chunk
         span = np.where(firsts, core_end[cores], 0)
@@ -407,7 +427,8 @@ class ConcurrentRun:
                 pending: dict = {}
                 for t in range(sim.timesteps):
                     msgs = WindowMessages.empty()
-                    cost, fired = [None] * len(sim.layers), [None] * len(sim.layers)
+                    cost, fired = [None] * (len(sim.layers) + 1), [None] * (len(sim.layers) + 1)
+                    cost[-1], fired[-1] = self.input_soma(s, t)
                     for la in sim.layers:
                         self.step_layer(la, s, t, outs, states[la.name], pending, msgs, cost, fired)
                     self.send_delayed(s, t, outs, pending, msgs)

@@ -6,6 +6,8 @@ layers:                      # every conv2d / linear layer, by name
     split: {channels: 2, rows: 1, in_channels: 1}   # optional, default 1 x 1 x 1
     cores: [0, 1]            # one core per block (channel-major, then rows), or one per task
   fc: {cores: [5]}
+input: {cores: [6]}          # event-driven chips with core.event.input_source: cores only: the input neurons,
+                             # cut into one near-equal contiguous chunk per listed core
 ```
 Blocks split along input channels have `in_channels` partial tasks and a merge task; with one core per block
 they all go on that core. Pooling, flatten and residual adds follow their producers' cores.
@@ -34,13 +36,21 @@ class LayerPlacement(Spec):
     cores: list[int]
 
 
+class InputPlacement(Spec):
+    cores: list[int]
+
+
 class PlacementSpec(Spec):
     layers: dict[str, LayerPlacement]
+    input: InputPlacement | None = None
 
 
 def map_file(chip: ChipSpec, net: Network, path: str, source: str | None = None, alloc: str = "forward") -> Placement:
     spec = validate(PlacementSpec, read_yaml(path), path)
     shapes = shapes_of(net)
+    if spec.input is not None:
+        raise SpecError(path, "input", "input neurons on cores are an event-driven chip's option "
+                                       "(core.event.input_source: cores); this chip takes its input from the host")
     for name in spec.layers:
         if name not in net.by_name or not net.by_name[name].synaptic:
             raise SpecError(path, f"layers.{name}", "not a conv2d or linear layer of the workload")

@@ -72,6 +72,11 @@ class EventCoreSpec(Spec):
                                                       "core of an outgoing spike")
     neuron_updates: Literal["all", "touched"] = Field(
         "all", description="all: every neuron updated each timestep; touched: only those with input or state")
+    input_source: Literal["host", "cores"] = Field(
+        "host", description="where the network's input spikes enter: host - messages from the host port straight "
+                            "into the consumers' receive buffers; cores - input neurons on cores (the placement "
+                            "file's `input.cores`, else the free cores nearest their targets) with no soma cost, "
+                            "sending ordinary messages over the NoC")
     # Per-action latencies of the concurrent schedule in ns (converted at the chip clock, rounded on each core's
     # running total). None: from the cycle fields above (update_cycles / lanes, spike_out_cycles, spike_in_cycles,
     # the synapse lanes and SRAM width).
@@ -121,6 +126,11 @@ class NocSpec(Spec):
     router: RouterSpec = RouterSpec()
     routing: Literal["xy", "yx"] = "xy"
     link_latency_cycles: int = Field(1, gt=0, description="flit and credit channel latency per hop")
+    hop_latency_cycles: int | None = Field(
+        None, gt=0, description="event chips' buffered NoC (concurrent schedule): cycles a packet's head takes per "
+                                "router on an idle path, router and link together (a chip whose mesh hop is faster "
+                                "than a pipelined router); None: the router pipeline (RC + VA + SA + ST) plus "
+                                "link_latency_cycles")
     flit_bytes: int = Field(8, gt=0)
     packet_payload_bytes: int = Field(8, gt=0, description="payload bytes carried by one packet")
     header_flits: int = Field(1, ge=0, description="header flits per packet (0: header rides in the payload flit)")
