@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from coresim.noc.flit_router import post_credit
 from coresim.noc.flit_state import FL_EJ, FSH, LAST_MOVE, NET_FLITS, RX_FLITS, RX_GROW
 
 
@@ -85,7 +86,7 @@ def port_free(core, t, buf):
 @njit(cache=True, inline="always")
 def _credit(core, vc, t, cfg, wires):
     gp = (core // cfg.C) * cfg.P + 4 + core % cfg.C
-    wires.cr_vc[gp, (t + 2 + cfg.CRD) % cfg.DC] = vc
+    post_credit(gp, (t + 2 + cfg.CRD) % cfg.DC, vc, wires)
 
 
 @njit(cache=True, inline="always")

@@ -51,7 +51,16 @@ from pathlib import Path
 from numba import njit
 
 from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
-from coresim.noc.flit_router import receive, ring, route_evaluate, route_update, vc_alloc_evaluate, vc_alloc_update
+from coresim.noc.flit_router import (
+    post_credit,
+    post_flit,
+    receive,
+    ring,
+    route_evaluate,
+    route_update,
+    vc_alloc_evaluate,
+    vc_alloc_update,
+)
 from coresim.noc.flit_state import (
     FL_EJ,
     FL_INJ,
@@ -88,12 +97,9 @@ from coresim.noc.rng import random_float, random_int
 # ------------------------------------------------------------------------------------------------- terminals
 
 @njit(cache=True, inline="always")
-def router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of router r (link and credit slots ls, cs): input queuing, then the evaluates, then the updates
-    (switch traversal last)."""
-    receive(r, ls, cs, cfg, inp, out, wires, pk)
-    if inp.router_flits[r] == 0:
-        return
+def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of router r (holding flits, its input queuing done): the evaluates, then the updates (switch
+    traversal last)."""
     i0 = r * cfg.PV
     route_evaluate(r, i0, t, cfg, inp)
     vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
@@ -158,7 +164,7 @@ def eject(core, t, es, cfg, sc, wires, pk, rec, watch):
     sc[FL_EJ] += 1
     sc[NET_FLITS] -= 1
     sc[LAST_MOVE] = t
-    wires.cr_vc[term_port(core, cfg), wires.ws[WS_EJ_CR]] = wires.ej_vc[core, es]
+    post_credit(term_port(core, cfg), wires.ws[WS_EJ_CR], wires.ej_vc[core, es], wires)
     pk.ejf[pid] += 1
     if (f & FMASK) == pk.flits[pid] - 1:
         return _deliver(core, pid, t, cfg, sc, pk, rec, watch)
@@ -280,10 +286,7 @@ def inject(core, t, cfg, sc, term, wires, pk, buf):
     term.occ[core, vc] += 1
     if cfg.SB >= 0:
         buf.sq[core] -= 1
-    gp = term_port(core, cfg)
-    slot = wires.ws[WS_INJ]
-    wires.lk_flit[gp, slot] = (pid << FSH) | fi
-    wires.lk_vc[gp, slot] = vc
+    post_flit(term_port(core, cfg), wires.ws[WS_INJ], (pid << FSH) | fi, vc, wires)
     sc[FL_INJ] += 1
     sc[NET_FLITS] += 1
     sc[LAST_MOVE] = t
@@ -328,11 +331,10 @@ def _stop_status(t, status, cfg, sc, rec_cap):
 @njit(cache=True, inline="always")
 def _settle_credits(cfg, term, out, wires):
     """Nothing in flight: apply the credits still on their way at once."""
-    for k in range(wires.cr_vc.shape[0]):
-        for s in range(cfg.DC):
-            if wires.cr_vc[k, s] >= 0:
-                out.occ[k * cfg.V + wires.cr_vc[k, s]] -= 1
-                wires.cr_vc[k, s] = -1
+    for s in range(cfg.DC):
+        for k in range(wires.cr_n[s]):
+            out.occ[wires.cr_gp[s, k] * cfg.V + wires.cr_vc[s, k]] -= 1
+        wires.cr_n[s] = 0
     for k in range(cfg.NC):
         for s in range(cfg.DS):
             if wires.src_cr[k, s] >= 0:
@@ -397,9 +399,10 @@ def _compile(digest: int):
                 if cfg.SB >= 0 and buf.mk[core] >= 0 and make_packets(core, t, cfg, pk, buf):
                     status = ST_WATCH
                 inject(core, t, cfg, sc, term, wires, pk, buf)
-            ls, cs = t % cfg.DL, t % cfg.DC
+            receive(t % cfg.DL, t % cfg.DC, cfg, inp, out, wires, pk)
             for r in range(cfg.R):
-                router_cycle(r, t, ls, cs, cfg, sc, inp, out, arb, wires, pk, scr)
+                if inp.router_flits[r] != 0:
+                    router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
             t += 1
             sc[NOW] = t
             status = _stop_status(t, status, cfg, sc, rec_cap)

@@ -98,19 +98,37 @@ def _buffer_flit(r, ivc, f, cfg, inp, pk, wires):
 
 
 @njit(cache=True, inline="always")
-def receive(r, ls, cs, cfg, inp, out, wires, pk):
-    """Credits and flits arriving at router r in this cycle (delay-line slots ls, cs), port by port."""
+def post_flit(gp, slot, f, vc, wires):
+    """Flit f on VC vc will arrive at router input port gp in the cycle of delay-line slot `slot`."""
+    n = wires.lk_n[slot]
+    wires.lk_gp[slot, n] = gp
+    wires.lk_f[slot, n] = f
+    wires.lk_vc[slot, n] = vc
+    wires.lk_n[slot] = n + 1
+
+
+@njit(cache=True, inline="always")
+def post_credit(gp, slot, vc, wires):
+    """A credit for VC vc will arrive back at router output port gp in the cycle of slot `slot`."""
+    n = wires.cr_n[slot]
+    wires.cr_gp[slot, n] = gp
+    wires.cr_vc[slot, n] = vc
+    wires.cr_n[slot] = n + 1
+
+
+@njit(cache=True, inline="always")
+def receive(ls, cs, cfg, inp, out, wires, pk):
+    """Input queuing of every router: the credits and flits arriving in this cycle (delay-line slots ls, cs). Done
+    for all routers before any router's stages, as BookSim's per-router order gives the same state: a port
+    receives at most one flit and one credit a cycle, and the stages write only later slots."""
     V = cfg.V
-    for p in range(cfg.P):
-        gp = r * cfg.P + p
-        v = wires.cr_vc[gp, cs]
-        if v >= 0:
-            wires.cr_vc[gp, cs] = -1
-            out.occ[gp * V + v] -= 1
-        f = wires.lk_flit[gp, ls]
-        if f >= 0:
-            wires.lk_flit[gp, ls] = -1
-            _buffer_flit(r, gp * V + wires.lk_vc[gp, ls], f, cfg, inp, pk, wires)
+    for k in range(wires.cr_n[cs]):
+        out.occ[wires.cr_gp[cs, k] * V + wires.cr_vc[cs, k]] -= 1
+    wires.cr_n[cs] = 0
+    for k in range(wires.lk_n[ls]):
+        gp = wires.lk_gp[ls, k]
+        _buffer_flit(wires.port_r[gp], gp * V + wires.lk_vc[ls, k], wires.lk_f[ls, k], cfg, inp, pk, wires)
+    wires.lk_n[ls] = 0
 
 
 # ------------------------------------------------------------------------------------------------- routing stage

@@ -124,11 +124,17 @@ class Arbiters(NamedTuple):
 
 
 class Wires(NamedTuple):
-    """Flits and credits in flight (delay lines indexed by cycle % length) and the mesh wiring."""
+    """Flits and credits in flight (delay lines indexed by cycle % length; the router side's as lists of what
+    arrives in a slot, so that routers without arrivals are not scanned) and the mesh wiring."""
 
-    lk_flit: np.ndarray     # [input port gp, slot] flit arriving at a router input (injection included), or -1
-    lk_vc: np.ndarray       # ... its VC
-    cr_vc: np.ndarray       # [output port gp, slot] VC of a credit arriving back at a router output, or -1
+    lk_n: np.ndarray        # [slot] flits arriving at router inputs (injection included) in the slot's cycle
+    lk_gp: np.ndarray       # [slot, k] ... the k-th one's input port gp (each port at most once a slot)
+    lk_f: np.ndarray        # [slot, k] ... the flit
+    lk_vc: np.ndarray       # [slot, k] ... its VC
+    cr_n: np.ndarray        # [slot] credits arriving back at router outputs in the slot's cycle
+    cr_gp: np.ndarray       # [slot, k] ... the k-th one's output port gp
+    cr_vc: np.ndarray       # [slot, k] ... its VC
+    port_r: np.ndarray      # port gp -> its router
     ej_flit: np.ndarray     # [core, slot] flit arriving at a terminal, or -1
     ej_vc: np.ndarray
     src_cr: np.ndarray      # [core, slot] VC of a credit arriving back at a source, or -1
@@ -256,7 +262,9 @@ def new_arbiters(cfg: Config) -> Arbiters:
 def new_wires(cfg: Config) -> Wires:
     NP, NC = cfg.R * cfg.P, cfg.NC
     nbr_in, up_out = mesh_wiring(cfg.W, cfg.H, cfg.P)
-    return Wires(lk_flit=_full((NP, cfg.DL), -1), lk_vc=_full((NP, cfg.DL), -1), cr_vc=_full((NP, cfg.DC), -1),
+    return Wires(lk_n=_full(cfg.DL, 0), lk_gp=_full((cfg.DL, NP), -1), lk_f=_full((cfg.DL, NP), -1),
+                 lk_vc=_full((cfg.DL, NP), -1), cr_n=_full(cfg.DC, 0), cr_gp=_full((cfg.DC, NP), -1),
+                 cr_vc=_full((cfg.DC, NP), -1), port_r=np.arange(NP, dtype=np.int64) // cfg.P,
                  ej_flit=_full((NC, cfg.DE), -1), ej_vc=_full((NC, cfg.DE), -1), src_cr=_full((NC, cfg.DS), -1),
                  nbr_in=nbr_in, up_out=up_out, rx=np.arange(cfg.R, dtype=np.int64) % cfg.W,
                  ry=np.arange(cfg.R, dtype=np.int64) // cfg.W, ws=_full(6, 0))

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from coresim.noc.flit_router import ONE, bit_off, ring, rr_key, start_head
+from coresim.noc.flit_router import ONE, bit_off, post_credit, post_flit, ring, rr_key, start_head
 from coresim.noc.flit_state import (
     FMASK,
     FSH,
@@ -222,10 +222,7 @@ def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
     out.link_flits[og] += 1
     sc[NET_FLITS] += 1                # one copy per branch; the buffered original leaves in `_dequeue`
     if p < 4:
-        dg = wires.nbr_in[og]
-        slot = wires.ws[WS_LINK]
-        wires.lk_flit[dg, slot] = f
-        wires.lk_vc[dg, slot] = ov
+        post_flit(wires.nbr_in[og], wires.ws[WS_LINK], f, ov, wires)
     else:
         core = r * cfg.C + p - 4
         slot = wires.ws[WS_EJ]
@@ -247,7 +244,7 @@ def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
     if ip >= 4:
         wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
     else:
-        wires.cr_vc[wires.up_out[r * cfg.P + ip], wires.ws[WS_CR]] = v
+        post_credit(wires.up_out[r * cfg.P + ip], wires.ws[WS_CR], v, wires)
     inp.pend[ivc] = inp.mask[ivc]
     if n == 0:
         inp.sa_due[ivc] = NONE
