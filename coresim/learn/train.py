@@ -108,7 +108,8 @@ class _Run:
 
     def __init__(self, prep: Prepared, tn: TrainedNet, hp: Hyper, noise_rng: np.random.Generator, chip_every: int):
         self.prep, self.tn, self.hp, self.rng, self.chip_every = prep, tn, hp, noise_rng, chip_every
-        self.unit = DEFAULT_LR[hp.rule] if hp.optimizer == "adam" else None  # adam: the gradient's unit
+        # adam: the gradient's unit, the mean step of plain SGD at the rule's default rate over the batch
+        self.unit = DEFAULT_LR[hp.rule] / hp.batch if hp.optimizer == "adam" else None
         self.forward, self.measured, self.saturated, self.count, self.pending, self.batches = Cost(), 0, 0, 0, 0, 0
 
     def _passes(self, x: np.ndarray) -> tuple[np.ndarray, list[dict], dict, dict]:
