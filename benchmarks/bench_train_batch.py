@@ -30,9 +30,9 @@ def run_one(job: tuple) -> dict:
     from coresim.learn.train import train
     from coresim.run import prepare
 
-    workload, epochs, chip_every, (rule, p, b, opt, lr) = job
-    r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, lr=lr, chip_every=chip_every,
-              perturbations=p, batch=b, optimizer=opt)
+    workload, epochs, chip_every, samples, (rule, p, b, opt, lr) = job
+    r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
+              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt)
     r["workload"] = workload
     return r
 
@@ -80,6 +80,12 @@ def tradeoff(results: list[dict]) -> list[str]:
     return out
 
 
+def parse_setting(text: str) -> tuple:
+    """RULE:P:B:OPTIMIZER[:LR], e.g. danp:4:1:sgd:0.012."""
+    rule, p, b, opt, *lr = text.split(":")
+    return rule, int(p), int(b), opt, float(lr[0]) if lr else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--epochs", type=int, default=10)
@@ -88,11 +94,14 @@ def main() -> None:
     ap.add_argument("--workloads", default="digits_seq_rnn,digits_delayed_rnn")
     ap.add_argument("--baselines", default="digits_delayed_rnn",
                     help="workloads on which np and anp with plain SGD run too (comma-separated)")
+    ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR] instead of the built-in list")
+    ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
     ap.add_argument("--out", help="write the raw reports (JSON) here")
     args = ap.parse_args()
     base = args.baselines.split(",")
-    jobs = [(w, args.epochs, args.chip_every, s) for w in args.workloads.split(",")
-            for s in SETTINGS + (BASELINES if w in base else [])]
+    settings = [parse_setting(t) for t in args.settings.split(",")] if args.settings else SETTINGS
+    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s) for w in args.workloads.split(",")
+            for s in settings + (BASELINES if w in base and not args.settings else [])]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     if args.out:
