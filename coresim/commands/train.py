@@ -22,7 +22,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=1, help="passes over the training samples (default: 1)")
     p.add_argument("--samples-per-epoch", type=int,
                    help="train on the first N training samples (default: the whole train split)")
-    p.add_argument("--lr", type=float, help="learning rate eta (default: np/anp 0.0003, danp 0.003, bptt 0.02)")
+    p.add_argument("--lr", type=float, help="learning rate eta (default: np/anp 0.0003, danp 0.003, bptt 0.02); "
+                                            "adam: its step size in real weight units (default 0.001)")
+    p.add_argument("--batch", type=int, default=1, metavar="B",
+                   help="accumulate B samples' updates in per-core SRAM accumulators before one weight write "
+                        "(default: 1)")
+    p.add_argument("--perturbations", type=int, default=1, metavar="P",
+                   help="perturbed passes per sample against one clean pass, their updates averaged (default: 1)")
+    p.add_argument("--optimizer", default="sgd", help="sgd or adam (fixed point, m and v per weight in SRAM; "
+                                                      "default: sgd)")
     p.add_argument("--sigma", type=float, default=0.02, help="perturbation std, activity 1.0 = 1 (default: 0.02)")
     p.add_argument("--alpha", type=float, default=0.001, help="danp: decorrelation rate (default: 0.001)")
     p.add_argument("--frac-bits", type=int, default=8,
@@ -47,7 +55,10 @@ def _check(args: argparse.Namespace) -> None:
               ("--sigma", args.sigma > 0, "must be positive"),
               ("--alpha", args.alpha >= 0, "must not be negative"),
               ("--frac-bits", 0 <= args.frac_bits <= 24, "must be in 0..24"),
-              ("--chip-every", args.chip_every >= 1, "must be at least 1")]
+              ("--chip-every", args.chip_every >= 1, "must be at least 1"),
+              ("--batch", args.batch >= 1, "must be at least 1"),
+              ("--perturbations", args.perturbations >= 1, "must be at least 1"),
+              ("--optimizer", args.optimizer in ("sgd", "adam"), f"unknown optimizer {args.optimizer!r}; sgd or adam")]
     for flag, ok, reason in checks:
         if not ok:
             raise SpecError(None, flag, reason)
@@ -65,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
               f"train acc {point['train_accuracy']:.3f}  test acc {point['test_accuracy']:.3f}", flush=True)
 
     report = train(prep, args.rule, args.epochs, args.samples_per_epoch, args.lr, args.sigma, args.alpha, args.seed,
-                   args.chip_every, args.frac_bits, progress=None if args.json else show)
+                   args.chip_every, args.frac_bits, progress=None if args.json else show,
+                   perturbations=args.perturbations, batch=args.batch, optimizer=args.optimizer)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -83,6 +95,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {part:14} {c['cycles']:10.0f} cycles {c['energy_pj']:12.0f} pJ  SRAM read "
                   f"{c['sram_read_bytes']:8.0f} B  write {c['sram_write_bytes']:8.0f} B")
         print(f"  per sample     {report['cycles_per_sample']:10.0f} cycles {report['energy_pj_per_sample']:12.0f} pJ"
-              f"  weight bytes written {report['weight_bytes_written_per_sample']}")
+              f"  weight bytes written {report['weight_bytes_written_per_sample']:.0f}")
     print(f"  on-chip memory peak {report['onchip_bytes_peak']} B per core (of {report['sram_bytes_per_core']} B)")
     return 0

@@ -27,6 +27,11 @@ to the output core before the broadcast); T' is the number of steps a layer's tr
 accumulator); the update is a fixed-point product g E >> 24 with g the broadcast reward (24 fraction bits) and
 E = sum_t e_t x_t^T, rounded half up; the chip weight is the master rounded to the chip's weight_bits (danp: master
 x D rounded), clipped. D has 16 fraction bits. Biases are not trained.
+
+Options (issue 20): P perturbed passes per sample against the one clean pass, each reward divided by P (the update
+is their average); B samples' updates summed in acc_bits-wide accumulators (DANP: and D's correlations) before the
+master weights, D and the chip weights are written once; `adam` turns the accumulated update into a step by a
+fixed-point Adam (rules.adam_step) with m and v per weight in SRAM. B = P = 1 with sgd is the rule above exactly.
 """
 
 from coresim.learn.train import RULES, train

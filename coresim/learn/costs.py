@@ -12,6 +12,7 @@ from coresim.components.costs import element_bits
 from coresim.components.energy import energy_by_component
 from coresim.components.mac_array import mac_timing
 from coresim.learn.network import TrainedNet
+from coresim.learn.rules import Hyper
 from coresim.mapping.placement import Placement
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
@@ -48,9 +49,11 @@ def _port(chip: ChipSpec) -> int:
     return s.width_bytes_per_cycle * s.banks * s.ports
 
 
-def _phase(chip: ChipSpec, per_core: dict[int, Cost], barrier: bool = True) -> Cost:
-    """Cores work in parallel: the phase lasts as long as the slowest (plus the barrier); leakage on every core."""
-    cycles = max((c.cycles for c in per_core.values()), default=0) + (chip.timing.barrier_cycles if barrier else 0)
+def _phase(chip: ChipSpec, per_core: dict[int, Cost], barrier: bool = True, barriers: int = 1) -> Cost:
+    """Cores work in parallel: the phase lasts as long as the slowest (plus `barriers` barriers); leakage on every
+    core."""
+    cycles = (max((c.cycles for c in per_core.values()), default=0)
+              + (barriers * chip.timing.barrier_cycles if barrier else 0))
     total = sum(per_core.values(), Cost())
     leak = chip.n_cores * cycles * chip.energy.leakage_pj_per_core_cycle
     return Cost(cycles, total.energy_pj + leak, total.sram_read_bytes, total.sram_write_bytes)
@@ -68,16 +71,18 @@ def _trace_bits(tn: TrainedNet, tl, n: int) -> tuple[int, int]:
     return x, n * tn.chip.core.mac.acc_bits
 
 
-def trace_store_cost(tn: TrainedNet, rule: str) -> Cost:
-    """SRAM traffic of storing the traces during the two passes: x_t and xi_t (np); x_t and a_t of the clean pass,
-    then a_t read back and replaced by a_pert - a_clean (anp, danp)."""
+def trace_store_cost(tn: TrainedNet, hp: Hyper) -> Cost:
+    """SRAM traffic of storing the traces during the 1 + P passes: x_t, and xi_t of each perturbed pass (np); x_t
+    and a_t of the clean pass, then after each perturbed pass a_t read back and a_pert - a_clean written (anp,
+    danp)."""
     per_core: dict[int, Cost] = {}
+    p = hp.perturbations
     for tl in tn.layers:
         for task in tl.tasks:
             xb, eb = _trace_bits(tn, tl, task.n_out)
             steps = tl.steps.size
-            wr = cdiv(steps * (xb + eb * (1 if rule == "np" else 2)), 8)
-            rd = 0 if rule == "np" else cdiv(steps * eb, 8)
+            wr = cdiv(steps * (xb + eb * (p if hp.rule == "np" else 1 + p)), 8)
+            rd = 0 if hp.rule == "np" else cdiv(p * steps * eb, 8)
             per_core[task.core] = per_core.get(task.core, Cost()) + _sram(tn.chip, rd, wr)
     return _phase(tn.chip, per_core, barrier=False)
 
@@ -124,14 +129,51 @@ def _latency(noc: Noc, inject) -> int:
     return int(noc.delivered()[4].max()) - start
 
 
-def update_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
-    """Every core updates its weight slices in parallel: the eligibility E = sum_t e_t x_t^T on the MAC array, then
-    one multiply-add per weight on the neuron unit (`lanes` per cycle) reading and writing the master weights
-    through the SRAM port; DANP also computes x~ = D x, the correlations, their product with D, D's update and the
-    chip weights master x D. Returns the cost and the weight bytes written."""
+def _accumulating(hp: Hyper) -> bool:
+    """Whether updates are summed in accumulator words before the master weights are written."""
+    return hp.batch * hp.perturbations > 1
+
+
+def _projection_work(tn: TrainedNet, hp: Hyper, n: int, k: int, steps: int) -> tuple[list, int, int, int, int, int]:
+    """One projection slice (n x k) over a batch of B samples with P perturbations each: (gemms, neuron-unit
+    operations, serial adam weights, SRAM bytes read, written, weight bytes written)."""
+    wb, acc, frac = tn.chip.core.mac.weight_bits, tn.chip.core.mac.acc_bits, tn.frac
+    b, p = hp.batch, hp.perturbations
+    gemms = [(n, k, steps)] * (b * p)  # the eligibility E of every perturbed pass
+    elem = b * p * n * k               # g E added to the master (or accumulator) weight by weight
+    master = cdiv(n * k * (wb + frac), 8)
+    rd = wr = written = master
+    if _accumulating(hp):  # read-modify-write of the accumulators, then read once at the end of the batch
+        words = cdiv(n * k * acc, 8)
+        rd += (b * p + 1) * words
+        wr += b * p * words
+        elem += n * k
+    serial = 0
+    if hp.optimizer == "adam":  # m and v read and written, four multiply-adds, a square root and a divide
+        rd += 2 * cdiv(n * k * acc, 8)
+        wr += 2 * cdiv(n * k * acc, 8)
+        elem += 4 * n * k
+        serial = n * k
+    if hp.rule == "danp":
+        gemms += [(steps, k, k), (k, k, steps)] * b + [(k, k, k), (n, k, k)]
+        elem += k * k * (b + 1 if b > 1 else 1)
+        dwords = cdiv(k * k * acc, 8)
+        rd += dwords + (b + 1) * dwords * (b > 1)
+        wr += dwords + b * dwords * (b > 1) + cdiv(n * k * wb, 8)
+        written += cdiv(n * k * wb, 8)
+    return gemms, elem, serial, rd, wr, written
+
+
+def update_cost(tn: TrainedNet, hp: Hyper) -> tuple[Cost, int]:
+    """Every core updates its weight slices in parallel, per sample: for each perturbed pass the eligibility
+    E = sum_t e_t x_t^T on the MAC array and one multiply-add per weight on the neuron unit (`lanes` per cycle),
+    into the master weights or (batch or P > 1) the acc_bits-wide accumulators, read and written through the SRAM
+    port; at the end of a batch the master weights written once (adam: m and v updated, a square root and a divide
+    per weight, acc_bits cycles each on a lane); DANP also computes x~ = D x, the correlations (accumulated), their
+    product with D, D's update and the chip weights master x D. Costs of a batch divided by B. Returns the cost per
+    sample and the weight bytes written per sample."""
     chip = tn.chip
     core, e = chip.core, chip.energy
-    wb, acc, frac = core.mac.weight_bits, core.mac.acc_bits, tn.frac
     per_core: dict[int, Cost] = {}
     written = 0
     for tl in tn.layers:
@@ -139,39 +181,34 @@ def update_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
         for task in tl.tasks:
             n = task.n_out
             xb, eb = _trace_bits(tn, tl, n)
-            rd, wr = cdiv(steps * (xb + eb), 8), 0
-            gemms = []
-            elem = 0
+            rd, wr = cdiv(steps * (xb * hp.batch + eb * hp.batch * hp.perturbations), 8), 0
+            gemms, elem, serial = [], 0, 0
             for p in tl.projections:
-                k = p.k
-                gemms.append((n, k, steps))
-                elem += n * k
-                rd += cdiv(n * k * (wb + frac), 8)
-                wr += cdiv(n * k * (wb + frac), 8)
-                written += cdiv(n * k * (wb + frac), 8)
-                if rule == "danp":
-                    gemms += [(steps, k, k), (k, k, steps), (k, k, k), (n, k, k)]
-                    elem += k * k
-                    rd += cdiv(k * k * acc, 8)
-                    wr += cdiv(k * k * acc, 8) + cdiv(n * k * wb, 8)
-                    written += cdiv(n * k * wb, 8)
+                g, el, se, r, w, wt = _projection_work(tn, hp, n, p.k, steps)
+                gemms += g
+                elem, serial, rd, wr, written = elem + el, serial + se, rd + r, wr + w, written + wt
             timings = [mac_timing(core.mac, m, nn, kk) for m, nn, kk in gemms]
             macs = sum(t.macs for t in timings) + elem
             mem = _sram(chip, rd, wr)
-            cycles = (core.phase_overhead_cycles + sum(t.compute_cycles for t in timings)
-                      + max(cdiv(elem, core.neuron.lanes) * core.neuron.update_cycles,
-                            mem.cycles + core.sram.latency_cycles))
+            lane_cycles = (cdiv(elem, core.neuron.lanes) * core.neuron.update_cycles
+                           + cdiv(serial, core.neuron.lanes) * (core.mac.acc_bits + core.mac.acc_bits // 2))
+            cycles = (hp.batch * core.phase_overhead_cycles + sum(t.compute_cycles for t in timings)
+                      + max(lane_cycles, mem.cycles + core.sram.latency_cycles))
             per_core[task.core] = per_core.get(task.core, Cost()) + Cost(cycles, macs * e.mac_pj + mem.energy_pj,
                                                                           rd, wr)
-    return _phase(chip, per_core), written
+    batch = _phase(chip, per_core, barriers=hp.batch)
+    per_sample = Cost(**batch.scaled(1.0 / hp.batch)) if hp.batch > 1 else batch
+    return per_sample, written / hp.batch if hp.batch > 1 else written
 
 
-def memory(tn: TrainedNet, placement: Placement, rule: str) -> dict[int, dict[str, int]]:
+def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[str, int]]:
     """SRAM bytes per core: the forward pass's peak (weights, parameters, state, buffers) plus what the rule keeps.
-    np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter; danp: full
-    master weights beside the chip's (master x D), traces, the D matrices; bptt (if it ran on the chip): fraction
-    bits, the activations of every timestep, two delta vectors and one gradient accumulator per weight."""
-    chip = tn.chip
+    np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter (anp, danp with
+    P > 1: a_clean kept beside a_pert - a_clean); danp: full master weights beside the chip's (master x D), traces,
+    the D matrices; batch or P > 1: one acc_bits accumulator per weight (danp: and per D entry); adam: m and v per
+    weight (acc_bits each); bptt (if it ran on the chip): fraction bits, the activations of every timestep, two
+    delta vectors and one gradient accumulator per weight."""
+    chip, rule = tn.chip, hp.rule
     wb, acc, frac = chip.core.mac.weight_bits, chip.core.mac.acc_bits, tn.frac
     out = {c: {"forward": m.peak_bytes} for c, m in placement.memory.items()}
     for tl in tn.layers:
@@ -185,9 +222,15 @@ def memory(tn: TrainedNet, placement: Placement, rule: str) -> dict[int, dict[st
                 add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
                 add["gradients"] = cdiv((2 * n + syn) * acc, 8)
             else:
-                add["traces"] = cdiv(steps * (xb + eb), 8)
+                keep = 2 if rule != "np" and hp.perturbations > 1 else 1
+                add["traces"] = cdiv(steps * (xb + keep * eb), 8)
             if rule == "danp":
                 add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
+            if rule != "bptt" and _accumulating(hp):
+                add["accumulators"] = cdiv(syn * acc, 8) + (
+                    sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections) if rule == "danp" and hp.batch > 1 else 0)
+            if rule != "bptt" and hp.optimizer == "adam":
+                add["optimizer_state"] = 2 * cdiv(syn * acc, 8)
             mem = out.setdefault(task.core, {"forward": 0})
             for k, v in add.items():
                 mem[k] = mem.get(k, 0) + v

@@ -46,6 +46,15 @@ class Projection:
     recurrent: bool
     master: np.ndarray
     decor: np.ndarray | None = None  # DANP: K x K, D_FRAC_BITS fraction bits
+    acc: np.ndarray | None = None    # the update accumulated over a batch (master units), n_out x K
+    corr: np.ndarray | None = None   # DANP: D's accumulated correlations, K x K
+    m: np.ndarray | None = None      # adam: first and second moments (see rules.adam_step), n_out x K
+    v: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.acc, self.m, self.v = (np.zeros_like(self.master) for _ in range(3))
+        if self.decor is not None:
+            self.corr = np.zeros_like(self.decor)
 
     @property
     def k(self) -> int:
@@ -144,18 +153,18 @@ class TrainedNet:
 
 @dataclass
 class Traces:
-    """What each core stores from one clean and one perturbed pass (clean = sample 0, perturbed = sample 1):
+    """What each core stores from one clean and P perturbed passes (clean = sample 0, perturbed = samples 1..P):
     per trained layer its inputs x_t of the clean pass (per projection, (T, K)) and its pre-activations a_t
-    ((2, T, n), the current its neurons received, noise included)."""
+    ((1 + P, T, n), the current its neurons received, noise included)."""
 
     x: dict[str, list[np.ndarray]]
     a: dict[str, np.ndarray]
-    out: np.ndarray  # (2, n_classes) readout of both passes
+    out: np.ndarray  # (1 + P, n_classes) readout of every pass
 
 
 def traces(tn: TrainedNet, inputs: np.ndarray, outputs: dict[str, np.ndarray],
            state: dict[str, dict[str, np.ndarray]]) -> Traces:
-    """Traces from a two-sample forward run (chip engine or functional executor: their values are equal)."""
+    """Traces from a (1 + P)-sample forward run (chip engine or functional executor: their values are equal)."""
     xs, a = {}, {}
     for tl in tn.layers:
         n_pass, timesteps = inputs.shape[:2]

@@ -20,6 +20,9 @@ class Hyper:
     lr: float
     sigma: float
     alpha: float
+    perturbations: int = 1
+    batch: int = 1
+    optimizer: str = "sgd"
 
 
 def loss(tn: TrainedNet, out: np.ndarray, label: int) -> int:
@@ -42,18 +45,22 @@ def _round_div(a: int, b: int) -> int:
     return (2 * a + b) // (2 * b)
 
 
-def signals(tn: TrainedNet, tr: Traces, noise: dict[str, np.ndarray], rule: str) -> dict[str, np.ndarray]:
-    """Per trained layer, the perturbation signal e_t on the steps that matter, (steps, n): the noise xi (np) or
-    the activity difference a_pert - a_clean (anp, danp)."""
+def signals(tn: TrainedNet, tr: Traces, noise: dict[str, np.ndarray], rule: str, k: int = 0) -> dict[str, np.ndarray]:
+    """Per trained layer, the signal e_t of perturbed pass k (pass k + 1 of the run) on the steps that matter,
+    (steps, n): the noise xi (np, `noise` of that pass) or the activity difference a_pert - a_clean (anp, danp)."""
     if rule == "np":
         return {tl.name: noise[tl.name][tl.steps] for tl in tn.layers}
-    return {tl.name: (tr.a[tl.name][1] - tr.a[tl.name][0])[tl.steps] for tl in tn.layers}
+    return {tl.name: (tr.a[tl.name][k + 1] - tr.a[tl.name][0])[tl.steps] for tl in tn.layers}
 
 
-def reward(tn: TrainedNet, hp: Hyper, d_loss: int, e: dict[str, np.ndarray]) -> int:
+def reward(tn: TrainedNet, hp: Hyper, d_loss: int, e: dict[str, np.ndarray], lr: float | None = None) -> int:
     """The scaled reward g the output core broadcasts, an integer with REWARD_FRAC_BITS fraction bits:
-    g = eta 2^F / 255^2 rho, rho = dL / sigma^2 (np) or dL N / ||delta a||^2 (anp, danp), all in real units."""
-    scale = hp.lr * 2.0 ** (tn.frac + REWARD_FRAC_BITS) / (2.0 * tn.target ** 2)  # eta 2^(F+G) / (2 A^2)
+    g = eta 2^F / 255^2 rho / P, rho = dL / sigma^2 (np) or dL N / ||delta a||^2 (anp, danp), all in real units;
+    P perturbations per sample average (P = 1: no division). `lr` replaces hp.lr (adam: the gradient's unit)."""
+    lr = hp.lr if lr is None else lr
+    scale = lr * 2.0 ** (tn.frac + REWARD_FRAC_BITS) / (2.0 * tn.target ** 2)  # eta 2^(F+G) / (2 A^2)
+    if hp.perturbations > 1:
+        scale /= hp.perturbations
     if hp.rule == "np":
         return _fx_scalar(d_loss, scale / (FULL_SCALE ** 2 * hp.sigma ** 2))
     top = max(tl.shift for tl in tn.layers)
@@ -65,16 +72,21 @@ def reward(tn: TrainedNet, hp: Hyper, d_loss: int, e: dict[str, np.ndarray]) -> 
     return _round_div(_fx_scalar(d_loss * nodes << 2 * top, scale), q)
 
 
-def update_layer(tn: TrainedNet, tl: TrainedLayer, tr: Traces, e: np.ndarray, g: int, hp: Hyper) -> int:
-    """Each core (task) holding a slice of `tl` updates its rows of every projection from its stored traces:
-    master -= round(g E / 2^G), E = sum_t e_t x_t^T (DANP: x~_t = D x_t, then D's own update). Returns how many
-    task updates had their reward saturated to keep products in int64."""
-    saturated = 0
-    lo, hi = (-tn.wmax - 1) << tn.frac, tn.wmax << tn.frac
+def layer_inputs(tl: TrainedLayer, tr: Traces) -> list[np.ndarray]:
+    """Per projection the inputs x_t of the clean pass on the steps that matter (DANP: x~_t = D x_t)."""
+    out = []
     for i, p in enumerate(tl.projections):
         x = tr.x[tl.name][i][tl.steps]
-        if p.decor is not None:
-            x = rshift_round(x @ p.decor.T, D_FRAC_BITS)
+        out.append(x if p.decor is None else rshift_round(x @ p.decor.T, D_FRAC_BITS))
+    return out
+
+
+def accumulate(tl: TrainedLayer, xs: list[np.ndarray], e: np.ndarray, g: int) -> int:
+    """Each core (task) holding a slice of `tl` adds round(g E / 2^G) to its rows of every projection's update
+    accumulator, E = sum_t e_t x_t^T. Returns how many task updates had their reward saturated to keep products
+    in int64."""
+    saturated = 0
+    for p, x in zip(tl.projections, xs, strict=True):
         for task in tl.tasks:
             rows = slice(*task.ch)
             big = e[:, rows].T @ x
@@ -83,9 +95,69 @@ def update_layer(tn: TrainedNet, tl: TrainedLayer, tr: Traces, e: np.ndarray, g:
             if emax and abs(g) * emax >= LIMIT:
                 gg = int(math.copysign(LIMIT // emax, g))
                 saturated += 1
-            p.master[rows] = np.clip(p.master[rows] - rshift_round(gg * big, REWARD_FRAC_BITS), lo, hi)
-        if p.decor is not None:  # every core of the layer keeps an identical copy of D and makes this update
+            p.acc[rows] += rshift_round(gg * big, REWARD_FRAC_BITS)
+    return saturated
+
+
+def accumulate_decor(tl: TrainedLayer, xs: list[np.ndarray]) -> None:
+    """DANP: every core of the layer adds the off-diagonal correlations of x~ to its copy of D's accumulator."""
+    for p, x in zip(tl.projections, xs, strict=True):
+        if p.decor is not None:
             corr = x.T @ x
             np.fill_diagonal(corr, 0)
-            p.decor -= fx_mul(corr @ p.decor, hp.alpha / (tl.steps.size * FULL_SCALE ** 2))
+            p.corr += corr
+
+
+def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper) -> int:
+    """End of a batch: every core applies its accumulated update to its master weights (sgd: master -= acc; adam:
+    the fixed-point rule of `adam_step`) and (DANP) D -= alpha / T' corr D; the accumulators are cleared. Returns
+    how many accumulated gradients adam saturated."""
+    lo, hi = (-tn.wmax - 1) << tn.frac, tn.wmax << tn.frac
+    saturated = 0
+    for p in tl.projections:
+        if hp.optimizer == "adam":
+            step, saturated_p = adam_step(tn, tl, p, hp.lr)
+            saturated += saturated_p
+        else:
+            step = p.acc
+        p.master[...] = np.clip(p.master - step, lo, hi)
+        p.acc[...] = 0
+        if p.decor is not None:
+            p.decor -= fx_mul(p.corr @ p.decor, hp.alpha / (tl.steps.size * FULL_SCALE ** 2))
+            p.corr[...] = 0
     return saturated
+
+
+def adam_bits(acc_bits: int) -> tuple[int, int]:
+    """(gradient bits, fraction bits) of the fixed-point Adam state in acc_bits-wide words: a gradient saturates at
+    2^gb - 1; m = EMA of g 2^f and v = EMA of g^2 2^f both fit in acc_bits - 1 bits."""
+    f = 8
+    return (acc_bits - 1 - f) // 2, f
+
+
+ADAM_B1_SHIFT = 3  # beta1 = 1 - 2^-3
+ADAM_B2_SHIFT = 7  # beta2 = 1 - 2^-7
+
+
+def adam_step(tn: TrainedNet, tl: TrainedLayer, p, lr: float) -> tuple[np.ndarray, int]:
+    """Adam without bias correction, in integers: g = the accumulated update (the step plain SGD at the rule's
+    default rate would take, master LSBs), saturated to the state's width; m += (g 2^f - m) >> b1,
+    v += (g^2 2^f - v) >> b2 (rounded), step = round(lr' m / (sqrt(v 2^f) + 2^f)) with lr' = lr in master LSBs of
+    this layer (real weight = master / 2^(shift + frac)): a step of about lr in real units per update."""
+    gb, f = adam_bits(tn.chip.core.mac.acc_bits)
+    gmax = (1 << gb) - 1
+    g = np.clip(p.acc, -gmax, gmax)
+    saturated = int(np.count_nonzero(g != p.acc))
+    p.m += rshift_round((g << f) - p.m, ADAM_B1_SHIFT)
+    p.v += rshift_round((g * g << f) - p.v, ADAM_B2_SHIFT)
+    root = isqrt(p.v << f) + (1 << f)  # sqrt(v) with f fraction bits, plus epsilon = one gradient LSB
+    lr_fx = round(lr * 2.0 ** (tl.shift + tn.frac + f))
+    return rshift_round(p.m * lr_fx // root, f), saturated
+
+
+def isqrt(a: np.ndarray) -> np.ndarray:
+    """floor(sqrt(a)) of non-negative int64 values, exact (float estimate, then corrected)."""
+    r = np.sqrt(a.astype(np.float64)).astype(np.int64)
+    r -= (r * r > a).astype(np.int64)
+    r += ((r + 1) * (r + 1) <= a).astype(np.int64)
+    return r

@@ -16,12 +16,13 @@ from coresim.functional.executor import run_functional
 from coresim.learn.bptt import Bptt
 from coresim.learn.costs import Cost, engine_cost, memory, reward_cost, trace_store_cost, update_cost
 from coresim.learn.network import TrainedNet, traces
-from coresim.learn.rules import Hyper, loss, reward, signals, update_layer
+from coresim.learn.rules import Hyper, accumulate, accumulate_decor, apply, layer_inputs, loss, reward, signals
 from coresim.run import Prepared
 from coresim.workload.inputs import encode_all, load_samples
 
 RULES = ("np", "anp", "danp", "bptt")
 DEFAULT_LR = {"np": 0.0003, "anp": 0.0003, "danp": 0.003, "bptt": 0.02}
+DEFAULT_LR_ADAM = {"np": 0.001, "anp": 0.001, "danp": 0.001, "bptt": 0.02}  # adam: step size, real weight units
 
 
 def training_set(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -37,26 +38,28 @@ def training_set(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
 
 def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None = None, lr: float | None = None,
           sigma: float = 0.02, alpha: float = 0.001, seed: int = 0, chip_every: int = 100, frac: int = 8,
-          progress: Callable[[dict], None] | None = None) -> dict:
+          progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
+          optimizer: str = "sgd") -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
-    Weights do not depend on `chip_every` (>= 1)."""
+    Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
+    samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam)."""
     t0 = time.perf_counter()
-    lr = DEFAULT_LR[rule] if lr is None else lr
+    lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
-    hp = Hyper(rule, lr, sigma, alpha)
+    hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer)
     x_train, y_train = training_set(prep)
     n = x_train.shape[0] if samples_per_epoch is None else min(samples_per_epoch, x_train.shape[0])
     order_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     bptt = Bptt(tn) if rule == "bptt" else None
-    mem = memory(tn, prep.placement, rule)
+    mem = memory(tn, prep.placement, hp)
     cap = chip.core.sram.size_bytes
     peak_core = max(mem, key=lambda c: sum(mem[c].values()))
     peak = sum(mem[peak_core].values())
     if bptt is None and peak > cap:
         raise SpecError(net.source, f"core {peak_core}", f"{rule} needs {peak} B of SRAM there "
                                                          f"({mem[peak_core]}), {peak - cap} B over the {cap} B")
-    forward, measured, saturated, count = Cost(), 0, 0, 0
+    run = _Run(prep, tn, hp, noise_rng, chip_every)
     curve = []
     for epoch in range(epochs):
         total_loss, correct = 0.0, 0
@@ -64,32 +67,14 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
             x, label = x_train[i], int(y_train[i])
             if bptt is not None:
                 step_loss, out = bptt.step(x, label, lr)
-                total_loss += step_loss
-                correct += int(np.argmax(out) == label)
-                continue
-            noise = tn.noise(noise_rng, sigma)
-            pair = np.stack([x, x])
-            both = {k: np.stack([np.zeros_like(v), v]) for k, v in noise.items()}
-            if count % chip_every == 0:
-                trace = ChipSimulator(chip, prep.placement, pair, record_state=True, noise=both).run()
-                outputs, state = trace.outputs, trace.state
-                forward = forward + engine_cost(chip, trace)
-                measured += 1
             else:
-                res = run_functional(net, pair, record_state=True, noise=both)
-                outputs, state = res.outputs, res.state
-            count += 1
-            tr = traces(tn, pair, outputs, state)
-            clean = loss(tn, tr.out[0], label)
-            e = signals(tn, tr, noise, rule)
-            g = reward(tn, hp, loss(tn, tr.out[1], label) - clean, e)
-            for tl in tn.layers:
-                saturated += update_layer(tn, tl, tr, e[tl.name], g, hp)
-            tn.sync_chip()
-            total_loss += clean / (2 * tn.target ** 2)
-            correct += int(np.argmax(tr.out[0]) == label)
+                step_loss, out = run.sample(x, label)
+            total_loss += step_loss
+            correct += int(np.argmax(out) == label)
         if bptt is not None:
             bptt.to_chip()
+        else:
+            run.flush()
         test = run_functional(net, prep.inputs)
         point = {"epoch": epoch + 1, "samples": (epoch + 1) * n, "train_loss": total_loss / n,
                  "train_accuracy": correct / n,
@@ -108,12 +93,68 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
         report.update(chip=None, cycles_per_sample=None, energy_pj_per_sample=None, weight_bytes_written=None,
                       float_test_accuracy=_float_accuracy(bptt, prep))
     else:
-        report.update(_chip_report(tn, rule, forward, measured, epochs * n), sigma=sigma, chip_every=chip_every,
-                      saturated_updates=saturated)
+        report.update(_chip_report(tn, hp, run.forward, run.measured, run.batches), sigma=sigma,
+                      chip_every=chip_every, saturated_updates=run.saturated, perturbations=perturbations,
+                      batch=batch, optimizer=optimizer, weight_updates=run.batches)
         if rule == "danp":
             report["alpha"] = alpha
     report["wall_seconds"] = time.perf_counter() - t0
     return report
+
+
+class _Run:
+    """The perturbation rules' per-sample work: 1 + P forward passes (the chip engine every `chip_every`-th sample,
+    else functional), P rewards, each core's accumulation; every `batch` samples the weights are written."""
+
+    def __init__(self, prep: Prepared, tn: TrainedNet, hp: Hyper, noise_rng: np.random.Generator, chip_every: int):
+        self.prep, self.tn, self.hp, self.rng, self.chip_every = prep, tn, hp, noise_rng, chip_every
+        # adam: the gradient's unit, the mean step of plain SGD at the rule's default rate over the batch
+        self.unit = DEFAULT_LR[hp.rule] / hp.batch if hp.optimizer == "adam" else None
+        self.forward, self.measured, self.saturated, self.count, self.pending, self.batches = Cost(), 0, 0, 0, 0, 0
+
+    def _passes(self, x: np.ndarray) -> tuple[np.ndarray, list[dict], dict, dict]:
+        tn, prep, p = self.tn, self.prep, self.hp.perturbations
+        noises = [tn.noise(self.rng, self.hp.sigma) for _ in range(p)]
+        runs = np.stack([x] * (1 + p))
+        both = {k: np.stack([np.zeros_like(v)] + [nz[k] for nz in noises]) for k, v in noises[0].items()}
+        if self.count % self.chip_every == 0:
+            trace = ChipSimulator(prep.chip, prep.placement, runs, record_state=True, noise=both).run()
+            self.forward = self.forward + engine_cost(prep.chip, trace)
+            self.measured += 1
+            outputs, state = trace.outputs, trace.state
+        else:
+            res = run_functional(prep.net, runs, record_state=True, noise=both)
+            outputs, state = res.outputs, res.state
+        self.count += 1
+        return runs, noises, outputs, state
+
+    def sample(self, x: np.ndarray, label: int) -> tuple[float, np.ndarray]:
+        """One training sample; returns its clean loss (real units) and readout."""
+        tn, hp = self.tn, self.hp
+        runs, noises, outputs, state = self._passes(x)
+        tr = traces(tn, runs, outputs, state)
+        clean = loss(tn, tr.out[0], label)
+        xs = {tl.name: layer_inputs(tl, tr) for tl in tn.layers}
+        for k in range(hp.perturbations):
+            e = signals(tn, tr, noises[k], hp.rule, k)
+            g = reward(tn, hp, loss(tn, tr.out[k + 1], label) - clean, e, self.unit)
+            for tl in tn.layers:
+                self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g)
+        for tl in tn.layers:
+            accumulate_decor(tl, xs[tl.name])
+        self.pending += 1
+        if self.pending == hp.batch:
+            self.flush()
+        return clean / (2 * tn.target ** 2), tr.out[0]
+
+    def flush(self) -> None:
+        """Write the weights from what the accumulators hold (at the end of a batch, and of an epoch)."""
+        if self.pending:
+            for tl in self.tn.layers:
+                self.saturated += apply(self.tn, tl, self.hp)
+            self.tn.sync_chip()
+            self.pending = 0
+            self.batches += 1
 
 
 def _float_accuracy(bptt: Bptt, prep: Prepared) -> float:
@@ -121,18 +162,21 @@ def _float_accuracy(bptt: Bptt, prep: Prepared) -> float:
     return float(np.mean(np.asarray(pred) == prep.labels))
 
 
-def _chip_report(tn: TrainedNet, rule: str, forward: Cost, measured: int, samples: int) -> dict:
+def _chip_report(tn: TrainedNet, hp: Hyper, forward: Cost, measured: int, batches: int) -> dict:
     """Per training sample on the chip: forward passes (engine average over the measured samples, plus trace
-    stores), reward, weight update; totals."""
+    stores), P rewards, weight update (a batch's divided by B); totals."""
     fwd = {k: v / measured for k, v in forward.scaled(1.0).items()}
-    store = trace_store_cost(tn, rule)
+    store = trace_store_cost(tn, hp)
     for k, v in store.scaled(1.0).items():
         fwd[k] += v
-    rew, hops = reward_cost(tn, rule)
-    upd, written = update_cost(tn, rule)
-    parts = {"forward": fwd, "reward": {**rew.scaled(1.0), "flit_hops": hops}, "weight_update": upd.scaled(1.0)}
+    rew, hops = reward_cost(tn, hp.rule)
+    upd, written = update_cost(tn, hp)
+    p = hp.perturbations
+    parts = {"forward": fwd, "reward": {**rew.scaled(p), "flit_hops": hops * p}, "weight_update": upd.scaled(1.0)}
+    per_batch = written * hp.batch  # = per weight update
     return {"chip": tn.chip.name, "chip_samples_measured": measured,
             "cycles_per_sample": sum(p["cycles"] for p in parts.values()),
             "energy_pj_per_sample": sum(p["energy_pj"] for p in parts.values()),
             "per_sample": parts, "weight_bytes_written_per_sample": written,
-            "weight_bytes_written": written * samples}
+            "weight_bytes_written": per_batch * batches,
+            "weight_bytes_saved_per_sample": per_batch * p - written}  # against a write after every perturbed pass

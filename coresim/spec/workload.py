@@ -116,6 +116,10 @@ class InputSpec(Spec):
     max_value: int = Field(16, gt=0, description="poisson: value giving one spike per timestep; rows: value "
                                                  "giving 255; random: range")
     rate: float = Field(0.05, ge=0, le=1, description="dataset rate: spike probability per element and timestep")
+    order: Literal["rows", "columns"] = Field("rows", description="sklearn_digits with encoding rows: timestep t "
+                                                                   "gets row t or column t of the image")
+    blank_steps: int = Field(0, ge=0, description="encoding rows: timesteps of zero input after the sequence (a "
+                                                  "delayed readout)")
 
     @model_validator(mode="after")
     def _file_needed(self) -> InputSpec:

@@ -33,7 +33,8 @@ def load_samples(spec: InputSpec, base_dir: str | Path, rng: np.random.Generator
     shape = tuple(spec.shape)
     if spec.dataset == "sklearn_digits":
         x, y = digits_split()[spec.split]
-        if spec.encoding == "rows":  # a sequence of rows of `shape`: (n, 8 * 8 / row size, *shape)
+        if spec.encoding == "rows":  # a sequence of rows (or columns) of `shape`: (n, 8 * 8 / row size, *shape)
+            x = x.swapaxes(-1, -2) if spec.order == "columns" else x
             x = x.reshape((x.shape[0], -1) + shape)
         elif x.shape[1:] != shape and int(np.prod(shape)) == 64:
             x = x.reshape((x.shape[0],) + shape)
@@ -67,8 +68,9 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
     `current` repeats the integer values each timestep; `once` gives them at the first timestep and zeros
     after; `poisson` draws a spike with probability value / max_value from a generator seeded by `seed`;
     `raster` is taken as given; `rows` gives row t of each sample at timestep t, scaled to 8 bits
-    (value * 255 // max_value, at most 255). Dataset `rate` (any encoding): every element spikes with probability
-    `rate` at every timestep (int8, drawn one timestep at a time to keep memory at the raster's size).
+    (value * 255 // max_value, at most 255), then `blank_steps` zero timesteps. Dataset `rate` (any encoding):
+    every element spikes with probability `rate` at every timestep (int8, drawn one timestep at a time to keep
+    memory at the raster's size).
     """
     if spec.dataset == "rate":
         rng = np.random.default_rng(seed)
@@ -78,6 +80,8 @@ def encode_all(x: np.ndarray, spec: InputSpec, timesteps: int, seed: int) -> np.
                 out[s, t] = rng.random(x.shape[1:], np.float32) < spec.rate
         return out
     if spec.encoding in ("raster", "rows"):
+        if spec.encoding == "rows" and spec.blank_steps:
+            x = np.concatenate([x, np.zeros((x.shape[0], spec.blank_steps) + x.shape[2:], x.dtype)], axis=1)
         if x.shape[1] < timesteps:
             raise SpecError(None, "input.file" if spec.encoding == "raster" else "timesteps",
                             f"{spec.encoding} has {x.shape[1]} timesteps, workload needs {timesteps}")

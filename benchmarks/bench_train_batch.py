@@ -1,0 +1,113 @@
+"""Learning on the chip towards backpropagation's accuracy (issue 20): DANP with accumulated updates (--batch),
+several perturbations per sample (--perturbations) and fixed-point Adam (--optimizer adam), beside NP/ANP/DANP with
+plain SGD and BPTT, on digits_seq_rnn and digits_delayed_rnn, the same number of samples each, two runs at a time.
+
+    python benchmarks/bench_train_batch.py [--epochs 10] [--jobs 2]   # prints its tables (raw reports: --out FILE)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHIP = ROOT / "chipspecs" / "default.yaml"
+# (rule, perturbations, batch, optimizer, lr or None for the default)
+SETTINGS = [("danp", 8, 1, "sgd", 0.024), ("danp", 4, 1, "sgd", 0.012), ("danp", 4, 4, "adam", 0.003),
+            ("danp", 1, 8, "adam", 0.003), ("danp", 1, 8, "sgd", None), ("danp", 1, 1, "sgd", None),
+            ("bptt", 1, 1, "sgd", None)]
+BASELINES = [("np", 1, 1, "sgd", None), ("anp", 1, 1, "sgd", None)]
+
+
+def run_one(job: tuple) -> dict:
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    from coresim.learn.train import train
+    from coresim.run import prepare
+
+    workload, epochs, chip_every, samples, (rule, p, b, opt, lr) = job
+    r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
+              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt)
+    r["workload"] = workload
+    return r
+
+
+def _setting(r: dict) -> str:
+    if r["rule"] == "bptt":
+        return "bptt (float, per sample)"
+    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}"
+
+
+def table(results: list[dict]) -> list[str]:
+    head = ["| task | setting | lr | samples | test accuracy | chip cycles / sample (fwd + reward + update) "
+            "| energy nJ / sample (fwd + reward + update) | weight bytes written / sample (saved) "
+            "| on-chip bytes peak core (accumulators + optimizer state) | wall s |",
+            "|---|---|---:|---:|---:|---|---|---|---|---:|"]
+    rows = []
+    for r in results:
+        if r["cycles_per_sample"] is None:
+            cyc = en = wb = "not on the chip"
+        else:
+            p = r["per_sample"]
+            cyc = (f"{r['cycles_per_sample']:,.0f} ({p['forward']['cycles']:,.0f} + {p['reward']['cycles']:,.0f} + "
+                   f"{p['weight_update']['cycles']:,.0f})")
+            en = (f"{r['energy_pj_per_sample'] / 1e3:,.1f} ({p['forward']['energy_pj'] / 1e3:,.1f} + "
+                  f"{p['reward']['energy_pj'] / 1e3:,.1f} + {p['weight_update']['energy_pj'] / 1e3:,.1f})")
+            wb = f"{r['weight_bytes_written_per_sample']:,.0f} ({r['weight_bytes_saved_per_sample']:,.0f})"
+        peak = max(r["onchip_bytes_by_core"].values(), key=lambda m: sum(m.values()))
+        extra = peak.get("accumulators", 0) + peak.get("optimizer_state", 0)
+        float_acc = f" (float {r['float_test_accuracy']:.3f})" if "float_test_accuracy" in r else ""
+        rows.append(f"| {r['workload']} | {_setting(r)} | {r['lr']} | {r['samples_trained']:,} | "
+                    f"{r['test_accuracy']:.3f}{float_acc} | {cyc} | {en} | {wb} | {r['onchip_bytes_peak']:,} "
+                    f"({extra:,}) | {r['wall_seconds']:.0f} |")
+    return head + rows
+
+
+def tradeoff(results: list[dict]) -> list[str]:
+    """Accuracy against chip energy per sample and to reach the end of training, per task."""
+    out = ["| task | setting | test accuracy | energy nJ / sample | energy mJ for all samples | cycles / sample |",
+           "|---|---|---:|---:|---:|---:|"]
+    for r in sorted((r for r in results if r["cycles_per_sample"] is not None),
+                    key=lambda r: (r["workload"], r["energy_pj_per_sample"])):
+        out.append(f"| {r['workload']} | {_setting(r)} | {r['test_accuracy']:.3f} | "
+                   f"{r['energy_pj_per_sample'] / 1e3:,.1f} | "
+                   f"{r['energy_pj_per_sample'] * r['samples_trained'] / 1e9:,.2f} | {r['cycles_per_sample']:,.0f} |")
+    return out
+
+
+def parse_setting(text: str) -> tuple:
+    """RULE:P:B:OPTIMIZER[:LR], e.g. danp:4:1:sgd:0.012."""
+    rule, p, b, opt, *lr = text.split(":")
+    return rule, int(p), int(b), opt, float(lr[0]) if lr else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--chip-every", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--workloads", default="digits_seq_rnn,digits_delayed_rnn")
+    ap.add_argument("--baselines", default="digits_delayed_rnn",
+                    help="workloads on which np and anp with plain SGD run too (comma-separated)")
+    ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR] instead of the built-in list")
+    ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
+    ap.add_argument("--out", help="write the raw reports (JSON) here")
+    args = ap.parse_args()
+    base = args.baselines.split(",")
+    settings = [parse_setting(t) for t in args.settings.split(",")] if args.settings else SETTINGS
+    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s) for w in args.workloads.split(",")
+            for s in settings + (BASELINES if w in base and not args.settings else [])]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(run_one, jobs))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print("\n".join(table(results) + [""] + tradeoff(results)))
+
+
+if __name__ == "__main__":
+    main()
