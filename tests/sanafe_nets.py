@@ -1,0 +1,119 @@
+"""Small networks written in SANA-FE 2.x's file format (our own files, for the format only) together with the
+same network in coresim's own YAML + npz. Used by tests/test_sanafe_files.py and benchmarks/bench_sanafe_files.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+# A SANA-FE architecture: 2 x 2 tiles of 2 cores (our own figures, in SANA-FE's units: J and s).
+ARCH = """\
+architecture:
+  name: small_mesh
+  attributes: {width: 2, height: 2, link_buffer_size: 8, sync_model: table, latency_sync: {1: 0.5e-6, 3: 0.9e-6}}
+  tile:
+    - name: t[0..3]
+      attributes: {energy_north_hop: 4.0e-12, latency_north_hop: 6.0e-9, energy_south_hop: 4.0e-12,
+                   latency_south_hop: 6.0e-9, energy_east_hop: 2.0e-12, latency_east_hop: 4.0e-9,
+                   energy_west_hop: 2.0e-12, latency_west_hop: 4.0e-9}
+      core:
+        - name: c[0..1]
+          attributes: {buffer_position: soma, max_neurons_supported: 64}
+          axon_in:
+            - name: ain
+              attributes: {energy_message_in: 1.0e-12, latency_message_in: 10.0e-9}
+          synapse:
+            - name: syn_dense
+              attributes: {model: current_based, energy_process_spike: 30.0e-12, latency_process_spike: 4.0e-9}
+            - name: syn_sparse
+              attributes: {model: current_based, energy_process_spike: 20.0e-12, latency_process_spike: 5.0e-9}
+          dendrite:
+            - name: dend
+              attributes: {model: accumulator, energy_update: 0.0, latency_update: 0.0}
+          soma:
+            - name: lif
+              attributes: {model: leaky_integrate_fire, energy_access_neuron: 50.0e-12, latency_access_neuron: 5.0e-9,
+                           energy_update_neuron: 20.0e-12, latency_update_neuron: 5.0e-9,
+                           energy_spike_out: 70.0e-12, latency_spike_out: 30.0e-9}
+            - name: inputs[0..63]
+              attributes: {model: input, energy_access_neuron: 0.0, latency_access_neuron: 0.0,
+                           energy_update_neuron: 0.0, latency_update_neuron: 0.0, energy_spike_out: 0.0,
+                           latency_spike_out: 0.0}
+          axon_out:
+            - name: aout
+              attributes: {energy_message_out: 100.0e-12, latency_message_out: 5.0e-9}
+"""
+
+
+def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps: int = 12, rate: float = 0.4):
+    """(SANA-FE SNN text, coresim workload dict, coresim params, input raster (1, T, n_in)).
+
+    in (spike trains) -> h (dense edge, per-neuron thresholds with fractions, integer biases, hard reset to -1,
+    sparse edges to itself) -> o (a sparse edge plus single-neuron edges, some repeating a sparse pair: they add).
+    Every neuron on a core by a `mappings` section (coresim ignores it)."""
+    rng = np.random.default_rng(seed)
+    raster = (rng.random((steps, n_in)) < rate).astype(np.int8)
+    w_ih = rng.integers(-3, 7, size=(n_in, n_h))          # SANA-FE dense: row-major (source, target)
+    rec = [(int(a), int(b), int(rng.integers(-4, 3))) for a, b in rng.integers(0, n_h, size=(6, 2))]
+    sp_ho = [(int(a), int(b), int(rng.integers(-2, 6))) for a, b in rng.integers(0, [n_h, n_o], size=(12, 2))]
+    single = [(sp_ho[0][0], sp_ho[0][1], 3), (int(rng.integers(n_h)), int(rng.integers(n_o)), 4)]
+    thr_h = rng.integers(2, 9, size=n_h) + rng.choice([0.0, 0.5], size=n_h)
+    bias_h = rng.integers(-1, 2, size=n_h)
+    thr_o = 3.0
+
+    neurons_in = [{str(i): [{"spikes": raster[:, i].tolist()}]} for i in range(n_in)]
+    neurons_h = [{str(i): [{"threshold": float(thr_h[i])}, {"bias": int(bias_h[i])}]} for i in range(n_h)]
+    snn = {
+        "network": {
+            "name": f"sanafe_random_{seed}",
+            "groups": [
+                {"name": "in", "attributes": [{"log_spikes": True}], "neurons": neurons_in},
+                {"name": "h", "attributes": [{"reset": -1.0}, {"reset_mode": "hard"}, {"log_spikes": True}],
+                 "neurons": neurons_h},
+                {"name": "o", "attributes": [{"soma": {"threshold": thr_o}}, {"leak_decay": 1.0}],
+                 "neurons": [{f"0..{n_o - 1}": []}]},
+            ],
+            "edges": [
+                {"in -> h": [{"type": "dense"}, {"weight": w_ih.ravel().tolist()}]},
+                {"h -> h": [{"type": "sparse"}, {"source_target_pairs": [[a, b] for a, b, _ in rec]},
+                            {"weight": [w for *_, w in rec]}]},
+                {"h -> o": [{"type": "sparse"}, {"source_target_pairs": [[a, b] for a, b, _ in sp_ho]},
+                            {"weight": [w for *_, w in sp_ho]}]},
+            ] + [{f"h.{a} -> o.{b}": [{"weight": w}]} for a, b, w in single],
+        },
+        "mappings": [{"in": [{"core": "0.0"}, {"soma": "inputs[0]"}]}, {"h": [{"core": "1.0"}]},
+                     {"o": [{"core": "3.1"}]}],
+    }
+    # the same network in coresim's own description
+    rec_m = np.zeros((n_h, n_h), np.int64)
+    for a, b, w in rec:
+        rec_m[b, a] += w
+    ho = np.zeros((n_o, n_h), np.int64)
+    for a, b, w in sp_ho + single:
+        ho[b, a] += w
+    params = {"h.weight": w_ih.T.astype(np.int64), "h.recurrent_weight": rec_m, "h.bias": bias_h.astype(np.int64),
+              "h.threshold": np.floor(thr_h).astype(np.int64) + 1, "o.weight": ho,
+              "o.threshold": np.full(n_o, 4, np.int64)}
+    spec = {"name": f"native_random_{seed}", "timesteps": steps, "weights": "native.npz",
+            "input": {"shape": [n_in], "encoding": "raster", "dataset": "file", "file": "native_input.npz",
+                      "samples": 1},
+            "layers": [
+                {"name": "h", "type": "linear", "out_features": n_h, "recurrent": True, "bias": True,
+                 "synaptic_delay": 1, "neuron": {"model": "if", "threshold": 1, "reset": "hard", "reset_value": -1}},
+                {"name": "o", "type": "linear", "out_features": n_o, "synaptic_delay": 1,
+                 "neuron": {"model": "if", "threshold": 4}},
+            ], "readout": "spike_count"}
+    return yaml.safe_dump(snn, sort_keys=False), spec, params, raster[None]
+
+
+def write_pair(folder: Path, seed: int = 0, **kw) -> tuple[Path, Path]:
+    """Writes the SANA-FE file (sanafe_snn.yaml) and the native one (native.yaml + npz files)."""
+    snn, spec, params, raster = random_net(seed, **kw)
+    (folder / "sanafe_snn.yaml").write_text(snn)
+    (folder / "native.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    np.savez(folder / "native.npz", **params)
+    np.savez(folder / "native_input.npz", x=raster)
+    return folder / "sanafe_snn.yaml", folder / "native.yaml"
