@@ -73,7 +73,7 @@ def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps
                 {"name": "in", "attributes": [{"log_spikes": True}], "neurons": neurons_in},
                 {"name": "h", "attributes": [{"reset": -1.0}, {"reset_mode": "hard"}, {"log_spikes": True}],
                  "neurons": neurons_h},
-                {"name": "o", "attributes": [{"soma": {"threshold": thr_o}}, {"leak_decay": 1.0}],
+                {"name": "o", "attributes": [{"soma": {"threshold": thr_o}}, {"leak_decay": 1.0}, {"log_spikes": True}],
                  "neurons": [{f"0..{n_o - 1}": []}]},
             ],
             "edges": [
@@ -84,8 +84,9 @@ def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps
                             {"weight": [w for *_, w in sp_ho]}]},
             ] + [{f"h.{a} -> o.{b}": [{"weight": w}]} for a, b, w in single],
         },
-        "mappings": [{"in": [{"core": "0.0"}, {"soma": "inputs[0]"}]}, {"h": [{"core": "1.0"}]},
-                     {"o": [{"core": "3.1"}]}],
+        # one input unit per input neuron: a SANA-FE input unit holds one spike train
+        "mappings": [{f"in.{i}": [{"core": "0.0"}, {"soma": f"inputs[{i}]"}]} for i in range(n_in)]
+        + [{"h": [{"core": "1.0"}]}, {"o": [{"core": "3.1"}]}],
     }
     # the same network in coresim's own description
     rec_m = np.zeros((n_h, n_h), np.int64)
