@@ -18,7 +18,9 @@ add):
   IF -> `if`, LIF and CubaLIF with tau_syn <= dt -> `lif` with leak shift k = round(log2(tau/dt)) (decay 2^-k for
   NIR's dt/tau), LI -> `li` with that leak, I -> `li` without leak, Threshold -> `relu` with 1 output bit (fires
   when the current minus floor(s thr) >= 1). CubaLIF with tau_syn > dt -> an `li` layer (the synaptic current, leak
-  from tau_syn) feeding an identity `lif` layer. Hard reset to round(s v_reset); v_leak must be 0.
+  from tau_syn) feeding an identity `lif` layer. Hard reset to round(s v_reset); v_leak must be 0. A LIF with tau =
+  dt keeps no state (v = r I each step: snnTorch's beta = 0) -> `relu` with 1 output bit as Threshold; one with tau
+  and r infinite (snnTorch's beta = 1, see coresim.workload.nir_float) -> `if` with gain 1.
 - Fan-in (several producers, NIR adds them) -> an `add` layer; the producers' integer scales must agree (synaptic
   producers of one node are quantised together). A recurrent edge must come from a Linear/Affine (zero bias) fed
   only by the neuron it returns to, whose input is a Linear/Affine: the layer's `recurrent_weight`.
@@ -47,10 +49,13 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.workload import nir_graph as ng
-from coresim.workload.nir_float import delay_steps
+from coresim.workload.nir_float import delay_steps, input_gain
 
 DEFAULT_DT = 1e-4
 MAX_UNROLL = 1 << 24  # weights of an unrolled convolution or pool
+# Weights this close to an integer (relative) are integers: float32 parameters (snnTorch exports tau = dt / (1 -
+# beta) in float32) make gains such as dt/tau r = 1 + 2.5e-8.
+INT_TOL = 1e-6
 
 
 @dataclass
@@ -143,6 +148,12 @@ def _profiles(node, logical: tuple[int, ...], conv: bool, dt: float, err) -> lis
     if k in ("IF", "I"):
         return [{"model": "if" if spiking else "li", "gain": pc("r"), "thr": thr, "reset": reset, "leak": 0}]
     tau = pc("tau_mem" if k == "CubaLIF" else "tau", "tau")
+    if k == "LIF" and np.all(np.isinf(tau)):  # no leak: snnTorch's beta = 1 (tau = r = inf, gain 1)
+        if not np.all(np.isinf(pc("r"))):
+            err("tau is infinite and r finite: no input reaches v")
+        return [{"model": "if", "gain": input_gain(dt, tau, pc("r")), "thr": thr, "reset": reset, "leak": 0}]
+    if k == "LIF" and np.allclose(tau, dt, rtol=1e-6):  # v = r I every step: stateless (snnTorch's beta = 0)
+        return [{"model": "relu", "gain": pc("r"), "thr": thr, "reset": 0}]
     prof = {"model": "lif" if spiking else "li", "gain": dt / tau * pc("r"), "thr": thr, "reset": reset,
             "leak": _leak_shift(tau, dt, err)}
     if k != "CubaLIF":
@@ -434,7 +445,8 @@ class _Importer:
         rows = ws[0].shape[0]
         vals = np.concatenate([x.ravel() for x in ws + [b for b in bs if b is not None]])
         rowmax = np.max([np.abs(x.reshape(rows, -1)).max(axis=1) for x in ws], axis=0)
-        if np.all(np.abs(vals - np.round(vals)) < 1e-9) and rowmax.max(initial=0) <= self.lim:
+        if np.all(np.abs(vals - np.round(vals)) <= INT_TOL * np.maximum(1.0, np.abs(vals))) \
+                and rowmax.max(initial=0) <= self.lim:
             s = np.ones(rows)
         elif per_layer:
             s = np.full(rows, self.lim / max(rowmax.max(initial=0), 1e-30))
