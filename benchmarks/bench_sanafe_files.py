@@ -2,8 +2,8 @@
 
 Per case a network is written in SANA-FE 2.x's YAML format (tests/sanafe_nets.py: our own files, an input group
 with spike trains, a hidden group with per-neuron fractional thresholds, integer biases, hard reset to -1 and
-recurrent sparse edges, an output group fed by a sparse hyperedge plus single-neuron edges), with the small
-architecture file tests/sanafe_nets.ARCH. Then
+recurrent sparse edges (odd seeds: soft reset, integer thresholds), an output group fed by a sparse hyperedge
+plus single-neuron edges), with the small architecture file tests/sanafe_nets.ARCH. Then
 - `coresim run ARCH.yaml SNN.yaml` (Python API coresim.run.run: the files converted by coresim.spec.sanafe and
   coresim.workload.sanafe, event engine), per-layer spikes from the chip's trace;
 - SANA-FE 2.2.9 itself (its own interpreter, `--sanafe-python`, default /work/venvs/sanafe/bin/python, as a
@@ -62,9 +62,10 @@ def sanafe_spikes(python: str, arch: Path, snn: Path, steps: int, sizes: dict[st
 
 
 def case(python: str, tmp: Path, seed: int, steps: int) -> dict:
+    """Odd seeds: the hidden group resets softly (v -= T, integer thresholds)."""
     from coresim.run import run
 
-    snn, _ = write_pair(tmp, seed, steps=steps)
+    snn, _ = write_pair(tmp, seed, steps=steps, soft=seed % 2 == 1)
     arch = tmp / "arch.yaml"
     arch.write_text(ARCH)
     res = run(arch, snn)

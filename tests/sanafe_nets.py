@@ -48,19 +48,21 @@ architecture:
 """
 
 
-def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps: int = 12, rate: float = 0.4):
+def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps: int = 12, rate: float = 0.4,
+               soft: bool = False):
     """(SANA-FE SNN text, coresim workload dict, coresim params, input raster (1, T, n_in)).
 
     in (spike trains) -> h (dense edge, per-neuron thresholds with fractions, integer biases, hard reset to -1,
     sparse edges to itself) -> o (a sparse edge plus single-neuron edges, some repeating a sparse pair: they add).
-    Every neuron on a core by a `mappings` section (coresim ignores it)."""
+    Every neuron on a core by a `mappings` section (coresim ignores it). `soft`: h resets softly (v -= T) and its
+    thresholds are integers."""
     rng = np.random.default_rng(seed)
     raster = (rng.random((steps, n_in)) < rate).astype(np.int8)
     w_ih = rng.integers(-3, 7, size=(n_in, n_h))          # SANA-FE dense: row-major (source, target)
     rec = [(int(a), int(b), int(rng.integers(-4, 3))) for a, b in rng.integers(0, n_h, size=(6, 2))]
     sp_ho = [(int(a), int(b), int(rng.integers(-2, 6))) for a, b in rng.integers(0, [n_h, n_o], size=(12, 2))]
     single = [(sp_ho[0][0], sp_ho[0][1], 3), (int(rng.integers(n_h)), int(rng.integers(n_o)), 4)]
-    thr_h = rng.integers(2, 9, size=n_h) + rng.choice([0.0, 0.5], size=n_h)
+    thr_h = rng.integers(2, 9, size=n_h) + (0.0 if soft else rng.choice([0.0, 0.5], size=n_h))
     bias_h = rng.integers(-1, 2, size=n_h)
     thr_o = 3.0
 
@@ -71,7 +73,8 @@ def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps
             "name": f"sanafe_random_{seed}",
             "groups": [
                 {"name": "in", "attributes": [{"log_spikes": True}], "neurons": neurons_in},
-                {"name": "h", "attributes": [{"reset": -1.0}, {"reset_mode": "hard"}, {"log_spikes": True}],
+                {"name": "h", "attributes": [{"reset": -1.0}, {"reset_mode": "soft" if soft else "hard"},
+                                             {"log_spikes": True}],
                  "neurons": neurons_h},
                 {"name": "o", "attributes": [{"soma": {"threshold": thr_o}}, {"leak_decay": 1.0}, {"log_spikes": True}],
                  "neurons": [{f"0..{n_o - 1}": []}]},
@@ -103,14 +106,15 @@ def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps
                       "samples": 1},
             "layers": [
                 {"name": "h", "type": "linear", "out_features": n_h, "recurrent": True, "bias": True,
-                 "synaptic_delay": 1, "neuron": {"model": "if", "threshold": 1, "reset": "hard", "reset_value": -1}},
+                 "synaptic_delay": 1, "neuron": {"model": "if", "threshold": 1, "reset": "subtract" if soft else "hard",
+                                                 "reset_value": -1}},
                 {"name": "o", "type": "linear", "out_features": n_o, "synaptic_delay": 1,
                  "neuron": {"model": "if", "threshold": 4}},
             ], "readout": "spike_count"}
     return yaml.safe_dump(snn, sort_keys=False), spec, params, raster[None]
 
 
-def write_pair(folder: Path, seed: int = 0, **kw) -> tuple[Path, Path]:
+def write_pair(folder: Path, seed: int = 0, **kw) -> tuple[Path, Path]:  # kw: random_net's
     """Writes the SANA-FE file (sanafe_snn.yaml) and the native one (native.yaml + npz files)."""
     snn, spec, params, raster = random_net(seed, **kw)
     (folder / "sanafe_snn.yaml").write_text(snn)

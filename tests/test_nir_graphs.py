@@ -176,3 +176,18 @@ def test_snntorch_betas_equal_float_reference(tmp_path, beta):
     for name, (a, b) in pairs.items():
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert pairs["n1"][1].sum() > 0 and pairs["n2"][1].sum() > 0
+
+
+def test_subtract_reset_integer_thresholds_exact(tmp_path):
+    """NIR's subtract reset (v > T, v -= T) with integer T is coresim's `subtract` reset: exact, node by node (a
+    `soft` reset subtracts floor(T) + 1)."""
+    def node(shape, thr):
+        ones = np.ones(shape)
+        return nir.IF(r=ones, v_threshold=np.floor(thr) * ones, v_reset=0 * ones)
+    g = nets.chain(np.random.default_rng(4), neuron=node)
+    g.metadata["reset_mechanism"] = "subtract"
+    imp, pairs, _ = chip_vs_float(tmp_path, g)
+    assert {la["neuron"]["reset"] for la in imp.spec["layers"]} == {"subtract"}
+    for name, (a, b) in pairs.items():
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert pairs["n1"][1].sum() > 0 and pairs["n2"][1].sum() > 0

@@ -31,9 +31,9 @@ def functional(path):
     return run_functional(net, x).outputs
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_same_spikes_as_native_description(tmp_path, seed):
-    snn, native = write_pair(tmp_path, seed)
+@pytest.mark.parametrize("seed,soft", [(0, False), (1, False), (2, True), (3, True)])
+def test_same_spikes_as_native_description(tmp_path, seed, soft):
+    snn, native = write_pair(tmp_path, seed, soft=soft)
     a, b = functional(snn), functional(native)
     assert set(a) == set(b) == {"h", "o"}
     for k in a:
@@ -93,7 +93,8 @@ def _group(name):
 
 SNN_ERRORS = [
     (lambda d: _group("h")(d)["attributes"].append({"leak_decay": 0.9}), "network.groups[1].leak_decay"),
-    (lambda d: _group("h")(d)["attributes"].append({"reset_mode": "soft"}), "network.groups[1].reset_mode"),
+    (lambda d: _group("h")(d)["attributes"].append({"reset_mode": "none"}), "network.groups[1].reset_mode"),
+    (lambda d: _group("h")(d)["attributes"].append({"reset_mode": "soft"}), "network.groups[1].threshold"),
     (lambda d: _group("o")(d)["attributes"].append({"refractory_delay": 2}), "network.groups[2].refractory_delay"),
     (lambda d: _group("o")(d)["attributes"].append({"taps": 2}), "network.groups[2].taps"),
     (lambda d: d["network"]["edges"][0]["in -> h"].__setitem__(0, {"type": "conv2d"}),

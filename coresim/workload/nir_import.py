@@ -33,7 +33,8 @@ node's weights divided by its input's factor and multiplied by its neurons' inpu
 for IF/I, a w_in for CubaLIF's current). If they and the bias are integers within the width they are kept (s = 1);
 otherwise each output channel c gets s_c = (2^(bits-1) - 1) / max|W_c| (one s for the layer when the reset value
 is not 0) and W = round(s W), b = round(s b). The membrane is in the same units: threshold floor(s v_thr) + 1
-(NIR fires when v > v_thr, coresim when v >= threshold).
+(NIR fires when v > v_thr, coresim when v >= threshold). A subtract reset (graph metadata) is coresim's `subtract`
+(v -= threshold - 1 = s v_thr: exact) where every s v_thr is an integer, else `soft` (v -= floor(s v_thr) + 1).
 """
 
 from __future__ import annotations
@@ -179,7 +180,9 @@ def _neuron_of(prof: dict[str, Any], s: np.ndarray, err, soft: bool = False):
     thr = floor + 1
     if np.any(thr <= 0):
         err("v_threshold must be positive")
-    nd = {"model": model, "reset": "soft" if soft else "hard", "threshold": int(thr.max())}
+    exact = soft and np.all(np.abs(s * prof["thr"] - np.round(s * prof["thr"])) < 1e-9)  # v -= s thr exactly
+    nd = {"model": model, "reset": ("subtract" if exact else "soft") if soft else "hard",
+          "threshold": int(thr.max())}
     if not soft:
         nd["reset_value"] = int(round(prof["reset"] * s[0]))
     if model == "lif":

@@ -8,7 +8,8 @@ of neurons to cores. What they become:
 - Any other group -> a sparse `linear` layer (layer name = group name) of `if` neurons. SANA-FE's
   leaky_integrate_fire without leak (leak_decay 1, input_decay 0) fires when v > threshold T and resets to
   `reset`; on integer weights and biases that is coresim's `if` with threshold floor(T) + 1 (v >= threshold, per
-  neuron) and hard reset to `reset`; `bias` -> the layer's bias (added every step).
+  neuron) and hard reset to `reset`; a soft reset (v -= T, integer T) is coresim's `subtract` reset (v -= threshold
+  - 1); `bias` -> the layer's bias (added every step).
 - Edges (`a.i -> b.j: [weight: w]`, hyperedges `a -> b: [type: dense, weight: [...]]` row-major over (source,
   target), `type: sparse` with `source_target_pairs`) -> the layer's weights. SANA-FE delays every hop by one
   step: every layer has `synaptic_delay: 1`, and a group's edges to itself become its recurrent weights (one
@@ -18,8 +19,9 @@ of neurons to cores. What they become:
 
 Ignored with one warning line (cost-only): soma/synapse/dendrite hardware names, force_update, mappings. Ignored
 silently: log_spikes, log_potential, log_u. Anything that changes spikes and has no exact coresim counterpart
-(leak, input decay, soft reset, refractory delay, reverse thresholds, initial potential, non-integer weights,
-conv2d hyperedges, Poisson or rate inputs, edge delays) is an error naming the file and field.
+(leak, input decay, soft reset with a fractional threshold, refractory delay, reverse thresholds, initial
+potential, non-integer weights, conv2d hyperedges, Poisson or rate inputs, edge delays) is an error naming the file
+and field.
 """
 
 from __future__ import annotations
@@ -255,22 +257,25 @@ def _neuron_params(g: _Group, file: str, ignored: set[str]) -> tuple[dict[str, A
         if bad:
             raise SpecError(file, f"{g.where}.{key}", f"{bad[0]!r}: {what} has no exact coresim counterpart")
     modes = set(col("reset_mode", "hard"))
-    if modes != {"hard"}:
-        raise SpecError(file, f"{g.where}.reset_mode", f"{sorted(modes - {'hard'})[0]!r}: only hard resets map "
-                                                       f"exactly (SANA-FE fires on v > T, coresim on v >= T)")
+    if len(modes) != 1 or not modes <= {"hard", "soft"}:
+        raise SpecError(file, f"{g.where}.reset_mode", f"{sorted(modes)}: one reset mode per group, hard or soft "
+                                                       f"(`none` and `saturate` have no coresim counterpart)")
+    soft = modes == {"soft"}
     resets = set(col("reset", 0.0))
     if len(resets) != 1 or any(r != round(r) for r in resets):
         raise SpecError(file, f"{g.where}.reset", f"{sorted(resets)}: coresim needs one integer reset per group")
     thr = np.asarray(col("threshold", 0.0), dtype=np.float64)
     if np.any(thr < 0):
         raise SpecError(file, f"{g.where}.threshold", "negative thresholds have no coresim counterpart")
+    if soft and np.any(np.round(thr) != thr):
+        raise SpecError(file, f"{g.where}.threshold", "a soft reset (v -= T) needs integer thresholds here")
     bias = np.asarray(col("bias", 0.0), dtype=np.float64)
     if np.any(np.round(bias) != bias):
         raise SpecError(file, f"{g.where}.bias", "biases must be integers")
     params = {f"{g.name}.threshold": np.floor(thr).astype(np.int64) + 1}
     if np.any(bias):
         params[f"{g.name}.bias"] = bias.astype(np.int64)
-    neuron = {"model": "if", "threshold": 1, "reset": "hard", "reset_value": int(resets.pop())}
+    neuron = {"model": "if", "threshold": 1, "reset": "subtract" if soft else "hard", "reset_value": int(resets.pop())}
     return neuron, params
 
 
