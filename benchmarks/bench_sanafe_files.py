@@ -10,7 +10,8 @@ plus single-neuron edges), with the small architecture file tests/sanafe_nets.AR
   subprocess: coresim never imports it) loads the same two files (sanafe.load_arch, sanafe.load_net) and
   simulates T steps with its spike trace.
 SANA-FE's step s (from 1) is coresim's timestep s - 1 (coresim.workload.sanafe). Prints per case the spike counts
-and whether every group's raster is equal.
+and whether every group's raster is equal; the first case is the shipped examples/sanafe_snn.yaml (its trains
+padded with silence to the run's steps).
 
 Usage: python benchmarks/bench_sanafe_files.py [--cases 5] [--steps 30] [--json OUT]
 """
@@ -61,14 +62,18 @@ def sanafe_spikes(python: str, arch: Path, snn: Path, steps: int, sizes: dict[st
     return rasters
 
 
-def case(python: str, tmp: Path, seed: int, steps: int) -> dict:
-    """Odd seeds: the hidden group resets softly (v -= T, integer thresholds)."""
+def case(python: str, tmp: Path, seed: int | None, steps: int) -> dict:
+    """A random network (odd seeds: the hidden group resets softly, v -= T, integer thresholds), or with seed None
+    the shipped examples/sanafe_snn.yaml."""
     from coresim.run import run
 
-    snn, _ = write_pair(tmp, seed, steps=steps, soft=seed % 2 == 1)
+    if seed is None:
+        snn = ROOT / "examples" / "sanafe_snn.yaml"
+    else:
+        snn, _ = write_pair(tmp, seed, steps=steps, soft=seed % 2 == 1)
     arch = tmp / "arch.yaml"
     arch.write_text(ARCH)
-    res = run(arch, snn)
+    res = run(arch, snn, overrides=[f"workload.timesteps={steps}"])
     ours = {k: v[0].reshape(steps, -1) for k, v in res.trace.outputs.items()}
     theirs = sanafe_spikes(python, arch, snn, steps, {k: v.shape[1] for k, v in ours.items()})
     return {"spikes_coresim": {k: int(v.sum()) for k, v in ours.items()},
@@ -86,10 +91,11 @@ def main() -> None:
     python = sanafe_python(args.sanafe_python)
     print(f"machine: {machine()}; SANA-FE interpreter: {python}")
     rows = {}
-    for seed in range(args.cases):
+    for seed in [None, *range(args.cases)]:
         with tempfile.TemporaryDirectory(prefix="bench_sanafe_files_") as d:
-            rows[seed] = r = case(python, Path(d), seed, args.steps)
-        print(f"seed {seed}: spikes coresim {r['spikes_coresim']}, SANA-FE {r['spikes_sanafe']}: "
+            rows[str(seed)] = r = case(python, Path(d), seed, args.steps)
+        name = "examples/sanafe_snn.yaml" if seed is None else f"seed {seed}"
+        print(f"{name}: spikes coresim {r['spikes_coresim']}, SANA-FE {r['spikes_sanafe']}: "
               f"{'equal' if r['equal'] else 'DIFFERENT'}")
     if args.json:
         with atomic_path(args.json) as tmp_out:

@@ -10,42 +10,7 @@ import numpy as np
 import yaml
 
 # A SANA-FE architecture: 2 x 2 tiles of 2 cores (our own figures, in SANA-FE's units: J and s).
-ARCH = """\
-architecture:
-  name: small_mesh
-  attributes: {width: 2, height: 2, link_buffer_size: 8, sync_model: table, latency_sync: {1: 0.5e-6, 3: 0.9e-6}}
-  tile:
-    - name: t[0..3]
-      attributes: {energy_north_hop: 4.0e-12, latency_north_hop: 6.0e-9, energy_south_hop: 4.0e-12,
-                   latency_south_hop: 6.0e-9, energy_east_hop: 2.0e-12, latency_east_hop: 4.0e-9,
-                   energy_west_hop: 2.0e-12, latency_west_hop: 4.0e-9}
-      core:
-        - name: c[0..1]
-          attributes: {buffer_position: soma, max_neurons_supported: 64}
-          axon_in:
-            - name: ain
-              attributes: {energy_message_in: 1.0e-12, latency_message_in: 10.0e-9}
-          synapse:
-            - name: syn_dense
-              attributes: {model: current_based, energy_process_spike: 30.0e-12, latency_process_spike: 4.0e-9}
-            - name: syn_sparse
-              attributes: {model: current_based, energy_process_spike: 20.0e-12, latency_process_spike: 5.0e-9}
-          dendrite:
-            - name: dend
-              attributes: {model: accumulator, energy_update: 0.0, latency_update: 0.0}
-          soma:
-            - name: lif
-              attributes: {model: leaky_integrate_fire, energy_access_neuron: 50.0e-12, latency_access_neuron: 5.0e-9,
-                           energy_update_neuron: 20.0e-12, latency_update_neuron: 5.0e-9,
-                           energy_spike_out: 70.0e-12, latency_spike_out: 30.0e-9}
-            - name: inputs[0..63]
-              attributes: {model: input, energy_access_neuron: 0.0, latency_access_neuron: 0.0,
-                           energy_update_neuron: 0.0, latency_update_neuron: 0.0, energy_spike_out: 0.0,
-                           latency_spike_out: 0.0}
-          axon_out:
-            - name: aout
-              attributes: {energy_message_out: 100.0e-12, latency_message_out: 5.0e-9}
-"""
+ARCH = (Path(__file__).resolve().parents[1] / "examples" / "sanafe_arch.yaml").read_text()
 
 
 def random_net(seed: int = 0, n_in: int = 12, n_h: int = 10, n_o: int = 4, steps: int = 12, rate: float = 0.4,

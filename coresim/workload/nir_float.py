@@ -66,7 +66,9 @@ class _Neuron:
         if k in ("IF", "I"):
             self.v = self.v + p["r"] * x
         elif k in ("LIF", "LI"):
-            self.v = self.v + dt / p["tau"] * (p["v_leak"] - self.v) + input_gain(dt, p["tau"], p["r"]) * x
+            inf = np.isinf(p["tau"]) & np.isinf(p["r"])  # no leak, unit gain (see the module docstring)
+            tau, r = np.where(inf, 1.0, p["tau"]), np.where(inf, 1.0, p["r"])
+            self.v = np.where(inf, self.v + x, self.v + dt / tau * (p["v_leak"] - self.v + r * x))
         else:  # CubaLIF
             a = np.minimum(1.0, dt / p["tau_syn"])
             self.i = self.i + a * (p["w_in"] * x - self.i)
