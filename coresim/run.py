@@ -25,7 +25,7 @@ from coresim.spec.files import load_chip
 from coresim.spec.load import canonical_json, sha256_of
 from coresim.spec.run import RunOptions, split_overrides
 from coresim.trace.record import SimTrace
-from coresim.workload.files import load_workload_spec
+from coresim.workload.files import imported_inputs, imported_params, load_workload_spec
 from coresim.workload.graph import Network, build_network
 from coresim.workload.inputs import encode_all, load_samples
 
@@ -60,14 +60,12 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     backend.check_options()
     bits = weight_bits(chip)[0]
     wspec, wpath = load_workload_spec(workload_path, work_ov, nir_dt=nir_dt, weight_bits=bits)
-    params = None
-    if wpath.suffix == ".nir":
-        from coresim.workload.nir_import import load_nir
-        params = load_nir(wpath, nir_dt, bits)[1]
-    net = build_network(wspec, wpath.parent, str(wpath), params=params)
+    net = build_network(wspec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits))
     check_fits_chip(chip, net, str(wpath))
-    x, y = load_samples(wspec.input, wpath.parent, np.random.default_rng(opts.seed), str(wpath))
-    inputs = encode_all(x, wspec.input, wspec.timesteps, opts.seed)
+    inputs, y = imported_inputs(wspec, wpath), None
+    if inputs is None:
+        x, y = load_samples(wspec.input, wpath.parent, np.random.default_rng(opts.seed), str(wpath))
+        inputs = encode_all(x, wspec.input, wspec.timesteps, opts.seed)
     log.info("mapping %s (%d layers) onto %s with %s", wspec.name, len(net.layers), chip.name, opts.mapping)
     if opts.partition is not None and backend.partitions:
         backend = Partitioned(backend)

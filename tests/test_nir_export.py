@@ -92,3 +92,23 @@ def test_inexpressible_layer_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "layers[0] (c1): cannot be expressed in NIR: neuron model dynamic_threshold" in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_subtract_reset_round_trip(tmp_path):
+    """A `subtract` reset exports as v_threshold = threshold - 1 with metadata subtract and imports back as itself."""
+    spec = yaml.safe_load(yaml.safe_dump(SMALL))
+    for la in spec["layers"]:
+        if "neuron" in la:
+            la["neuron"] = {"model": "if", "threshold": 30, "reset": "subtract"}
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "w.nir"
+    assert main(["export", str(tmp_path / "w.yaml"), "--to", "nir", "-o", str(out)]) == 0
+    assert {la["neuron"]["reset"] for la in load_nir(out)[0]["layers"] if "neuron" in la} == {"subtract"}
+    hashes = []
+    for p in (tmp_path / "w.yaml", out):
+        s, path = load_workload_spec(p)
+        net = build_network(s, path.parent, str(path), params=load_nir(path)[1] if path.suffix == ".nir" else None)
+        x, _ = load_samples(s.input, path.parent, np.random.default_rng(0), str(path))
+        res = run_functional(net, encode_all(x, s.input, s.timesteps, 0))
+        hashes.append(outputs_sha256(res.outputs, [la.name for la in net.layers]))
+    assert hashes[0] == hashes[1]

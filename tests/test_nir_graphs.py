@@ -149,3 +149,45 @@ def test_shipped_examples_are_what_the_script_makes(tmp_path):
     assert [la["type"] for la in res.spec["layers"]].count("add") == 1
     rec = load_imported(ROOT / "examples" / "recurrent.nir")
     assert any(la.get("recurrent") for la in rec.spec["layers"]) and rec.spec["readout"] == "last"
+
+
+def snntorch_lif(beta: float):
+    """A LIF node as snnTorch's export_to_nir writes Leaky(beta): float32 tau = dt / (1 - beta), r = tau / dt (both
+    infinite for beta = 1)."""
+    def node(shape, thr):
+        ones = np.ones(shape, np.float32)
+        with np.errstate(divide="ignore"):
+            tau = np.float32(1e-4) / (1 - np.float32(beta)) * ones
+        return nir.LIF(tau=tau, r=tau / np.float32(1e-4), v_leak=0 * ones, v_threshold=thr * ones,
+                       v_reset=0 * ones)
+    return node
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+def test_snntorch_betas_equal_float_reference(tmp_path, beta):
+    """beta 0 (tau = dt: no state) and beta 1 (tau = r = inf: no leak) import exactly, and float32 parameters keep
+    integer weights integers (scale 1). beta 0.5 leaks by a shift: integers floor where floats do not, so only the
+    weights are checked there."""
+    imp, pairs, _ = chip_vs_float(tmp_path, nets.chain(np.random.default_rng(2), neuron=snntorch_lif(beta)))
+    graph = nets.chain(np.random.default_rng(2))
+    np.testing.assert_array_equal(imp.params["fc2.weight"], graph.nodes["fc2"].weight)
+    if beta == 0.5:
+        return
+    for name, (a, b) in pairs.items():
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert pairs["n1"][1].sum() > 0 and pairs["n2"][1].sum() > 0
+
+
+def test_subtract_reset_integer_thresholds_exact(tmp_path):
+    """NIR's subtract reset (v > T, v -= T) with integer T is coresim's `subtract` reset: exact, node by node (a
+    `soft` reset subtracts floor(T) + 1)."""
+    def node(shape, thr):
+        ones = np.ones(shape)
+        return nir.IF(r=ones, v_threshold=np.floor(thr) * ones, v_reset=0 * ones)
+    g = nets.chain(np.random.default_rng(4), neuron=node)
+    g.metadata["reset_mechanism"] = "subtract"
+    imp, pairs, _ = chip_vs_float(tmp_path, g)
+    assert {la["neuron"]["reset"] for la in imp.spec["layers"]} == {"subtract"}
+    for name, (a, b) in pairs.items():
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert pairs["n1"][1].sum() > 0 and pairs["n2"][1].sum() > 0

@@ -16,6 +16,7 @@ MODEL_PARAMS: dict[str, tuple[str, ...]] = {
     "loihi_lif": ("du", "dv", "vth", "bias_mant", "bias_exp"),
 }
 TERNARY_MODELS = ("dynamic_threshold",)
+RESET_MODES = {"hard": 0, "soft": 1, "subtract": 2}  # the `soft` argument of if_lif_step
 LI_BITS = 16  # payload of an `li` neuron's output (its membrane potential) when it is sent
 
 
@@ -88,6 +89,6 @@ class NeuronState:
             loihi_lif_step(self.u, self.v, current, p["du"], p["dv"], self.bias, self.vth, spikes)
         else:
             leak = s.leak_shift if s.model == "lif" else 0
-            if_lif_step(self.v, current, self.threshold, leak, s.reset == "soft", s.reset_value,
+            if_lif_step(self.v, current, self.threshold, leak, RESET_MODES[s.reset], s.reset_value,
                         s.v_min is not None, s.v_min or 0, spikes)
         return spikes

@@ -1,7 +1,8 @@
 """Integer IF / LIF neuron: numba kernel and its plain-numpy twin (the test oracle).
 
 Order per timestep: leak (lif: v -= v >> leak_shift, arithmetic), integrate (v += I), floor at v_min,
-fire (v >= threshold), reset (hard: v = reset_value; soft: v -= threshold). IF is LIF with no leak.
+fire (v >= threshold), reset (hard: v = reset_value; soft: v -= threshold; subtract: v -= threshold - 1). IF is
+LIF with no leak. `soft` is the reset mode: 0 hard, 1 soft, 2 subtract (coresim.neuron.RESET_MODES).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def if_lif_step(v, current, threshold, leak_shift, soft, reset_value, has_vmin, 
             th = threshold[j]
             if x >= th:
                 spikes[i, j] = 1
-                x = x - th if soft else reset_value
+                x = x - th + (soft - 1) if soft else reset_value
             else:
                 spikes[i, j] = 0
             v[i, j] = x
@@ -38,5 +39,5 @@ def if_lif_step_ref(v, current, threshold, leak_shift, soft, reset_value, has_vm
     if has_vmin:
         x = np.maximum(x, v_min)
     fire = x >= threshold[None, :]
-    x = np.where(fire, x - threshold[None, :] if soft else reset_value, x)
+    x = np.where(fire, x - threshold[None, :] + (int(soft) - 1) if soft else reset_value, x)
     return x, fire.astype(np.int8)

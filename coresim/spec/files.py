@@ -9,10 +9,12 @@ So `chipspecs/tianjicx.yaml`, `workloads/default.yaml` and bare preset names (`t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from coresim.spec.chip import ChipSpec
 from coresim.spec.load import Override, apply_overrides, read_yaml, validate
+from coresim.spec.sanafe import is_sanafe_arch, sanafe_chip
 
 SHIPPED = ("chipspecs", "workloads")
 _INSTALLED = Path(__file__).resolve().parents[1] / "_data"   # package data of a regular install
@@ -65,5 +67,11 @@ def resolve(path: str | Path | None, default: Path, kind: str) -> Path:
 def load_chip(path: str | Path | None = None, overrides: list[Override] = ()) -> ChipSpec:
     """The chip spec with `overrides` ((path, value) or (path, value, flag), see spec.load.Override) applied."""
     p = resolve(path, DEFAULT_CHIP, "chip")
-    data = apply_overrides(read_yaml(p), list(overrides), str(p))
+    data = read_yaml(p)
+    if is_sanafe_arch(data):  # a SANA-FE architecture file (coresim.spec.sanafe)
+        data, ignored = sanafe_chip(data, str(p))
+        if ignored:
+            logging.getLogger("coresim").warning("%s: SANA-FE fields ignored (they change costs, not spikes): %s",
+                                                 p, ", ".join(ignored))
+    data = apply_overrides(data, list(overrides), str(p))
     return validate(ChipSpec, data, str(p), overrides)

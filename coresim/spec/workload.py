@@ -22,7 +22,9 @@ class NeuronSpec(Spec):
 
     model: Literal["if", "lif", "none", "dynamic_threshold", "loihi_lif", "relu", "li"] = "if"
     threshold: int = Field(1, gt=0, description="fire when v >= threshold (per-channel values may be in the npz)")
-    reset: Literal["hard", "soft"] = "hard"
+    reset: Literal["hard", "soft", "subtract"] = Field(
+        "hard", description="hard: v = reset_value; soft: v -= threshold; subtract: v -= threshold - 1, i.e. the "
+                            "'fire when v > T, then v -= T' of NIR, snnTorch and SANA-FE with T = threshold - 1")
     reset_value: int = 0
     leak_shift: int = Field(0, ge=0, le=31, description="lif, li: v -= v >> leak_shift before integration")
     v_min: int | None = Field(None, description="optional floor of the membrane potential")

@@ -122,8 +122,9 @@ class _Exporter:
             return nir.LI(tau=tau * ones, r=2.0 ** n.leak_shift * ones, v_leak=0 * ones)
         if n.model not in SPIKING or n.v_min is not None:
             raise self.err(la, f"neuron model {n.model}" + (" with v_min" if n.v_min is not None else ""))
-        self.resets.add(n.reset)
-        thr = (la.threshold.astype(np.float64) - 0.5).reshape((-1,) + (1,) * (len(shape) - 1)) * ones
+        self.resets.add("soft" if n.reset == "subtract" else n.reset)
+        below = 1.0 if n.reset == "subtract" else 0.5  # v > v_thr: exact for integer v (subtract: v -= v_thr)
+        thr = (la.threshold.astype(np.float64) - below).reshape((-1,) + (1,) * (len(shape) - 1)) * ones
         reset = n.reset_value * ones
         if n.model == "if" or n.leak_shift == 0:
             return nir.IF(r=ones, v_threshold=thr, v_reset=reset)

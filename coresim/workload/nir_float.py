@@ -14,7 +14,9 @@ the first step). Forward Euler with step `dt` (seconds), state zero at the start
   Delay       output the input of round(delay / dt) steps before (zero before)
 
 IF and the Integrator take `r I` per step (a spike is a charge, as snnTorch exports them with r = 1); LIF and
-LI take `dt/tau r I` per step (snnTorch exports r = tau/dt so that one unit of input adds one unit of v).
+LI take `dt/tau r I` per step (snnTorch exports r = tau/dt so that one unit of input adds one unit of v). Where
+tau and r are both infinite (snnTorch's export of beta = 1: tau = dt / (1 - beta), r = tau/dt) the limit of
+dt/tau r under that convention, 1, is taken: no leak, one unit of v per unit of input.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ from coresim.workload.nir_graph import NEURONS, FlatGraph, kind, stateless
 def delay_steps(node, dt: float) -> int:
     d = np.unique(np.round(np.asarray(node.delay, np.float64) / dt).astype(np.int64))
     return int(d[0]) if d.size == 1 else -1
+
+
+def input_gain(dt: float, tau: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """dt/tau r of LIF and LI; 1 where tau and r are both infinite (see the module docstring)."""
+    both = np.isinf(tau) & np.isinf(r)
+    with np.errstate(invalid="ignore"):
+        return np.where(both, 1.0, dt / np.where(both, 1.0, tau) * np.where(both, 1.0, r))
 
 
 def _arr(value, shape) -> np.ndarray:
@@ -57,7 +66,9 @@ class _Neuron:
         if k in ("IF", "I"):
             self.v = self.v + p["r"] * x
         elif k in ("LIF", "LI"):
-            self.v = self.v + dt / p["tau"] * (p["v_leak"] - self.v + p["r"] * x)
+            inf = np.isinf(p["tau"]) & np.isinf(p["r"])  # no leak, unit gain (see the module docstring)
+            tau, r = np.where(inf, 1.0, p["tau"]), np.where(inf, 1.0, p["r"])
+            self.v = np.where(inf, self.v + x, self.v + dt / tau * (p["v_leak"] - self.v + r * x))
         else:  # CubaLIF
             a = np.minimum(1.0, dt / p["tau_syn"])
             self.i = self.i + a * (p["w_in"] * x - self.i)

@@ -18,7 +18,9 @@ add):
   IF -> `if`, LIF and CubaLIF with tau_syn <= dt -> `lif` with leak shift k = round(log2(tau/dt)) (decay 2^-k for
   NIR's dt/tau), LI -> `li` with that leak, I -> `li` without leak, Threshold -> `relu` with 1 output bit (fires
   when the current minus floor(s thr) >= 1). CubaLIF with tau_syn > dt -> an `li` layer (the synaptic current, leak
-  from tau_syn) feeding an identity `lif` layer. Hard reset to round(s v_reset); v_leak must be 0.
+  from tau_syn) feeding an identity `lif` layer. Hard reset to round(s v_reset); v_leak must be 0. A LIF with tau =
+  dt keeps no state (v = r I each step: snnTorch's beta = 0) -> `relu` with 1 output bit as Threshold; one with tau
+  and r infinite (snnTorch's beta = 1, see coresim.workload.nir_float) -> `if` with gain 1.
 - Fan-in (several producers, NIR adds them) -> an `add` layer; the producers' integer scales must agree (synaptic
   producers of one node are quantised together). A recurrent edge must come from a Linear/Affine (zero bias) fed
   only by the neuron it returns to, whose input is a Linear/Affine: the layer's `recurrent_weight`.
@@ -31,7 +33,8 @@ node's weights divided by its input's factor and multiplied by its neurons' inpu
 for IF/I, a w_in for CubaLIF's current). If they and the bias are integers within the width they are kept (s = 1);
 otherwise each output channel c gets s_c = (2^(bits-1) - 1) / max|W_c| (one s for the layer when the reset value
 is not 0) and W = round(s W), b = round(s b). The membrane is in the same units: threshold floor(s v_thr) + 1
-(NIR fires when v > v_thr, coresim when v >= threshold).
+(NIR fires when v > v_thr, coresim when v >= threshold). A subtract reset (graph metadata) is coresim's `subtract`
+(v -= threshold - 1 = s v_thr: exact) where every s v_thr is an integer, else `soft` (v -= floor(s v_thr) + 1).
 """
 
 from __future__ import annotations
@@ -47,10 +50,13 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.workload import nir_graph as ng
-from coresim.workload.nir_float import delay_steps
+from coresim.workload.nir_float import delay_steps, input_gain
 
 DEFAULT_DT = 1e-4
 MAX_UNROLL = 1 << 24  # weights of an unrolled convolution or pool
+# Weights this close to an integer (relative) are integers: float32 parameters (snnTorch exports tau = dt / (1 -
+# beta) in float32) make gains such as dt/tau r = 1 + 2.5e-8.
+INT_TOL = 1e-6
 
 
 @dataclass
@@ -143,6 +149,12 @@ def _profiles(node, logical: tuple[int, ...], conv: bool, dt: float, err) -> lis
     if k in ("IF", "I"):
         return [{"model": "if" if spiking else "li", "gain": pc("r"), "thr": thr, "reset": reset, "leak": 0}]
     tau = pc("tau_mem" if k == "CubaLIF" else "tau", "tau")
+    if k == "LIF" and np.all(np.isinf(tau)):  # no leak: snnTorch's beta = 1 (tau = r = inf, gain 1)
+        if not np.all(np.isinf(pc("r"))):
+            err("tau is infinite and r finite: no input reaches v")
+        return [{"model": "if", "gain": input_gain(dt, tau, pc("r")), "thr": thr, "reset": reset, "leak": 0}]
+    if k == "LIF" and np.allclose(tau, dt, rtol=1e-6):  # v = r I every step: stateless (snnTorch's beta = 0)
+        return [{"model": "relu", "gain": pc("r"), "thr": thr, "reset": 0}]
     prof = {"model": "lif" if spiking else "li", "gain": dt / tau * pc("r"), "thr": thr, "reset": reset,
             "leak": _leak_shift(tau, dt, err)}
     if k != "CubaLIF":
@@ -168,7 +180,9 @@ def _neuron_of(prof: dict[str, Any], s: np.ndarray, err, soft: bool = False):
     thr = floor + 1
     if np.any(thr <= 0):
         err("v_threshold must be positive")
-    nd = {"model": model, "reset": "soft" if soft else "hard", "threshold": int(thr.max())}
+    exact = soft and np.all(np.abs(s * prof["thr"] - np.round(s * prof["thr"])) < 1e-9)  # v -= s thr exactly
+    nd = {"model": model, "reset": ("subtract" if exact else "soft") if soft else "hard",
+          "threshold": int(thr.max())}
     if not soft:
         nd["reset_value"] = int(round(prof["reset"] * s[0]))
     if model == "lif":
@@ -434,7 +448,8 @@ class _Importer:
         rows = ws[0].shape[0]
         vals = np.concatenate([x.ravel() for x in ws + [b for b in bs if b is not None]])
         rowmax = np.max([np.abs(x.reshape(rows, -1)).max(axis=1) for x in ws], axis=0)
-        if np.all(np.abs(vals - np.round(vals)) < 1e-9) and rowmax.max(initial=0) <= self.lim:
+        if np.all(np.abs(vals - np.round(vals)) <= INT_TOL * np.maximum(1.0, np.abs(vals))) \
+                and rowmax.max(initial=0) <= self.lim:
             s = np.ones(rows)
         elif per_layer:
             s = np.full(rows, self.lim / max(rowmax.max(initial=0), 1e-30))
