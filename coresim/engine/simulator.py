@@ -76,7 +76,7 @@ class _Slot:
 
 class _TaskState:
     __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
-                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan")
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan", "n_groups")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -94,6 +94,7 @@ class _TaskState:
         self.consumers: set = set()
         self.phase = 0
         self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
+        self.n_groups = 0             # neuron-unit lane groups of its outputs
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
@@ -137,6 +138,8 @@ class ChipSimulator(TaskData, TaskSends):
         self.outputs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name])
                         for la in self.net.layers}
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
+        for st in self.states:
+            st.n_groups = cdiv(st.task.n_out, chip.core.neuron.lanes)
         self._wire()
         self._group_multicast()
         self._phases()
