@@ -33,7 +33,7 @@ class _Group:
     nfl: list[int]
     remaining: int
     npk: int
-    got: np.ndarray  # [row * npk + packet]: the packet reached the row's core
+    got: bytearray  # [row * npk + packet]: the packet reached the row's core
 
 
 @dataclass
@@ -162,7 +162,7 @@ class TaskSends:
             self.next_group += 1
             g = self.groups[serial] = _Group(r.by_core, task.out_name, k + int(r.rec), vals[nz], per, task.core,
                                              nfl.tolist(), npk * r.cores.size, npk,
-                                             np.zeros(npk * r.cores.size, np.bool_))
+                                             bytearray(npk * r.cores.size))
             for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 slot.pending.append((g, row, pos[nz]))
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
