@@ -50,9 +50,19 @@ class _Route:
     rows: list[int]            # each destination's row (its core's position in `cores`)
     pos: list[np.ndarray]      # each destination's slot positions of the elements
     core: int                  # the first destination core
+    ypos: np.ndarray           # the elements' positions in the task's outputs (`out_positions`)
 
 
-def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str) -> _Route:
+def out_positions(task: Task, idx: np.ndarray) -> np.ndarray:
+    """Positions of the layer elements `idx` in the task's outputs (`task.n_out`, the zero after them, where the
+    task does not produce one)."""
+    top = max(int(task.out_index.max()) if task.n_out else -1, int(idx.max()) if idx.size else -1)
+    pos = np.full(top + 1, task.n_out, np.int64)
+    pos[task.out_index] = np.arange(task.n_out, dtype=np.int64)
+    return pos[idx]
+
+
+def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str, task: Task) -> _Route:
     by_core: dict[int, list] = {}
     for d in dsts:
         by_core.setdefault(d.task.core, []).append(d)
@@ -60,7 +70,7 @@ def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarra
     rows = {c: i for i, c in enumerate(cores)}
     return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64),
                   {c: (rows[c], by_core[c]) for c in cores}, [rows[d.task.core] for d in dsts],
-                  [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0])
+                  [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx))
 
 
 def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
@@ -90,14 +100,15 @@ class TaskSends:
     the NoC's send queue; reads its chip, noc, env, groups, next_group, send_waits, timesteps and noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
-        """The task is over: hand outputs to same-core consumers; remote ones have all their packets."""
+        """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
+        task's outputs and a zero (`simulator._padded`)."""
         name = st.task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
-        for dst, idx, rec in st.local_routes:
+        for dst, ypos, dpos, rec in st.local_routes:
             if rec and last:
                 continue
             slot = self._slot(dst, k + int(rec))
-            slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
+            slot.inputs[name][dpos] = full[ypos]
             slot.producers -= 1
             self._check_ready(dst, k + int(rec))
         for r in st.out_routes:
@@ -147,7 +158,7 @@ class TaskSends:
         for r in st.out_routes:
             if r.rec and last:
                 continue
-            vals = full[r.idx]
+            vals = full[r.ypos]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // r.item)
             npk = -(-nz.size // per)

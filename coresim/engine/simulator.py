@@ -31,7 +31,7 @@ import simpy
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.dense_data import TaskData
-from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route
+from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route, out_positions
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
@@ -85,7 +85,8 @@ class _TaskState:
         self.rec_producers = 0        # producers of the recurrent input (the step before; none at t=0)
         self.neuron: NeuronState | None = None
         self.out_routes: list = []    # remote sends (sends._Route after _group_multicast)
-        self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent)
+        self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent); after wiring
+        #                               (destination state, positions in the task's outputs, in its slot, recurrent)
         self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
         self.delayed: deque = deque()  # synaptic delay: the inputs of the last steps of this sample
@@ -95,6 +96,15 @@ class _TaskState:
         self.phase = 0
         self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
         self.n_groups = 0             # neuron-unit lane groups of its outputs
+
+
+def _padded(y: np.ndarray) -> np.ndarray:
+    """A task's outputs (in its own order) and a zero after them, where `out_positions` points elements the task
+    does not produce."""
+    y = np.asarray(y).ravel()
+    out = np.zeros(y.size + 1, np.int64)
+    out[:-1] = y
+    return out
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
@@ -207,8 +217,11 @@ class ChipSimulator(TaskData, TaskSends):
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
             lanes = self.chip.core.neuron.lanes
-            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name)
+            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name, st.task)
                              for g in groups.values()]
+            name = st.task.out_name
+            st.local_routes = [(dst, out_positions(st.task, idx), np.searchsorted(dst.task.needs[name], idx), rec)
+                               for dst, idx, rec in st.local_routes]
 
     def _phases(self) -> None:
         """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
@@ -397,7 +410,7 @@ class ChipSimulator(TaskData, TaskSends):
                 mac_end = start + c.overhead_cycles + c.mac_cycles
                 self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
                     self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
-                full = self._full_outputs(st, y)
+                full = _padded(y)
                 queued = int(self.noc.queued[core])
                 self._inject(core, *self._emit(st, k, full, start))
                 yield env.timeout(c.cycles)
@@ -435,12 +448,6 @@ class ChipSimulator(TaskData, TaskSends):
                 yield env.timeout(new - env.now)
             self._deliver()
             self._sends_made()
-
-    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> np.ndarray:
-        task = st.task
-        full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
-        full[task.out_index] = y
-        return full
 
     def _arm(self, core: int, slot: _Slot) -> None:
         """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
