@@ -447,7 +447,8 @@ class ChipSimulator(TaskData, TaskSends):
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
-            self._sends_made()
+            if self.send_waits and noc.watch_hit():  # a send wait ends only at a watch (`Noc.watch_made`)
+                self._sends_made()
 
     def _arm(self, core: int, slot: _Slot) -> None:
         """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to

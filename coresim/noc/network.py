@@ -120,6 +120,10 @@ class Noc:
     def flits_ejected(self) -> int:
         return int(self.sc[S.FL_EJ])
 
+    def watch_hit(self) -> bool:
+        """Did the last `run` stop because a watched count (deliveries or packets made) was reached?"""
+        return self.sc[S.STATUS] == S.ST_WATCH
+
     def busy(self) -> bool:
         return bool(self.sc[S.LIVE] > 0)
 
