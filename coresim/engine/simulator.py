@@ -76,7 +76,8 @@ class _Slot:
 
 class _TaskState:
     __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
-                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan", "n_groups")
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan", "n_groups",
+                 "port_cycles")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -96,6 +97,7 @@ class _TaskState:
         self.phase = 0
         self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
         self.n_groups = 0             # neuron-unit lane groups of its outputs
+        self.port_cycles = 0          # cycles its own accesses take on the SRAM ports (task_port_cycles)
 
 
 def _padded(y: np.ndarray) -> np.ndarray:
@@ -150,6 +152,8 @@ class ChipSimulator(TaskData, TaskSends):
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
         for st in self.states:
             st.n_groups = cdiv(st.task.n_out, chip.core.neuron.lanes)
+            c = st.cost
+            st.port_cycles = task_port_cycles(chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles)
         self._wire()
         self._group_multicast()
         self._phases()
@@ -378,6 +382,7 @@ class ChipSimulator(TaskData, TaskSends):
 
     def _core(self, core: int):
         env = self.env
+        pipelined = self.schedule == "pipelined"
         k = 0
         while True:
             while k >= len(self.steps):
@@ -385,7 +390,7 @@ class ChipSimulator(TaskData, TaskSends):
             step = self.steps[k]
             yield step.opened
             for st in self.by_core[core]:
-                if self.schedule == "pipelined":
+                if pipelined:
                     while any(c.started < k for c in st.consumers):
                         yield self.any_started
                 elif self.schedule == "lockstep":
@@ -400,16 +405,16 @@ class ChipSimulator(TaskData, TaskSends):
                     if self.armed.pop(core, None) is not None:
                         self.watch[core] = NEVER
                 st.started += 1
-                self.any_started.succeed()
-                self.any_started = env.event()
+                if pipelined:   # only the pipelined schedule waits for starts
+                    self.any_started.succeed()
+                    self.any_started = env.event()
                 start = env.now
                 slot = st.slots.pop(k)
                 self._fill(slot)
                 y = self._compute(st, step, slot)
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
-                self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
-                    self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
+                self.noc.set_port_window(core, start, c.cycles, st.port_cycles)
                 full = _padded(y)
                 queued = int(self.noc.queued[core])
                 self._inject(core, *self._emit(st, k, full, start))
