@@ -218,3 +218,14 @@ def test_inject_source_equals_inject_mixed(send_flits):
     assert first[0][0].size + rest[0][0].size > 100
     long = (np.array([1, 2], np.int64), np.array([7], np.int64), np.array([4], np.int64), np.array([nocs[0].now]))
     assert not nocs[0].inject_source(0, [], [long])            # 4 flits > a 3-flit VC buffer: per destination
+
+
+def test_out_positions_point_outside_outputs_at_the_zero():
+    """A task's elements are sent from its outputs by position; one it does not produce reads the zero after them
+    (what the full-size output array, zeros where the task produces nothing, gave before)."""
+    from coresim.engine.sends import out_positions
+
+    task = SimpleNamespace(out_index=np.array([7, 2, 9]), n_out=3)
+    y = np.array([5, 6, 8, 0])                   # outputs in the task's order, then the zero
+    pos = out_positions(task, np.array([2, 3, 9, 7, 12]))
+    assert pos.tolist() == [1, 3, 2, 0, 3] and y[pos].tolist() == [6, 0, 8, 5, 0]
