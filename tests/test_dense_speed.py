@@ -157,3 +157,75 @@ def test_packet_ejected_twice_is_an_error(monkeypatch):
     prep = prepare(ROOT / "chipspecs/default.yaml", ROOT / "workloads/default.yaml", samples=1)
     with pytest.raises(SimulationError, match="ejected twice"):
         simulate(prep, progress=False)
+
+
+def _task_packets(rng, noc, core, now):
+    """One task's packets at `core`, as the engine sends them: unicast parts (one destination each), then
+    multicast parts (sorted, distinct destination cores), each with tags, flits and creation cycles."""
+    def part(n):
+        return (np.arange(n, dtype=np.int64) + 1000 * int(rng.integers(1, 99)), rng.integers(1, 4, n),
+                now + np.sort(rng.integers(0, 30, n)))
+    uni = [(int(rng.integers(0, noc.n_cores)), *part(int(rng.integers(1, 5)))) for _ in range(int(rng.integers(0, 3)))]
+    multi = [(np.unique(rng.integers(0, noc.n_cores, int(rng.integers(2, 9)))), *part(int(rng.integers(1, 5))))
+             for _ in range(int(rng.integers(0, 3)))]
+    return uni, multi
+
+
+def _as_mixed(core, uni, multi):
+    """The same packets in `Noc.inject_mixed`'s form."""
+    u = m = None
+    if uni:
+        tags = np.concatenate([p[1] for p in uni])
+        u = (np.full(tags.size, core), np.concatenate([np.full(p[1].size, p[0]) for p in uni]),
+             np.concatenate([p[2] for p in uni]), np.concatenate([p[3] for p in uni]), tags)
+    if multi:
+        tags = np.concatenate([p[1] for p in multi])
+        counts = np.concatenate([np.full(p[1].size, p[0].size) for p in multi])
+        m = (np.full(tags.size, core), np.concatenate([[0], np.cumsum(counts)]),
+             np.concatenate([np.tile(p[0], p[1].size) for p in multi]), np.concatenate([p[2] for p in multi]),
+             np.concatenate([p[3] for p in multi]), tags)
+    return u, m
+
+
+@pytest.mark.parametrize("send_flits", [-1, 4])
+def test_inject_source_equals_inject_mixed(send_flits):
+    """`Noc.inject_source` (one source, cached multicast masks) queues exactly what `inject_mixed` does: the same
+    packet rows, queues and masks, hence the same deliveries; it declines multicast packets longer than a VC."""
+    nocs = [Noc(MeshSpec(width=5, height=4, cores_per_tile=4), NocSpec(router=RouterSpec(vcs=2, buffer_flits=3)),
+                packet_capacity=8, receive_flits=6, send_flits=send_flits) for _ in range(2)]  # 80 cores: 2 words
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        core = int(rng.integers(0, nocs[0].n_cores))
+        uni, multi = _task_packets(rng, nocs[0], core, nocs[0].now)
+        if not uni and not multi:
+            continue
+        assert nocs[0].inject_source(core, uni, multi)
+        nocs[1].inject_mixed(*_as_mixed(core, uni, multi))
+        a, b = nocs
+        for name in a.pk._fields:
+            assert np.array_equal(getattr(a.pk, name), getattr(b.pk, name)), name
+        assert np.array_equal(a.term.q_head, b.term.q_head) and np.array_equal(a.term.q_tail, b.term.q_tail)
+        assert np.array_equal(a.queued, b.queued) and np.array_equal(a.buf.mk, b.buf.mk)
+        until = nocs[0].now + int(rng.integers(1, 20))
+        for noc in nocs:
+            noc.run(until)
+    first = [noc.delivered() for noc in nocs]
+    for noc in nocs:
+        noc.run(100_000)
+    rest = [noc.delivered() for noc in nocs]
+    for x, y in zip(first[0] + rest[0], first[1] + rest[1], strict=True):
+        assert np.array_equal(x, y)
+    assert first[0][0].size + rest[0][0].size > 100
+    long = (np.array([1, 2], np.int64), np.array([7], np.int64), np.array([4], np.int64), np.array([nocs[0].now]))
+    assert not nocs[0].inject_source(0, [], [long])            # 4 flits > a 3-flit VC buffer: per destination
+
+
+def test_out_positions_point_outside_outputs_at_the_zero():
+    """A task's elements are sent from its outputs by position; one it does not produce reads the zero after them
+    (what the full-size output array, zeros where the task produces nothing, gave before)."""
+    from coresim.engine.sends import out_positions
+
+    task = SimpleNamespace(out_index=np.array([7, 2, 9]), n_out=3)
+    y = np.array([5, 6, 8, 0])                   # outputs in the task's order, then the zero
+    pos = out_positions(task, np.array([2, 3, 9, 7, 12]))
+    assert pos.tolist() == [1, 3, 2, 0, 3] and y[pos].tolist() == [6, 0, 8, 5, 0]

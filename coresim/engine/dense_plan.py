@@ -14,6 +14,7 @@ import numpy as np
 
 MAX_PLAN_ITEMS = 1 << 16
 _EXACT = float(2 ** 53)
+_ZERO = np.zeros(1, np.int64)
 
 
 class Plan(NamedTuple):
@@ -89,7 +90,7 @@ def pool_plan(task, needs: np.ndarray) -> Plan | None:
 
 def run_plan(plan: Plan, vals: np.ndarray, mode: str = "sum") -> np.ndarray:
     """The plan's result for the task's received values `vals` (its slot's input, in `needs` order)."""
-    x = np.append(vals.astype(np.int64, copy=False), 0)[plan.idx]
+    x = np.concatenate((vals.astype(np.int64, copy=False), _ZERO))[plan.idx]
     if plan.kind == "pool":
         return x.max(axis=1) if mode == "max" else x.sum(axis=1)
     if x.size == 0 or plan.w.size == 0:

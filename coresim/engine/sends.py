@@ -33,7 +33,7 @@ class _Group:
     nfl: list[int]
     remaining: int
     npk: int
-    got: np.ndarray  # [row * npk + packet]: the packet reached the row's core
+    got: bytearray  # [row * npk + packet]: the packet reached the row's core
 
 
 @dataclass
@@ -49,9 +49,20 @@ class _Route:
     by_core: dict[int, tuple[int, list]]
     rows: list[int]            # each destination's row (its core's position in `cores`)
     pos: list[np.ndarray]      # each destination's slot positions of the elements
+    core: int                  # the first destination core
+    ypos: np.ndarray           # the elements' positions in the task's outputs (`out_positions`)
 
 
-def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str) -> _Route:
+def out_positions(task: Task, idx: np.ndarray) -> np.ndarray:
+    """Positions of the layer elements `idx` in the task's outputs (`task.n_out`, the zero after them, where the
+    task does not produce one)."""
+    top = max(int(task.out_index.max()) if task.n_out else -1, int(idx.max()) if idx.size else -1)
+    pos = np.full(top + 1, task.n_out, np.int64)
+    pos[task.out_index] = np.arange(task.n_out, dtype=np.int64)
+    return pos[idx]
+
+
+def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str, task: Task) -> _Route:
     by_core: dict[int, list] = {}
     for d in dsts:
         by_core.setdefault(d.task.core, []).append(d)
@@ -59,7 +70,7 @@ def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarra
     rows = {c: i for i, c in enumerate(cores)}
     return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64),
                   {c: (rows[c], by_core[c]) for c in cores}, [rows[d.task.core] for d in dsts],
-                  [np.searchsorted(d.task.needs[name], idx) for d in dsts])
+                  [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx))
 
 
 def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
@@ -79,7 +90,7 @@ def packet_cycles(start: int, cost: TaskCost, groups: np.ndarray, n_groups: int,
     end = start + cost.cycles
     if cost.cycles == 0 or groups.size == 0:
         return np.full(cdiv(groups.size, per), start, np.int64)
-    last = np.maximum.reduceat(groups, np.arange(0, groups.size, per))
+    last = groups if per == 1 else np.maximum.reduceat(groups, np.arange(0, groups.size, per))
     before_end = np.minimum(cost.neuron_cycles, (n_groups - 1 - last) * update_cycles)
     return np.maximum(start, end - before_end)
 
@@ -89,14 +100,15 @@ class TaskSends:
     the NoC's send queue; reads its chip, noc, env, groups, next_group, send_waits, timesteps and noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
-        """The task is over: hand outputs to same-core consumers; remote ones have all their packets."""
+        """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
+        task's outputs and a zero (`simulator._padded`)."""
         name = st.task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
-        for dst, idx, rec in st.local_routes:
+        for dst, ypos, dpos, rec in st.local_routes:
             if rec and last:
                 continue
             slot = self._slot(dst, k + int(rec))
-            slot.inputs[name][np.searchsorted(dst.task.needs[name], idx)] = full[idx]
+            slot.inputs[name][dpos] = full[ypos]
             slot.producers -= 1
             self._check_ready(dst, k + int(rec))
         for r in st.out_routes:
@@ -136,62 +148,67 @@ class TaskSends:
 
     def _emit(self, st: _TaskState, k: int, full: np.ndarray, start: int) -> tuple[list, list]:
         """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
-        contents (`coresim.engine.sends`): (unicast, multicast) lists of (tags, flits, cores, cycles)."""
+        contents (`coresim.engine.sends`): (unicast, multicast) lists of (destination core(s), tags, flits,
+        cycles), as `Noc.inject_source` takes them."""
         task = st.task
-        name = task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         noc = self.chip.noc
-        neuron = self.chip.core.neuron
-        src_core = task.core
-        n_groups = cdiv(task.n_out, neuron.lanes)
         uni: list[tuple] = []
         multi: list[tuple] = []
         for r in st.out_routes:
             if r.rec and last:
                 continue
-            vals = full[r.idx]
+            vals = full[r.ypos]
             nz = np.flatnonzero(vals)
             per = max(1, noc.packet_payload_bytes // r.item)
-            npk = cdiv(nz.size, per)
+            npk = -(-nz.size // per)
             slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
             for slot in slots:
                 slot.packets += npk
             if npk == 0:
                 continue
-            sizes = np.full(npk, per, np.int64)
-            sizes[-1] = nz.size - per * (npk - 1)
-            nfl = noc.header_flits + cdiv(sizes * r.item, noc.flit_bytes)
+            nfl = np.full(npk, noc.header_flits + cdiv(per * r.item, noc.flit_bytes), np.int64)
+            nfl[-1] = noc.header_flits + cdiv((nz.size - per * (npk - 1)) * r.item, noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
-            g = self.groups[serial] = _Group(r.by_core, name, k + int(r.rec), vals[nz], per, src_core, nfl.tolist(),
-                                             npk * r.cores.size, npk, np.zeros(npk * r.cores.size, np.bool_))
+            g = self.groups[serial] = _Group(r.by_core, task.out_name, k + int(r.rec), vals[nz], per, task.core,
+                                             nfl.tolist(), npk * r.cores.size, npk,
+                                             bytearray(npk * r.cores.size))
             for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 slot.pending.append((g, row, pos[nz]))
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
-            made = packet_cycles(start, st.cost, r.grp[nz], n_groups, neuron.update_cycles, per)
-            (uni if r.cores.size == 1 else multi).append((tags, nfl, r.cores, made))
+            made = packet_cycles(start, st.cost, r.grp[nz], st.n_groups, self.chip.core.neuron.update_cycles, per)
+            if r.cores.size == 1:
+                uni.append((r.core, tags, nfl, made))
+            else:
+                multi.append((r.cores, tags, nfl, made))
         return uni, multi
 
     def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
         """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""
         if not uni and not multi:
             return
-        u = m = None
-        if uni:
-            tags = _cat([u[0] for u in uni])
-            dst = _cat([np.full(u[0].size, u[2][0], np.int64) for u in uni])
-            u = (np.full(tags.size, src_core, np.int64), dst, _cat([u[1] for u in uni]), _cat([u[3] for u in uni]),
-                 tags)
-        if multi:
-            tags = _cat([m[0] for m in multi])
-            counts = _cat([np.full(m[0].size, m[2].size, np.int64) for m in multi])
-            ptr = np.concatenate([[0], np.cumsum(counts)])
-            dst_idx = _cat([np.tile(m[2], m[0].size) for m in multi])
-            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, _cat([m[1] for m in multi]),
-                 _cat([m[3] for m in multi]), tags)
-        self.noc.inject_mixed(u, m)
+        if not self.noc.inject_source(src_core, uni, multi):
+            self._inject_mixed(src_core, uni, multi)
         if self.noc_wake is not None and not self.noc_wake.triggered:
             self.noc_wake.succeed()
+
+    def _inject_mixed(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
+        """`_inject` through `Noc.inject_mixed` (multicast packets longer than a VC buffer go per destination)."""
+        u = m = None
+        if uni:
+            tags = _cat([u[1] for u in uni])
+            dst = _cat([np.full(u[1].size, u[0], np.int64) for u in uni])
+            u = (np.full(tags.size, src_core, np.int64), dst, _cat([u[2] for u in uni]), _cat([u[3] for u in uni]),
+                 tags)
+        if multi:
+            tags = _cat([m[1] for m in multi])
+            counts = _cat([np.full(m[1].size, m[0].size, np.int64) for m in multi])
+            ptr = np.concatenate([[0], np.cumsum(counts)])
+            dst_idx = _cat([np.tile(m[0], m[1].size) for m in multi])
+            m = (np.full(tags.size, src_core, np.int64), ptr, dst_idx, _cat([m[2] for m in multi]),
+                 _cat([m[3] for m in multi]), tags)
+        self.noc.inject_mixed(u, m)
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:

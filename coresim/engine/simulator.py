@@ -31,7 +31,7 @@ import simpy
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.dense_data import TaskData
-from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route
+from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route, out_positions
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
@@ -76,7 +76,8 @@ class _Slot:
 
 class _TaskState:
     __slots__ = ("task", "cost", "producers", "rec_producers", "neuron", "out_routes", "local_routes", "ext",
-                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan")
+                 "src_sizes", "delayed", "slots", "started", "consumers", "phase", "plan", "n_groups",
+                 "port_cycles")
 
     def __init__(self, task: Task, cost: TaskCost):
         self.task = task
@@ -85,7 +86,8 @@ class _TaskState:
         self.rec_producers = 0        # producers of the recurrent input (the step before; none at t=0)
         self.neuron: NeuronState | None = None
         self.out_routes: list = []    # remote sends (sends._Route after _group_multicast)
-        self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent)
+        self.local_routes: list = []  # same-core hand-overs: (destination state, index, recurrent); after wiring
+        #                               (destination state, positions in the task's outputs, in its slot, recurrent)
         self.ext: list[str] = []      # inputs from off-chip (the host: network input; DRAM: partition cuts)
         self.src_sizes: dict[str, int] = {}
         self.delayed: deque = deque()  # synaptic delay: the inputs of the last steps of this sample
@@ -94,6 +96,17 @@ class _TaskState:
         self.consumers: set = set()
         self.phase = 0
         self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
+        self.n_groups = 0             # neuron-unit lane groups of its outputs
+        self.port_cycles = 0          # cycles its own accesses take on the SRAM ports (task_port_cycles)
+
+
+def _padded(y: np.ndarray) -> np.ndarray:
+    """A task's outputs (in its own order) and a zero after them, where `out_positions` points elements the task
+    does not produce."""
+    y = np.asarray(y).ravel()
+    out = np.zeros(y.size + 1, np.int64)
+    out[:-1] = y
+    return out
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
@@ -137,6 +150,10 @@ class ChipSimulator(TaskData, TaskSends):
         self.outputs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name])
                         for la in self.net.layers}
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
+        for st in self.states:
+            st.n_groups = cdiv(st.task.n_out, chip.core.neuron.lanes)
+            c = st.cost
+            st.port_cycles = task_port_cycles(chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles)
         self._wire()
         self._group_multicast()
         self._phases()
@@ -204,8 +221,11 @@ class ChipSimulator(TaskData, TaskSends):
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
             lanes = self.chip.core.neuron.lanes
-            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name)
+            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name, st.task)
                              for g in groups.values()]
+            name = st.task.out_name
+            st.local_routes = [(dst, out_positions(st.task, idx), np.searchsorted(dst.task.needs[name], idx), rec)
+                               for dst, idx, rec in st.local_routes]
 
     def _phases(self) -> None:
         """Lockstep phases: one per synaptic layer, in layer order; stateless layers join their latest producer's."""
@@ -240,7 +260,7 @@ class ChipSimulator(TaskData, TaskSends):
     def _fill(self, slot: _Slot) -> None:
         """Write the payloads of the remote sends into the slot about to be used, each packet counted once."""
         for g, row, pos in slot.pending:
-            if not g.got[row * g.npk:(row + 1) * g.npk].all():
+            if 0 in g.got[row * g.npk:(row + 1) * g.npk]:
                 raise SimulationError(f"packets of send {g.name} (step {g.step}) missing at a destination")
             slot.inputs[g.name][pos] = g.vals
 
@@ -362,6 +382,7 @@ class ChipSimulator(TaskData, TaskSends):
 
     def _core(self, core: int):
         env = self.env
+        pipelined = self.schedule == "pipelined"
         k = 0
         while True:
             while k >= len(self.steps):
@@ -369,7 +390,7 @@ class ChipSimulator(TaskData, TaskSends):
             step = self.steps[k]
             yield step.opened
             for st in self.by_core[core]:
-                if self.schedule == "pipelined":
+                if pipelined:
                     while any(c.started < k for c in st.consumers):
                         yield self.any_started
                 elif self.schedule == "lockstep":
@@ -384,17 +405,17 @@ class ChipSimulator(TaskData, TaskSends):
                     if self.armed.pop(core, None) is not None:
                         self.watch[core] = NEVER
                 st.started += 1
-                self.any_started.succeed()
-                self.any_started = env.event()
+                if pipelined:   # only the pipelined schedule waits for starts
+                    self.any_started.succeed()
+                    self.any_started = env.event()
                 start = env.now
                 slot = st.slots.pop(k)
                 self._fill(slot)
                 y = self._compute(st, step, slot)
                 c = st.cost
                 mac_end = start + c.overhead_cycles + c.mac_cycles
-                self.noc.set_port_window(core, start, c.cycles, task_port_cycles(
-                    self.chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles))
-                full = self._full_outputs(st, y)
+                self.noc.set_port_window(core, start, c.cycles, st.port_cycles)
+                full = _padded(y)
                 queued = int(self.noc.queued[core])
                 self._inject(core, *self._emit(st, k, full, start))
                 yield env.timeout(c.cycles)
@@ -431,13 +452,8 @@ class ChipSimulator(TaskData, TaskSends):
             if new > env.now:
                 yield env.timeout(new - env.now)
             self._deliver()
-            self._sends_made()
-
-    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> np.ndarray:
-        task = st.task
-        full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
-        full[task.out_index] = y
-        return full
+            if self.send_waits and noc.watch_hit():  # a send wait ends only at a watch (`Noc.watch_made`)
+                self._sends_made()
 
     def _arm(self, core: int, slot: _Slot) -> None:
         """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
@@ -456,7 +472,10 @@ class ChipSimulator(TaskData, TaskSends):
         if n == 0:
             return
         tags, cores = rec[0].tolist(), rec[1].tolist()
-        order = np.lexsort((rec[1], rec[0] >> TAG_SHIFT)).tolist()
+        if n <= 64:   # in (send, core) order, stable, as np.lexsort (which costs more on a few packets)
+            order = sorted(range(n), key=lambda i: (tags[i] >> TAG_SHIFT, cores[i]))
+        else:
+            order = np.lexsort((rec[1], rec[0] >> TAG_SHIFT)).tolist()
         task, src, flits = [0] * n, [0] * n, [0] * n
         groups, mask = self.groups, (1 << TAG_SHIFT) - 1
         for i in order:
@@ -470,12 +489,13 @@ class ChipSimulator(TaskData, TaskSends):
             j = hit[0] * g.npk + k
             if g.got[j]:
                 raise SimulationError(f"packet {tag} ejected twice at core {core}")
-            g.got[j] = True
+            g.got[j] = 1
+            step = g.step
             for dst in hit[1]:
-                slot = dst.slots[g.step]
+                slot = dst.slots[step]
                 slot.packets -= 1
                 if slot.packets == 0:
-                    self._check_ready(dst, g.step)
+                    self._check_ready(dst, step)
             task[i], src[i], flits[i] = hit[1][0].task.id, g.src, g.nfl[k]
             g.remaining -= 1
             if g.remaining == 0:

@@ -88,6 +88,7 @@ class Noc:
         self.watch0 = np.zeros(self.n_cores, np.int64)
         self._entry, self._entry_key = noc_run, None   # see `_kernel`
         self._route_default = 0 if noc.routing == "xy" else 1
+        self._masks: dict[bytes, np.ndarray] = {}   # multicast mask rows by destination set (`inject_source`)
 
     # ------------------------------------------------------------------ counters
     @property
@@ -118,6 +119,10 @@ class Noc:
     @property
     def flits_ejected(self) -> int:
         return int(self.sc[S.FL_EJ])
+
+    def watch_hit(self) -> bool:
+        """Did the last `run` stop because a watched count (deliveries or packets made) was reached?"""
+        return self.sc[S.STATUS] == S.ST_WATCH
 
     def busy(self) -> bool:
         return bool(self.sc[S.LIVE] > 0)
@@ -150,7 +155,8 @@ class Noc:
         if cycle.size and cycle.min() < self.now:
             raise ValueError(f"creation cycle before now ({self.now})")
 
-    def _enqueue(self, src, dst, mc, flits, cycle, tag, route, rem) -> None:
+    def _enqueue(self, src, dst, mc, flits, cycle, tag, route, rem, source: int | None = None) -> None:
+        """Queue packet rows (`source`: the one source core of every row, if the caller knows it)."""
         n = src.size
         self._grow_packets(n)
         pk, top = self.pk, int(self.sc[S.FREE_TOP])
@@ -161,7 +167,10 @@ class Noc:
         pk.tag[pids], pk.route[pids], pk.rem[pids] = tag, route, rem
         pk.ejf[pids], pk.next[pids], pk.made[pids] = 0, -1, 0
         self.sc[S.LIVE] += n
-        sources = [int(src[0])] if n and not (src != src[0]).any() else np.unique(src).tolist()
+        if source is not None:
+            sources = [source]
+        else:
+            sources = [int(src[0])] if n and not (src != src[0]).any() else np.unique(src).tolist()
         if len(sources) == 1:   # a task's packets: one source queue, in creation order
             self.queued[sources[0]] += n
             order = np.argsort(cycle, kind="stable")
@@ -300,6 +309,50 @@ class Noc:
             self._enqueue(*parts[0])
         elif parts:
             self._enqueue(*(np.concatenate([p[i] for p in parts]) for i in range(8)))
+
+    def inject_source(self, core: int, uni: list[tuple], multi: list[tuple]) -> bool:
+        """Queue the packets of one source core at once: `uni`, a list of (destination core, tags, flits, cycles)
+        and `multi`, a list of (destination cores, sorted and distinct, tags, flits, cycles); the same rows as
+        `inject_mixed` builds (unicast parts, then multicast parts, in order) without its per-packet work. False
+        (nothing queued) if a multicast packet is longer than a VC buffer: `inject_mixed` splits those."""
+        if any(int(m[2].max()) > self.B for m in multi):
+            return False
+        parts = uni + multi
+        sizes = [p[1].size for p in parts]
+        n = sum(sizes)
+        if n == 0:
+            return True
+        tag, flits, cycle = (np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
+                             for i in (1, 2, 3))
+        if flits.min() < 1 or flits.max() > S.FMASK:
+            raise ValueError(f"packets must have 1..{S.FMASK} flits")
+        if cycle.min() < self.now:
+            raise ValueError(f"creation cycle before now ({self.now})")
+        n_u = sum(sizes[:len(uni)])
+        dst = np.repeat(np.array([u[0] for u in uni] + [-1] * len(multi), np.int64), sizes)
+        rem = np.repeat(np.array([1] * len(uni) + [m[0].size for m in multi], np.int64), sizes)
+        mc = np.full(n, -1, np.int64)
+        if multi:
+            m = n - n_u
+            self._grow_mc(m)
+            top = int(self.sc[S.FREE_MC])
+            slots = self.pk.free_mc[top - m:top][::-1]
+            self.sc[S.FREE_MC] = top - m
+            mc[n_u:] = slots
+            self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
+        self._enqueue(np.full(n, core, np.int64), dst, mc, flits, cycle, tag, np.full(n, self._route_default,
+                                                                                       np.int64), rem, core)
+        return True
+
+    def _mask(self, cores: np.ndarray) -> np.ndarray:
+        """The multicast mask row of a destination set (cached by set)."""
+        key = cores.tobytes()
+        row = self._masks.get(key)
+        if row is None:
+            row = self._masks[key] = np.zeros(self.mc_words, np.int64)
+            for d in cores.tolist():
+                row[d // S.MC_BITS] |= np.int64(1) << np.int64(d % S.MC_BITS)
+        return row
 
     def _multicast_rows(self, src, dst_ptr, dst_idx, flits, cycle, tag, routing):
         """The rows `_enqueue` takes for multicast packets (see `inject_multicast`)."""
