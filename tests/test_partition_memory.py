@@ -79,3 +79,25 @@ def test_only_the_running_partition_holds_its_placement(small_chip, mapping):
         assert lean.summary[key] == kept.summary[key], key
     assert np.array_equal(lean.trace.intervals, kept.trace.intervals)
     assert np.array_equal(lean.trace.packets, kept.trace.packets)
+
+
+def test_whole_network_is_not_mapped_when_its_weights_exceed_the_chip(small_chip, tmp_path, monkeypatch):
+    """With --partition auto the network is first mapped whole, unless its weights and state alone exceed the
+    chip's SRAM: then no mapping can fit (density tried 12 placements of the whole ResNet-50 for nothing)."""
+    from coresim.engine.dense import DenseBackend
+    from coresim.engine.partition import _lower_bound_bytes
+
+    whole = []
+    real = DenseBackend.map
+
+    def spy(self, net, source, timesteps):
+        whole.append(net)
+        return real(self, net, source, timesteps)
+
+    monkeypatch.setattr(DenseBackend, "map", spy)
+    prep = prepare(small_chip, DEEP, partition="auto")
+    chip = prep.chip
+    assert _lower_bound_bytes(chip, prep.net.layers) > chip.n_cores * chip.core.sram.size_bytes
+    assert whole == [] and len(prep.partitions) >= 3
+    roomy = write_yaml(tmp_path / "roomy.yaml", chip_dict(mesh__width=4, mesh__height=4))
+    assert prepare(roomy, DEEP, partition="auto").partitions is None and len(whole) == 1  # fits whole: mapped whole

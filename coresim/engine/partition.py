@@ -452,7 +452,8 @@ class Partitioned(Backend):
 
     def map(self, net: Network, source: str, timesteps: int) -> Mapped:
         o = self.opts
-        if o.partition == "auto":
+        capacity = self.chip.n_cores * self.chip.core.sram.size_bytes
+        if o.partition == "auto" and _lower_bound_bytes(self.chip, net.layers) <= capacity:  # else it cannot fit
             try:
                 return self.inner.map(net, source, timesteps)
             except DoesNotFit:
