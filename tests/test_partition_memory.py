@@ -101,3 +101,19 @@ def test_whole_network_is_not_mapped_when_its_weights_exceed_the_chip(small_chip
     assert whole == [] and len(prep.partitions) >= 3
     roomy = write_yaml(tmp_path / "roomy.yaml", chip_dict(mesh__width=4, mesh__height=4))
     assert prepare(roomy, DEEP, partition="auto").partitions is None and len(whole) == 1  # fits whole: mapped whole
+
+
+def test_a_running_task_holds_its_outputs_from_its_lowest_index():
+    """While a task runs, its outputs by layer index span its own indices only, not the layer from index 0 (on
+    ResNet-50 every core held a whole layer's worth of int64 zeros)."""
+    from coresim.engine.simulator import ChipSimulator
+
+    prep = prepare(None, DEEP, samples=1, mapping="density")
+    sim = ChipSimulator(prep.chip, prep.placement, prep.inputs)
+    st = max(sim.states, key=lambda s: int(s.task.out_index.min()))
+    own = st.task.out_index
+    assert own.min() > 0
+    y = np.arange(1, own.size + 1)
+    held = sim._full_outputs(st, y)
+    assert held.vals.size == own.max() - own.min() + 1
+    assert np.array_equal(held[own], y) and np.array_equal(held[own[::-1][:3]], y[::-1][:3])

@@ -378,18 +378,17 @@ def _shift(tr: SimTrace, offset: int) -> None:
 
 
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
+    """One trace of the partitions' (whose interval and packet records it takes over)."""
     outputs: dict[str, np.ndarray] = {}
     intervals, packets, costs, runs = [], [], [], []
     base = 0
     for tr in traces:
         outputs.update(tr.outputs)
         _join_pieces(net, outputs)
-        iv = tr.intervals.copy()
-        iv["task"] += base
-        pk = tr.packets.copy()
-        pk["task"] += base
-        intervals.append(iv)
-        packets.append(pk)
+        for records, chunks in ((tr.intervals, intervals), (tr.packets, packets)):
+            records["task"] += base  # the partition's own trace: renumbered in place, let go of when merged
+            chunks.append(records)
+        tr.intervals = tr.packets = None
         costs += tr.task_costs
         runs.append(tr.task_runs)
         base += tr.task_runs.size
@@ -401,8 +400,8 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs=outputs,
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
-        intervals=np.concatenate(intervals),
-        packets=np.concatenate(packets),
+        intervals=_concat(intervals),
+        packets=_concat(packets),
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),
@@ -414,6 +413,17 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         timesteps_run=traces[-1].timesteps_run,
         task_lifetime=np.concatenate([np.full(tr.task_runs.size, tr.total_cycles, np.int64) for tr in traces]),
     )
+
+
+def _concat(chunks: list[np.ndarray]) -> np.ndarray:
+    """The chunks as one array, each let go of once copied (peak: the result and one chunk, not twice all)."""
+    out = np.empty(sum(c.size for c in chunks), chunks[0].dtype)
+    at = 0
+    for i, c in enumerate(chunks):
+        out[at:at + c.size] = c
+        at += c.size
+        chunks[i] = None
+    return out
 
 
 class _MergedPlacement:

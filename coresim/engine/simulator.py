@@ -96,6 +96,19 @@ class _TaskState:
         self.plan = None              # dense_plan: how the task gathers its inputs (built on first use)
 
 
+class _Outputs:
+    """A task's outputs by layer index (`outputs[idx]`), stored from its lowest index to its highest only: every
+    core holds one while its task runs, and one from index 0 on is the whole layer's size (GBs on ResNet-50)."""
+
+    __slots__ = ("vals", "base")
+
+    def __init__(self, vals: np.ndarray, base: int):
+        self.vals, self.base = vals, base
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        return self.vals[idx - self.base]
+
+
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
     """Is `exc` simpy's own "No scheduled events left but "until" event was not triggered" (Environment.run
     raises it from an EmptySchedule when the queue runs dry before `until`)? Any other error is not a stall."""
@@ -402,6 +415,7 @@ class ChipSimulator(TaskData, TaskSends):
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
                 self._hand_over(st, k, full)
+                y = full = slot = None  # not held while the core waits for its next task
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now
@@ -433,11 +447,12 @@ class ChipSimulator(TaskData, TaskSends):
             self._deliver()
             self._sends_made()
 
-    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> np.ndarray:
+    def _full_outputs(self, st: _TaskState, y: np.ndarray) -> _Outputs:
         task = st.task
-        full = np.zeros(int(task.out_index.max()) + 1 if task.n_out else 0, np.int64)
-        full[task.out_index] = y
-        return full
+        base = int(task.out_index.min()) if task.n_out else 0
+        full = np.zeros(int(task.out_index.max()) + 1 - base if task.n_out else 0, np.int64)
+        full[task.out_index - base] = y
+        return _Outputs(full, base)
 
     def _arm(self, core: int, slot: _Slot) -> None:
         """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
