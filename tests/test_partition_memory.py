@@ -117,3 +117,26 @@ def test_a_running_task_holds_its_outputs_from_its_lowest_index():
     held = sim._full_outputs(st, y)
     assert held.vals.size == own.max() - own.min() + 1
     assert np.array_equal(held[own], y) and np.array_equal(held[own[::-1][:3]], y[::-1][:3])
+
+
+def test_no_partition_simulator_outlives_its_partition(small_chip, monkeypatch):
+    """A partition's simulator (its slots, plans and routes) is freed before the next partition runs, not left to
+    a later garbage collection (its simpy processes hold it in reference cycles)."""
+    import weakref
+
+    from coresim.engine import simulator
+
+    alive_at_start = []
+    made = []
+    real_init = simulator.ChipSimulator.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        alive_at_start.append(sum(r() is not None for r in made))
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(simulator.ChipSimulator, "__init__", init)
+    prep = prepare(small_chip, DEEP, partition="auto")
+    simulate(prep, progress=False)
+    assert len(made) == len(prep.partitions) >= 3
+    assert alive_at_start == [0] * len(made)

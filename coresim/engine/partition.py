@@ -11,6 +11,7 @@ add) have their first input inside the same partition. Total cycles = sum over p
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import replace
 from typing import NamedTuple
@@ -340,6 +341,7 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         merged.add(placement)
         p.release()  # a partition that has run needs its placement no more (mapped again if asked)
         del placement
+        gc.collect()  # the simulator's processes and itself form cycles: free its state before the next partition
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]
