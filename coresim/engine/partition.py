@@ -11,8 +11,10 @@ add) have their first input inside the same partition. Total cycles = sum over p
 
 from __future__ import annotations
 
+import gc
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,15 +34,39 @@ from coresim.workload.graph import Layer, Network
 log = logging.getLogger("coresim")
 
 
-@dataclass
 class Partition:
-    index: int
-    net: Network                 # the partition's layers (lookups still see the whole network)
-    placement: Placement
-    exports: dict[str, str]      # layer -> "host" (network output) | "dram" (read by a later partition)
-    sources: list[str]           # off-chip inputs: "input" and layers of earlier partitions
-    reconfig_bytes: int = 0
-    reconfig_cycles: int = 0
+    """One run of layers on the chip. Its placement is not kept between runs: a big network's placements hold
+    gigabytes of index sets, so `placement` maps the partition again when asked (mapping is deterministic: the
+    same placement each time) and `release()` lets go of it once the partition has run."""
+
+    def __init__(self, index: int, net: Network, placement: Placement | None, exports: dict[str, str],
+                 sources: list[str], reconfig_bytes: int = 0, reconfig_cycles: int = 0, remap=None,
+                 cores: int | None = None):
+        self.index = index
+        self.net = net                    # the partition's layers (lookups still see the whole network)
+        self.exports = exports            # layer -> "host" (network output) | "dram" (read by a later partition)
+        self.sources = sources            # off-chip inputs: "input" and layers of earlier partitions
+        self.reconfig_bytes = reconfig_bytes
+        self.reconfig_cycles = reconfig_cycles
+        self.cores = len(placement.cores_used()) if cores is None else cores  # cores used
+        self._remap = remap               # () -> the partition's placement, mapped again (None: keep it)
+        self._placement: Placement | None = placement  # None: mapped again when asked
+
+    @property
+    def placement(self) -> Placement:
+        if self._placement is None:
+            self._placement = self._remap()
+        return self._placement
+
+    @property
+    def kept(self) -> bool:
+        """Is the placement held now (else it is mapped again when asked)?"""
+        return self._placement is not None
+
+    def release(self) -> None:
+        """Drop the placement (mapped again on the next use), unless there is no way to map it again."""
+        if self._remap is not None:
+            self._placement = None
 
 
 def subnetwork(net: Network, layers: list[Layer]) -> Network:
@@ -100,22 +126,28 @@ class _Trials:
                  map_part=None):
         self.chip, self.net, self.how, self.source = chip, net, (mapping, source, alloc, schedule), source
         self.map_part = map_part  # (subnetwork) -> Placement; default: the mapping strategy on dense cores
-        self.why: dict[tuple[str, str], DoesNotFit] = {}  # (first, last layer) -> why those layers do not fit
+        # (first, last layer) -> why those layers do not fit: (field, reason), not the error (its traceback
+        # would keep the failed trial's tasks alive)
+        self.why: dict[tuple[str, str], tuple[str | None, str]] = {}
 
     def layers(self, layers: list[Layer]) -> Placement | None:
         try:
-            sub = subnetwork(self.net, layers)
-            return self.map_part(sub) if self.map_part else map_workload(self.chip, sub, *self.how)
+            return self.again(layers)
         except DoesNotFit as exc:  # any other error is the user's to see
-            self.why[(layers[0].name, layers[-1].name)] = exc
+            self.why[(layers[0].name, layers[-1].name)] = (exc.field, exc.reason)
             return None
+
+    def again(self, layers: list[Layer]) -> Placement:
+        """Map these layers (raises DoesNotFit if they do not fit)."""
+        sub = subnetwork(self.net, layers)
+        return self.map_part(sub) if self.map_part else map_workload(self.chip, sub, *self.how)
 
     def range(self, a: int, b: int) -> Placement | None:
         return self.layers(self.net.layers[a:b])
 
     def reason(self, a: int, b: int) -> str:
-        exc = self.why.get((self.net.layers[a].name, self.net.layers[b - 1].name))
-        return "" if exc is None else f": {exc.field}: {exc.reason}" if exc.field else f": {exc.reason}"
+        why = self.why.get((self.net.layers[a].name, self.net.layers[b - 1].name))
+        return "" if why is None else f": {why[0]}: {why[1]}" if why[0] else f": {why[1]}"
 
     def alone_error(self, a: int, e: int) -> DoesNotFit:
         """Layers a..e-1, the smallest partition starting at a, do not fit."""
@@ -143,14 +175,14 @@ def plan(chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, 
     trials = _Trials(chip, net, mapping, alloc, schedule, source, map_part)
     bounds = [0] + valid_cuts(net) + [len(net.layers)]
     ranges = _plan_auto(trials, bounds) if parts == "auto" else _plan_n(trials, bounds, int(parts))
-    return _partitions(chip, net, ranges)
+    return _partitions(chip, net, ranges, trials.again)
 
 
-def _plan_auto(trials: _Trials, bounds: list[int]) -> list[tuple[list[Layer], Placement]]:
+def _plan_auto(trials: _Trials, bounds: list[int]) -> list[_Placed]:
     """As few partitions as the greedy finds: from each start, the longest run of layers that maps."""
     chip, net = trials.chip, trials.net
     capacity = chip.n_cores * chip.core.sram.size_bytes
-    ranges: list[tuple[list[Layer], Placement]] = []
+    ranges: list[_Placed] = []
     a = 0
     while a < len(net.layers):
         ends = [e for e in bounds if e > a]
@@ -168,17 +200,17 @@ def _plan_auto(trials: _Trials, bounds: list[int]) -> list[tuple[list[Layer], Pl
         if placed is None and ends[0] == a + 1 and _splittable(net, net.layers[a]):
             pieces = _split_across(net, net.layers[a], trials.layers)
             if pieces:
-                ranges += pieces
+                ranges += [_placed(layers, pl, not ranges and i == 0) for i, (layers, pl) in enumerate(pieces)]
                 a += 1
                 continue
         if placed is None:
             raise trials.alone_error(a, ends[0])
-        ranges.append((net.layers[a:e], placed))
+        ranges.append(_placed(net.layers[a:e], placed, not ranges))
         a = e
     return ranges
 
 
-def _plan_n(trials: _Trials, bounds: list[int], n: int) -> list[tuple[list[Layer], Placement]]:
+def _plan_n(trials: _Trials, bounds: list[int], n: int) -> list[_Placed]:
     """N partitions of about equal weights and state."""
     chip, net = trials.chip, trials.net
     cuts = bounds[1:-1]
@@ -200,7 +232,7 @@ def _plan_n(trials: _Trials, bounds: list[int], n: int) -> list[tuple[list[Layer
                              f"partition of layers {net.layers[a].name}..{net.layers[b - 1].name} does not fit the "
                              f"chip{trials.reason(a, b)}" + ("" if smallest else
                                                              "; use more partitions or --partition auto"))
-        ranges.append((net.layers[a:b], placed))
+        ranges.append(_placed(net.layers[a:b], placed, not ranges))
     return ranges
 
 
@@ -251,13 +283,27 @@ def _split_across(net: Network, layer: Layer, try_layers) -> list:
     return []
 
 
-def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
+class _Placed(NamedTuple):
+    """A partition found by the planning: its layers, what its placement needs and, for the first, the placement
+    (the others are mapped again when they run)."""
+
+    layers: list[Layer]
+    placement: Placement | None
+    persistent_bytes: int
+    cores: int
+
+
+def _placed(layers: list[Layer], placement: Placement, keep: bool) -> _Placed:
+    return _Placed(layers, placement if keep else None, _persistent_bytes(placement), len(placement.cores_used()))
+
+
+def _partitions(chip: ChipSpec, net: Network, ranges: list[_Placed], remap=None) -> list[Partition]:
     owner: dict[str, int] = {}
-    for i, (layers, _) in enumerate(ranges):
+    for i, (layers, *_) in enumerate(ranges):
         for la in layers:
             owner.setdefault(base_name(la.name), i)  # a cut layer: where its first piece runs
     out = []
-    for i, (layers, placement) in enumerate(ranges):
+    for i, (layers, placement, nbytes, cores) in enumerate(ranges):
         names = {la.name for la in layers}
         exports = {}
         for la in layers:
@@ -267,9 +313,9 @@ def _partitions(chip: ChipSpec, net: Network, ranges) -> list[Partition]:
             elif any(owner[c.name] > i for c in net.consumers(whole)):
                 exports[la.name] = "dram"
         sources = sorted({src for la in layers for src in la.inputs if src not in names})
-        nbytes = _persistent_bytes(placement)
         cycles = chip.dram.latency_cycles + cdiv(nbytes, chip.dram.bytes_per_cycle)
-        out.append(Partition(i, subnetwork(net, layers), placement, exports, sources, nbytes, cycles))
+        again = None if remap is None else (lambda layers=layers: remap(layers))
+        out.append(Partition(i, subnetwork(net, layers), placement, exports, sources, nbytes, cycles, again, cores))
     return out
 
 
@@ -281,15 +327,21 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
     reports: list[dict] = []
+    merged = _MergedPlacement()
     offset = 0
     for p in partitions:
         ext = {name: store[name] for name in p.sources}
         log.info("partition %d: %d layers on %d cores, %d B reconfiguration", p.index, len(p.net.layers),
-                 len(p.placement.cores_used()), p.reconfig_bytes)
+                 p.cores, p.reconfig_bytes)
+        placement = p.placement
         if run_part is not None:
-            tr = run_part(p.placement, ext, p.exports, progress)
+            tr = run_part(placement, ext, p.exports, progress)
         else:
-            tr = ChipSimulator(chip, p.placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+            tr = ChipSimulator(chip, placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+        merged.add(placement)
+        p.release()  # a partition that has run needs its placement no more (mapped again if asked)
+        del placement
+        gc.collect()  # the simulator's processes and itself form cycles: free its state before the next partition
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]
@@ -298,14 +350,14 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         _shift(tr, offset)
         offset += tr.total_cycles
         reports.append({"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
-                    "cores": len(p.placement.cores_used()), "cycles": tr.total_cycles,
+                    "cores": p.cores, "cycles": tr.total_cycles,
                     "reconfig_cycles": p.reconfig_cycles, "dram_cycles": tr.counters["dram_cycles"],
                     "dram_bytes": tr.dram_bytes + p.reconfig_bytes,
                     "energy_pj": float(sum(energy_by_component(chip, tr).values()))})
         traces.append(tr)
-    merged = _merge(net, partitions, traces, offset)
-    merged.placement, merged.reports = _merged_placement(net, partitions), reports
-    return merged
+    out = _merge(net, partitions, traces, offset)
+    out.placement, out.reports = merged.placement(net), reports
+    return out
 
 
 def base_name(name: str) -> str:
@@ -328,21 +380,20 @@ def _shift(tr: SimTrace, offset: int) -> None:
 
 
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
+    """One trace of the partitions' (whose interval and packet records it takes over)."""
     outputs: dict[str, np.ndarray] = {}
     intervals, packets, costs, runs = [], [], [], []
     base = 0
-    for p, tr in zip(partitions, traces, strict=True):
+    for tr in traces:
         outputs.update(tr.outputs)
         _join_pieces(net, outputs)
-        iv = tr.intervals.copy()
-        iv["task"] += base
-        pk = tr.packets.copy()
-        pk["task"] += base
-        intervals.append(iv)
-        packets.append(pk)
+        for records, chunks in ((tr.intervals, intervals), (tr.packets, packets)):
+            records["task"] += base  # the partition's own trace: renumbered in place, let go of when merged
+            chunks.append(records)
+        tr.intervals = tr.packets = None
         costs += tr.task_costs
         runs.append(tr.task_runs)
-        base += len(p.placement.tasks)
+        base += tr.task_runs.size
     reconfig = sum(p.reconfig_cycles for p in partitions)
     counters = {k: sum(tr.counters.get(k, 0) for tr in traces)
                 for k in ("packets", "flits", "reconfig_bytes", "host_cycles", "dram_cycles")}
@@ -351,8 +402,8 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs=outputs,
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
-        intervals=np.concatenate(intervals),
-        packets=np.concatenate(packets),
+        intervals=_concat(intervals),
+        packets=_concat(packets),
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),
@@ -362,24 +413,43 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         counters=counters,
         sample_cycles=sum(tr.sample_cycles for tr in traces) + reconfig,
         timesteps_run=traces[-1].timesteps_run,
-        task_lifetime=np.concatenate([np.full(len(p.placement.tasks), tr.total_cycles, np.int64)
-                                      for p, tr in zip(partitions, traces, strict=True)]),
+        task_lifetime=np.concatenate([np.full(tr.task_runs.size, tr.total_cycles, np.int64) for tr in traces]),
     )
 
 
-def _merged_placement(net: Network, partitions: list[Partition]) -> Placement:
-    """All partitions' tasks in one placement (copies, ids renumbered in run order; the partitions' own placements
-    stay as they are); per core the fuller memory."""
-    first = partitions[0].placement
-    copies = {id(t): replace(t) for p in partitions for t in p.placement.tasks}
-    tasks = renumber(list(copies.values()))
-    routes = [replace(r, src=copies[id(r.src)], dst=copies[id(r.dst)]) for p in partitions for r in p.placement.routes]
-    merged = Placement(first.strategy, net, first.n_cores, tasks, routes, first.alloc)
-    for p in partitions:
-        for core, mem in p.placement.memory.items():
-            if core not in merged.memory or mem.peak_bytes > merged.memory[core].peak_bytes:
-                merged.memory[core] = mem
-    return merged
+def _concat(chunks: list[np.ndarray]) -> np.ndarray:
+    """The chunks as one array, each let go of once copied (peak: the result and one chunk, not twice all)."""
+    out = np.empty(sum(c.size for c in chunks), chunks[0].dtype)
+    at = 0
+    for i, c in enumerate(chunks):
+        out[at:at + c.size] = c
+        at += c.size
+        chunks[i] = None
+    return out
+
+
+class _MergedPlacement:
+    """All partitions' tasks in one placement, gathered as the partitions run: copies of the tasks (ids renumbered
+    in run order; the partitions' own placements stay as they are) without the index sets of their inputs, which
+    only the partition's own run needs, and no routes; per core the fuller memory."""
+
+    def __init__(self):
+        self.tasks: list = []
+        self.memory: dict = {}
+        self.first: Placement | None = None
+
+    def add(self, placement: Placement) -> None:
+        self.first = self.first or placement
+        self.tasks += [replace(t, needs={}) for t in placement.tasks]
+        for core, mem in placement.memory.items():
+            if core not in self.memory or mem.peak_bytes > self.memory[core].peak_bytes:
+                self.memory[core] = mem
+
+    def placement(self, net: Network) -> Placement:
+        first = self.first
+        merged = Placement(first.strategy, net, first.n_cores, renumber(self.tasks), [], first.alloc)
+        merged.memory = self.memory
+        return merged
 
 
 class Partitioned(Backend):
@@ -394,7 +464,8 @@ class Partitioned(Backend):
 
     def map(self, net: Network, source: str, timesteps: int) -> Mapped:
         o = self.opts
-        if o.partition == "auto":
+        capacity = self.chip.n_cores * self.chip.core.sram.size_bytes
+        if o.partition == "auto" and _lower_bound_bytes(self.chip, net.layers) <= capacity:  # else it cannot fit
             try:
                 return self.inner.map(net, source, timesteps)
             except DoesNotFit:

@@ -423,6 +423,7 @@ class ChipSimulator(TaskData, TaskSends):
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
                 self._hand_over(st, k, full)
+                y = full = slot = None  # not held while the core waits for its next task
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now

@@ -114,14 +114,25 @@ class Placement:
         return used
 
 
+def index_dtype(size: int) -> type:
+    """The integer type of flat indices into an array of `size` elements: int32 where it holds them (half the
+    memory of int64 for the index sets a big placement keeps), else int64."""
+    return np.int32 if size < 2 ** 31 else np.int64
+
+
+def block_index(shape: tuple[int, int, int], chans: tuple[int, int], rows: tuple[int, int]) -> np.ndarray:
+    """Flat (channel-major) indices of a channel x row block (all columns) of a (C, H, W) array."""
+    c, h, w = shape
+    cols = np.arange(rows[0] * w, rows[1] * w, dtype=np.int64)
+    flat = (np.arange(*chans, dtype=np.int64)[:, None] * (h * w) + cols[None, :]).ravel()
+    return flat.astype(index_dtype(c * h * w), copy=False)
+
+
 def out_index(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None) -> np.ndarray:
     """Flat (channel-major) indices of a channel x row block of a layer's output."""
     if len(layer.out_shape) == 1:
-        return np.arange(ch[0], ch[1], dtype=np.int64)
-    c, h, w = layer.out_shape
-    r0, r1 = rows if rows is not None else (0, h)
-    cc, rr, ww = np.meshgrid(np.arange(*ch), np.arange(r0, r1), np.arange(w), indexing="ij")
-    return ((cc * h + rr) * w + ww).ravel().astype(np.int64)
+        return np.arange(ch[0], ch[1], dtype=index_dtype(layer.n_out))
+    return block_index(layer.out_shape, ch, rows if rows is not None else (0, layer.out_shape[1]))
 
 
 def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
@@ -134,10 +145,10 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
         shape = in_shapes[src]
         n = int(np.prod(shape))
         if layer.kind == "linear" and layer.sparse:
-            cols = np.unique(layer.weight[ch[0]:ch[1]].indices).astype(np.int64)
+            cols = np.unique(layer.weight[ch[0]:ch[1]].indices).astype(index_dtype(n))
             needs[src] = cols if in_ch is None else cols[(cols >= in_ch[0]) & (cols < in_ch[1])]
         elif layer.kind == "linear":
-            needs[src] = np.arange(*(in_ch or (0, n)), dtype=np.int64)
+            needs[src] = np.arange(*(in_ch or (0, n)), dtype=index_dtype(n))
         elif layer.kind in ("flatten", "add"):
             needs[src] = own
         elif layer.kind in ("conv2d", "pool"):
@@ -150,12 +161,11 @@ def input_needs(layer: Layer, ch: tuple[int, int], rows: tuple[int, int] | None,
             lo = max(0, r0 * stride - pad)
             hi = min(h, (r1 - 1) * stride - pad + k)
             chans = (in_ch or (0, c)) if layer.kind == "conv2d" else ch
-            cc, rr, ww = np.meshgrid(np.arange(*chans), np.arange(lo, hi), np.arange(w), indexing="ij")
-            needs[src] = ((cc * h + rr) * w + ww).ravel().astype(np.int64)
+            needs[src] = block_index(shape, chans, (lo, hi))
     if layer.recurrent and in_ch is None:  # its own outputs of the previous step
-        u = layer.recurrent_weight
-        needs[layer.name] = (np.unique(u[ch[0]:ch[1]].indices).astype(np.int64) if layer.sparse
-                             else np.arange(layer.n_out, dtype=np.int64))
+        u, dt = layer.recurrent_weight, index_dtype(layer.n_out)
+        needs[layer.name] = (np.unique(u[ch[0]:ch[1]].indices).astype(dt) if layer.sparse
+                             else np.arange(layer.n_out, dtype=dt))
     return needs
 
 
