@@ -44,11 +44,13 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
             overrides: list[str] = (), samples: int | None = None, alloc: str = "forward",
             schedule: str = "barrier", partition: str | int | None = None, cutoff: str | None = None,
             epsilon: float | None = None, dataflow: str | None = None, noc_model: str | None = None,
-            nir_dt: float | None = None) -> Prepared:
+            nir_dt: float | None = None, quantize: str = "maxabs", calibration_samples: int = 8) -> Prepared:
     """Load, check and map. A chip with an `accelerator:` section, or a `dataflow`, runs on coresim.accel with
     `dataflow` (default line_grouped). `partition`: None (the chip must hold the network), "auto" (cut it into
     as few partitions as fit, if it does not fit whole) or N partitions. `nir_dt`: the time step of a NIR
-    workload (default: its metadata's, else 1e-4 s); its weights are quantised to the chip's weight width."""
+    workload (default: its metadata's, else 1e-4 s); its weights are quantised to the chip's weight width with the
+    max-abs scale (`quantize` maxabs) or the scales coresim.analysis.nir_quant finds on the first
+    `calibration_samples` samples of the run's input (search)."""
     chip_ov, work_ov, run_ov = split_overrides(list(overrides))
     opts = RunOptions.build(run_ov, samples=samples, seed=seed, mapping=mapping, alloc=alloc, schedule=schedule,
                             partition=partition, cutoff=cutoff, epsilon=epsilon, noc_model=noc_model,
@@ -59,13 +61,18 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
     backend = backend_for(chip, opts)
     backend.check_options()
     bits = weight_bits(chip)[0]
+    _check_quantize(quantize, calibration_samples)
     wspec, wpath = load_workload_spec(workload_path, work_ov, nir_dt=nir_dt, weight_bits=bits)
-    net = build_network(wspec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits))
-    check_fits_chip(chip, net, str(wpath))
     inputs, y = imported_inputs(wspec, wpath), None
     if inputs is None:
         x, y = load_samples(wspec.input, wpath.parent, np.random.default_rng(opts.seed), str(wpath))
         inputs = encode_all(x, wspec.input, wspec.timesteps, opts.seed)
+    scales = ()
+    if quantize == "search" and wpath.suffix == ".nir":
+        scales = _search_scales(wpath, work_ov, nir_dt, bits, inputs[:calibration_samples]).pairs()
+        wspec = load_workload_spec(workload_path, work_ov, nir_dt=nir_dt, weight_bits=bits, nir_scales=scales)[0]
+    net = build_network(wspec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits, scales))
+    check_fits_chip(chip, net, str(wpath))
     log.info("mapping %s (%d layers) onto %s with %s", wspec.name, len(net.layers), chip.name, opts.mapping)
     if opts.partition is not None and backend.partitions:
         backend = Partitioned(backend)
@@ -81,6 +88,8 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         config["run"]["noc_model"] = o.noc_model
     if nir_dt is not None:
         config["run"]["nir_dt"] = nir_dt
+    if scales:
+        config["run"]["nir_scales"] = dict(scales)
     weights_hash = sha256_of(*[b for la in net.layers for w in (la.weight, la.recurrent_weight) if w is not None
                                for b in _weight_bytes(w)])
     prep = Prepared(chip, net, mapped.placement, inputs, y, o.seed, config,
@@ -88,6 +97,29 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
                     mapped.events, o, backend)
     backend.finish(prep)
     return prep
+
+
+def _check_quantize(quantize: str, calibration_samples: int) -> None:
+    if quantize not in ("search", "maxabs"):
+        raise SpecError(None, "--quantize", f"unknown quantisation {quantize!r}; search or maxabs")
+    if isinstance(calibration_samples, bool) or not isinstance(calibration_samples, int) or calibration_samples < 1:
+        raise SpecError(None, "--calibration-samples", f"must be an integer >= 1 (got {calibration_samples!r})")
+
+
+def _search_scales(wpath: Path, work_ov: list, nir_dt: float | None, bits: int, inputs: np.ndarray):
+    """The scale search of a NIR workload (coresim.analysis.nir_quant) on calibration inputs."""
+    from coresim.analysis.nir_quant import search_scales
+    from coresim.workload.nir_import import load_imported
+
+    def build(pairs) -> Network:
+        spec = load_workload_spec(wpath, work_ov, nir_dt=nir_dt, weight_bits=bits, nir_scales=pairs)[0]
+        return build_network(spec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits, pairs))
+
+    spec = load_workload_spec(wpath, work_ov, nir_dt=nir_dt, weight_bits=bits)[0]
+    cal = search_scales(lambda pairs: load_imported(wpath, nir_dt, bits, pairs), build, inputs, spec.readout)
+    log.info("quantisation search (%d networks): calibration agreement %s -> %s, factors %s", cal.evaluations,
+             cal.maxabs, cal.searched, cal.scales)
+    return cal
 
 
 def _cutoff(mapped: Mapped, wpath: Path, timesteps: int) -> tuple[Any, float | None]:
@@ -132,7 +164,8 @@ def _nir_agreement(prep: Prepared, trace: SimTrace) -> dict[str, Any] | None:
     from coresim.analysis.nir_agreement import nir_agreement
     from coresim.workload.nir_import import load_imported
 
-    imported = load_imported(source, prep.config["run"].get("nir_dt"), weight_bits(prep.chip)[0])
+    scales = tuple(sorted(prep.config["run"].get("nir_scales", {}).items()))
+    imported = load_imported(source, prep.config["run"].get("nir_dt"), weight_bits(prep.chip)[0], scales)
     return nir_agreement(imported, prep.inputs, trace.outputs, prep.net.spec.readout)
 
 

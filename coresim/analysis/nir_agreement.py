@@ -23,14 +23,16 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def nir_agreement(imported, inputs: np.ndarray, outputs: dict[str, np.ndarray], readout: str) -> dict:
+def nir_agreement(imported, inputs: np.ndarray, outputs: dict[str, np.ndarray], readout: str,
+                  ref: dict[str, np.ndarray] | None = None) -> dict:
     """`imported`: coresim.workload.nir_import.Imported; `inputs` (S, T, *shape) as the chip got them; `outputs`:
-    the chip's layer outputs (S, T, n)."""
+    the chip's layer outputs (S, T, n); `ref`: the float run of these inputs if already computed."""
     from coresim.workload.nir_float import run_float
     from coresim.workload.nir_graph import kind
 
     g = imported.graph
-    ref = run_float(g, np.asarray(inputs, np.float64), imported.dt)
+    if ref is None:
+        ref = run_float(g, np.asarray(inputs, np.float64), imported.dt)
     layers = {}
     for name, t in imported.probes.items():
         if kind(g.nodes[name]) not in SPIKING or t.delay or t.layer not in outputs:

@@ -37,6 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dt", type=number_at_least(0), default=None, metavar="SECONDS",
                    help="NIR workloads: the time step that discretises the graph (default: its metadata's dt, "
                         "else 1e-4)")
+    p.add_argument("--quantize", choices=["search", "maxabs"], default="maxabs",
+                   help="NIR workloads: integer scales of the float weights and thresholds: maxabs (the widest "
+                        "scale per channel) or search (per layer, the scale whose spikes agree best with the float "
+                        "network's on calibration samples; never worse than maxabs on them) (default: maxabs)")
+    p.add_argument("--calibration-samples", type=COUNT, default=8, metavar="N",
+                   help="--quantize search: the first N samples of the run's input calibrate (default: 8)")
     p.add_argument("--seed", type=SEED, default=0, help="seed for input encoding (default: 0)")
     p.add_argument("--samples", type=COUNT, help="samples to simulate (default: the workload's input.samples)")
     p.add_argument("--timesteps", type=COUNT, help="timesteps per sample (same as --set workload.timesteps=T)")
@@ -56,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed, overrides=overrides,
                    samples=args.samples, alloc=args.alloc, schedule=args.schedule,
                    partition=args.partition, cutoff=args.cutoff, epsilon=args.epsilon,
-                   dataflow=args.dataflow, noc_model=args.noc_model, nir_dt=args.dt)
+                   dataflow=args.dataflow, noc_model=args.noc_model, nir_dt=args.dt,
+                   quantize=args.quantize, calibration_samples=args.calibration_samples)
     for flag, value in (("-o", args.output), ("--report", args.report)):
         if value and prep.dataflow is not None:
             from coresim.errors import SpecError

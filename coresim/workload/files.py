@@ -17,12 +17,14 @@ log = logging.getLogger("coresim")
 
 
 def load_workload_spec(path: str | Path | None = None, overrides: list[Override] = (),
-                       nir_dt: float | None = None, weight_bits: int = 8) -> tuple[WorkloadSpec, Path]:
-    """`nir_dt`, `weight_bits`: the time step and weight width a NIR graph is imported with."""
+                       nir_dt: float | None = None, weight_bits: int = 8,
+                       nir_scales: tuple = ()) -> tuple[WorkloadSpec, Path]:
+    """`nir_dt`, `weight_bits`, `nir_scales`: the time step, weight width and scale factors (see
+    coresim.workload.nir_import) a NIR graph is imported with."""
     p = resolve(path, DEFAULT_WORKLOAD, "workload")
     if p.suffix == ".nir":
         from coresim.workload.nir_import import load_nir
-        raw = load_nir(p, nir_dt, weight_bits)[0]
+        raw = load_nir(p, nir_dt, weight_bits, nir_scales)[0]
     else:
         raw = read_yaml(p)
         if is_sanafe_snn(raw):
@@ -35,11 +37,12 @@ def load_workload_spec(path: str | Path | None = None, overrides: list[Override]
     return validate(WorkloadSpec, data, str(p), overrides), p
 
 
-def imported_params(path: Path, nir_dt: float | None, weight_bits: int) -> dict[str, np.ndarray] | None:
+def imported_params(path: Path, nir_dt: float | None, weight_bits: int,
+                    nir_scales: tuple = ()) -> dict[str, np.ndarray] | None:
     """The in-memory weights of an imported workload (NIR graph, SANA-FE SNN); None for a coresim YAML."""
     if path.suffix == ".nir":
         from coresim.workload.nir_import import load_nir
-        return load_nir(path, nir_dt, weight_bits)[1]
+        return load_nir(path, nir_dt, weight_bits, nir_scales)[1]
     return load_sanafe(path).params if _is_sanafe(path) else None
 
 

@@ -32,9 +32,11 @@ element: 1 for spikes, the scale s of the layer that made a current). A synaptic
 node's weights divided by its input's factor and multiplied by its neurons' input gain g (dt/tau r for LIF/LI, r
 for IF/I, a w_in for CubaLIF's current). If they and the bias are integers within the width they are kept (s = 1);
 otherwise each output channel c gets s_c = (2^(bits-1) - 1) / max|W_c| (one s for the layer when the reset value
-is not 0) and W = round(s W), b = round(s b). The membrane is in the same units: threshold floor(s v_thr) + 1
-(NIR fires when v > v_thr, coresim when v >= threshold). A subtract reset (graph metadata) is coresim's `subtract`
-(v -= threshold - 1 = s v_thr: exact) where every s v_thr is an integer, else `soft` (v -= floor(s v_thr) + 1).
+is not 0) and W = round(s W), b = round(s b). A layer's s can be multiplied by a factor (`scales`; `coresim run
+--quantize search` picks them, coresim.analysis.nir_quant); weights beyond the width are then clipped. The
+membrane is in the same units: threshold floor(s v_thr) + 1 (NIR fires when v > v_thr, coresim when
+v >= threshold). A subtract reset (graph metadata) is coresim's `subtract` (v -= threshold - 1 = s v_thr: exact)
+where every s v_thr is an integer, else `soft` (v -= floor(s v_thr) + 1).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ MAX_UNROLL = 1 << 24  # weights of an unrolled convolution or pool
 # Weights this close to an integer (relative) are integers: float32 parameters (snnTorch exports tau = dt / (1 -
 # beta) in float32) make gains such as dt/tau r = 1 + 2.5e-8.
 INT_TOL = 1e-6
+Scales = tuple[tuple[str, float], ...]  # (layer, factor on its max-abs scale), hashable for the cache
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Imported:
     graph: ng.FlatGraph
     dt: float
     probes: dict[str, Tensor] = field(default_factory=dict)  # NIR node -> its tensor in the integer network
+    quantised: list[str] = field(default_factory=list)  # layers with a max-abs scale, in import order
 
 
 def _per_channel(arr, logical: tuple[int, ...], conv: bool, what: str, err) -> np.ndarray:
@@ -191,8 +195,10 @@ def _neuron_of(prof: dict[str, Any], s: np.ndarray, err, soft: bool = False):
 
 
 class _Importer:
-    def __init__(self, g: ng.FlatGraph, dt: float, bits: int):
+    def __init__(self, g: ng.FlatGraph, dt: float, bits: int, scales: dict[str, float] | None = None):
         self.g, self.dt, self.bits, self.lim = g, dt, bits, 2 ** (bits - 1) - 1
+        self.scales = scales or {}  # layer -> factor on its max-abs scale (coresim.analysis.nir_quant)
+        self.quantised: list[str] = []  # layers given a max-abs scale, in import order
         self.layers: list[dict[str, Any]] = []
         self.params: dict[str, np.ndarray] = {}
         self.vals: dict[str, Tensor | Pending] = {}
@@ -437,6 +443,17 @@ class _Importer:
         return Tensor(lname, src.shape, src.logical, _expand(factor, src.logical, conv), binary=nd["model"] != "li")
 
     # ---- quantisation -------------------------------------------------------------------------------------------
+    def _maxabs(self, name: str, rowmax: np.ndarray, per_layer: bool) -> np.ndarray:
+        """The max-abs scale per output channel (one per layer if `per_layer`) times the layer's factor."""
+        self.quantised.append(name)
+        top = max(rowmax.max(initial=0), 1e-30)
+        s = np.full(rowmax.size, self.lim / top) if per_layer else self.lim / np.where(rowmax > 0, rowmax, top)
+        return s * float(self.scales.get(name, 1.0))
+
+    def _round(self, w: np.ndarray) -> np.ndarray:
+        """Integer weights; a factor above 1 clips the largest ones to the width."""
+        return np.clip(np.round(w), -self.lim, self.lim).astype(np.int64)
+
     def finalize(self, pend: list[Pending], gain: np.ndarray | None = None, neuron=None,
                  rec: np.ndarray | None = None, per_layer: bool = False) -> list[Tensor]:
         """Quantise synaptic layers that share one scale; `neuron(s) -> (neuron dict, threshold, bias shift,
@@ -451,14 +468,12 @@ class _Importer:
         if np.all(np.abs(vals - np.round(vals)) <= INT_TOL * np.maximum(1.0, np.abs(vals))) \
                 and rowmax.max(initial=0) <= self.lim:
             s = np.ones(rows)
-        elif per_layer:
-            s = np.full(rows, self.lim / max(rowmax.max(initial=0), 1e-30))
         else:
-            s = self.lim / np.where(rowmax > 0, rowmax, max(rowmax.max(initial=0), 1e-30))
+            s = self._maxabs(pend[0].name, rowmax, per_layer)
         out = []
         for p, w, b in zip(pend, ws, bs, strict=False):
             shape = (-1,) + (1,) * (w.ndim - 1)
-            self.params[f"{p.name}.weight"] = np.round(w * s.reshape(shape)).astype(np.int64)
+            self.params[f"{p.name}.weight"] = self._round(w * s.reshape(shape))
             bq = None if b is None else np.round(b * s).astype(np.int64)
             layer = dict(p.layer)
             nd, factor = {"model": "none"}, s
@@ -469,7 +484,7 @@ class _Importer:
                 if shift is not None:
                     bq = (np.zeros(rows, np.int64) if bq is None else bq) - shift
             if rec is not None:
-                self.params[f"{p.name}.recurrent_weight"] = np.round(ws[-1] * s.reshape(-1, 1)).astype(np.int64)
+                self.params[f"{p.name}.recurrent_weight"] = self._round(ws[-1] * s.reshape(-1, 1))
                 layer["recurrent"] = True
             if bq is not None:
                 self.params[f"{p.name}.bias"] = bq
@@ -485,8 +500,10 @@ class _Importer:
         return out
 
 
-def import_nir(graph, file: str = "<nir>", dt: float | None = None, weight_bits: int = 8) -> Imported:
-    """Translate a `nir.NIRGraph` into a workload dict, integer parameters and the tensor of every NIR node."""
+def import_nir(graph, file: str = "<nir>", dt: float | None = None, weight_bits: int = 8,
+               scales: dict[str, float] | None = None) -> Imported:
+    """Translate a `nir.NIRGraph` into a workload dict, integer parameters and the tensor of every NIR node.
+    `scales`: layer -> factor on its max-abs scale (default 1; coresim.analysis.nir_quant searches them)."""
     meta = getattr(graph, "metadata", None)
     meta = meta if isinstance(meta, dict) else {}
     dt = float(meta.get("dt", DEFAULT_DT)) if dt is None else float(dt)
@@ -494,7 +511,7 @@ def import_nir(graph, file: str = "<nir>", dt: float | None = None, weight_bits:
         raise SpecError(file, "dt", f"time step {dt} must be positive")
     g = ng.flatten(graph, file)
     ng.infer_shapes(g)
-    imp = _Importer(g, dt, weight_bits)
+    imp = _Importer(g, dt, weight_bits, scales)
     imp.run()
     out = imp.vals[g.output]
     if not imp.layers or out.layer != imp.layers[-1]["name"] or out.delay:
@@ -509,7 +526,7 @@ def import_nir(graph, file: str = "<nir>", dt: float | None = None, weight_bits:
             "layers": imp.layers, "readout": readout}
     _coresim_metadata(spec, meta, file)
     probes = {n: v for n, v in imp.vals.items() if isinstance(v, Tensor) and n not in imp.unprobed}
-    return Imported(spec, imp.params, g, dt, probes)
+    return Imported(spec, imp.params, g, dt, probes, list(imp.quantised))
 
 
 def _coresim_metadata(spec: dict[str, Any], meta: dict, file: str) -> None:
@@ -544,7 +561,7 @@ def import_graph(graph, file: str = "<nir>", dt: float | None = None,
 
 
 @lru_cache(maxsize=8)
-def _import_cached(path: str, mtime_ns: int, dt: float | None, weight_bits: int) -> Imported:
+def _import_cached(path: str, mtime_ns: int, dt: float | None, weight_bits: int, scales: Scales) -> Imported:
     import nir
 
     try:  # coresim infers and checks shapes itself (nir's check does not know grouped convolutions)
@@ -554,17 +571,19 @@ def _import_cached(path: str, mtime_ns: int, dt: float | None, weight_bits: int)
             graph = nir.read(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
         raise SpecError(path, None, f"cannot read NIR graph: {exc}") from None
-    return import_nir(graph, path, dt, weight_bits)
+    return import_nir(graph, path, dt, weight_bits, dict(scales))
 
 
-def load_imported(path: str | Path, dt: float | None = None, weight_bits: int = 8) -> Imported:
+def load_imported(path: str | Path, dt: float | None = None, weight_bits: int = 8, scales: Scales = ()) -> Imported:
+    """`scales`: sorted (layer, factor on its max-abs scale) pairs."""
     p = Path(path)
     if not p.is_file():
         raise SpecError(str(p), None, "no such file")
-    return _import_cached(str(p), p.stat().st_mtime_ns, dt, weight_bits)
+    return _import_cached(str(p), p.stat().st_mtime_ns, dt, weight_bits, tuple(scales))
 
 
-def load_nir(path: str | Path, dt: float | None = None, weight_bits: int = 8) -> tuple[dict, dict[str, np.ndarray]]:
+def load_nir(path: str | Path, dt: float | None = None, weight_bits: int = 8,
+             scales: Scales = ()) -> tuple[dict, dict[str, np.ndarray]]:
     """(workload dict for `WorkloadSpec`, integer parameters `<layer>.weight/.bias/.threshold`) of a .nir file."""
-    imp = load_imported(path, dt, weight_bits)
+    imp = load_imported(path, dt, weight_bits, scales)
     return copy.deepcopy(imp.spec), dict(imp.params)
