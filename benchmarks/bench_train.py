@@ -50,11 +50,7 @@ def table(results: list[dict], epochs: int) -> list[str]:
             cyc = en = "not on the chip"
             wbytes = "—"
         else:
-            p = r["per_sample"]
-            cyc = (f"{r['cycles_per_sample']:,.0f} ({p['forward']['cycles']:,.0f} + {p['reward']['cycles']:,.0f} + "
-                   f"{p['weight_update']['cycles']:,.0f})")
-            en = (f"{r['energy_pj_per_sample'] / 1e3:,.1f} ({p['forward']['energy_pj'] / 1e3:,.1f} + "
-                  f"{p['reward']['energy_pj'] / 1e3:,.1f} + {p['weight_update']['energy_pj'] / 1e3:,.1f})")
+            cyc, en = cost_cells(r)
             wbytes = f"{r['weight_bytes_written_per_sample']:,}"
         acc = r["test_accuracy"]
         extra = f" (float {r['float_test_accuracy']:.3f})" if "float_test_accuracy" in r else ""
@@ -62,6 +58,16 @@ def table(results: list[dict], epochs: int) -> list[str]:
                     f"{_acc_at(r, marks)} | {r['train_curve'][-1]['train_loss']:.4f} | {r['wall_seconds']:.0f} | "
                     f"{cyc} | {en} | {wbytes} | {r['onchip_bytes_peak']:,} / {r['onchip_bytes_total']:,} |")
     return head + rows
+
+
+def cost_cells(r: dict) -> tuple[str, str]:
+    """A chip-measured report's cycles and energy (nJ) per sample, each as "total (forward + reward + update)"."""
+    p = r["per_sample"]
+    cyc = (f"{r['cycles_per_sample']:,.0f} ({p['forward']['cycles']:,.0f} + {p['reward']['cycles']:,.0f} + "
+           f"{p['weight_update']['cycles']:,.0f})")
+    en = (f"{r['energy_pj_per_sample'] / 1e3:,.1f} ({p['forward']['energy_pj'] / 1e3:,.1f} + "
+          f"{p['reward']['energy_pj'] / 1e3:,.1f} + {p['weight_update']['energy_pj'] / 1e3:,.1f})")
+    return cyc, en
 
 
 def memory_rows(results: list[dict]) -> list[str]:

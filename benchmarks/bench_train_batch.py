@@ -16,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_train import cost_cells  # noqa: E402  (the benchmarks' own folder)
 
 CHIP = ROOT / "chipspecs" / "default.yaml"
 # (rule, perturbations, batch, optimizer, lr or None for the default)
@@ -53,11 +56,7 @@ def table(results: list[dict]) -> list[str]:
         if r["cycles_per_sample"] is None:
             cyc = en = wb = "not on the chip"
         else:
-            p = r["per_sample"]
-            cyc = (f"{r['cycles_per_sample']:,.0f} ({p['forward']['cycles']:,.0f} + {p['reward']['cycles']:,.0f} + "
-                   f"{p['weight_update']['cycles']:,.0f})")
-            en = (f"{r['energy_pj_per_sample'] / 1e3:,.1f} ({p['forward']['energy_pj'] / 1e3:,.1f} + "
-                  f"{p['reward']['energy_pj'] / 1e3:,.1f} + {p['weight_update']['energy_pj'] / 1e3:,.1f})")
+            cyc, en = cost_cells(r)
             wb = f"{r['weight_bytes_written_per_sample']:,.0f} ({r['weight_bytes_saved_per_sample']:,.0f})"
         peak = max(r["onchip_bytes_by_core"].values(), key=lambda m: sum(m.values()))
         extra = peak.get("accumulators", 0) + peak.get("optimizer_state", 0)
