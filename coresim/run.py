@@ -69,7 +69,7 @@ def prepare(chip_path=None, workload_path=None, mapping: str = "layerwise", seed
         inputs = encode_all(x, wspec.input, wspec.timesteps, opts.seed)
     scales = ()
     if quantize == "search" and wpath.suffix == ".nir":
-        scales = _search_scales(wpath, work_ov, nir_dt, bits, inputs[:calibration_samples]).pairs()
+        scales = _search_scales(wpath, work_ov, nir_dt, bits, inputs[:calibration_samples], wspec.readout).pairs()
         wspec = load_workload_spec(workload_path, work_ov, nir_dt=nir_dt, weight_bits=bits, nir_scales=scales)[0]
     net = build_network(wspec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits, scales))
     check_fits_chip(chip, net, str(wpath))
@@ -106,7 +106,7 @@ def _check_quantize(quantize: str, calibration_samples: int) -> None:
         raise SpecError(None, "--calibration-samples", f"must be an integer >= 1 (got {calibration_samples!r})")
 
 
-def _search_scales(wpath: Path, work_ov: list, nir_dt: float | None, bits: int, inputs: np.ndarray):
+def _search_scales(wpath: Path, work_ov: list, nir_dt: float | None, bits: int, inputs: np.ndarray, readout: str):
     """The scale search of a NIR workload (coresim.analysis.nir_quant) on calibration inputs."""
     from coresim.analysis.nir_quant import search_scales
     from coresim.workload.nir_import import load_imported
@@ -115,8 +115,7 @@ def _search_scales(wpath: Path, work_ov: list, nir_dt: float | None, bits: int, 
         spec = load_workload_spec(wpath, work_ov, nir_dt=nir_dt, weight_bits=bits, nir_scales=pairs)[0]
         return build_network(spec, wpath.parent, str(wpath), params=imported_params(wpath, nir_dt, bits, pairs))
 
-    spec = load_workload_spec(wpath, work_ov, nir_dt=nir_dt, weight_bits=bits)[0]
-    cal = search_scales(lambda pairs: load_imported(wpath, nir_dt, bits, pairs), build, inputs, spec.readout)
+    cal = search_scales(lambda pairs: load_imported(wpath, nir_dt, bits, pairs), build, inputs, readout)
     log.info("quantisation search (%d networks): calibration agreement %s -> %s, factors %s", cal.evaluations,
              cal.maxabs, cal.searched, cal.scales)
     return cal

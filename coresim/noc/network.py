@@ -324,10 +324,8 @@ class Noc:
             return True
         tag, flits, cycle = (np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
                              for i in (1, 2, 3))
-        if flits.min() < 1 or flits.max() > S.FMASK:
-            raise ValueError(f"packets must have 1..{S.FMASK} flits")
-        if cycle.min() < self.now:
-            raise ValueError(f"creation cycle before now ({self.now})")
+        src = np.full(n, core, np.int64)
+        self._check(src, flits, cycle)
         n_u = sum(sizes[:len(uni)])
         dst = np.repeat(np.array([u[0] for u in uni] + [-1] * len(multi), np.int64), sizes)
         rem = np.repeat(np.array([1] * len(uni) + [m[0].size for m in multi], np.int64), sizes)
@@ -340,8 +338,7 @@ class Noc:
             self.sc[S.FREE_MC] = top - m
             mc[n_u:] = slots
             self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
-        self._enqueue(np.full(n, core, np.int64), dst, mc, flits, cycle, tag, np.full(n, self._route_default,
-                                                                                       np.int64), rem, core)
+        self._enqueue(src, dst, mc, flits, cycle, tag, np.full(n, self._route_default, np.int64), rem, core)
         return True
 
     def _mask(self, cores: np.ndarray) -> np.ndarray:
