@@ -31,10 +31,9 @@ def input_chunks(chip: ChipSpec, net: Network, projs: list[Projection], chunks: 
     n_in = ins[0].fanout.shape[0]
     path = mapping[len("file:"):] if mapping.startswith("file:") else None
     if path:
-        from coresim.mapping.user_file import PlacementSpec
-        from coresim.spec.load import read_yaml, validate
+        from coresim.mapping.user_file import read_placement
 
-        spec = validate(PlacementSpec, read_yaml(path), path)
+        spec = read_placement(path)
         if spec.input is not None:
             return _from_file(chip, chunks, spec.input.cores, n_in, path)
     return _nearest(chip, ins, chunks, n_in)

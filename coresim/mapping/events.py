@@ -210,10 +210,9 @@ def map_events_file(chip: ChipSpec, net: Network, projs: list[Projection], path:
     """`--mapping file:PATH` on an event-driven chip (the format of coresim/mapping/user_file.py, `cores` only):
     each conv2d/linear layer's neurons are cut into as many contiguous, near-equal chunks as it lists cores, chunk
     i on cores[i]; layers may share cores, a layer's chunks may not. Every chunk must fit its core."""
-    from coresim.mapping.user_file import PlacementSpec
-    from coresim.spec.load import read_yaml, validate
+    from coresim.mapping.user_file import read_placement
 
-    spec = validate(PlacementSpec, read_yaml(path), path)
+    spec = read_placement(path)
     layers = [la for la in net.layers if la.synaptic]
     for name in spec.layers:
         if name not in net.by_name or not net.by_name[name].synaptic:

@@ -45,8 +45,13 @@ class PlacementSpec(Spec):
     input: InputPlacement | None = None
 
 
+def read_placement(path: str) -> PlacementSpec:
+    """A placement file (`--mapping file:PATH`), checked."""
+    return validate(PlacementSpec, read_yaml(path), path)
+
+
 def map_file(chip: ChipSpec, net: Network, path: str, source: str | None = None, alloc: str = "forward") -> Placement:
-    spec = validate(PlacementSpec, read_yaml(path), path)
+    spec = read_placement(path)
     shapes = shapes_of(net)
     if spec.input is not None:
         raise SpecError(path, "input", "input neurons on cores are an event-driven chip's option "
