@@ -153,6 +153,7 @@ class ChipTiming(NamedTuple):
     router_buffer_flits: int | np.ndarray = 16
     send_buffer_flits: int | np.ndarray = 16
     receive_buffer_flits: int | np.ndarray = 16
+    networks: int = 1               # independent physical meshes spike messages alternate over (NETWORKS)
 
     @classmethod
     def from_chip(cls, chip: ChipSpec) -> ChipTiming:
@@ -161,7 +162,8 @@ class ChipTiming(NamedTuple):
         noc, r, m = chip.noc, chip.noc.router, chip.mesh
         return cls(m.width, m.height, m.cores_per_tile, router_pipeline_cycles(noc), noc.link_latency_cycles,
                    flit_cycles(noc), r.credit_delay_cycles, noc.routing == "yx", r.vcs * r.buffer_flits,
-                   chip.core.send_buffer_flits, max(1, int(chip.core.receive_buffer_kib * 1024) // noc.flit_bytes))
+                   chip.core.send_buffer_flits, max(1, int(chip.core.receive_buffer_kib * 1024) // noc.flit_bytes),
+                   noc.physical_networks)
 
 
 @dataclass(frozen=True)
@@ -260,14 +262,14 @@ def _gates(p: WindowProgram, OPS: np.ndarray, msg_gates: tuple[int, int]) -> np.
 def _capacities(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray]:
     W, H, C = chip.width, chip.height, chip.cores_per_tile
     if min(W, H, C) < 1 or C > 58 or chip.pipe_cycles < 1 or chip.flit_cycles < 1 or chip.link_cycles < 0 \
-            or chip.credit_cycles < 0:
+            or chip.credit_cycles < 0 or chip.networks < 1:
         raise ValueError("need width, height, 1 <= cores_per_tile <= 58, pipe and flit cycles >= 1, link and "
-                         "credit cycles >= 0")
+                         "credit cycles >= 0, networks >= 1")
     R, NC = W * H, W * H * C
     in_cap = np.empty((R, 4 + C), I64)
     in_cap[:, :4] = _per(chip.router_buffer_flits, (R, 4), "router_buffer_flits").reshape(R, 4)
     in_cap[:, 4:] = _per(chip.send_buffer_flits, (NC,), "send_buffer_flits").reshape(R, C)
-    return in_cap.ravel(), _per(chip.receive_buffer_flits, (NC,), "receive_buffer_flits")
+    return np.tile(in_cap.ravel(), chip.networks), _per(chip.receive_buffer_flits, (NC,), "receive_buffer_flits")
 
 
 def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
@@ -282,7 +284,7 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
         down, _ = st.wiring(W, H, C)
         bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
         if bad[0] >= 0:
-            return _failed(MH, MS, n, NC, in_cap.size, bad, in_cap, rx_cap, 4 + C)
+            return _failed(MH, MS, n, NC, in_cap.size // chip.networks, bad, in_cap, rx_cap, 4 + C)
     horizon = max(int(OPS[:, st.P_CYC].max(initial=0)), max_work, max_gen, chip.link_cycles + chip.pipe_cycles + 1,
                   fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
     hs = np.argsort(MS[n:, st.X_GEN], kind="stable").astype(I64) + n
@@ -293,7 +295,8 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
                                     fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)
     return WindowTiming(STATUS[status], int(end), blocked, *ks.results(MS, n),
-                        *(CS[:, k].copy() for k in st.STATS), PT[:, st.O_FLITS].copy())
+                        *(CS[:, k].copy() for k in st.STATS),
+                        PT[:, st.O_FLITS].reshape(chip.networks, -1).sum(axis=0))
 
 
 def _failed(MH, MS, n, NC, NO, bad, in_cap, rx_cap, P) -> WindowTiming:
@@ -324,7 +327,7 @@ def _describe(end: int, cs, pt, OPS, MS, C) -> str:
             somas.append(f"core {c} op {k} on gate {OPS[k, st.P_GATE]}")
         elif ph == st.WAIT:
             waiting.append(f"core {c} message {cs[c, st.C_MSG]}")
-    occ = pt[:, st.I_OCC].reshape(-1, 4 + C)
+    occ = pt[:, st.I_OCC].reshape(-1, cs.shape[0] // C, 4 + C).sum(axis=0)     # every network's, summed
     sends = [f"core {r * C + i}: {occ[r, 4 + i]}" for r in range(occ.shape[0]) for i in range(C) if occ[r, 4 + i]]
     routers = [f"{r}: {occ[r, :4].sum()}" for r in range(occ.shape[0]) if occ[r, :4].sum()]
     recv = [f"core {c}: {cs[c, st.C_RX]}" for c in range(cs.shape[0]) if cs[c, st.C_RX]]

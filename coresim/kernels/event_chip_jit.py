@@ -178,18 +178,34 @@ def calendar_size(n, NC, ports, horizon):
 
 
 @njit(cache=True, nogil=True)
+def _networks(wired, M, RP):
+    """`wiring`'s (down, up) repeated for M independent networks: a FIFO feeds and is fed within its own network;
+    a local output ejects into the same core whichever network it belongs to."""
+    down = np.empty(M * RP, np.int64)
+    up = np.empty(M * RP, np.int64)
+    for k in range(M):
+        for x in range(RP):
+            d, u = wired[0][x], wired[1][x]
+            down[k * RP + x] = d + k * RP if d >= 0 else d
+            up[k * RP + x] = u + k * RP if u >= 0 else u
+    return down, up
+
+
+@njit(cache=True, nogil=True)
 def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones
     (H_DXYL, H_F and X_SRC .. X_GATE filled; X_GEN: a host message's arrival), `OPS`, `GT` (GA_NEED filled): ops
     and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
-    `rx_cap`: per core, `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
+    `rx_cap`: per core (`in_cap` holds every network's FIFOs, network by network: its size gives their number),
+    `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
     ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar, at
     least `calendar_size(...)` values. Fills MS's result columns and returns
     (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
     W, H, C = K[K_W], K[K_H], K[K_C]
     R, P = W * H, 4 + C
     NC, n = R * C, MS.shape[0]
-    down, up = wiring(W, H, C)
+    M = in_cap.size // (R * P)              # physical networks: network k's FIFOs are rows k * R * P + ...
+    down, up = _networks(wiring(W, H, C), M, R * P)
     CS = np.zeros((NC, N_CS), np.int64)
     CS[:, C_OP] = op_ptr[:-1]
     CS[:, C_OPEND] = op_ptr[1:]
@@ -201,26 +217,26 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     for c in range(NC):
         CS[c, C_PORT] = (c // C) * P + 4 + c % C
     HQ = _host_queues(CS, MS, hs)
-    PT = np.full((R * P, N_PT + 2 * kr), -1, np.int64)
+    PT = np.full((M * R * P, N_PT + 2 * kr), -1, np.int64)
     for col in (I_FREE, I_OCC, I_ELIG, I_RPOS, I_WANT, O_BUSY, O_REQ, O_FLITS):
         PT[:, col] = 0
     PT[:, I_CAP] = in_cap
     PT[:, I_UP] = up
     PT[:, O_DOWN] = down
-    for x in range(R * P):
+    for x in range(M * R * P):
         PT[x, I_BASE] = (x // P) * P
         PT[x, I_X] = (x // P) % W
-        PT[x, I_Y] = x // P // W
+        PT[x, I_Y] = (x // P) % R // W
     MH[:, H_NEXT] = -1
     MH[:, H_RDY] = -1
     for col in (X_SENT, X_EJECT, X_DONE):
         MS[:, col] = -1
     GT[:, GA_CNT] = 0
     GT[:, GA_WAIT] = -1
-    cap, size = calendar_size(n, NC, R * P, horizon)
+    cap, size = calendar_size(n, NC, M * R * P, horizon)
     EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
     EV[cap:, 0] = -1
-    Q = np.zeros((5, max(R * P, NC, N_Z)), np.int64)
+    Q = np.zeros((5, max(M * R * P, NC, N_Z)), np.int64)
     Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
     Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
     Kt = (K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7])    # a tuple: held in registers, no reloads after stores

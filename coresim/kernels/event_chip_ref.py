@@ -43,8 +43,8 @@ class OutPort:
 
 
 class Router:
-    def __init__(self, rid: int, W: int, C: int, router_caps, send_caps):
-        self.id, self.x, self.y = rid, rid % W, rid // W
+    def __init__(self, rid: int, net: int, W: int, C: int, router_caps, send_caps):
+        self.id, self.net, self.x, self.y = rid, net, rid % W, rid // W     # id: within its network
         self.inp = [InPort(int(router_caps[p])) for p in range(4)] + [InPort(int(send_caps[i])) for i in range(C)]
         self.out = [OutPort() for _ in range(4 + C)]
 
@@ -81,7 +81,8 @@ class RefChip:
         rcap = np.broadcast_to(np.asarray(chip.router_buffer_flits), (R, 4))
         scap = np.broadcast_to(np.asarray(chip.send_buffer_flits), (NC,)).reshape(R, self.C)
         xcap = np.broadcast_to(np.asarray(chip.receive_buffer_flits), (NC,))
-        self.routers = [Router(r, self.W, self.C, rcap[r], scap[r]) for r in range(R)]
+        self.M = chip.networks               # router k * R + r: router r of network k
+        self.routers = [Router(r, k, self.W, self.C, rcap[r], scap[r]) for k in range(self.M) for r in range(R)]
         self.msgs: list[Msg] = []
         self.cores = [Core(c, self._ops(program, c), int(xcap[c])) for c in range(NC)]
         self.n_prog = len(self.msgs)
@@ -122,7 +123,7 @@ class RefChip:
     def neighbour(self, router: Router, port: int) -> tuple[Router, int]:
         x = router.x + {0: 1, 1: -1}.get(port, 0)
         y = router.y + {2: 1, 3: -1}.get(port, 0)
-        return self.routers[y * self.W + x], port ^ 1
+        return self.routers[router.net * self.W * self.H + y * self.W + x], port ^ 1
 
     def first_too_small(self) -> tuple[Msg, str, int, int] | None:
         """The first message larger than a buffer on its way: (message, kind, id, capacity)."""
@@ -272,7 +273,8 @@ class RefChip:
             m.eject = m.key = t
             core.from_self.append(m)
         else:
-            inp = self.routers[core.id // self.C].inp[4 + core.id % self.C]
+            net = m.idx % self.M             # message j travels on network j mod M
+            inp = self.routers[net * self.W * self.H + core.id // self.C].inp[4 + core.id % self.C]
             if inp.cap - inp.occ < m.flits:
                 return False
             inp.occ += m.flits
@@ -336,4 +338,5 @@ def time_window_ref(program, chip) -> dict:
             "soma_busy": [c.soma_busy for c in cores], "send_stall": [c.stall for c in cores],
             "synapse_busy": [c.syn_busy for c in cores], "peak_send_flits": [c.peak_tx for c in cores],
             "peak_receive_flits": [c.peak_rx for c in cores], "soma_end": [c.soma_end for c in cores],
-            "link_flits": [o.flits for r in net.routers for o in r.out]}
+            "link_flits": np.sum(np.reshape([o.flits for r in net.routers for o in r.out], (net.M, -1)),
+                                 axis=0).tolist()}

@@ -58,9 +58,11 @@ from coresim.kernels.event_chip_state import (
     I_TAIL,
     K_C,
     K_CRD,
+    K_H,
     K_LINK,
     K_PIPE,
     K_SER,
+    K_W,
     L_HOST,
     L_OUT,
     L_SOMA,
@@ -224,9 +226,11 @@ def synapse(c, t, CS, PT, MH, MS, HQ, GT, EV, Q, K):
         CS[c, C_END] = t + w
         CS[c, S_SYN] += w
         Q[4, Z_LAST] = t
-        o = CS[c, C_PORT]
-        if PT[o, O_REQ] != 0:
-            mark(Q, L_OUT, PT, o, O_MARK, t)
+        o = CS[c, C_PORT]           # the core's local output in every network (they share its receive buffer)
+        while o < PT.shape[0]:
+            if PT[o, O_REQ] != 0:
+                mark(Q, L_OUT, PT, o, O_MARK, t)
+            o += K[K_W] * K[K_H] * (4 + K[K_C])
         if CS[c, C_PH] == WAIT:
             mark(Q, L_SOMA, CS, c, C_M4, t)
         h = CS[c, C_HENT]
@@ -344,7 +348,8 @@ def _enter(c, j, t, CS, PT, MH, MS, EV, Q, K):
         push(EV, Q, t + 1, c * 8 + E_SYN)
     else:
         C = K[K_C]
-        gi = CS[c, C_PORT]
+        RP = K[K_W] * K[K_H] * (4 + C)
+        gi = CS[c, C_PORT] + j % (PT.shape[0] // RP) * RP     # message j travels on network j mod M
         free, back = room(PT, gi, t)
         if free < F:
             wait_room(PT, CS, EV, Q, gi, back, C)
@@ -436,12 +441,20 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
         synapse(Q[L_SYN, x], t, CS, PT, MH, MS, HQ, GT, EV, Q, K)
     z[Z_N + L_SYN] = 0
     n_out = z[Z_N + L_OUT]
-    for x in range(n_out):
-        if x + 1 < n_out:                   # the next output's row while this one is evaluated
-            o = Q[L_OUT, x + 1]
-            prefetch(PT, o, O_BUSY)
-            prefetch(PT, o, O_DOWN)
-        output(Q[L_OUT, x], t, PT, CS, MH, MS, EV, Q, K)
+    RP = K[K_W] * K[K_H] * (4 + K[K_C])
+    if PT.shape[0] == RP:
+        for x in range(n_out):
+            if x + 1 < n_out:               # the next output's row while this one is evaluated
+                o = Q[L_OUT, x + 1]
+                prefetch(PT, o, O_BUSY)
+                prefetch(PT, o, O_DOWN)
+            output(Q[L_OUT, x], t, PT, CS, MH, MS, EV, Q, K)
+    else:                                   # network by network: their local outputs share receive buffers
+        for lo in range(0, PT.shape[0], RP):
+            for x in range(n_out):
+                o = Q[L_OUT, x]
+                if lo <= o < lo + RP:
+                    output(o, t, PT, CS, MH, MS, EV, Q, K)
     z[Z_N + L_OUT] = 0
     for x in range(z[Z_N + L_SOMA]):
         soma(Q[L_SOMA, x], t, CS, PT, MH, MS, OPS, GT, EV, Q, K)

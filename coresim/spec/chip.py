@@ -131,6 +131,11 @@ class NocSpec(Spec):
                                 "router on an idle path, router and link together (a chip whose mesh hop is faster "
                                 "than a pipelined router); None: the router pipeline (RC + VA + SA + ST) plus "
                                 "link_latency_cycles")
+    physical_networks: int = Field(
+        1, ge=1, le=4, description="event chips' buffered NoC (concurrent schedule): independent physical meshes, "
+                                   "each with its own routers, links and FIFOs; a core's spike messages alternate "
+                                   "over them (message j of a timestep on network j mod n) and every network ejects "
+                                   "into the same receive buffer")
     flit_bytes: int = Field(8, gt=0)
     packet_payload_bytes: int = Field(8, gt=0, description="payload bytes carried by one packet")
     header_flits: int = Field(1, ge=0, description="header flits per packet (0: header rides in the payload flit)")
