@@ -11,6 +11,11 @@ a synapse unit. The send buffer IS the router's local input port i (one FIFO, ca
 router input ports 0..3 are FIFOs of `router_buffer_flits`; the receive buffer holds `receive_buffer_flits`.
 Buffer room is counted in flits; a message (packet) of F flits needs room for all F to enter a buffer.
 
+NETWORKS. `networks` = M independent physical meshes (`noc.physical_networks`; Loihi has two, both carrying
+spikes): each has its own routers, links, router FIFOs and, per core, its own send buffer (local input port);
+program message j travels on network j mod M; every network's local output ejects into the core's one receive
+buffer. Input FIFO / output port x of network k is row k * R * (4 + C) + x; link flits are summed over networks.
+
 PROGRAM. Per core, ops in order (CSR `op_ptr`), op k = (gate `op_gate[k]` or -1, `op_cycles[k]`), and per op
 its messages (CSR `msg_ptr`), message j = (`msg_gen[j]` soma cycles to form it, `msg_dst[j]`, `msg_flits[j]`,
 `msg_work[j]` synapse cycles at the destination, `msg_gate[j]` gate it counts for at the destination or -1).
@@ -49,7 +54,8 @@ TIMING (all integer cycles from the window start, 0):
   (host_cycle, index) per core (a core's waiting host messages do not hold up other cores').
 
 PER-CYCLE ORDER (both implementations; within a stage the entities do not interact, so the order among them
-is free; the twin takes them in index order):
+is free, except the local outputs of different networks, which share a receive buffer: stage 3 takes network 0's
+outputs first, then network 1's, ...; the twin takes every stage in index order):
   1. deliveries due at t: credits (buffer room returns), packets becoming ready at a router input, tails
      ejected (the message joins its receive queue); host messages arrive; each core's host port enters what
      fits into the receive buffer;
