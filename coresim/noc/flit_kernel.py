@@ -91,7 +91,7 @@ from coresim.noc.flit_state import (
     WS_LINK,
     WS_SRC_CR,
 )
-from coresim.noc.flit_switch import sw_alloc_evaluate, sw_alloc_update
+from coresim.noc.flit_switch import sa_clear, sw_alloc_evaluate, sw_alloc_update
 from coresim.noc.rng import random_float, random_int
 
 # ------------------------------------------------------------------------------------------------- terminals
@@ -101,12 +101,15 @@ def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
     """Cycle t of router r (holding flits, its input queuing done): the evaluates, then the updates (switch
     traversal last)."""
     i0 = r * cfg.PV
-    route_evaluate(r, i0, t, cfg, inp)
+    if cfg.RD != 1:                 # a delay of 1: `route_update` routes the waiting heads itself
+        route_evaluate(r, i0, t, cfg, inp)
     vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
-    sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+    ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
     route_update(r, i0, t, cfg, inp, pk, wires)
     vc_alloc_update(r, i0, t, cfg, inp, out, scr)
-    sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr)
+    sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+    if ips != 0:
+        sa_clear(ips, cfg, scr)
 
 @njit(cache=True, inline="always")
 def _free_packet(pid, sc, pk):

@@ -62,10 +62,13 @@ def bit_off(bits, r, li):
 # ------------------------------------------------------------------------------------------------- head flits
 @njit(cache=True, inline="always")
 def _set_route(r, ivc, f, cfg, inp, pk, wires):
-    """Route the head flit f of input VC ivc; on to VC allocation."""
-    inp.mask[ivc] = route_mask(r, f >> FSH, cfg.W, cfg.C, pk, wires.rx, wires.ry)
-    for q in range(cfg.P):
-        inp.ovc[ivc, q] = -1
+    """Route the head flit f of input VC ivc; on to VC allocation. Its output VCs are cleared on the ports of its
+    route only: the stages read `ovc` on those alone."""
+    m = route_mask(r, f >> FSH, cfg.W, cfg.C, pk, wires.rx, wires.ry)
+    inp.mask[ivc] = m
+    while m != 0:
+        inp.ovc[ivc, trailing_zeros(m)] = -1
+        m &= m - 1
     inp.state[ivc] = VC_ALLOC
     inp.va_due[ivc] = PENDING
     bit_on(inp.va_on, r, ivc - r * cfg.PV)
@@ -146,14 +149,17 @@ def route_evaluate(r, i0, t, cfg, inp):
 
 @njit(cache=True, inline="always")
 def route_update(r, i0, t, cfg, inp, pk, wires):
-    """Routes due now: the head's output ports; on to VC allocation."""
+    """Routes due now: the head's output ports; on to VC allocation. With a routing delay of 1 `route_evaluate` is
+    not run: a head waiting for routing is due now (none starts waiting between the two stages' places)."""
+    now = cfg.RD == 1
     for w in range(inp.rt_on.shape[1]):
         m = inp.rt_on[r, w]
         while m != 0:
             li = (w << 6) + trailing_zeros(m)
             m &= m - 1
             ivc = i0 + li
-            if 0 <= inp.rt_due[ivc] <= t:
+            due = inp.rt_due[ivc]
+            if 0 <= due <= t or (now and due == PENDING):
                 inp.rt_due[ivc] = NONE
                 bit_off(inp.rt_on, r, li)
                 _set_route(r, ivc, inp.buf[ivc, inp.hd[ivc]], cfg, inp, pk, wires)
@@ -294,8 +300,8 @@ def _va_grants(i0, ntouch, inp, out, arb, scr):
 @njit(cache=True, inline="always")
 def _va_schedule(r, i0, t, any_va, cfg, inp, out, scr):
     """Schedule the update of the VCs just evaluated (clearing scr.evald); with a delay > 1 a grant whose output
-    VC was taken meanwhile is lost."""
-    if not any_va and cfg.VAD <= 1:
+    VC was taken meanwhile is lost. With a delay of 1 `vc_alloc_update` takes the marks instead."""
+    if cfg.VAD == 1 or (not any_va and cfg.VAD <= 1):
         return
     for w in range(inp.va_on.shape[1]):
         bits = inp.va_on[r, w]
@@ -348,14 +354,20 @@ def _va_take(r, li, ivc, res, i0, cfg, inp, out, scr):
 
 @njit(cache=True, inline="always")
 def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
-    """VC grants due now take their output VC; a head holding a VC on every output becomes active."""
+    """VC grants due now take their output VC; a head holding a VC on every output becomes active. With a delay of
+    1 the VCs due are those evaluated in this cycle (scr.evald, cleared here)."""
+    now = cfg.VAD == 1
     for w in range(inp.va_on.shape[1]):
         bits = inp.va_on[r, w]
         while bits != 0:
             li = (w << 6) + trailing_zeros(bits)
             bits &= bits - 1
             ivc = i0 + li
-            if not 0 <= inp.va_due[ivc] <= t:
+            if now:
+                if scr.evald[li] == 0:
+                    continue
+                scr.evald[li] = 0
+            elif not 0 <= inp.va_due[ivc] <= t:
                 continue
             res = inp.va_res[ivc]
             inp.va_due[ivc] = PENDING

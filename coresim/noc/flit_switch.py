@@ -57,12 +57,14 @@ def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
 
 
 @njit(cache=True, inline="always")
-def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
+def _sa_requests(r, i0, gp0, t, cfg, inp, out, arb, scr):
     """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
     among the VCs waiting for switch allocation with a credit downstream). Returns (whether any VC waits, the
-    bit set of input ports that bid)."""
+    bit set of input ports that bid). With a delay of 1 the VCs evaluated are due now (their results are taken
+    in `sw_alloc_update`)."""
     any_sa = False
     ips = 0
+    now = cfg.SAD == 1
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
@@ -71,6 +73,8 @@ def _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr):
             ivc = i0 + li
             if inp.sa_due[ivc] == PENDING:
                 any_sa = True
+                if now:
+                    inp.sa_due[ivc] = t
                 ips |= _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
     return any_sa, ips
 
@@ -169,7 +173,7 @@ def _sa_credit_check(ivc, gp0, cfg, inp, out):
 
 
 @njit(cache=True, inline="always")
-def _sa_clear(ips, cfg, scr):
+def sa_clear(ips, cfg, scr):
     """Reset the switch allocator's work arrays of the input ports `ips` (the others are untouched)."""
     while ips != 0:
         ip = trailing_zeros(ips)
@@ -187,14 +191,16 @@ def _sa_clear(ips, cfg, scr):
 @njit(cache=True, inline="always")
 def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
     """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
-    SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1)."""
+    SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1). Returns the input ports
+    that bid: their work arrays are cleared by `sa_clear` after `sw_alloc_update`, which, with a delay of 1,
+    reads the results from them."""
     gp0 = r * cfg.P
-    any_sa, ips = _sa_requests(r, i0, gp0, cfg, inp, out, arb, scr)
+    any_sa, ips = _sa_requests(r, i0, gp0, t, cfg, inp, out, arb, scr)
     if ips != 0:
         outs = _sa_input_arbiters(ips, i0, gp0, cfg, inp, out, arb, scr)
         _sa_output_grants(outs, gp0, arb, scr)
-    if not any_sa and cfg.SAD <= 1:
-        return
+    if cfg.SAD == 1 or not any_sa and cfg.SAD <= 1:
+        return ips
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
@@ -206,8 +212,7 @@ def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
                 inp.sa_due[ivc] = t + cfg.SAD - 1
             elif cfg.SAD > 1 and 0 <= inp.sa_due[ivc] <= t and inp.sa_res[ivc] >= 0:
                 _sa_credit_check(ivc, gp0, cfg, inp, out)
-    if ips != 0:
-        _sa_clear(ips, cfg, scr)
+    return ips
 
 
 # ------------------------------------------------------------------------------------------------- switch traversal
@@ -277,8 +282,12 @@ def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
 
 
 @njit(cache=True, inline="always")
-def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr):
-    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won)."""
+def sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won). With a
+    delay of 1 each VC due takes its result from the allocator's work arrays first (the results are independent
+    of the traversals)."""
+    now = cfg.SAD == 1
+    gp0 = r * cfg.P
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
@@ -287,5 +296,7 @@ def sw_alloc_update(r, i0, t, cfg, sc, inp, out, wires, pk, scr):
             ivc = i0 + li
             if 0 <= inp.sa_due[ivc] <= t:
                 inp.sa_due[ivc] = PENDING
+                if now:
+                    _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
                 if inp.sa_res[ivc] >= 0:
                     _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
