@@ -223,33 +223,38 @@ def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[st
     np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter (anp, danp with
     P > 1: a_clean kept beside a_pert - a_clean); danp: full master weights beside the chip's (master x D), traces,
     the D matrices; batch or P > 1: one acc_bits accumulator per weight (danp: and per D entry); adam: m and v per
-    weight (acc_bits each); bptt (if it ran on the chip): fraction bits, the activations of every timestep, two
-    delta vectors and one gradient accumulator per weight."""
-    chip, rule = tn.chip, hp.rule
-    wb, acc, frac = chip.core.mac.weight_bits, chip.core.mac.acc_bits, tn.frac
+    weight (acc_bits each); local readout: its traces once, accumulators only with B > 1; gate: one mask bit per relu
+    node-step; bptt (if it ran on the chip): fraction bits, the activations of every timestep, two delta vectors and
+    one gradient accumulator per weight."""
     out = {c: {"forward": m.peak_bytes} for c, m in placement.memory.items()}
     for tl in tn.layers:
-        out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
         for task in tl.tasks:
-            n, steps = task.n_out, tl.steps.size
-            syn = n * sum(p.k for p in tl.projections)
-            xb, eb = _trace_bits(tn, tl, n)
-            local = _local(tn, tl, hp)
-            add = {"master": cdiv(syn * (frac + (wb if rule == "danp" else 0)), 8)}
-            if rule == "bptt":
-                add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
-                add["gradients"] = cdiv((2 * n + syn) * acc, 8)
-            else:
-                keep = 2 if rule != "np" and hp.perturbations > 1 and not local else 1
-                add["traces"] = cdiv(steps * (xb + keep * eb) + _mask_bits(tl, hp, n), 8)
-            if rule == "danp":
-                add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
-            if rule != "bptt" and _accumulating(hp, 1 if local else None):
-                add["accumulators"] = cdiv(syn * acc, 8) + (
-                    sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections) if rule == "danp" and hp.batch > 1 else 0)
-            if rule != "bptt" and hp.optimizer == "adam":
-                add["optimizer_state"] = 2 * cdiv(syn * acc, 8)
             mem = out.setdefault(task.core, {"forward": 0})
-            for k, v in add.items():
+            for k, v in _rule_bytes(tn, tl, hp, task.n_out).items():
                 mem[k] = mem.get(k, 0) + v
     return out
+
+
+def _rule_bytes(tn: TrainedNet, tl, hp: Hyper, n: int) -> dict[str, int]:
+    """What `memory` adds for a slice of n neurons of `tl` on one core."""
+    rule, acc = hp.rule, tn.chip.core.mac.acc_bits
+    steps = tl.steps.size
+    syn = n * sum(p.k for p in tl.projections)
+    xb, eb = _trace_bits(tn, tl, n)
+    add = {"master": cdiv(syn * (tn.frac + (tn.chip.core.mac.weight_bits if rule == "danp" else 0)), 8)}
+    if rule == "bptt":
+        out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
+        add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
+        add["gradients"] = cdiv((2 * n + syn) * acc, 8)
+        return add
+    local = _local(tn, tl, hp)
+    keep = 2 if rule != "np" and hp.perturbations > 1 and not local else 1
+    add["traces"] = cdiv(steps * (xb + keep * eb) + _mask_bits(tl, hp, n), 8)
+    if rule == "danp":
+        add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
+    if _accumulating(hp, 1 if local else None):
+        add["accumulators"] = cdiv(syn * acc, 8) + (
+            sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections) if rule == "danp" and hp.batch > 1 else 0)
+    if hp.optimizer == "adam":
+        add["optimizer_state"] = 2 * cdiv(syn * acc, 8)
+    return add
