@@ -9,6 +9,10 @@ nonlinearity, one that does not is the rule's credit assignment.
 
     python benchmarks/bench_grad_cosine.py [--workload digits_seq_rnn] [--samples 4] [--p 8,64,512]
         [--sigmas 0.005,0.02,0.05] [--signals np,anp,np-pm,anp-pm] [--bptt-epochs 0]
+
+Signals: np (the noise xi) or anp (a_pert - a_clean; danp at D = I), with any of the suffixes -pm (antithetic
+pairs +xi, -xi, P pairs), -gate (the derivative gate) and -ro (the readout not perturbed; its column is then not
+the rule's readout update, which is the exact delta rule).
 """
 
 from __future__ import annotations
