@@ -33,17 +33,22 @@ def run_one(job: tuple) -> dict:
     from coresim.learn.train import train
     from coresim.run import prepare
 
-    workload, epochs, chip_every, samples, (rule, p, b, opt, lr) = job
+    workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra) = job
+    extra = extra[0] if extra else {}
     r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt)
+              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, **extra)
     r["workload"] = workload
+    r["extra"] = extra
     return r
 
 
 def _setting(r: dict) -> str:
     if r["rule"] == "bptt":
         return "bptt (float, per sample)"
-    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}"
+    extra = r.get("extra", {})
+    flags = "".join(f" {k.replace('_', '-')}" if v is True else f" {k.replace('_', '-')} {v}"
+                    for k, v in sorted(extra.items()))
+    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}{flags}"
 
 
 def table(results: list[dict]) -> list[str]:
@@ -80,9 +85,17 @@ def tradeoff(results: list[dict]) -> list[str]:
 
 
 def parse_setting(text: str) -> tuple:
-    """RULE:P:B:OPTIMIZER[:LR], e.g. danp:4:1:sgd:0.012."""
-    rule, p, b, opt, *lr = text.split(":")
-    return rule, int(p), int(b), opt, float(lr[0]) if lr else None
+    """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
+    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F)."""
+    rule, p, b, opt, *rest = text.split(":")
+    lr = float(rest[0]) if rest and rest[0] else None
+    extra = {}
+    for o in rest[1].split("+") if len(rest) > 1 else []:
+        if o.startswith("decay"):
+            extra["lr_decay"] = float(o[5:])
+        else:
+            extra[{"local": "local_readout", "gate": "gate"}[o]] = True
+    return rule, int(p), int(b), opt, lr, extra
 
 
 def main() -> None:
@@ -93,7 +106,8 @@ def main() -> None:
     ap.add_argument("--workloads", default="digits_seq_rnn,digits_delayed_rnn")
     ap.add_argument("--baselines", default="digits_delayed_rnn",
                     help="workloads on which np and anp with plain SGD run too (comma-separated)")
-    ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR] instead of the built-in list")
+    ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR[:OPTIONS]] instead of the built-in "
+                                       "list (OPTIONS: local+gate+decayF)")
     ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
     ap.add_argument("--out", help="write the raw reports (JSON) here")
     args = ap.parse_args()

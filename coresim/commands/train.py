@@ -31,6 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="perturbed passes per sample against one clean pass, their updates averaged (default: 1)")
     p.add_argument("--optimizer", default="sgd", help="sgd or adam (fixed point, m and v per weight in SRAM; "
                                                       "default: sgd)")
+    p.add_argument("--gate", action="store_true",
+                   help="derivative gate: each core keeps its eligibility only on node-steps where the clean pass is "
+                        "in the relu's linear range (one compare per node-step; default: off)")
+    p.add_argument("--local-readout", action="store_true",
+                   help="the readout learns from its own error o - y (delta rule, exact) and is not perturbed; only "
+                        "the hidden layers learn from the reward (default: off)")
+    p.add_argument("--lr-decay", type=float, default=1.0, metavar="F",
+                   help="learning rate lr * F^epoch (the reward's scale; no chip cost) (default: 1, constant)")
     p.add_argument("--sigma", type=float, default=0.02, help="perturbation std, activity 1.0 = 1 (default: 0.02)")
     p.add_argument("--alpha", type=float, default=0.001, help="danp: decorrelation rate (default: 0.001)")
     p.add_argument("--frac-bits", type=int, default=8,
@@ -53,6 +61,7 @@ def _check(args: argparse.Namespace) -> None:
                "must be at least 1"),
               ("--lr", args.lr is None or args.lr > 0, "must be positive"),
               ("--sigma", args.sigma > 0, "must be positive"),
+              ("--lr-decay", 0 < args.lr_decay <= 1, "must be in (0, 1]"),
               ("--alpha", args.alpha >= 0, "must not be negative"),
               ("--frac-bits", 0 <= args.frac_bits <= 24, "must be in 0..24"),
               ("--chip-every", args.chip_every >= 1, "must be at least 1"),
@@ -77,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = train(prep, args.rule, args.epochs, args.samples_per_epoch, args.lr, args.sigma, args.alpha, args.seed,
                    args.chip_every, args.frac_bits, progress=None if args.json else show,
-                   perturbations=args.perturbations, batch=args.batch, optimizer=args.optimizer)
+                   perturbations=args.perturbations, batch=args.batch, optimizer=args.optimizer,
+                   gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

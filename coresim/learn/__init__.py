@@ -32,6 +32,10 @@ Options (issue 20): P perturbed passes per sample against the one clean pass, ea
 is their average); B samples' updates summed in acc_bits-wide accumulators (DANP: and D's correlations) before the
 master weights, D and the chip weights are written once; `adam` turns the accumulated update into a step by a
 fixed-point Adam (rules.adam_step) with m and v per weight in SRAM. B = P = 1 with sgd is the rule above exactly.
+`local_readout`: the readout is not perturbed and learns by the delta rule from the output core's error,
+dV = -eta (o - y) h_T^T (danp: h~ = D h), once per sample; the reward, N and ||delta a||^2 cover the hidden layers
+only. `gate`: a relu layer's e_t is zeroed on the node-steps whose clean pre-activation is outside (0, 1) (the
+reward is unchanged). `lr_decay`: eta * lr_decay^epoch.
 """
 
 from coresim.learn.train import RULES, train

@@ -36,8 +36,8 @@ class Bptt:
             src = h
         return ins, pre
 
-    def step(self, x: np.ndarray, label: int, lr: float) -> tuple[float, np.ndarray]:
-        """One SGD step on one sample; returns (loss, readout) before the step."""
+    def gradient(self, x: np.ndarray, label: int) -> tuple[float, np.ndarray, list[list[np.ndarray]]]:
+        """dL/dW of one sample by backpropagation through time: (loss, readout, per layer per projection)."""
         ins, pre = self.forward(x)
         timesteps = x.shape[0]
         out = pre[-1][-1]
@@ -56,11 +56,16 @@ class Bptt:
                     dh[li][t - 1] += ws[1].T @ da
                 if li > 0:
                     dh[li - 1][t] += ws[0].T @ da
+        return 0.5 * float(err @ err), out, grads
+
+    def step(self, x: np.ndarray, label: int, lr: float) -> tuple[float, np.ndarray]:
+        """One SGD step on one sample; returns (loss, readout) before the step."""
+        step_loss, out, grads = self.gradient(x, label)
         for tl, ws, gs in zip(self.tn.layers, self.w, grads, strict=True):
             lsb = 1.0 / (1 << tl.shift)  # the chip's weight range, in real units
             for w, g in zip(ws, gs, strict=True):
                 np.clip(w - lr * g, -(self.tn.wmax + 1) * lsb, self.tn.wmax * lsb, out=w)
-        return 0.5 * float(err @ err), out
+        return step_loss, out
 
     def to_chip(self) -> None:
         """Quantise the float weights into the trained net's masters and chip weights."""

@@ -74,15 +74,17 @@ def _trace_bits(tn: TrainedNet, tl, n: int) -> tuple[int, int]:
 def trace_store_cost(tn: TrainedNet, hp: Hyper) -> Cost:
     """SRAM traffic of storing the traces during the 1 + P passes: x_t, and xi_t of each perturbed pass (np); x_t
     and a_t of the clean pass, then after each perturbed pass a_t read back and a_pert - a_clean written (anp,
-    danp)."""
+    danp); local readout: its inputs and its error o - y once; gate: one mask bit per node-step of a relu layer."""
     per_core: dict[int, Cost] = {}
-    p = hp.perturbations
     for tl in tn.layers:
+        local = _local(tn, tl, hp)
+        p = 1 if local else hp.perturbations
         for task in tl.tasks:
             xb, eb = _trace_bits(tn, tl, task.n_out)
             steps = tl.steps.size
-            wr = cdiv(steps * (xb + eb * (p if hp.rule == "np" else 1 + p)), 8)
-            rd = 0 if hp.rule == "np" else cdiv(p * steps * eb, 8)
+            wr = cdiv(steps * (xb + eb * (p if hp.rule == "np" or local else 1 + p) + _mask_bits(tl, hp, task.n_out)),
+                      8)
+            rd = 0 if hp.rule == "np" or local else cdiv(p * steps * eb, 8)
             per_core[task.core] = per_core.get(task.core, Cost()) + _sram(tn.chip, rd, wr)
     return _phase(tn.chip, per_core, barrier=False)
 
@@ -129,21 +131,34 @@ def _latency(noc: Noc, inject) -> int:
     return int(noc.delivered()[4].max()) - start
 
 
-def _accumulating(hp: Hyper) -> bool:
-    """Whether updates are summed in accumulator words before the master weights are written."""
-    return hp.batch * hp.perturbations > 1
+def _local(tn: TrainedNet, tl, hp: Hyper) -> bool:
+    """Whether `tl` is the readout learning from its own error (not perturbed, one update per sample)."""
+    return hp.local_readout and tl is tn.output
 
 
-def _projection_work(tn: TrainedNet, hp: Hyper, n: int, k: int, steps: int) -> tuple[list, int, int, int, int, int]:
-    """One projection slice (n x k) over a batch of B samples with P perturbations each: (gemms, neuron-unit
-    operations, serial adam weights, SRAM bytes read, written, weight bytes written)."""
+def _mask_bits(tl, hp: Hyper, n: int) -> int:
+    """The derivative gate's mask: one bit per node-step of a relu layer's slice (gate on)."""
+    return n * tl.steps.size if hp.gate and tl.layer.spec.neuron.model == "relu" else 0
+
+
+def _accumulating(hp: Hyper, p: int | None = None) -> bool:
+    """Whether updates are summed in accumulator words before the master weights are written (p: updates per
+    sample of the layer; default the perturbations)."""
+    return hp.batch * (hp.perturbations if p is None else p) > 1
+
+
+def _projection_work(tn: TrainedNet, hp: Hyper, n: int, k: int, steps: int, p: int
+                     ) -> tuple[list, int, int, int, int, int]:
+    """One projection slice (n x k) over a batch of B samples with p updates each (the perturbations, or 1 for a
+    local readout): (gemms, neuron-unit operations, serial adam weights, SRAM bytes read, written, weight bytes
+    written)."""
     wb, acc, frac = tn.chip.core.mac.weight_bits, tn.chip.core.mac.acc_bits, tn.frac
-    b, p = hp.batch, hp.perturbations
-    gemms = [(n, k, steps)] * (b * p)  # the eligibility E of every perturbed pass
+    b = hp.batch
+    gemms = [(n, k, steps)] * (b * p)  # the eligibility E of every perturbed pass (local readout: err x^T)
     elem = b * p * n * k               # g E added to the master (or accumulator) weight by weight
     master = cdiv(n * k * (wb + frac), 8)
     rd = wr = written = master
-    if _accumulating(hp):  # read-modify-write of the accumulators, then read once at the end of the batch
+    if _accumulating(hp, p):  # read-modify-write of the accumulators, then read once at the end of the batch
         words = cdiv(n * k * acc, 8)
         rd += (b * p + 1) * words
         wr += b * p * words
@@ -178,13 +193,15 @@ def update_cost(tn: TrainedNet, hp: Hyper) -> tuple[Cost, int]:
     written = 0
     for tl in tn.layers:
         steps = tl.steps.size
+        per = 1 if _local(tn, tl, hp) else hp.perturbations
         for task in tl.tasks:
             n = task.n_out
             xb, eb = _trace_bits(tn, tl, n)
-            rd, wr = cdiv(steps * (xb * hp.batch + eb * hp.batch * hp.perturbations), 8), 0
-            gemms, elem, serial = [], 0, 0
+            mask = _mask_bits(tl, hp, n)
+            rd, wr = cdiv(steps * (xb * hp.batch + eb * hp.batch * per) + mask * hp.batch, 8), 0
+            gemms, elem, serial = [], mask * hp.batch * per, 0  # gate: e_t zeroed where the mask says so
             for p in tl.projections:
-                g, el, se, r, w, wt = _projection_work(tn, hp, n, p.k, steps)
+                g, el, se, r, w, wt = _projection_work(tn, hp, n, p.k, steps, per)
                 gemms += g
                 elem, serial, rd, wr, written = elem + el, serial + se, rd + r, wr + w, written + wt
             timings = [mac_timing(core.mac, m, nn, kk) for m, nn, kk in gemms]
@@ -206,32 +223,38 @@ def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[st
     np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter (anp, danp with
     P > 1: a_clean kept beside a_pert - a_clean); danp: full master weights beside the chip's (master x D), traces,
     the D matrices; batch or P > 1: one acc_bits accumulator per weight (danp: and per D entry); adam: m and v per
-    weight (acc_bits each); bptt (if it ran on the chip): fraction bits, the activations of every timestep, two
-    delta vectors and one gradient accumulator per weight."""
-    chip, rule = tn.chip, hp.rule
-    wb, acc, frac = chip.core.mac.weight_bits, chip.core.mac.acc_bits, tn.frac
+    weight (acc_bits each); local readout: its traces once, accumulators only with B > 1; gate: one mask bit per relu
+    node-step; bptt (if it ran on the chip): fraction bits, the activations of every timestep, two delta vectors and
+    one gradient accumulator per weight."""
     out = {c: {"forward": m.peak_bytes} for c, m in placement.memory.items()}
     for tl in tn.layers:
-        out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
         for task in tl.tasks:
-            n, steps = task.n_out, tl.steps.size
-            syn = n * sum(p.k for p in tl.projections)
-            xb, eb = _trace_bits(tn, tl, n)
-            add = {"master": cdiv(syn * (frac + (wb if rule == "danp" else 0)), 8)}
-            if rule == "bptt":
-                add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
-                add["gradients"] = cdiv((2 * n + syn) * acc, 8)
-            else:
-                keep = 2 if rule != "np" and hp.perturbations > 1 else 1
-                add["traces"] = cdiv(steps * (xb + keep * eb), 8)
-            if rule == "danp":
-                add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
-            if rule != "bptt" and _accumulating(hp):
-                add["accumulators"] = cdiv(syn * acc, 8) + (
-                    sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections) if rule == "danp" and hp.batch > 1 else 0)
-            if rule != "bptt" and hp.optimizer == "adam":
-                add["optimizer_state"] = 2 * cdiv(syn * acc, 8)
             mem = out.setdefault(task.core, {"forward": 0})
-            for k, v in add.items():
+            for k, v in _rule_bytes(tn, tl, hp, task.n_out).items():
                 mem[k] = mem.get(k, 0) + v
     return out
+
+
+def _rule_bytes(tn: TrainedNet, tl, hp: Hyper, n: int) -> dict[str, int]:
+    """What `memory` adds for a slice of n neurons of `tl` on one core."""
+    rule, acc = hp.rule, tn.chip.core.mac.acc_bits
+    steps = tl.steps.size
+    syn = n * sum(p.k for p in tl.projections)
+    xb, eb = _trace_bits(tn, tl, n)
+    add = {"master": cdiv(syn * (tn.frac + (tn.chip.core.mac.weight_bits if rule == "danp" else 0)), 8)}
+    if rule == "bptt":
+        out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
+        add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
+        add["gradients"] = cdiv((2 * n + syn) * acc, 8)
+        return add
+    local = _local(tn, tl, hp)
+    keep = 2 if rule != "np" and hp.perturbations > 1 and not local else 1
+    add["traces"] = cdiv(steps * (xb + keep * eb) + _mask_bits(tl, hp, n), 8)
+    if rule == "danp":
+        add["decorrelation"] = sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections)
+    if _accumulating(hp, 1 if local else None):
+        add["accumulators"] = cdiv(syn * acc, 8) + (
+            sum(cdiv(p.k * p.k * acc, 8) for p in tl.projections) if rule == "danp" and hp.batch > 1 else 0)
+    if hp.optimizer == "adam":
+        add["optimizer_state"] = 2 * cdiv(syn * acc, 8)
+    return add

@@ -140,12 +140,15 @@ class TrainedNet:
         return [a for tl in self.layers for p in tl.projections
                 for a in (getattr(tl.layer, p.attr), p.master, p.decor) if a is not None]
 
-    def noise(self, rng: np.random.Generator, sigma: float) -> dict[str, np.ndarray]:
+    def noise(self, rng: np.random.Generator, sigma: float, readout: bool = True) -> dict[str, np.ndarray]:
         """One perturbation: N(0, sigma^2) in real units (activity 1.0 = 255 << shift), rounded, on the steps that
-        matter; (T, n) per layer."""
+        matter; (T, n) per layer (zero on the readout unless `readout`)."""
         out = {}
         for tl in self.layers:
             xi = np.zeros((self.net.spec.timesteps, tl.n), np.int64)
+            if tl is self.output and not readout:
+                out[tl.name] = xi
+                continue
             xi[tl.steps] = np.rint(rng.normal(0.0, sigma * (FULL_SCALE << tl.shift), (tl.steps.size, tl.n)))
             out[tl.name] = xi
         return out

@@ -23,6 +23,14 @@ class Hyper:
     perturbations: int = 1
     batch: int = 1
     optimizer: str = "sgd"
+    gate: bool = False     # eligibility only on node-steps where the clean pass is in the relu's linear range
+    lr_decay: float = 1.0  # the learning rate is lr * lr_decay^epoch
+    local_readout: bool = False  # the readout learns from its own error (delta rule), only hidden layers perturbed
+
+
+def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:
+    """The layers whose nodes are perturbed and learn from the broadcast reward."""
+    return tn.layers[:-1] if hp.local_readout else tn.layers
 
 
 def loss(tn: TrainedNet, out: np.ndarray, label: int) -> int:
@@ -45,12 +53,24 @@ def _round_div(a: int, b: int) -> int:
     return (2 * a + b) // (2 * b)
 
 
-def signals(tn: TrainedNet, tr: Traces, noise: dict[str, np.ndarray], rule: str, k: int = 0) -> dict[str, np.ndarray]:
-    """Per trained layer, the signal e_t of perturbed pass k (pass k + 1 of the run) on the steps that matter,
+def signals(tn: TrainedNet, tr: Traces, noise: dict[str, np.ndarray], hp: Hyper, k: int = 0) -> dict[str, np.ndarray]:
+    """Per perturbed layer, the signal e_t of perturbed pass k (pass k + 1 of the run) on the steps that matter,
     (steps, n): the noise xi (np, `noise` of that pass) or the activity difference a_pert - a_clean (anp, danp)."""
-    if rule == "np":
-        return {tl.name: noise[tl.name][tl.steps] for tl in tn.layers}
-    return {tl.name: (tr.a[tl.name][k + 1] - tr.a[tl.name][0])[tl.steps] for tl in tn.layers}
+    if hp.rule == "np":
+        return {tl.name: noise[tl.name][tl.steps] for tl in perturbed(tn, hp)}
+    return {tl.name: (tr.a[tl.name][k + 1] - tr.a[tl.name][0])[tl.steps] for tl in perturbed(tn, hp)}
+
+
+def gated(tn: TrainedNet, tr: Traces, e: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The derivative gate: e_t of a relu layer set to 0 on the node-steps whose clean pre-activation is outside
+    the relu's linear range (0 < a < 1, where the loss does not depend on a to first order): each core compares its
+    stored a_clean. Their eligibility is pure noise; the mean update is unchanged, its variance smaller."""
+    out = dict(e)
+    for tl in tn.layers:
+        if tl.layer.spec.neuron.model == "relu":
+            a = tr.a[tl.name][0][tl.steps]
+            out[tl.name] = np.where((a > 0) & (a < FULL_SCALE << tl.shift), e[tl.name], 0)
+    return out
 
 
 def reward(tn: TrainedNet, hp: Hyper, d_loss: int, e: dict[str, np.ndarray], lr: float | None = None) -> int:
@@ -63,13 +83,25 @@ def reward(tn: TrainedNet, hp: Hyper, d_loss: int, e: dict[str, np.ndarray], lr:
         scale /= hp.perturbations
     if hp.rule == "np":
         return _fx_scalar(d_loss, scale / (FULL_SCALE ** 2 * hp.sigma ** 2))
-    top = max(tl.shift for tl in tn.layers)
+    layers = perturbed(tn, hp)
+    top = max(tl.shift for tl in layers)
     # ||delta a||^2 in units of (255 << top)^2: each core's sum of squares, aligned by its layer's shift
-    q = sum(int(np.square(e[tl.name]).sum()) << 2 * (top - tl.shift) for tl in tn.layers)
+    q = sum(int(np.square(e[tl.name]).sum()) << 2 * (top - tl.shift) for tl in layers)
     if q == 0:
         return 0
-    nodes = sum(tl.n * tl.steps.size for tl in tn.layers)
+    nodes = sum(tl.n * tl.steps.size for tl in layers)
     return _round_div(_fx_scalar(d_loss * nodes << 2 * top, scale), q)
+
+
+def readout_error(tn: TrainedNet, hp: Hyper, out: np.ndarray, label: int, lr: float | None = None
+                  ) -> tuple[np.ndarray, int]:
+    """Local readout (delta rule): the output core's error o - y of the clean pass (readout units, (1, n)) and its
+    scale g = eta 2^(F+G) / 255^2 (G = REWARD_FRAC_BITS), so that accumulate() adds eta dL/dV in master units:
+    dV = -eta (o - y) h_T^T in real units (DANP: h~ = D h). `lr` replaces hp.lr (adam: the gradient's unit)."""
+    lr = hp.lr if lr is None else lr
+    err = np.asarray(out, np.int64).copy()
+    err[label] -= tn.target
+    return err[None, :], _fx_scalar(1 << tn.frac + REWARD_FRAC_BITS, lr / FULL_SCALE ** 2)
 
 
 def layer_inputs(tl: TrainedLayer, tr: Traces) -> list[np.ndarray]:

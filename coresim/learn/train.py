@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,19 @@ from coresim.functional.executor import run_functional
 from coresim.learn.bptt import Bptt
 from coresim.learn.costs import Cost, engine_cost, memory, reward_cost, trace_store_cost, update_cost
 from coresim.learn.network import TrainedNet, traces
-from coresim.learn.rules import Hyper, accumulate, accumulate_decor, apply, layer_inputs, loss, reward, signals
+from coresim.learn.rules import (
+    Hyper,
+    accumulate,
+    accumulate_decor,
+    apply,
+    gated,
+    layer_inputs,
+    loss,
+    perturbed,
+    readout_error,
+    reward,
+    signals,
+)
 from coresim.run import Prepared
 from coresim.workload.inputs import encode_all, load_samples
 
@@ -39,15 +52,17 @@ def training_set(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
 def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None = None, lr: float | None = None,
           sigma: float = 0.02, alpha: float = 0.001, seed: int = 0, chip_every: int = 100, frac: int = 8,
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
-          optimizer: str = "sgd") -> dict:
+          optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
-    samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam)."""
+    samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
+    eligibility only where the clean pass is in the relu's linear range; the rate is lr * lr_decay^epoch;
+    `local_readout`: the readout learns from its own error by the delta rule, only the hidden layers are perturbed."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
-    hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer)
+    hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout)
     x_train, y_train = training_set(prep)
     n = x_train.shape[0] if samples_per_epoch is None else min(samples_per_epoch, x_train.shape[0])
     order_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
@@ -63,10 +78,12 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     curve = []
     for epoch in range(epochs):
         total_loss, correct = 0.0, 0
+        rate = lr * lr_decay ** epoch  # lr_decay = 1: exactly lr
+        run.hp = replace(hp, lr=rate)
         for i in order_rng.permutation(n):
             x, label = x_train[i], int(y_train[i])
             if bptt is not None:
-                step_loss, out = bptt.step(x, label, lr)
+                step_loss, out = bptt.step(x, label, rate)
             else:
                 step_loss, out = run.sample(x, label)
             total_loss += step_loss
@@ -76,14 +93,14 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
         else:
             run.flush()
         test = run_functional(net, prep.inputs)
-        point = {"epoch": epoch + 1, "samples": (epoch + 1) * n, "train_loss": total_loss / n,
+        point = {"epoch": epoch + 1, "samples": (epoch + 1) * n, "lr": rate, "train_loss": total_loss / n,
                  "train_accuracy": correct / n,
                  "test_accuracy": float(np.mean(test.predictions == prep.labels))}
         curve.append(point)
         if progress is not None:
             progress(point)
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
-              "seed": seed, "frac_bits": frac, "test_accuracy": curve[-1]["test_accuracy"],
+              "lr_decay": lr_decay, "seed": seed, "frac_bits": frac, "test_accuracy": curve[-1]["test_accuracy"],
               "test_samples": int(prep.inputs.shape[0]), "train_curve": curve,
               "onchip_bytes_peak": peak, "onchip_bytes_total": sum(sum(m.values()) for m in mem.values()),
               "onchip_bytes_by_core": {str(c): m for c, m in sorted(mem.items())},
@@ -95,7 +112,8 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     else:
         report.update(_chip_report(tn, hp, run.forward, run.measured, run.batches), sigma=sigma,
                       chip_every=chip_every, saturated_updates=run.saturated, perturbations=perturbations,
-                      batch=batch, optimizer=optimizer, weight_updates=run.batches)
+                      batch=batch, optimizer=optimizer, gate=gate, local_readout=local_readout,
+                      weight_updates=run.batches)
         if rule == "danp":
             report["alpha"] = alpha
     report["wall_seconds"] = time.perf_counter() - t0
@@ -114,7 +132,7 @@ class _Run:
 
     def _passes(self, x: np.ndarray) -> tuple[np.ndarray, list[dict], dict, dict]:
         tn, prep, p = self.tn, self.prep, self.hp.perturbations
-        noises = [tn.noise(self.rng, self.hp.sigma) for _ in range(p)]
+        noises = [tn.noise(self.rng, self.hp.sigma, not self.hp.local_readout) for _ in range(p)]
         runs = np.stack([x] * (1 + p))
         both = {k: np.stack([np.zeros_like(v)] + [nz[k] for nz in noises]) for k, v in noises[0].items()}
         if self.count % self.chip_every == 0:
@@ -136,10 +154,15 @@ class _Run:
         clean = loss(tn, tr.out[0], label)
         xs = {tl.name: layer_inputs(tl, tr) for tl in tn.layers}
         for k in range(hp.perturbations):
-            e = signals(tn, tr, noises[k], hp.rule, k)
+            e = signals(tn, tr, noises[k], hp, k)
             g = reward(tn, hp, loss(tn, tr.out[k + 1], label) - clean, e, self.unit)
-            for tl in tn.layers:
+            if hp.gate:
+                e = gated(tn, tr, e)
+            for tl in perturbed(tn, hp):
                 self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g)
+        if hp.local_readout:
+            err, g = readout_error(tn, hp, tr.out[0], label, self.unit)
+            self.saturated += accumulate(tn.output, xs[tn.output.name], err, g)
         for tl in tn.layers:
             accumulate_decor(tl, xs[tl.name])
         self.pending += 1
