@@ -80,14 +80,18 @@ def _rows(MH, MS, m0, cyc, dst, flits, work, gate, W, C, lo):
     """Rows m0.. of the message tables from one set of columns; `lo` (min dst, max dst, min flits, min cycles,
     max flits, max work, max gate, min gate) updated; returns the largest of `cyc`."""
     hi_c = 0
-    for x in range(dst.size):
-        m, d, F, w, c = m0 + x, dst[x], flits[x], work[x], cyc[x]
-        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, gate[x]
+    d0, d1, f0, c0, f1, w1, g1, g0 = lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7]   # in registers: the
+    for x in range(dst.size):                                   # tables' stores could alias `lo`, forcing reloads
+        m, d, F, w, c, g = m0 + x, dst[x], flits[x], work[x], cyc[x], gate[x]
+        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, g
         MH[m, H_F] = F
-        MH[m, H_DXYL] = dxyl(d // C % W, d // C // W, d % C)
-        lo[0], lo[1], lo[2], lo[4] = min(lo[0], d), max(lo[1], d), min(lo[2], F), max(lo[4], F)
-        lo[3], lo[5], hi_c = min(lo[3], c, w), max(lo[5], w), max(hi_c, c)
-        lo[6], lo[7] = max(lo[6], gate[x]), min(lo[7], gate[x])
+        r = d // C                              # router, then its y: two divisions (d % C = d - r * C)
+        y = r // W
+        MH[m, H_DXYL] = dxyl(r - y * W, y, d - r * C)
+        d0, d1, f0, f1 = min(d0, d), max(d1, d), min(f0, F), max(f1, F)
+        c0, w1, hi_c = min(c0, c, w), max(w1, w), max(hi_c, c)
+        g1, g0 = max(g1, g), min(g0, g)
+    lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7] = d0, d1, f0, c0, f1, w1, g1, g0
     return hi_c
 
 
