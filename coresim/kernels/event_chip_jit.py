@@ -84,7 +84,8 @@ def _rows(MH, MS, m0, cyc, dst, flits, work, gate, W, C, lo):
     for x in range(dst.size):                                   # tables' stores could alias `lo`, forcing reloads
         m, d, F, w, c, g = m0 + x, dst[x], flits[x], work[x], cyc[x], gate[x]
         MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, g
-        MH[m, H_F] = F
+        MS[m, X_SENT], MS[m, X_EJECT], MS[m, X_DONE] = -1, -1, -1     # the results and links, as `window` expects
+        MH[m, H_NEXT], MH[m, H_RDY], MH[m, H_F] = -1, -1, F
         r = d // C                              # router, then its y: two divisions (d % C = d - r * C)
         y = r // W
         MH[m, H_DXYL] = dxyl(r - y * W, y, d - r * C)
@@ -184,7 +185,8 @@ def calendar_size(n, NC, ports, horizon):
 @njit(cache=True, nogil=True)
 def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones
-    (H_DXYL, H_F and X_SRC .. X_GATE filled; X_GEN: a host message's arrival), `OPS`, `GT` (GA_NEED filled): ops
+    (as `tables` leaves them: H_DXYL, H_F and X_SRC .. X_GATE filled, X_GEN a host message's arrival, H_NEXT, H_RDY
+    and the result columns -1), `OPS`, `GT` (GA_NEED filled): ops
     and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
     `rx_cap`: per core, `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
     ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar, at
@@ -215,10 +217,6 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
         PT[x, I_BASE] = (x // P) * P
         PT[x, I_X] = (x // P) % W
         PT[x, I_Y] = x // P // W
-    MH[:, H_NEXT] = -1
-    MH[:, H_RDY] = -1
-    for col in (X_SENT, X_EJECT, X_DONE):
-        MS[:, col] = -1
     GT[:, GA_CNT] = 0
     GT[:, GA_WAIT] = -1
     cap, size = calendar_size(n, NC, R * P, horizon)
