@@ -41,7 +41,7 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
-from coresim.kernels.event_program import max_at, rounded_steps, stable_order
+from coresim.kernels.event_program import item_stream, max_at, rounded_steps, rows_of, stable_order
 
 I64 = np.int64
 
@@ -168,15 +168,7 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     morder = stable_order(mpos, N)
     core_msg, mpos = core_msg[morder], mpos[morder]
     # the item stream (a neuron, then its messages) and its cycles rounded on each core's running total
-    per_neuron = np.bincount(mpos, minlength=N)
-    n_stream = np.arange(N) + np.concatenate([[0], np.cumsum(per_neuron)[:-1]])
-    rank = np.arange(core_msg.size) - np.repeat(np.cumsum(per_neuron) - per_neuron, per_neuron)
-    m_stream = n_stream[mpos] + 1 + rank
-    total = N + core_msg.size
-    st_ticks = np.empty(total)
-    st_core = np.empty(total, I64)
-    st_ticks[n_stream], st_core[n_stream] = ncost, ncore
-    st_ticks[m_stream], st_core[m_stream] = ticks.msg_out, ncore[mpos]
+    n_stream, m_stream, st_ticks, st_core = item_stream(mpos, ncost, ncore, ticks.msg_out)
     st_cyc = rounded_steps(st_ticks, st_core)
     # ops: a new one at each chunk's first neuron and after each fired neuron
     start = np.zeros(N, bool)
@@ -267,8 +259,8 @@ class ConcurrentRun:
         sim.acc[ids, 4] += spikes_in[cores]
         kind = self.kind[self.lid[la.name]]
         sim.counters[f"synaptic_events_{kind}"] += int(events.sum())
-        row = np.searchsorted(store.ptr, seg0, "right") - 1
-        src = np.searchsorted(store.offsets, row, "right") - 1
+        row = rows_of(seg0, store.ptr)
+        src = rows_of(row, store.offsets)
         neuron = row - store.offsets[src]
         names = [n for n, _ in store.sources]
         host = not sim.input_chunks
@@ -359,7 +351,7 @@ class ConcurrentRun:
 
     # ---- timing -----------------------------------------------------------------------------------------
     def program(self, msgs, cost, fired):
-        gate = msgs.arrays()[5]
+        gate = np.concatenate(msgs.gate) if msgs.gate else np.zeros(0, I64)
         need = np.bincount(gate[gate >= 0], minlength=self.c_layer.size).astype(I64)
         prog, _ = build_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
                                 msgs, self.ticks, need)

@@ -97,9 +97,11 @@ bucket: the events of one cycle commute); a cycle with nothing due is skipped; e
 entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each
 input FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits
 downstream; buffer room comes back without events (a ring of recent departures per FIFO); the rows of the next
-event and of the next output to evaluate are prefetched; messages are split
-into a hot table (32 bytes) and a cold one; the message tables and the calendar are scratch buffers reused from
-window to window (one set per thread; results are copied out). One thread, ~1.4 M messages/s (~13 M
+event and of the next output to evaluate are prefetched; a head's output port (its dimension-order route) is
+computed without branches (the route is data-dependent: a mispredicted branch per hop cost ~3% of the kernel);
+messages are split into a hot table (32 bytes) and a cold one, filled (links and result columns included) in one
+pass; the message tables and the calendar are scratch buffers reused from window to window (one set per thread;
+results are copied out). One thread, ~1.4 M messages/s (~13 M
 flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py, benchmarks/RESULTS.md);
 the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
 

@@ -80,14 +80,19 @@ def _rows(MH, MS, m0, cyc, dst, flits, work, gate, W, C, lo):
     """Rows m0.. of the message tables from one set of columns; `lo` (min dst, max dst, min flits, min cycles,
     max flits, max work, max gate, min gate) updated; returns the largest of `cyc`."""
     hi_c = 0
-    for x in range(dst.size):
-        m, d, F, w, c = m0 + x, dst[x], flits[x], work[x], cyc[x]
-        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, gate[x]
-        MH[m, H_F] = F
-        MH[m, H_DXYL] = dxyl(d // C % W, d // C // W, d % C)
-        lo[0], lo[1], lo[2], lo[4] = min(lo[0], d), max(lo[1], d), min(lo[2], F), max(lo[4], F)
-        lo[3], lo[5], hi_c = min(lo[3], c, w), max(lo[5], w), max(hi_c, c)
-        lo[6], lo[7] = max(lo[6], gate[x]), min(lo[7], gate[x])
+    d0, d1, f0, c0, f1, w1, g1, g0 = lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7]   # in registers: the
+    for x in range(dst.size):                                   # tables' stores could alias `lo`, forcing reloads
+        m, d, F, w, c, g = m0 + x, dst[x], flits[x], work[x], cyc[x], gate[x]
+        MS[m, X_SRC], MS[m, X_DST], MS[m, X_WORK], MS[m, X_GEN], MS[m, X_GATE] = -1, d, w, c, g
+        MS[m, X_SENT], MS[m, X_EJECT], MS[m, X_DONE] = -1, -1, -1     # the results and links, as `window` expects
+        MH[m, H_NEXT], MH[m, H_RDY], MH[m, H_F] = -1, -1, F
+        r = d // C                              # router, then its y: two divisions (d % C = d - r * C)
+        y = r // W
+        MH[m, H_DXYL] = dxyl(r - y * W, y, d - r * C)
+        d0, d1, f0, f1 = min(d0, d), max(d1, d), min(f0, F), max(f1, F)
+        c0, w1, hi_c = min(c0, c, w), max(w1, w), max(hi_c, c)
+        g1, g0 = max(g1, g), min(g0, g)
+    lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7] = d0, d1, f0, c0, f1, w1, g1, g0
     return hi_c
 
 
@@ -194,7 +199,8 @@ def _networks(wired, M, RP):
 @njit(cache=True, nogil=True)
 def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
     """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones
-    (H_DXYL, H_F and X_SRC .. X_GATE filled; X_GEN: a host message's arrival), `OPS`, `GT` (GA_NEED filled): ops
+    (as `tables` leaves them: H_DXYL, H_F and X_SRC .. X_GATE filled, X_GEN a host message's arrival, H_NEXT, H_RDY
+    and the result columns -1), `OPS`, `GT` (GA_NEED filled): ops
     and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
     `rx_cap`: per core (`in_cap` holds every network's FIFOs, network by network: its size gives their number),
     `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
@@ -227,10 +233,6 @@ def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
         PT[x, I_BASE] = (x // P) * P
         PT[x, I_X] = (x // P) % W
         PT[x, I_Y] = (x // P) % R // W
-    MH[:, H_NEXT] = -1
-    MH[:, H_RDY] = -1
-    for col in (X_SENT, X_EJECT, X_DONE):
-        MS[:, col] = -1
     GT[:, GA_CNT] = 0
     GT[:, GA_WAIT] = -1
     cap, size = calendar_size(n, NC, M * R * P, horizon)

@@ -121,11 +121,10 @@ def dxyl(x, y, local):
 def out_port(x, y, dest, yx):
     """The output port at router (x, y) towards `dest` (`dxyl`): dimension order, then the local core."""
     dx, dy = dest >> 40, (dest >> 20) & 0xFFFFF
-    if dx != x and not (yx and dy != y):
-        return 0 if dx > x else 1
-    if dy != y:
-        return 2 if dy > y else 3
-    return 4 + (dest & 0xFFFFF)
+    mx, my = np.int64(dx != x), np.int64(dy != y)
+    ux = mx & (1 - (np.int64(yx) & my))         # branch-free (the route is data-dependent, hard to predict)
+    py = my * (2 + np.int64(dy < y)) + (1 - my) * (4 + (dest & 0xFFFFF))
+    return ux * np.int64(dx < x) + (1 - ux) * py
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")

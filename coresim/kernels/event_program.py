@@ -78,3 +78,53 @@ def max_at(out, idx, vals):
     for i in range(idx.size):
         if vals[i] > out[idx[i]]:
             out[idx[i]] = vals[i]
+
+
+@njit(cache=True, nogil=True)
+def item_stream(mpos, ncost, ncore, msg_out):
+    """A window's item stream: each neuron in order, then its messages. `mpos`: each message's neuron (non-decreasing,
+    in 0..N - 1), `ncost`/`ncore`: each neuron's ticks and core, `msg_out`: ticks to form a message. Returns (stream
+    position of each neuron, of each message, ticks and core of each item), as `item_stream_ref`."""
+    N, M = ncost.size, mpos.size
+    n_stream, m_stream = np.empty(N, np.int64), np.empty(M, np.int64)
+    ticks, core = np.empty(N + M), np.empty(N + M, np.int64)
+    k = j = 0
+    for i in range(N):
+        n_stream[i], ticks[k], core[k] = k, ncost[i], ncore[i]
+        k += 1
+        while j < M and mpos[j] == i:
+            m_stream[j], ticks[k], core[k] = k, msg_out, ncore[i]
+            k += 1
+            j += 1
+    if j != M:
+        raise ValueError("message neurons must be non-decreasing and below the neuron count")
+    return n_stream, m_stream, ticks, core
+
+
+def item_stream_ref(mpos: np.ndarray, ncost: np.ndarray, ncore: np.ndarray, msg_out: float) -> tuple:
+    """The numpy twin of `item_stream`."""
+    N = ncost.size
+    per_neuron = np.bincount(mpos, minlength=N)
+    n_stream = np.arange(N) + np.concatenate([[0], np.cumsum(per_neuron)[:-1]])
+    rank = np.arange(mpos.size) - np.repeat(np.cumsum(per_neuron) - per_neuron, per_neuron)
+    m_stream = n_stream[mpos] + 1 + rank
+    ticks, core = np.empty(N + mpos.size), np.empty(N + mpos.size, np.int64)
+    ticks[n_stream], core[n_stream] = ncost, ncore
+    ticks[m_stream], core[m_stream] = msg_out, ncore[mpos]
+    return n_stream, m_stream, ticks, core
+
+
+@njit(cache=True, nogil=True)
+def rows_of(idx, ptr):
+    """Row of each index into CSR arrays with row pointers `ptr` (the last row r with ptr[r] <= idx), as
+    np.searchsorted(ptr, idx, "right") - 1: a merge while `idx` does not decrease, a binary search where it does."""
+    out = np.empty(idx.size, np.int64)
+    r = -1
+    for k in range(idx.size):
+        x = idx[k]
+        if k > 0 and x < idx[k - 1]:
+            r = np.searchsorted(ptr, x, side="right") - 1
+        while r + 1 < ptr.size and ptr[r + 1] <= x:
+            r += 1
+        out[k] = r
+    return out
