@@ -82,6 +82,9 @@ def _serial(chip, workload, variant: tuple[str, str, str], how: dict, bar, progr
     bar.set_postfix_str(f"{name}: mapping")
     row = run_variant(chip, workload, variant, how, progress,
                       stage=lambda what: bar.set_postfix_str(f"{name}: {what}"))
+    from coresim.util import release_memory
+
+    release_memory()  # the variant's simulation is unreferenced now: its pages go back before the next starts
     bar.update()
     bar.refresh()   # the count is shown even when variants finish within tqdm's refresh interval
     return row

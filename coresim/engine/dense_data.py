@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 class TaskData:
-    """Mixed into ChipSimulator: reads its net, outputs, noise, record_state, state, samples and timesteps."""
+    """Mixed into ChipSimulator: reads its net, outputs, noise, record_state, state, samples and timesteps, and
+    keeps the gather plans' weight blocks (`weight_blocks`, shared by tasks reading the same block)."""
 
     def _compute(self, st: _TaskState, step: _Step, slot: _Slot) -> np.ndarray:
         task = st.task
@@ -62,7 +63,7 @@ class TaskData:
             needs = task.needs[la.inputs[0]]
             build = {"conv2d": conv_plan, "linear": linear_plan, "pool": pool_plan}.get(la.kind)
             usable = build is not None and not sp.issparse(la.weight) and len(la.inputs) == 1
-            st.plan = (build(task, needs) if usable else None) or False
+            st.plan = (build(task, needs, self.weight_blocks) if usable else None) or False
         return st.plan or None
 
     def _weighted_sum(self, st: _TaskState, x: np.ndarray) -> np.ndarray:

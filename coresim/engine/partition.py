@@ -11,7 +11,6 @@ add) have their first input inside the same partition. Total cycles = sum over p
 
 from __future__ import annotations
 
-import gc
 import logging
 from dataclasses import replace
 from typing import NamedTuple
@@ -28,7 +27,7 @@ from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
 from coresim.trace.record import SimTrace, shift_times
-from coresim.util import cdiv
+from coresim.util import cdiv, release_memory
 from coresim.workload.graph import Layer, Network
 
 log = logging.getLogger("coresim")
@@ -341,7 +340,7 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         merged.add(placement)
         p.release()  # a partition that has run needs its placement no more (mapped again if asked)
         del placement
-        gc.collect()  # the simulator's processes and itself form cycles: free its state before the next partition
+        release_memory()  # its simulator (processes and itself form cycles) and the heap pages it held
         tr.counters["reconfig_bytes"] = p.reconfig_bytes
         for name in p.exports:
             store[name] = tr.outputs[name]

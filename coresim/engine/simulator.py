@@ -150,6 +150,7 @@ class ChipSimulator(TaskData, TaskSends):
         self.outputs = {la.name: np.zeros((self.samples, self.timesteps, la.n_out), dtypes[la.name])
                         for la in self.net.layers}
         self.states = [_TaskState(t, task_cost(chip, self.net, t)) for t in placement.tasks]
+        self.weight_blocks: dict = {}  # dense_plan: float32 weight blocks shared by the tasks' gather plans
         for st in self.states:
             st.n_groups = cdiv(st.task.n_out, chip.core.neuron.lanes)
             c = st.cost

@@ -1,7 +1,8 @@
 """Dense synaptic operations on integer tensors (batched), exact in int64.
 
-Products are formed with float64 BLAS when every partial sum is provably below 2**53 (then the result is
-exact), otherwise in int64. Both paths give identical integers; `tests/test_synapse.py` checks them.
+Products are formed with float32 BLAS when every partial sum is provably below 2**24, with float64 BLAS when below
+2**53 (then every partial sum is an integer the type holds and the result is exact in any order of summation),
+otherwise in int64. All paths give identical integers; `tests/test_synapse.py` checks them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 _EXACT = float(2 ** 53)
+_EXACT32 = float(2 ** 24)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -16,6 +18,8 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.size == 0 or b.size == 0:
         return np.zeros(a.shape[:-1] + b.shape[-1:], np.int64)
     bound = float(np.abs(a).max()) * float(np.abs(b).max()) * a.shape[-1]
+    if bound < _EXACT32:
+        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int64)
     if bound < _EXACT:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     return a.astype(np.int64) @ b.astype(np.int64)
