@@ -54,7 +54,7 @@ def test_stopped_compare_stops_its_workers(tmp_path, signum):
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "coresim.cli", "compare", "default", "default", "--samples",
-                                 "200", "-j", "2", "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+                                 "2000", "-j", "2", "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 300
