@@ -7,6 +7,7 @@ import pytest
 from coresim.cli import main
 from coresim.functional.executor import run_functional
 from coresim.learn.bptt import Bptt
+from coresim.learn.costs import reward_cost
 from coresim.learn.network import FULL_SCALE, TrainedNet, traces
 from coresim.learn.rules import Hyper, accumulate, gated, layer_inputs, readout_error, signals
 from coresim.learn.train import train, training_set
@@ -89,6 +90,12 @@ def test_gap_options_costs():
     assert gate["onchip_bytes_by_core"]["0"]["traces"] == base["onchip_bytes_by_core"]["0"]["traces"] + 32 * 8 // 8
     assert gate["onchip_bytes_by_core"]["1"] == base["onchip_bytes_by_core"]["1"]  # one mask bit per relu node-step
     assert gate["per_sample"]["weight_update"]["energy_pj"] > base["per_sample"]["weight_update"]["energy_pj"]
+    # the reward's sum of squares covers the perturbed layers only: the readout's node-steps leave it
+    prep = prepare(CHIP, WORKLOAD, samples=5, mapping="layerwise")
+    tn = TrainedNet(prep.chip, prep.net, prep.placement, 8, False)
+    mac_pj = tn.chip.energy.mac_pj
+    with_ro, without_ro = reward_cost(tn, "danp")[0], reward_cost(tn, "danp", local_readout=True)[0]
+    assert with_ro.energy_pj - without_ro.energy_pj == pytest.approx(tn.output.steps.size * tn.output.n * mac_pj)
     decay = _small(chip_every=1000, lr_decay=0.5, lr=0.004)
     assert [p["lr"] for p in decay["train_curve"]] == [0.004, 0.002]
     assert decay["cycles_per_sample"] == _small(chip_every=1000, lr=0.004)["cycles_per_sample"]  # no chip cost

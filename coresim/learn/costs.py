@@ -89,10 +89,10 @@ def trace_store_cost(tn: TrainedNet, hp: Hyper) -> Cost:
     return _phase(tn.chip, per_core, barrier=False)
 
 
-def reward_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
-    """The output core's loss of both passes, (anp, danp) every core's sum of squares of a_pert - a_clean gathered to
-    it and a division, then the reward multicast to every core holding trained weights, simulated on the NoC.
-    Returns the cost and the flit hops."""
+def reward_cost(tn: TrainedNet, rule: str, local_readout: bool = False) -> tuple[Cost, int]:
+    """The output core's loss of both passes, (anp, danp) every core's sum of squares of a_pert - a_clean over the
+    perturbed layers (not the readout with `local_readout`) gathered to it and a division, then the reward multicast
+    to every core holding trained weights, simulated on the NoC. Returns the cost and the flit hops."""
     chip = tn.chip
     lanes, uc = chip.core.neuron.lanes, chip.core.neuron.update_cycles
     noc_spec = chip.noc
@@ -104,9 +104,9 @@ def reward_cost(tn: TrainedNet, rule: str) -> tuple[Cost, int]:
         senders = sorted({t.core for t in tn.output.tasks} - {out_core})
     else:
         senders = cores
-        sq = [cdiv(tl.steps.size * t.n_out, lanes) * uc for tl in tn.layers for t in tl.tasks]
-        local = max(local, max(sq))
-        ops += sum(tl.steps.size * tl.n for tl in tn.layers)
+        perturbed = [tl for tl in tn.layers if not (local_readout and tl is tn.output)]
+        local = max([local] + [cdiv(tl.steps.size * t.n_out, lanes) * uc for tl in perturbed for t in tl.tasks])
+        ops += sum(tl.steps.size * tl.n for tl in perturbed)
     noc = Noc(chip.mesh, noc_spec)
     at = local
     if senders:

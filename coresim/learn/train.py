@@ -192,7 +192,7 @@ def _chip_report(tn: TrainedNet, hp: Hyper, forward: Cost, measured: int, batche
     store = trace_store_cost(tn, hp)
     for k, v in store.scaled(1.0).items():
         fwd[k] += v
-    rew, hops = reward_cost(tn, hp.rule)
+    rew, hops = reward_cost(tn, hp.rule, hp.local_readout)
     upd, written = update_cost(tn, hp)
     p = hp.perturbations
     parts = {"forward": fwd, "reward": {**rew.scaled(p), "flit_hops": hops * p}, "weight_update": upd.scaled(1.0)}
