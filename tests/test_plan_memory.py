@@ -10,8 +10,10 @@ import pytest
 
 from coresim.engine import dense_plan
 from coresim.engine import partition as partition_mod
+from coresim.engine import simulator
 from coresim.kernels import synapse
 from coresim.run import prepare, simulate
+from coresim.trace.record import PACKET, concat_records, records
 
 from .conftest import DATA
 from .helpers import chip_dict, write_yaml
@@ -71,3 +73,31 @@ def test_partitioned_run_releases_memory_after_each_partition(tmp_path, monkeypa
     prep = prepare(chip, DATA / "deep.yaml", partition="auto")
     simulate(prep, progress=False)
     assert len(prep.partitions) >= 2 and len(calls) == len(prep.partitions)
+
+
+def test_concat_records_lets_go_of_each_chunk():
+    """Records concatenated chunk by chunk: the same array as np.concatenate, and the list no longer holds the
+    chunks (so each is freed once copied, not all kept until the end)."""
+    chunks = [records(PACKET, np.arange(i * 9, (i + 3) * 9).reshape(3, 9)) for i in range(4)]
+    want = np.concatenate(chunks)
+    got = concat_records(chunks, PACKET)
+    assert np.array_equal(got, want) and got.dtype == PACKET and chunks == [None] * 4
+    assert concat_records([], PACKET).dtype == PACKET
+
+
+def test_simulator_keeps_no_packet_chunks_after_its_trace(tmp_path, monkeypatch):
+    """A partition's packet records are one array in its trace; the simulator lets go of the chunks it gathered
+    them in (they would double the records' memory while the partition ends)."""
+    chip = write_yaml(tmp_path / "small.yaml", chip_dict(mesh__width=2, mesh__height=1, core__sram__bank_kib=1))
+    sims = []
+    run = simulator.ChipSimulator.run
+
+    def spy(self):
+        sims.append(self)
+        return run(self)
+
+    monkeypatch.setattr(simulator.ChipSimulator, "run", spy)
+    prep = prepare(chip, DATA / "deep.yaml", partition="auto")
+    result = simulate(prep, progress=False)
+    assert sims and result.trace.packets.size > 0
+    assert all(sim.packet_rows == [] for sim in sims)

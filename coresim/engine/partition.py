@@ -26,7 +26,7 @@ from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import SimTrace, shift_times
+from coresim.trace.record import SimTrace, concat_records, shift_times
 from coresim.util import cdiv, release_memory
 from coresim.workload.graph import Layer, Network
 
@@ -401,8 +401,8 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs=outputs,
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
-        intervals=_concat(intervals),
-        packets=_concat(packets),
+        intervals=concat_records(intervals, intervals[0].dtype),
+        packets=concat_records(packets, packets[0].dtype),
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),
@@ -414,17 +414,6 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         timesteps_run=traces[-1].timesteps_run,
         task_lifetime=np.concatenate([np.full(tr.task_runs.size, tr.total_cycles, np.int64) for tr in traces]),
     )
-
-
-def _concat(chunks: list[np.ndarray]) -> np.ndarray:
-    """The chunks as one array, each let go of once copied (peak: the result and one chunk, not twice all)."""
-    out = np.empty(sum(c.size for c in chunks), chunks[0].dtype)
-    at = 0
-    for i, c in enumerate(chunks):
-        out[at:at + c.size] = c
-        at += c.size
-        chunks[i] = None
-    return out
 
 
 class _MergedPlacement:

@@ -71,6 +71,18 @@ class SimTrace:
     reports: list[dict] = field(default_factory=list)  # per-partition figures of a partitioned run
 
 
+def concat_records(chunks: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """The chunks (records of `dtype`) as one array, each chunk let go of (its list entry set to None) once
+    copied: the peak is the result and one chunk, not twice all the records."""
+    out = np.empty(sum(c.size for c in chunks), chunks[0].dtype if chunks else dtype)
+    at = 0
+    for i, c in enumerate(chunks):
+        out[at:at + c.size] = c
+        at += c.size
+        chunks[i] = None
+    return out
+
+
 def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
     """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
     h = hashlib.sha256()
