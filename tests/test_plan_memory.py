@@ -8,10 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from coresim.engine import dense_plan
+from coresim.engine import dense_plan, simulator
 from coresim.engine import partition as partition_mod
 from coresim.kernels import synapse
 from coresim.run import prepare, simulate
+from coresim.trace.record import PACKET, concat_records, narrow, records, wide
 
 from .conftest import DATA
 from .helpers import chip_dict, write_yaml
@@ -71,3 +72,52 @@ def test_partitioned_run_releases_memory_after_each_partition(tmp_path, monkeypa
     prep = prepare(chip, DATA / "deep.yaml", partition="auto")
     simulate(prep, progress=False)
     assert len(prep.partitions) >= 2 and len(calls) == len(prep.partitions)
+
+
+def test_concat_records_lets_go_of_each_chunk():
+    """Records concatenated chunk by chunk: the same array as np.concatenate, and the list no longer holds the
+    chunks (so each is freed once copied, not all kept until the end)."""
+    chunks = [records(PACKET, np.arange(i * 9, (i + 3) * 9).reshape(3, 9)) for i in range(4)]
+    want = np.concatenate(chunks)
+    got = concat_records(chunks, PACKET)
+    assert np.array_equal(got, want) and got.dtype == PACKET and chunks == [None] * 4
+    assert concat_records([], PACKET).dtype == PACKET
+
+
+def test_simulator_keeps_no_packet_chunks_after_its_trace(tmp_path, monkeypatch):
+    """A partition's packet records are one array in its trace; the simulator lets go of the chunks it gathered
+    them in (they would double the records' memory while the partition ends)."""
+    chip = write_yaml(tmp_path / "small.yaml", chip_dict(mesh__width=2, mesh__height=1, core__sram__bank_kib=1))
+    sims = []
+    run = simulator.ChipSimulator.run
+
+    def spy(self):
+        sims.append(self)
+        return run(self)
+
+    monkeypatch.setattr(simulator.ChipSimulator, "run", spy)
+    prep = prepare(chip, DATA / "deep.yaml", partition="auto")
+    result = simulate(prep, progress=False)
+    assert sims and result.trace.packets.size > 0
+    assert all(sim.packet_rows == [] for sim in sims)
+
+
+def test_narrowed_records_widen_to_the_same_values():
+    """A finished partition's packet records are kept narrowed: each field in the smallest type holding its range
+    (bounds included), and widened back exactly, with the task offset added as they are merged."""
+    table = np.zeros((4, 9), np.int64)
+    table[:, 0] = [0, 1 << 40, 5, 7]                      # tag: int64
+    table[:, 1] = [-128, 127, 0, 3]                       # src: int8 at both bounds
+    table[:, 2] = [-129, 0, 1, 2]                         # dst: one below int8
+    table[:, 4] = [0, 2 ** 31 - 1, 3, 4]                  # create: int32's top
+    table[:, 8] = [0, 1, 2, 32767]                        # task: int16's top
+    recs = records(PACKET, table)
+    small = narrow(recs)
+    assert [small.dtype[n] for n in ("tag", "src", "dst", "create", "task")] == \
+        [np.dtype(t) for t in (np.int64, np.int8, np.int16, np.int32, np.int16)]
+    assert small.nbytes < recs.nbytes
+    got = concat_records([small, narrow(recs[:2])], wide(small.dtype), add={"task": [0, 40000]})
+    assert got.dtype == PACKET
+    want = np.concatenate([recs, recs[:2]])
+    want["task"][4:] += 40000
+    assert np.array_equal(got, want)

@@ -26,7 +26,7 @@ from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import SimTrace, shift_times
+from coresim.trace.record import SimTrace, concat_records, narrow, shift_times, wide
 from coresim.util import cdiv, release_memory
 from coresim.workload.graph import Layer, Network
 
@@ -347,6 +347,7 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         _join_pieces(net, store)
         offset += p.reconfig_cycles
         _shift(tr, offset)
+        tr.packets = narrow(tr.packets)  # kept compactly until the partitions' traces are merged (exact)
         offset += tr.total_cycles
         reports.append({"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
                     "cores": p.cores, "cycles": tr.total_cycles,
@@ -381,14 +382,15 @@ def _shift(tr: SimTrace, offset: int) -> None:
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
     """One trace of the partitions' (whose interval and packet records it takes over)."""
     outputs: dict[str, np.ndarray] = {}
-    intervals, packets, costs, runs = [], [], [], []
+    intervals, packets, costs, runs, bases = [], [], [], [], []
     base = 0
     for tr in traces:
         outputs.update(tr.outputs)
         _join_pieces(net, outputs)
-        for records, chunks in ((tr.intervals, intervals), (tr.packets, packets)):
-            records["task"] += base  # the partition's own trace: renumbered in place, let go of when merged
-            chunks.append(records)
+        tr.intervals["task"] += base  # the partition's own trace: renumbered in place, let go of when merged
+        intervals.append(tr.intervals)
+        packets.append(tr.packets)     # narrowed (`run_partitions`): renumbered as they are widened
+        bases.append(base)
         tr.intervals = tr.packets = None
         costs += tr.task_costs
         runs.append(tr.task_runs)
@@ -401,8 +403,8 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         outputs=outputs,
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
-        intervals=_concat(intervals),
-        packets=_concat(packets),
+        intervals=concat_records(intervals, intervals[0].dtype),
+        packets=concat_records(packets, wide(packets[0].dtype), add={"task": bases}),
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),
@@ -414,17 +416,6 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         timesteps_run=traces[-1].timesteps_run,
         task_lifetime=np.concatenate([np.full(tr.task_runs.size, tr.total_cycles, np.int64) for tr in traces]),
     )
-
-
-def _concat(chunks: list[np.ndarray]) -> np.ndarray:
-    """The chunks as one array, each let go of once copied (peak: the result and one chunk, not twice all)."""
-    out = np.empty(sum(c.size for c in chunks), chunks[0].dtype)
-    at = 0
-    for i, c in enumerate(chunks):
-        out[at:at + c.size] = c
-        at += c.size
-        chunks[i] = None
-    return out
 
 
 class _MergedPlacement:

@@ -38,7 +38,7 @@ from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import INTERVAL, PACKET, SimTrace, records
+from coresim.trace.record import INTERVAL, PACKET, SimTrace, concat_records, records
 from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
@@ -522,7 +522,8 @@ class ChipSimulator(TaskData, TaskSends):
 
     def _packets(self) -> np.ndarray:
         self._pack_records()
-        return np.concatenate(self.packet_rows) if self.packet_rows else np.zeros(0, PACKET)
+        rows, self.packet_rows = self.packet_rows, []
+        return concat_records(rows, PACKET)   # each chunk freed once copied
 
     # ---- driver ---------------------------------------------------------------------------------------
     def _spawn(self, gen, last: bool = False) -> simpy.Process:

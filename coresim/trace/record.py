@@ -71,6 +71,43 @@ class SimTrace:
     reports: list[dict] = field(default_factory=list)  # per-partition figures of a partitioned run
 
 
+def concat_records(chunks: list[np.ndarray], dtype: np.dtype, add: dict[str, list[int]] | None = None) -> np.ndarray:
+    """The chunks (records with `dtype`'s fields, possibly narrowed by `narrow`) as one array of `dtype`, each chunk
+    let go of (its list entry set to None) once copied: the peak is the result and one chunk, not twice all the
+    records. `add`: field -> a number per chunk added to that field of its records (e.g. task ids renumbered)."""
+    out = np.empty(sum(c.size for c in chunks), dtype)
+    at = 0
+    for i, c in enumerate(chunks):
+        part = out[at:at + c.size]
+        part[...] = c   # by field position, each widened
+        for name, offsets in (add or {}).items():
+            part[name] += offsets[i]
+        at += c.size
+        chunks[i] = None
+    return out
+
+
+_NARROW = (np.int8, np.int16, np.int32, np.int64)
+
+
+def wide(dtype: np.dtype) -> np.dtype:
+    """The record type with every field int64 (what `narrow` narrowed)."""
+    return np.dtype([(name, np.int64) for name in dtype.names])
+
+
+def narrow(recs: np.ndarray) -> np.ndarray:
+    """The records with each int64 field in the narrowest integer type that holds all its values (exact: the
+    range is checked per field), to be kept compactly and widened again by `concat_records`."""
+    fields = []
+    for name in recs.dtype.names:
+        col = recs[name]
+        lo, hi = (int(col.min()), int(col.max())) if col.size else (0, 0)
+        fields.append((name, next(t for t in _NARROW if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)))
+    out = np.empty(recs.size, fields)
+    out[...] = recs
+    return out
+
+
 def outputs_sha256(outputs: dict[str, np.ndarray], order: list[str]) -> str:
     """Hash of every layer's output raster (S, T, n), in layer order, as little-endian int64."""
     h = hashlib.sha256()
