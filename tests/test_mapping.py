@@ -24,8 +24,8 @@ def _equal_to_reference(prep, result):
         assert np.array_equal(got, ref.outputs[la.name].reshape(got.shape)), la.name
 
 
-@pytest.mark.parametrize("mapping,alloc,schedule", itertools.product(
-    ["layerwise", "density"], ["forward", "reverse"], ["barrier", "lockstep", "pipelined"]))
+@pytest.mark.parametrize("mapping,alloc,schedule", list(itertools.product(
+    ["layerwise", "density"], ["forward", "reverse"], ["barrier", "lockstep", "pipelined"])))
 def test_every_strategy_allocation_schedule_gives_reference_spikes(mapping, alloc, schedule):
     prep = prepare(None, TINY, mapping=mapping, alloc=alloc, schedule=schedule, samples=3)
     _equal_to_reference(prep, simulate(prep))
