@@ -14,7 +14,7 @@ from coresim.cli import main
 from coresim.commands.compare import compare
 
 from .conftest import ROOT
-from .test_sweep import alive, children, reap
+from .test_sweep import alive, children, default_stop_signals, reap
 
 
 def cmdline(pid: int) -> bytes:
@@ -54,7 +54,8 @@ def test_stopped_compare_stops_its_workers(tmp_path, signum):
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "coresim.cli", "compare", "default", "default", "--samples",
-                                 "2000", "-j", "2", "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+                                 "2000", "-j", "2", "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=default_stop_signals)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 300

@@ -64,13 +64,23 @@ def test_local_and_dask_rows_identical(tmp_path):
     assert stable(read_results(remote.csv_path)) == stable(rows)
 
 
+def default_stop_signals() -> None:
+    """In a stopped command's process before it starts: SIGINT, SIGTERM and SIGHUP as a terminal leaves them. A
+    suite run under `nohup`, or as a shell's background job (SIGINT ignored), would otherwise hand the command an
+    ignored signal, which coresim (like Python for SIGINT) keeps ignored by design, and the test would wait for all
+    its work to finish and see exit 0 (seen twice under load: SIGHUP, then SIGINT)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start_sweep(sweep: Path, out: Path, jobs: int, **popen) -> subprocess.Popen:
     """`coresim sweep` in a subprocess; its stderr goes to a file (`proc.err_path`), not a pipe, so that waiting
     for it never waits for workers that outlive it."""
     err_path = out.parent / f"stderr-{time.monotonic_ns()}.txt"
     with open(err_path, "w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "coresim.cli", "sweep", str(sweep), "-j", str(jobs), "-o",
-                                 str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, **popen)
+                                 str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=default_stop_signals, **popen)
     proc.err_path = err_path
     return proc
 
