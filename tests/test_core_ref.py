@@ -14,6 +14,8 @@ from .helpers import random_workload
 
 MESH = ["chip.mesh.width=2", "chip.mesh.height=2"]
 B1 = ["chip.noc.router.buffer_flits=1"]      # 2-flit packets longer than a VC buffer: multicast as unicast copies
+RX1 = ["chip.core.receive_buffer_kib=0.0078125"]   # a 1-flit receive buffer
+SRAM1 = ["chip.core.sram.width_bytes_per_cycle=1", "chip.core.sram.banks=1"]   # SRAM ports of 1 byte a cycle
 
 
 def _layer(name, kind, **kw):
@@ -117,6 +119,32 @@ def test_receive_buffer_back_pressure(tmp_path):
                                                "chip.core.receive_buffer_kib=0.0078125",
                                                "chip.core.send_buffer_flits=2"], "pipelined")
     assert ref.mesh.stalls["held_outside"] > 0 and ref.mesh.stalls["port_busy"] > 1000
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_multicast_trees_with_finite_buffers(tmp_path, schedule):
+    # each half of c0 sends its spikes to both halves of c1 (cores 2 and 3) as one tree packet, replicated at
+    # its own router (+x and +y); a 4-flit send queue holds them back, and so do (pipelined: the consumers run
+    # while packets for their next step arrive) 1-flit receive buffers behind SRAM ports of 1 byte a cycle
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, RX1 + SRAM1 + ["chip.core.send_buffer_flits=4"], schedule)
+    tags, counts = np.unique(trace.packets["tag"], return_counts=True)
+    assert ref.mesh.trees > 50 and (counts == 2).sum() == ref.mesh.trees
+    assert ref.mesh.stalls["made_late"] > 0
+    assert (ref.mesh.stalls["held_outside"] > 0) == (schedule == "pipelined")
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
+def test_multicast_trees_and_copies_mixed(tmp_path, schedule):
+    # 16-byte payloads: full packets (3 flits) are longer than a 2-flit VC buffer and go as one copy per core,
+    # a send's last, shorter packet (2 flits) as a tree
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, RX1 + ["chip.noc.router.buffer_flits=2", "chip.noc.packet_payload_bytes=16",
+                                                "chip.core.send_buffer_flits=3"] + SRAM1, schedule)
+    tags, counts = np.unique(trace.packets["tag"], return_counts=True)
+    assert ref.mesh.trees > 10 and (counts == 2).sum() > ref.mesh.trees + 10
+    assert ref.mesh.stalls["made_late"] > 0
+    assert (ref.mesh.stalls["port_busy"] > 0) == (schedule == "pipelined")
 
 
 @pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
