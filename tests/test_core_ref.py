@@ -177,3 +177,27 @@ def test_random_workloads(tmp_path, seed):
     for schedule in ("barrier", "pipelined"):
         _compare(path, "layerwise", ["chip.noc.multicast=false", "chip.core.send_buffer_flits=2",
                                      "chip.core.receive_buffer_kib=0.0078125"], schedule)
+
+
+def _split_placement(work: dict, rng: np.random.Generator) -> dict:
+    """Every conv2d / linear layer split by channels over 2 or 3 distinct random cores of the 2x2 mesh: a layer's
+    consumers on several cores take its outputs by multicast."""
+    return {"layers": {la["name"]: {"split": {"channels": n}, "cores": rng.choice(4, n, replace=False).tolist()}
+                       for la in work["layers"] if la["type"] in ("conv2d", "linear")
+                       for n in [int(rng.integers(2, 4))]}}
+
+
+@pytest.mark.parametrize("seed", [13, 18, 21])
+def test_random_workloads_split_over_cores_multicast(tmp_path, seed):
+    # random layer graphs, random channel splits and cores, random small send queues, receive buffers, VC buffers
+    # (some packets longer than them go as copies) and VC counts; tree multicast on
+    rng = np.random.default_rng(seed)
+    work = random_workload(rng, samples=2, timesteps=3)
+    (tmp_path / "work.yaml").write_text(yaml.safe_dump(work))
+    (tmp_path / "place.yaml").write_text(yaml.safe_dump(_split_placement(work, rng)))
+    sets = [f"chip.core.send_buffer_flits={rng.integers(2, 6)}", f"chip.noc.router.vcs={rng.integers(1, 3)}",
+            f"chip.core.receive_buffer_kib={rng.integers(1, 4) * 0.0078125}",
+            f"chip.noc.router.buffer_flits={rng.integers(2, 5)}"]
+    for schedule in ("barrier", "pipelined"):
+        _, ref = _compare(tmp_path / "work.yaml", f"file:{tmp_path / 'place.yaml'}", sets, schedule)
+        assert ref.mesh.trees > 10
