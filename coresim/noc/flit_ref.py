@@ -76,7 +76,7 @@ class Router:
         self.out_occ = [[0] * V for _ in range(P)]
         self.va_in_arb = [[RRArbiter(P * V) for _ in range(V)] for _ in range(P)]
         self.va_out_arb = [[RRArbiter(P * V) for _ in range(V)] for _ in range(P)]
-        self.va_mc_arb = RRArbiter(P * V)          # the order multicast heads take their VCs in
+        self.mc_last = -1                          # the multicast head served last (round robin)
         self.sa_in_arb = [RRArbiter(P) for _ in range(P)]
         self.sa_out_arb = [RRArbiter(P) for _ in range(P)]
         self.sw_off = [0] * P
@@ -165,7 +165,7 @@ class Router:
         whole packet on every branch port at once, or nothing."""
         V = self.net.V
         heads = [p * V + v for (p, v), ivc in evaluated.items() if len(ivc.ports) > 1]
-        for li in sorted(heads, key=lambda i: (i - self.va_mc_arb.pointer - 1) % (self.net.P * V)):
+        for li in sorted(heads, key=lambda i: (i - self.mc_last - 1) % (self.net.P * V)):
             ivc = self.inp[li // V][li % V]
             arb = self.va_in_arb[li // V][li % V]
             flits = ivc.buf[0][0].flits
@@ -181,7 +181,7 @@ class Router:
                 arb.pointer = oi
                 self.va_out_arb[o][ov].pointer = li
             ivc.va_res = RESERVED
-            self.va_mc_arb.pointer = li
+            self.mc_last = li
 
     def _va_grant(self, win, o):
         V = self.net.V
