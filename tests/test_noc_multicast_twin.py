@@ -91,3 +91,21 @@ def test_twin_equals_kernel_on_random_multicast(case):
     trees = sum(1 for p in packets if len(set(p[1])) > 1 and p[2] <= buf)
     assert trees > 50 and injected < len(got)        # real trees, not only unicast copies
     assert got == _twin(W, H, packets, spec, rx, tx, windows)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_twin_equals_kernel_on_random_configurations(seed):
+    # random mesh (1..4 x 1..4), VCs, VC buffer (1..5 flits: longer packets go as copies), stage delays 0..2,
+    # routing, credit delay, receive buffer and send queue, and load (light to saturating)
+    rng = np.random.default_rng(100 + seed)
+    W, H = int(rng.integers(1, 5)), int(rng.integers(2, 5))
+    buf = int(rng.integers(1, 6))
+    spec = _spec(int(rng.integers(1, 4)), buf, rd=int(rng.integers(0, 3)), va=int(rng.integers(1, 3)),
+                 sa=int(rng.integers(1, 3)), st=int(rng.integers(0, 3)), link=int(rng.integers(1, 3)),
+                 crd=int(rng.integers(0, 2)), routing=str(rng.choice(["xy", "yx"])))
+    rx, tx = int(rng.choice([-1, 0, 1, 3])), int(rng.choice([-1, 4, 6]))
+    packets = _traffic(W, H, n=30 * W * H, span=int(rng.choice([20, 60, 150])) * W * H, seed=seed)
+    windows = _windows(W, H, seed) if rx >= 0 else []
+    got, _ = _kernel(W, H, packets, spec, rx, tx, windows)
+    assert len(got) == sum(len(set(p[1])) for p in packets)
+    assert got == _twin(W, H, packets, spec, rx, tx, windows)

@@ -409,7 +409,12 @@ class RefNoc:
                     self.routers[r].receive(t, port, vc, flit)
             for router in self.routers:
                 router.step(t)
+            if not self.events and not any(self.queues) and self._drained():
+                break                              # nothing left to happen
         return self.delivered
+
+    def _drained(self):
+        return not any(self.rx) and not any(ivc.buf for router in self.routers for _p, _v, ivc in router.vcs())
 
     def _terminals(self, t, events):
         """Ejection (credit back to the router, delivery of tails) and injection credits."""
