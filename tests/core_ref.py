@@ -158,7 +158,7 @@ class Mesh(RefNoc):
 
     def idle(self) -> bool:
         return not (self.events or any(self.queues) or any(self.fifo)
-                    or any(ivc.buf for router in self.routers for _p, _v, ivc in router.vcs()))
+                    or any(router.flits for router in self.routers))
 
 
 # ------------------------------------------------------------------------------------------------ the tasks

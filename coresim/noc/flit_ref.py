@@ -72,6 +72,7 @@ class Router:
         self.net, self.id = net, rid
         P, V = net.P, net.V
         self.inp = [[InputVC() for _ in range(V)] for _ in range(P)]
+        self._all = [(p, v, self.inp[p][v]) for p in range(P) for v in range(V)]
         self.out_inuse = [[False] * V for _ in range(P)]
         self.out_occ = [[0] * V for _ in range(P)]
         self.va_in_arb = [[RRArbiter(P * V) for _ in range(V)] for _ in range(P)]
@@ -80,15 +81,16 @@ class Router:
         self.sa_in_arb = [RRArbiter(P) for _ in range(P)]
         self.sa_out_arb = [RRArbiter(P) for _ in range(P)]
         self.sw_off = [0] * P
+        self.flits = 0                             # flits buffered: a router without any has nothing to do
 
     def vcs(self):
-        for p in range(self.net.P):
-            for v in range(self.net.V):
-                yield p, v, self.inp[p][v]
+        """(input port, VC, input VC) of every input VC, in port then VC order."""
+        return self._all
 
     def receive(self, t, port, vc, flit):
         ivc = self.inp[port][vc]
         ivc.buf.append(flit)
+        self.flits += 1
         if ivc.state == IDLE:
             self._start_head(ivc, t)
         elif ivc.state == ACTIVE and len(ivc.buf) == 1:
@@ -110,6 +112,8 @@ class Router:
 
     def step(self, t):
         """One cycle, BookSim's order: every stage's evaluate, then every stage's update."""
+        if self.flits == 0:
+            return
         self._route_evaluate(t)
         self._vc_alloc_evaluate(t)
         self._sw_alloc_evaluate(t)
@@ -289,6 +293,7 @@ class Router:
         if ivc.pend:
             return
         ivc.buf.popleft()
+        self.flits -= 1
         ivc.pend = set(ivc.ports)
         self.net.send_credit(t, self.id, p, v)
         if not ivc.buf:
@@ -414,7 +419,7 @@ class RefNoc:
         return self.delivered
 
     def _drained(self):
-        return not any(self.rx) and not any(ivc.buf for router in self.routers for _p, _v, ivc in router.vcs())
+        return not any(self.rx) and not any(router.flits for router in self.routers)
 
     def _terminals(self, t, events):
         """Ejection (credit back to the router, delivery of tails) and injection credits."""
