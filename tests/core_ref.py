@@ -27,8 +27,10 @@ simpy settles events of one time), then runs one NoC cycle:
   last group at E (a neuron stage shorter than that produces them all at S + overhead + MAC; a task without
   cycles at S). Each send (the nonzero outputs to one consumer, or to one set of consumers with multicast)
   packs `payload / item` outputs a packet, in route order; a packet is planned for the cycle its last
-  output's group is done. Planned packets queue in cycle order (ties: single-core sends before multicast ones,
-  then send order, packet order, destination core order of the per-core copies).
+  output's group is done. A send to several cores (`noc.multicast`) is one tree-multicast packet when it fits a
+  router's VC buffer (replicated where the paths part: see `coresim.noc.flit_ref`), else one copy per core.
+  Planned packets queue in cycle order (ties: single-core sends before multicast ones, then send order, packet
+  order, destination core order of the per-core copies).
 - Send queue (send_buffer_flits): in cycle t the core makes planned packets in queue order while a packet's
   cycle (plus the core's delay) has come and the queue has room for all its flits; a packet made d cycles late
   sets the core's delay to d (every later packet of the core is made later too); the delay restarts at 0 when
@@ -76,6 +78,7 @@ class Mesh(RefNoc):
         self.tags: list[Packet] = []
         self.written: list[tuple[Packet, int, int]] = []   # (packet, core, cycle) delivered
         self.stalls = {"made_late": 0, "held_outside": 0, "port_busy": 0}   # back-pressure seen (tests)
+        self.trees = 0                           # tree-multicast packets sent (tests)
 
     def port_free_at(self, core: int, t: int) -> bool:
         a, n, use = self.ports[core]
@@ -90,6 +93,7 @@ class Mesh(RefNoc):
                 raise RuntimeError(f"a {p.flits}-flit packet never fits the send queue of core {core}")
             self.queues[core].append(p)
             self.waiting[core].append(p)
+            self.trees += bool(p.dsts)
 
     def makes_all_now(self, core: int, t: int) -> bool:
         """Will cycle t make every waiting packet of the core (each due exactly now, room for all)?"""
@@ -154,7 +158,7 @@ class Mesh(RefNoc):
 
     def idle(self) -> bool:
         return not (self.events or any(self.queues) or any(self.fifo)
-                    or any(ivc.buf for router in self.routers for _p, _v, ivc in router.vcs()))
+                    or any(router.flits for router in self.routers))
 
 
 # ------------------------------------------------------------------------------------------------ the tasks
@@ -447,20 +451,22 @@ class CoreRef:
             per = max(1, noc.packet_payload_bytes // send.item)
             for d in send.dsts:
                 self._slot(d.id, k + send.rec)[1] += cdiv(nz.size, per)
-            cores = sorted({d.core for d in send.dsts})
+            cores = tuple(sorted({d.core for d in send.dsts}))
             for p in range(cdiv(nz.size, per)):
                 items = nz[p * per:(p + 1) * per]
                 flits = noc.header_flits + cdiv(items.size * send.item, noc.flit_bytes)
-                if len(cores) > 1 and flits <= noc.router.buffer_flits:
-                    raise NotImplementedError("tree multicast: the twin routers carry unicast packets only")
                 made = self._made_at(r, start, int(pos[items].max()) // self.chip.core.neuron.lanes)
-                rows += [((made, len(cores) > 1, j, p, c), send, flits) for c in cores]
+                if len(cores) > 1 and flits <= noc.router.buffer_flits:      # one tree packet
+                    rows.append(((made, True, j, p, cores[0]), send, flits, cores))
+                else:                                                        # one packet per core
+                    rows += [((made, len(cores) > 1, j, p, c), send, flits, ()) for c in cores]
         rows.sort(key=lambda row: row[0])
         packets = []
-        for key, send, flits in rows:
+        for key, send, flits, tree in rows:
             tag = len(self.sent)
             self.sent[tag] = (send, k + send.rec, task)
-            packets.append(Packet(tag, task.core, key[4], flits, key[0], noc.routing == "yx"))
+            packets.append(Packet(tag, task.core, -1 if tree else key[4], flits, key[0], noc.routing == "yx",
+                                  dsts=tree))
         return packets
 
     # ---- the loop -----------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from .helpers import random_workload
 
 MESH = ["chip.mesh.width=2", "chip.mesh.height=2"]
 B1 = ["chip.noc.router.buffer_flits=1"]      # 2-flit packets longer than a VC buffer: multicast as unicast copies
+RX1 = ["chip.core.receive_buffer_kib=0.0078125"]   # a 1-flit receive buffer
+SRAM1 = ["chip.core.sram.width_bytes_per_cycle=1", "chip.core.sram.banks=1"]   # SRAM ports of 1 byte a cycle
 
 
 def _layer(name, kind, **kw):
@@ -119,6 +121,32 @@ def test_receive_buffer_back_pressure(tmp_path):
     assert ref.mesh.stalls["held_outside"] > 0 and ref.mesh.stalls["port_busy"] > 1000
 
 
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_multicast_trees_with_finite_buffers(tmp_path, schedule):
+    # each half of c0 sends its spikes to both halves of c1 (cores 2 and 3) as one tree packet, replicated at
+    # its own router (+x and +y); a 4-flit send queue holds them back, and so do (pipelined: the consumers run
+    # while packets for their next step arrive) 1-flit receive buffers behind SRAM ports of 1 byte a cycle
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, RX1 + SRAM1 + ["chip.core.send_buffer_flits=4"], schedule)
+    tags, counts = np.unique(trace.packets["tag"], return_counts=True)
+    assert ref.mesh.trees > 50 and (counts == 2).sum() == ref.mesh.trees
+    assert ref.mesh.stalls["made_late"] > 0
+    assert (ref.mesh.stalls["held_outside"] > 0) == (schedule == "pipelined")
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
+def test_multicast_trees_and_copies_mixed(tmp_path, schedule):
+    # 16-byte payloads: full packets (3 flits) are longer than a 2-flit VC buffer and go as one copy per core,
+    # a send's last, shorter packet (2 flits) as a tree
+    work, mapping = _workload(tmp_path, dense=True)
+    trace, ref = _compare(work, mapping, RX1 + ["chip.noc.router.buffer_flits=2", "chip.noc.packet_payload_bytes=16",
+                                                "chip.core.send_buffer_flits=3"] + SRAM1, schedule)
+    tags, counts = np.unique(trace.packets["tag"], return_counts=True)
+    assert ref.mesh.trees > 10 and (counts == 2).sum() > ref.mesh.trees + 10
+    assert ref.mesh.stalls["made_late"] > 0
+    assert (ref.mesh.stalls["port_busy"] > 0) == (schedule == "pipelined")
+
+
 @pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
 def test_packets_made_late_before_the_task_ends_still_hold_it(tmp_path, schedule):
     # the remote packets come from the first lane groups (one every 8 cycles); a 3-flit send queue makes some
@@ -149,3 +177,27 @@ def test_random_workloads(tmp_path, seed):
     for schedule in ("barrier", "pipelined"):
         _compare(path, "layerwise", ["chip.noc.multicast=false", "chip.core.send_buffer_flits=2",
                                      "chip.core.receive_buffer_kib=0.0078125"], schedule)
+
+
+def _split_placement(work: dict, rng: np.random.Generator) -> dict:
+    """Every conv2d / linear layer split by channels over 2 or 3 distinct random cores of the 2x2 mesh: a layer's
+    consumers on several cores take its outputs by multicast."""
+    return {"layers": {la["name"]: {"split": {"channels": n}, "cores": rng.choice(4, n, replace=False).tolist()}
+                       for la in work["layers"] if la["type"] in ("conv2d", "linear")
+                       for n in [int(rng.integers(2, 4))]}}
+
+
+@pytest.mark.parametrize("seed", [13, 18, 21])
+def test_random_workloads_split_over_cores_multicast(tmp_path, seed):
+    # random layer graphs, random channel splits and cores, random small send queues, receive buffers, VC buffers
+    # (some packets longer than them go as copies) and VC counts; tree multicast on
+    rng = np.random.default_rng(seed)
+    work = random_workload(rng, samples=2, timesteps=3)
+    (tmp_path / "work.yaml").write_text(yaml.safe_dump(work))
+    (tmp_path / "place.yaml").write_text(yaml.safe_dump(_split_placement(work, rng)))
+    sets = [f"chip.core.send_buffer_flits={rng.integers(2, 6)}", f"chip.noc.router.vcs={rng.integers(1, 3)}",
+            f"chip.core.receive_buffer_kib={rng.integers(1, 4) * 0.0078125}",
+            f"chip.noc.router.buffer_flits={rng.integers(2, 5)}"]
+    for schedule in ("barrier", "pipelined"):
+        _, ref = _compare(tmp_path / "work.yaml", f"file:{tmp_path / 'place.yaml'}", sets, schedule)
+        assert ref.mesh.trees > 10
