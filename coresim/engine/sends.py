@@ -10,30 +10,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coresim.components.costs import TaskCost
+from coresim.engine.deliver import TAG_SHIFT
 from coresim.mapping.placement import Task
 from coresim.util import cdiv
 
 if TYPE_CHECKING:
     from coresim.engine.simulator import _TaskState
 
-TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
 
 
 @dataclass
 class _Group:
     """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet. The
-    destinations' slots take the payload when they are used, from the packets counted in `got`."""
+    destinations' slots take the payload when they are used; the packets are counted in `ChipSimulator.book`."""
 
-    by_core: dict[int, tuple[int, list]]  # destination core -> (its row of `got`, its destination tasks)
+    rows: list[list]  # per destination core (the route's sorted cores): its destination tasks
     name: str
     step: int
     vals: np.ndarray
     per: int
-    src: int
-    nfl: list[int]
-    remaining: int
-    npk: int
-    got: bytearray  # [row * npk + packet]: the packet reached the row's core
+    serial: int
 
 
 @dataclass
@@ -46,11 +42,12 @@ class _Route:
     rec: bool
     grp: np.ndarray            # the lane group of each element
     cores: np.ndarray          # the destination cores, sorted
-    by_core: dict[int, tuple[int, list]]
+    row_tasks: list[list]      # per destination core (in `cores` order): its destination tasks
     rows: list[int]            # each destination's row (its core's position in `cores`)
     pos: list[np.ndarray]      # each destination's slot positions of the elements
     core: int                  # the first destination core
     ypos: np.ndarray           # the elements' positions in the task's outputs (`out_positions`)
+    number: int = -1           # its row in the send book's route table (`deliver.SendBook`)
 
 
 def out_positions(task: Task, idx: np.ndarray) -> np.ndarray:
@@ -68,8 +65,8 @@ def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarra
         by_core.setdefault(d.task.core, []).append(d)
     cores = sorted(by_core)
     rows = {c: i for i, c in enumerate(cores)}
-    return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64),
-                  {c: (rows[c], by_core[c]) for c in cores}, [rows[d.task.core] for d in dsts],
+    return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64), [by_core[c] for c in cores],
+                  [rows[d.task.core] for d in dsts],
                   [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx))
 
 
@@ -171,9 +168,8 @@ class TaskSends:
             nfl[-1] = noc.header_flits + cdiv((nz.size - per * (npk - 1)) * r.item, noc.flit_bytes)
             serial = self.next_group
             self.next_group += 1
-            g = self.groups[serial] = _Group(r.by_core, task.out_name, k + int(r.rec), vals[nz], per, task.core,
-                                             nfl.tolist(), npk * r.cores.size, npk,
-                                             bytearray(npk * r.cores.size))
+            g = self.groups[serial] = _Group(r.row_tasks, task.out_name, k + int(r.rec), vals[nz], per, serial)
+            self.book.add(serial, r.number, r.cores.size, nfl, task.core)
             for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 slot.pending.append((g, row, pos[nz]))
             tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)

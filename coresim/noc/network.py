@@ -477,6 +477,17 @@ class Noc:
             return parts[0]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
 
+    def delivery_parts(self) -> list[tuple[tuple[np.ndarray, ...], int]]:
+        """Deliveries since the last call (or `delivered`) as (records, count) pairs, the live records not copied:
+        read them before the next `run`."""
+        parts = [(p, p[0].size) for p in self._done]
+        n = int(self.sc[S.NREC])
+        if n:
+            parts.append((tuple(self.rec), n))
+        self._done = []
+        self.sc[S.NREC] = 0
+        return parts
+
     def in_flight_age(self) -> tuple[int, int]:
         """(sum of now - creation over generated, not yet ejected flits, their count), as BookSim's
         latency threshold counts them."""
