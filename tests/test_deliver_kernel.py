@@ -102,3 +102,19 @@ def test_enqueue_source_declines_what_the_plain_path_must_do():
     assert call(4, 12) == DECLINED         # 4 flits > the 3-flit send queue
     after = [a for a in (*pk, term.q_head, term.q_tail, noc.queued, buf.mk, noc.sc)]
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_packetise_equals_its_twin(seed):
+    from coresim.engine.packetise import packetise, packetise_plain
+
+    rng = np.random.default_rng(seed)
+    full = rng.integers(0, 3, 60) * (rng.random(60) < 0.5)
+    full[-1] = 0
+    ypos = rng.integers(0, 60, int(rng.integers(0, 40)))
+    grp = np.sort(rng.integers(0, 8, ypos.size))
+    for cycles in (0, 90):
+        args = (full, ypos, grp, int(rng.integers(1, 6)), int(rng.integers(1, 4)), 1, 4, 7 << 24, 100, cycles, 40,
+                8, 5)
+        for a, b in zip(packetise(*args), packetise_plain(*args), strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
