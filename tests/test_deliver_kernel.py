@@ -118,3 +118,16 @@ def test_packetise_equals_its_twin(seed):
                 8, 5)
         for a, b in zip(packetise(*args), packetise_plain(*args), strict=True):
             assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_send_book_complete_per_destination_row():
+    cores = np.array([2, 5], np.int64)
+    route = SimpleNamespace(cores=cores, row_tasks=[[SimpleNamespace(task=SimpleNamespace(id=i))] for i in (1, 2)])
+    book = SendBook([route])
+    book.add(9, 0, 2, np.array([3, 3], np.int64), src=0)
+    chunk = np.zeros((10, 9), np.int64)
+    tag = (9 << TAG_SHIFT) + np.array([0, 1], np.int64)
+    rec = (tag, np.array([5, 5], np.int64), *(np.zeros(2, np.int64) for _ in range(4)))
+    assert book.count(rec, 2, chunk, 0)[1] == OK
+    assert book.complete(9, 1) and not book.complete(9, 0)
+    assert chunk[:2, 8].tolist() == [2, 2] and chunk[:2, 3].tolist() == [3, 3]   # task at core 5, flits

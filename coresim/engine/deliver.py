@@ -116,10 +116,10 @@ class SendBook:
     def complete(self, serial: int, row: int) -> bool:
         """Has every packet of send `serial` reached its destination row `row` (a finished send has)?"""
         g = serial - self.base
-        if self.n == 0 or g < 0 or g >= self.n or self.rows[g, G_LEFT] == 0:
+        if self.n == 0 or g < 0 or g >= self.n:
             return True
-        at, npk = int(self.rows[g, G_GOT]), int(self.rows[g, G_NPK])
-        return bool(self.got[at + row * npk:at + (row + 1) * npk].all())
+        at, _, npk, _, _, left = self.rows[g].tolist()
+        return left == 0 or 0 not in self.got[at + row * npk:at + (row + 1) * npk].tobytes()
 
     def clear(self) -> None:
         """No send in flight: start again."""
