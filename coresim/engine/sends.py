@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from coresim.engine.simulator import _TaskState
 
 
-
 @dataclass
 class _Group:
     """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet. The
@@ -79,7 +78,7 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
 
 class TaskSends:
     """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
-    the NoC's send queue; reads its chip, noc, env, groups, next_group, send_waits, timesteps and noc_wake."""
+    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, send_waits, timesteps and noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
         """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
