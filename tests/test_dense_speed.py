@@ -147,13 +147,12 @@ def test_direct_kernel_entry_equals_dispatcher(monkeypatch):
 
 
 def test_packet_ejected_twice_is_an_error(monkeypatch):
-    delivered = Noc.delivered
+    parts = Noc.delivery_parts
 
     def twice(self):
-        out = delivered(self)
-        return tuple(np.concatenate([a, a[:1]]) for a in out) if out[0].size else out
+        return [(tuple(np.concatenate([a[:n], a[:1]]) for a in rec), n + 1) for rec, n in parts(self)]
 
-    monkeypatch.setattr(Noc, "delivered", twice)
+    monkeypatch.setattr(Noc, "delivery_parts", twice)
     prep = prepare(ROOT / "chipspecs/default.yaml", ROOT / "workloads/default.yaml", samples=1)
     with pytest.raises(SimulationError, match="ejected twice"):
         simulate(prep, progress=False)

@@ -9,31 +9,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coresim.components.costs import TaskCost
+from coresim.engine.deliver import TAG_SHIFT
+from coresim.engine.packetise import packetise
 from coresim.mapping.placement import Task
-from coresim.util import cdiv
 
 if TYPE_CHECKING:
     from coresim.engine.simulator import _TaskState
-
-TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
 
 
 @dataclass
 class _Group:
     """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet. The
-    destinations' slots take the payload when they are used, from the packets counted in `got`."""
+    destinations' slots take the payload when they are used; the packets are counted in `ChipSimulator.book`."""
 
-    by_core: dict[int, tuple[int, list]]  # destination core -> (its row of `got`, its destination tasks)
+    rows: list[list]  # per destination core (the route's sorted cores): its destination tasks
     name: str
     step: int
     vals: np.ndarray
     per: int
-    src: int
-    nfl: list[int]
-    remaining: int
-    npk: int
-    got: bytearray  # [row * npk + packet]: the packet reached the row's core
+    serial: int
 
 
 @dataclass
@@ -46,11 +40,12 @@ class _Route:
     rec: bool
     grp: np.ndarray            # the lane group of each element
     cores: np.ndarray          # the destination cores, sorted
-    by_core: dict[int, tuple[int, list]]
+    row_tasks: list[list]      # per destination core (in `cores` order): its destination tasks
     rows: list[int]            # each destination's row (its core's position in `cores`)
     pos: list[np.ndarray]      # each destination's slot positions of the elements
     core: int                  # the first destination core
     ypos: np.ndarray           # the elements' positions in the task's outputs (`out_positions`)
+    number: int = -1           # its row in the send book's route table (`deliver.SendBook`)
 
 
 def out_positions(task: Task, idx: np.ndarray) -> np.ndarray:
@@ -68,8 +63,8 @@ def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarra
         by_core.setdefault(d.task.core, []).append(d)
     cores = sorted(by_core)
     rows = {c: i for i, c in enumerate(cores)}
-    return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64),
-                  {c: (rows[c], by_core[c]) for c in cores}, [rows[d.task.core] for d in dsts],
+    return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64), [by_core[c] for c in cores],
+                  [rows[d.task.core] for d in dsts],
                   [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx))
 
 
@@ -81,23 +76,9 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
     return pos[idx] // lanes
 
 
-def packet_cycles(start: int, cost: TaskCost, groups: np.ndarray, n_groups: int, update_cycles: int,
-                  per: int) -> np.ndarray:
-    """Cycle each packet is made in: the cycle after the neuron-unit group that completes its last item.
-    `groups`: the lane group of each item sent (in packet order, `per` items a packet); the task's `n_groups`
-    groups end its neuron stage, one every `update_cycles` (a stage shorter than that, e.g. partial sums
-    without neurons, makes them all at its end). A task without cycles makes its packets as it starts."""
-    end = start + cost.cycles
-    if cost.cycles == 0 or groups.size == 0:
-        return np.full(cdiv(groups.size, per), start, np.int64)
-    last = groups if per == 1 else np.maximum.reduceat(groups, np.arange(0, groups.size, per))
-    before_end = np.minimum(cost.neuron_cycles, (n_groups - 1 - last) * update_cycles)
-    return np.maximum(start, end - before_end)
-
-
 class TaskSends:
     """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
-    the NoC's send queue; reads its chip, noc, env, groups, next_group, send_waits, timesteps and noc_wake."""
+    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, send_waits, timesteps and noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
         """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
@@ -150,34 +131,30 @@ class TaskSends:
         """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
         contents (`coresim.engine.sends`): (unicast, multicast) lists of (destination core(s), tags, flits,
         cycles), as `Noc.inject_source` takes them."""
-        task = st.task
+        task, c = st.task, st.cost
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
-        noc = self.chip.noc
+        noc, update = self.chip.noc, self.chip.core.neuron.update_cycles
         uni: list[tuple] = []
         multi: list[tuple] = []
         for r in st.out_routes:
             if r.rec and last:
                 continue
-            vals = full[r.ypos]
-            nz = np.flatnonzero(vals)
+            serial = self.next_group
             per = max(1, noc.packet_payload_bytes // r.item)
-            npk = -(-nz.size // per)
+            nz, vals, nfl, tags, made = packetise(full, r.ypos, r.grp, per, r.item, noc.header_flits, noc.flit_bytes,
+                                                  serial << TAG_SHIFT, start, c.cycles, c.neuron_cycles,
+                                                  st.n_groups, update)
+            npk = nfl.size
             slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
             for slot in slots:
                 slot.packets += npk
             if npk == 0:
                 continue
-            nfl = np.full(npk, noc.header_flits + cdiv(per * r.item, noc.flit_bytes), np.int64)
-            nfl[-1] = noc.header_flits + cdiv((nz.size - per * (npk - 1)) * r.item, noc.flit_bytes)
-            serial = self.next_group
             self.next_group += 1
-            g = self.groups[serial] = _Group(r.by_core, task.out_name, k + int(r.rec), vals[nz], per, task.core,
-                                             nfl.tolist(), npk * r.cores.size, npk,
-                                             bytearray(npk * r.cores.size))
+            g = self.groups[serial] = _Group(r.row_tasks, task.out_name, k + int(r.rec), vals, per, serial)
+            self.book.add(serial, r.number, r.cores.size, nfl, task.core)
             for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 slot.pending.append((g, row, pos[nz]))
-            tags = (serial << TAG_SHIFT) + np.arange(npk, dtype=np.int64)
-            made = packet_cycles(start, st.cost, r.grp[nz], st.n_groups, self.chip.core.neuron.update_cycles, per)
             if r.cores.size == 1:
                 uni.append((r.core, tags, nfl, made))
             else:

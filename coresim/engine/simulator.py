@@ -30,19 +30,19 @@ import simpy
 
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
+from coresim.engine.deliver import PACKET_CHUNK, PacketDelivery, SendBook
 from coresim.engine.dense_data import TaskData
-from coresim.engine.sends import TAG_SHIFT, TaskSends, _Group, lane_groups, make_route, out_positions
+from coresim.engine.sends import TaskSends, _Group, lane_groups, make_route, out_positions
 from coresim.errors import SimulationError, SpecError
 from coresim.functional.executor import output_dtypes
 from coresim.mapping.placement import Placement, Task
 from coresim.neuron import NeuronState
 from coresim.noc.network import Noc
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import INTERVAL, PACKET, SimTrace, concat_records, records
+from coresim.trace.record import INTERVAL, PACKET, SimTrace, concat_records
 from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
-PACKET_CHUNK = 1 << 15  # delivery records gathered before they become PACKET records
 NEVER = np.iinfo(np.int64).max // 4
 
 
@@ -115,7 +115,7 @@ def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Even
     return isinstance(exc.__context__, simpy.core.EmptySchedule) and math.isinf(env.peek()) and not until.triggered
 
 
-class ChipSimulator(TaskData, TaskSends):
+class ChipSimulator(TaskData, TaskSends, PacketDelivery):
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
                  exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
@@ -157,6 +157,10 @@ class ChipSimulator(TaskData, TaskSends):
             st.port_cycles = task_port_cycles(chip, c.sram_read_bytes, c.sram_write_bytes, c.cycles)
         self._wire()
         self._group_multicast()
+        routes = [r for st in self.states for r in st.out_routes]
+        for i, r in enumerate(routes):
+            r.number = i
+        self.book = SendBook(routes)
         self._phases()
         by_core: dict[int, list[_TaskState]] = {}
         for st in self.states:
@@ -165,8 +169,8 @@ class ChipSimulator(TaskData, TaskSends):
         self.firsts = [st for st in self.states if st.ext]
         self.intervals: list[tuple] = []
         self.packet_rows: list[np.ndarray] = []  # PACKET records, in chunks
-        self.packet_raw: list[tuple] = []   # the NoC's delivery records, and per record its task, source, flits
-        self.packet_info: tuple[list, list, list] = ([], [], [])
+        self.chunk = np.zeros((PACKET_CHUNK, len(PACKET.names)), np.int64)  # PACKET rows not yet records
+        self.chunk_top = 0
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
         self.next_group = 0
         self.task_runs = np.zeros(len(self.states), np.int64)
@@ -261,7 +265,7 @@ class ChipSimulator(TaskData, TaskSends):
     def _fill(self, slot: _Slot) -> None:
         """Write the payloads of the remote sends into the slot about to be used, each packet counted once."""
         for g, row, pos in slot.pending:
-            if 0 in g.got[row * g.npk:(row + 1) * g.npk]:
+            if g.serial in self.groups and not self.book.complete(g.serial, row):
                 raise SimulationError(f"packets of send {g.name} (step {g.step}) missing at a destination")
             slot.inputs[g.name][pos] = g.vals
 
@@ -463,62 +467,6 @@ class ChipSimulator(TaskData, TaskSends):
         stop it early; `_deliver` re-arms the watches of the cores it delivered to."""
         self.armed[core] = slot
         self.watch[core] = slot.packets if slot.packets > 0 else NEVER
-
-    def _deliver(self) -> None:
-        """Count delivered packets at the destination tasks' input slots (their payloads land when the slot is
-        used, `_fill`), in (send, core) order."""
-        if not self.noc.has_deliveries():
-            return
-        rec = self.noc.delivered()
-        n = rec[0].size
-        if n == 0:
-            return
-        tags, cores = rec[0].tolist(), rec[1].tolist()
-        if n <= 64:   # in (send, core) order, stable, as np.lexsort (which costs more on a few packets)
-            order = sorted(range(n), key=lambda i: (tags[i] >> TAG_SHIFT, cores[i]))
-        else:
-            order = np.lexsort((rec[1], rec[0] >> TAG_SHIFT)).tolist()
-        task, src, flits = [0] * n, [0] * n, [0] * n
-        groups, mask = self.groups, (1 << TAG_SHIFT) - 1
-        for i in order:
-            tag, core = tags[i], cores[i]
-            serial = tag >> TAG_SHIFT
-            g = groups[serial]
-            hit = g.by_core.get(core)
-            if hit is None:
-                raise SimulationError(f"packet {tag} ejected at core {core}, where none of its destinations is")
-            k = tag & mask
-            j = hit[0] * g.npk + k
-            if g.got[j]:
-                raise SimulationError(f"packet {tag} ejected twice at core {core}")
-            g.got[j] = 1
-            step = g.step
-            for dst in hit[1]:
-                slot = dst.slots[step]
-                slot.packets -= 1
-                if slot.packets == 0:
-                    self._check_ready(dst, step)
-            task[i], src[i], flits[i] = hit[1][0].task.id, g.src, g.nfl[k]
-            g.remaining -= 1
-            if g.remaining == 0:
-                del groups[serial]
-        for core in set(cores).intersection(self.armed):
-            self._arm(core, self.armed[core])
-        self.packet_raw.append(rec)
-        for acc, part in zip(self.packet_info, (task, src, flits), strict=True):
-            acc.extend(part)
-        if len(self.packet_info[0]) >= PACKET_CHUNK:
-            self._pack_records()
-
-    def _pack_records(self) -> None:
-        """Turn the delivery records gathered so far into one chunk of PACKET records."""
-        if not self.packet_raw:
-            return
-        tag, dst, create, inject, eject, hops = (np.concatenate([r[i] for r in self.packet_raw]) for i in range(6))
-        task, src, flits = (np.asarray(a, np.int64) for a in self.packet_info)
-        self.packet_rows.append(records(PACKET, tag=tag, src=src, dst=dst, flits=flits, create=create,
-                                        inject=inject, eject=eject, hops=hops, task=task))
-        self.packet_raw, self.packet_info = [], ([], [], [])
 
     def _packets(self) -> np.ndarray:
         self._pack_records()

@@ -11,9 +11,12 @@ import numpy as np
 from coresim.errors import BufferDeadlock, SimulationError
 from coresim.noc import flit_state as S
 from coresim.noc.buffers import grow_rx, new_buffers
+from coresim.noc.enqueue import DONE, enqueue_source
 from coresim.noc.flit_kernel import noc_run
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
+
+_NO_SLOTS = np.zeros(0, np.int64)
 
 
 class NocDeadlock(SimulationError):
@@ -324,21 +327,30 @@ class Noc:
             return True
         tag, flits, cycle = (np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
                              for i in (1, 2, 3))
-        src = np.full(n, core, np.int64)
-        self._check(src, flits, cycle)
         n_u = sum(sizes[:len(uni)])
-        dst = np.repeat(np.array([u[0] for u in uni] + [-1] * len(multi), np.int64), sizes)
-        rem = np.repeat(np.array([1] * len(uni) + [m[0].size for m in multi], np.int64), sizes)
-        mc = np.full(n, -1, np.int64)
+        slots = _NO_SLOTS
         if multi:
             m = n - n_u
             self._grow_mc(m)
             top = int(self.sc[S.FREE_MC])
-            slots = self.pk.free_mc[top - m:top][::-1]
+            slots = self.pk.free_mc[top - m:top][::-1].copy()
             self.sc[S.FREE_MC] = top - m
-            mc[n_u:] = slots
             self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
-        self._enqueue(src, dst, mc, flits, cycle, tag, np.full(n, self._route_default, np.int64), rem, core)
+        part_dst = np.array([u[0] for u in uni] + [-1] * len(multi), np.int64)
+        part_rem = np.array([1] * len(uni) + [m[0].size for m in multi], np.int64)
+        self._grow_packets(n)
+        pk, term, buf = self.pk, self.term, self.buf
+        if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, np.array(sizes, np.int64), slots,
+                          self._route_default, self.cfg.SB, self.sc, pk.free, pk.src, pk.dst, pk.mc, pk.flits,
+                          pk.ctime, pk.itime, pk.tag, pk.route, pk.rem, pk.ejf, pk.next, pk.made, term.q_head,
+                          term.q_tail, self.queued, buf.mk, buf.shift) == DONE:
+            return True
+        src = np.full(n, core, np.int64)   # the plain path (the kernel's twin), which also raises on bad rows
+        self._check(src, flits, cycle)
+        mc = np.full(n, -1, np.int64)
+        mc[n_u:] = slots
+        self._enqueue(src, np.repeat(part_dst, sizes), mc, flits, cycle, tag, np.full(n, self._route_default, np.int64),
+                      np.repeat(part_rem, sizes), core)
         return True
 
     def _mask(self, cores: np.ndarray) -> np.ndarray:
@@ -464,6 +476,17 @@ class Noc:
         if len(parts) == 1:
             return parts[0]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(6))
+
+    def delivery_parts(self) -> list[tuple[tuple[np.ndarray, ...], int]]:
+        """Deliveries since the last call (or `delivered`) as (records, count) pairs, the live records not copied:
+        read them before the next `run`."""
+        parts = [(p, p[0].size) for p in self._done]
+        n = int(self.sc[S.NREC])
+        if n:
+            parts.append((tuple(self.rec), n))
+        self._done = []
+        self.sc[S.NREC] = 0
+        return parts
 
     def in_flight_age(self) -> tuple[int, int]:
         """(sum of now - creation over generated, not yet ejected flits, their count), as BookSim's
