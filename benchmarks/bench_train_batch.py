@@ -33,22 +33,23 @@ def run_one(job: tuple) -> dict:
     from coresim.learn.train import train
     from coresim.run import prepare
 
-    workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra) = job
+    workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra), *seed = job
     extra = extra[0] if extra else {}
     r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, **extra)
+              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed[0] if seed else 0, **extra)
     r["workload"] = workload
     r["extra"] = extra
     return r
 
 
 def _setting(r: dict) -> str:
-    if r["rule"] == "bptt":
-        return "bptt (float, per sample)"
+    seed = f" seed {r['seed']}" if r.get("seed") else ""
+    if r["rule"].startswith("bptt"):
+        return {"bptt": "bptt (float, per sample)", "bptt-int": "bptt through the integer forward"}[r["rule"]] + seed
     extra = r.get("extra", {})
     flags = "".join(f" {k.replace('_', '-')}" if v is True else f" {k.replace('_', '-')} {v}"
                     for k, v in sorted(extra.items()))
-    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}{flags}"
+    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}{flags}{seed}"
 
 
 def table(results: list[dict]) -> list[str]:
@@ -109,12 +110,15 @@ def main() -> None:
     ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR[:OPTIONS]] instead of the built-in "
                                        "list (OPTIONS: local+gate+decayF)")
     ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (sample order and perturbations); every "
+                                                 "setting runs with each")
     ap.add_argument("--out", help="write the raw reports (JSON) here")
     args = ap.parse_args()
     base = args.baselines.split(",")
     settings = [parse_setting(t) for t in args.settings.split(",")] if args.settings else SETTINGS
-    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s) for w in args.workloads.split(",")
-            for s in settings + (BASELINES if w in base and not args.settings else [])]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s, seed) for w in args.workloads.split(",")
+            for s in settings + (BASELINES if w in base and not args.settings else []) for seed in seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     if args.out:
