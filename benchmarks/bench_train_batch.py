@@ -35,8 +35,15 @@ def run_one(job: tuple) -> dict:
 
     workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra), *seed = job
     extra = extra[0] if extra else {}
+    tag = f"{workload} {rule} P={p} B={b} {opt} lr={lr} {extra} seed={seed[0] if seed else 0}"
+
+    def show(point: dict) -> None:  # progress on stderr: a long run's curve survives a stop
+        print(f"{tag} epoch {point['epoch']} train_loss {point['train_loss']:.4f} "
+              f"test {point['test_accuracy']:.3f}", file=sys.stderr, flush=True)
+
     r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed[0] if seed else 0, **extra)
+              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed[0] if seed else 0,
+              progress=show, **extra)
     r["workload"] = workload
     r["extra"] = extra
     return r
