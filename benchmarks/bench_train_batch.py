@@ -8,6 +8,7 @@ plain SGD and BPTT, on digits_seq_rnn and digits_delayed_rnn, the same number of
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -30,22 +31,31 @@ BASELINES = [("np", 1, 1, "sgd", None), ("anp", 1, 1, "sgd", None)]
 
 def run_one(job: tuple) -> dict:
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    from coresim.learn.train import train
     from coresim.run import prepare
 
+    tr = importlib.import_module("coresim.learn.train")  # the module (coresim.learn.train is also its function)
+
     workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra), *seed = job
-    extra = extra[0] if extra else {}
-    tag = f"{workload} {rule} P={p} B={b} {opt} lr={lr} {extra} seed={seed[0] if seed else 0}"
+    shown = extra[0] if extra else {}
+    extra = {k: v for k, v in shown.items() if k != "readout_only"}
+    seed = seed[0] if seed else 0
+    tag = f"{workload} {rule} P={p} B={b} {opt} lr={lr} {shown} seed={seed}"
 
     def show(point: dict) -> None:  # progress on stderr: a long run's curve survives a stop
         print(f"{tag} epoch {point['epoch']} train_loss {point['train_loss']:.4f} "
               f"test {point['test_accuracy']:.3f}", file=sys.stderr, flush=True)
 
-    r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed[0] if seed else 0,
-              progress=show, **extra)
+    plain = tr.accumulate
+    if shown.get("readout_only"):  # a baseline, not a chip option: the hidden layers keep their initial weights
+        tr.accumulate = lambda tl, xs, e, g: plain(tl, xs, e, g) if tl.layer.spec.neuron.model == "none" else 0
+    try:
+        r = tr.train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
+                     chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
+                     **extra)
+    finally:
+        tr.accumulate = plain
     r["workload"] = workload
-    r["extra"] = extra
+    r["extra"] = shown
     return r
 
 
@@ -94,7 +104,8 @@ def tradeoff(results: list[dict]) -> list[str]:
 
 def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
-    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F)."""
+    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F; readoutonly: a baseline, only the
+    readout learns, the hidden layers keep their initial weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
@@ -102,7 +113,7 @@ def parse_setting(text: str) -> tuple:
         if o.startswith("decay"):
             extra["lr_decay"] = float(o[5:])
         else:
-            extra[{"local": "local_readout", "gate": "gate"}[o]] = True
+            extra[{"local": "local_readout", "gate": "gate", "readoutonly": "readout_only"}[o]] = True
     return rule, int(p), int(b), opt, lr, extra
 
 
