@@ -8,11 +8,12 @@ estimate has cosine -> 1 as P grows (1/cos^2 - 1 ~ 1/P); a bias that shrinks wit
 nonlinearity, one that does not is the rule's credit assignment.
 
     python benchmarks/bench_grad_cosine.py [--workload digits_seq_rnn] [--samples 4] [--p 8,64,512]
-        [--sigmas 0.005,0.02,0.05] [--signals np,anp,np-pm,anp-pm] [--bptt-epochs 0]
+        [--sigmas 0.005,0.02,0.05] [--signals np,anp,np-pm,anp-pm] [--bptt-epochs 0] [--reference bptt]
 
 Signals: np (the noise xi) or anp (a_pert - a_clean; danp at D = I), with any of the suffixes -pm (antithetic
 pairs +xi, -xi, P pairs), -gate (the derivative gate) and -ro (the readout not perturbed; its column is then not
-the rule's readout update, which is the exact delta rule).
+the rule's readout update, which is the exact delta rule). `--reference bptt-int`: the gradient of BPTT through
+the chip's integer forward pass (straight-through) instead of the float network's.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--signals", default="np,anp,np-pm,anp-pm")
     ap.add_argument("--bptt-epochs", type=float, default=0.0,
                     help="first train the weights by BPTT for this many epochs (fractions: of the train split)")
+    ap.add_argument("--reference", default="bptt", choices=["bptt", "bptt-int"],
+                    help="the gradient compared with: float BPTT or BPTT through the integer forward pass")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     prep = prepare(str(ROOT / "chipspecs" / "default.yaml"), str(ROOT / "workloads" / f"{args.workload}.yaml"))
@@ -104,10 +107,10 @@ def main(argv=None) -> int:
         for i in range(int(args.bptt_epochs * xs.shape[0])):
             b.step(xs[i % xs.shape[0]], int(ys[i % xs.shape[0]]), 0.02)
         b.to_chip()
-    b = Bptt(tn)
+    b = Bptt(tn, args.reference == "bptt-int")
     names = [f"{tl.name}.{pr.attr}" for tl in tn.layers for pr in tl.projections]
     print(f"{args.workload}, {args.samples} samples, weights after {args.bptt_epochs} BPTT epochs; "
-          f"cosine with BPTT per projection: {', '.join(names)}")
+          f"cosine with {args.reference} per projection: {', '.join(names)}")
     pick = np.random.default_rng(args.seed + 99).choice(xs.shape[0], args.samples, replace=False)
     grads = [b.gradient(xs[i], int(ys[i]))[2] for i in pick]
     for signal in args.signals.split(","):

@@ -8,6 +8,7 @@ plain SGD and BPTT, on digits_seq_rnn and digits_delayed_rnn, the same number of
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -30,25 +31,42 @@ BASELINES = [("np", 1, 1, "sgd", None), ("anp", 1, 1, "sgd", None)]
 
 def run_one(job: tuple) -> dict:
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    from coresim.learn.train import train
     from coresim.run import prepare
 
-    workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra) = job
-    extra = extra[0] if extra else {}
-    r = train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-              chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, **extra)
+    tr = importlib.import_module("coresim.learn.train")  # the module (coresim.learn.train is also its function)
+
+    workload, epochs, chip_every, samples, (rule, p, b, opt, lr, *extra), *seed = job
+    shown = extra[0] if extra else {}
+    extra = {k: v for k, v in shown.items() if k != "readout_only"}
+    seed = seed[0] if seed else 0
+    tag = f"{workload} {rule} P={p} B={b} {opt} lr={lr} {shown} seed={seed}"
+
+    def show(point: dict) -> None:  # progress on stderr: a long run's curve survives a stop
+        print(f"{tag} epoch {point['epoch']} train_loss {point['train_loss']:.4f} "
+              f"test {point['test_accuracy']:.3f}", file=sys.stderr, flush=True)
+
+    plain = tr.accumulate
+    if shown.get("readout_only"):  # a baseline, not a chip option: the hidden layers keep their initial weights
+        tr.accumulate = lambda tl, xs, e, g: plain(tl, xs, e, g) if tl.layer.spec.neuron.model == "none" else 0
+    try:
+        r = tr.train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
+                     chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
+                     **extra)
+    finally:
+        tr.accumulate = plain
     r["workload"] = workload
-    r["extra"] = extra
+    r["extra"] = shown
     return r
 
 
 def _setting(r: dict) -> str:
-    if r["rule"] == "bptt":
-        return "bptt (float, per sample)"
+    seed = f" seed {r['seed']}" if r.get("seed") else ""
+    if r["rule"].startswith("bptt"):
+        return {"bptt": "bptt (float, per sample)", "bptt-int": "bptt through the integer forward"}[r["rule"]] + seed
     extra = r.get("extra", {})
     flags = "".join(f" {k.replace('_', '-')}" if v is True else f" {k.replace('_', '-')} {v}"
                     for k, v in sorted(extra.items()))
-    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}{flags}"
+    return f"{r['rule']} P={r['perturbations']} B={r['batch']} {r['optimizer']}{flags}{seed}"
 
 
 def table(results: list[dict]) -> list[str]:
@@ -86,7 +104,8 @@ def tradeoff(results: list[dict]) -> list[str]:
 
 def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
-    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F)."""
+    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F; readoutonly: a baseline, only the
+    readout learns, the hidden layers keep their initial weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
@@ -94,7 +113,7 @@ def parse_setting(text: str) -> tuple:
         if o.startswith("decay"):
             extra["lr_decay"] = float(o[5:])
         else:
-            extra[{"local": "local_readout", "gate": "gate"}[o]] = True
+            extra[{"local": "local_readout", "gate": "gate", "readoutonly": "readout_only"}[o]] = True
     return rule, int(p), int(b), opt, lr, extra
 
 
@@ -109,12 +128,15 @@ def main() -> None:
     ap.add_argument("--settings", help="comma-separated RULE:P:B:OPTIMIZER[:LR[:OPTIONS]] instead of the built-in "
                                        "list (OPTIONS: local+gate+decayF)")
     ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (sample order and perturbations); every "
+                                                 "setting runs with each")
     ap.add_argument("--out", help="write the raw reports (JSON) here")
     args = ap.parse_args()
     base = args.baselines.split(",")
     settings = [parse_setting(t) for t in args.settings.split(",")] if args.settings else SETTINGS
-    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s) for w in args.workloads.split(",")
-            for s in settings + (BASELINES if w in base and not args.settings else [])]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s, seed) for w in args.workloads.split(",")
+            for s in settings + (BASELINES if w in base and not args.settings else []) for seed in seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     if args.out:

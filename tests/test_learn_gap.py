@@ -1,6 +1,8 @@
 """Issue 20, closing the gap to BPTT: the local (delta-rule) readout, the derivative gate and the learning-rate decay:
 chip = functional weights with them, what each computes, what each costs on the chip."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,36 @@ def test_bad_lr_decay(capsys):
     assert main(["train", CHIP, WORKLOAD, "--rule", "danp", "--lr-decay", "1.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--lr-decay" in err
+
+
+def test_bptt_int_backpropagates_through_the_chips_integer_forward():
+    """bptt-int: the forward values are the chip's integer network's (the functional executor, = the chip), the
+    readout's gradient is exactly (o - y) h_T^T on them, and the hidden layer's is close to float BPTT's."""
+    prep = prepare(CHIP, WORKLOAD, samples=1)
+    x, y = training_set(prep)
+    x, label = x[3], int(y[3])
+    tn = TrainedNet(prep.chip, prep.net, prep.placement, 8, False)
+    fl, it = Bptt(tn), Bptt(tn, integer=True)
+    ins, pre = it.forward_chip(x)
+    res = run_functional(prep.net, x[None])
+    assert np.array_equal(pre[-1][-1] * tn.target, res.outputs["out"].reshape(x.shape[0], -1)[-1])
+    assert np.array_equal(ins[1][0] * FULL_SCALE, res.outputs["h"].reshape(x.shape[0], -1))
+    assert not np.allclose(pre[0], fl.forward(x)[1][0])  # the floor of h = clip(a >> shift, 0, 255)
+    _, out, grads = it.gradient(x, label)
+    want = np.outer(out - np.eye(10)[label], ins[1][0][-1])
+    assert np.allclose(grads[1][0], want)
+    hw_float = fl.gradient(x, label)[2][0][0]
+    assert np.corrcoef(grads[0][0].ravel(), hw_float.ravel())[0, 1] > 0.9
+
+
+def test_bptt_int_trains_on_the_command_line(capsys):
+    args = ["train", CHIP, WORKLOAD, "--epochs", "2", "--samples-per-epoch", "30", "--json", "--rule"]
+    reports = []
+    for rule in ("bptt", "bptt-int"):
+        assert main([*args, rule]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    fl, it = reports
+    assert it["rule"] == "bptt-int" and it["cycles_per_sample"] is None
+    assert it["onchip_bytes_peak"] == fl["onchip_bytes_peak"]
+    assert it["weights_sha256"] != fl["weights_sha256"]
+    assert it["train_curve"][-1]["train_loss"] < it["train_curve"][0]["train_loss"]

@@ -18,7 +18,8 @@ from coresim.errors import SpecError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chip", help="chip spec YAML")
     p.add_argument("workload", help="workload YAML (a chain of linear relu layers, a `none` readout, readout: last)")
-    p.add_argument("--rule", required=True, help="np, anp, danp (on the chip) or bptt (float reference)")
+    p.add_argument("--rule", required=True, help="np, anp, danp (on the chip), bptt (float reference) or bptt-int "
+                                              "(BPTT through the chip's integer forward pass)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training samples (default: 1)")
     p.add_argument("--samples-per-epoch", type=int,
                    help="train on the first N training samples (default: the whole train split)")

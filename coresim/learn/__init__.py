@@ -20,6 +20,8 @@ pass and xi_t, or its pre-activations a_t), over the steps t that matter:
     danp:  as anp with x~_t = D x_t in place of x_t; the chip computes with W D; each layer input has its D:
            dD = -alpha / T' sum_t (x~_t x~_t^T - diag(x~_t^2)) D      (D starts at the identity)
     bptt:  dW = -eta dL/dW by backpropagation through time, in float, functional only.
+    bptt-int: as bptt through the chip's integer forward pass (functional executor, float weights rounded to the
+           chip's), the floor and the rounding straight-through: the gradient of the network the chip runs.
 
 N is the number of perturbed node-steps and ||delta a||^2 sums over all of them (each core sends its partial sum
 to the output core before the broadcast); T' is the number of steps a layer's traces hold. U learns the same way

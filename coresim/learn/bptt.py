@@ -1,18 +1,22 @@
 """The reference: backpropagation through time in float (functional world only) on the real-valued network the
-integer one approximates, h_t = clip(W x_t + U h_{t-1}, 0, 1), readout o = V h_T, L = 1/2 ||o - y||^2."""
+integer one approximates, h_t = clip(W x_t + U h_{t-1}, 0, 1), readout o = V h_T, L = 1/2 ||o - y||^2.
+`integer`: the forward pass is the chip's integer network itself (the functional executor with the float weights
+rounded to the chip's, h = clip(a >> shift, 0, 255)), the backward pass in float through it straight-through (the
+floor and the weights' rounding taken as identity): BPTT of the network the chip runs."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from coresim.learn.network import FULL_SCALE, TrainedNet
+from coresim.functional.executor import run_functional
+from coresim.learn.network import FULL_SCALE, TrainedNet, traces
 
 
 class Bptt:
     """Float weights (real units: chip weight / 2**shift), initialised from the trained net's master weights."""
 
-    def __init__(self, tn: TrainedNet):
-        self.tn = tn
+    def __init__(self, tn: TrainedNet, integer: bool = False):
+        self.tn, self.integer = tn, integer
         self.w = [[p.master / float(1 << (tl.shift + tn.frac)) for p in tl.projections] for tl in tn.layers]
         self.relu = [tl.layer.spec.neuron.model == "relu" for tl in tn.layers]
 
@@ -36,9 +40,20 @@ class Bptt:
             src = h
         return ins, pre
 
+    def forward_chip(self, x: np.ndarray) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
+        """As forward(), the values of the chip's integer network with the float weights rounded to the chip's
+        (the functional executor, = the chip), in real units."""
+        self.to_chip()
+        runs = x[None]
+        res = run_functional(self.tn.net, runs, record_state=True)
+        tr = traces(self.tn, runs, res.outputs, res.state)
+        ins = [[xi / FULL_SCALE for xi in tr.x[tl.name]] for tl in self.tn.layers]
+        pre = [tr.a[tl.name][0] / float(FULL_SCALE << tl.shift) for tl in self.tn.layers]
+        return ins, pre
+
     def gradient(self, x: np.ndarray, label: int) -> tuple[float, np.ndarray, list[list[np.ndarray]]]:
         """dL/dW of one sample by backpropagation through time: (loss, readout, per layer per projection)."""
-        ins, pre = self.forward(x)
+        ins, pre = self.forward_chip(x) if self.integer else self.forward(x)
         timesteps = x.shape[0]
         out = pre[-1][-1]
         err = out.copy()

@@ -242,7 +242,7 @@ def _rule_bytes(tn: TrainedNet, tl, hp: Hyper, n: int) -> dict[str, int]:
     syn = n * sum(p.k for p in tl.projections)
     xb, eb = _trace_bits(tn, tl, n)
     add = {"master": cdiv(syn * (tn.frac + (tn.chip.core.mac.weight_bits if rule == "danp" else 0)), 8)}
-    if rule == "bptt":
+    if rule.startswith("bptt"):
         out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
         add["activations"] = cdiv(steps * (xb + n * out_bits), 8)
         add["gradients"] = cdiv((2 * n + syn) * acc, 8)

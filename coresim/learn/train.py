@@ -33,9 +33,9 @@ from coresim.learn.rules import (
 from coresim.run import Prepared
 from coresim.workload.inputs import encode_all, load_samples
 
-RULES = ("np", "anp", "danp", "bptt")
-DEFAULT_LR = {"np": 0.0003, "anp": 0.0003, "danp": 0.003, "bptt": 0.02}
-DEFAULT_LR_ADAM = {"np": 0.001, "anp": 0.001, "danp": 0.001, "bptt": 0.02}  # adam: step size, real weight units
+RULES = ("np", "anp", "danp", "bptt", "bptt-int")  # bptt-int: BPTT through the chip's integer forward pass
+DEFAULT_LR = {"np": 0.0003, "anp": 0.0003, "danp": 0.003, "bptt": 0.02, "bptt-int": 0.02}
+DEFAULT_LR_ADAM = {"np": 0.001, "anp": 0.001, "danp": 0.001, "bptt": 0.02, "bptt-int": 0.02}  # adam: real units
 
 
 def training_set(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +66,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     x_train, y_train = training_set(prep)
     n = x_train.shape[0] if samples_per_epoch is None else min(samples_per_epoch, x_train.shape[0])
     order_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
-    bptt = Bptt(tn) if rule == "bptt" else None
+    bptt = Bptt(tn, rule == "bptt-int") if rule.startswith("bptt") else None
     mem = memory(tn, prep.placement, hp)
     cap = chip.core.sram.size_bytes
     peak_core = max(mem, key=lambda c: sum(mem[c].values()))
