@@ -227,6 +227,26 @@ def sweep_speed(sample_period: int, jobs: int) -> None:
           f"serial {t1 - t0:.2f} s, -j {jobs} {t2 - t1:.2f} s ({(t1 - t0) / (t2 - t1):.2f}x), results identical")
 
 
+def _rows(args) -> list:
+    """The side-by-side rows asked for; bad --rows or --baseline: one line on stderr, exit 2."""
+    rows = SIDE_BY_SIDE[:3] if args.quick else SIDE_BY_SIDE
+    if args.rows:
+        idx = args.rows.split(",")
+        if not all(i.strip().isdigit() and int(i) < len(SIDE_BY_SIDE) for i in idx):
+            _usage_error(f"--rows: {args.rows!r}: indices 0..{len(SIDE_BY_SIDE) - 1}, comma-separated")
+        rows = [SIDE_BY_SIDE[int(i)] for i in idx]
+    if args.baseline is not None and not (args.baseline / "coresim" / "__init__.py").is_file():
+        _usage_error(f"--baseline: {args.baseline}: not a coresim checkout (no coresim/__init__.py)")
+    if args.repeat < 1:
+        _usage_error(f"--repeat: {args.repeat}: at least 1")
+    return rows
+
+
+def _usage_error(msg: str) -> None:
+    print(f"bench_noc.py: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=20000)
@@ -249,10 +269,7 @@ def main() -> None:
         sweep_speed(args.sample_period, args.jobs)
         return
     if args.booksim:
-        rows = SIDE_BY_SIDE[:3] if args.quick else SIDE_BY_SIDE
-        if args.rows:
-            rows = [SIDE_BY_SIDE[int(i)] for i in args.rows.split(",")]
-        side_by_side(args.booksim, args.sample_period, args.repeat, rows, args.baseline)
+        side_by_side(args.booksim, args.sample_period, args.repeat, _rows(args), args.baseline)
         return
     print("| mesh | router | load (flits/node/cycle) | simulated cycles/s |")
     print("|---|---|---|---|")

@@ -53,3 +53,20 @@ def test_side_by_side_row_ratios_per_round_and_identity_flags():
     assert cells[4] == "40.0x"                                  # wall ratio: BookSim2 at half its CPU rate
     assert cells[-1] == "yes |"
     assert bench._row("baseline", runs).split(" | ")[-1] == "NO |"   # latency differs from BookSim2's and coresim's
+
+
+def test_side_by_side_bad_rows_or_baseline_exit_2_with_one_line(capsys, tmp_path):
+    import argparse
+
+    import pytest
+
+    bench = _bench()
+    for rows, base in (("9", None), ("0,x", None), (None, tmp_path)):
+        args = argparse.Namespace(quick=False, rows=rows, baseline=base, repeat=1)
+        with pytest.raises(SystemExit) as exc:
+            bench._rows(args)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("--rows" in err or "--baseline" in err)
+    assert bench._rows(argparse.Namespace(quick=False, rows="2,0", baseline=None, repeat=1)) == \
+        [bench.SIDE_BY_SIDE[2], bench.SIDE_BY_SIDE[0]]
