@@ -1,16 +1,22 @@
 """NoC speed: simulated cycles per wall second (BookSim-style synthetic uniform traffic, 1-flit packets).
 
     python benchmarks/bench_noc.py [--cycles N] [--quick]
-    python benchmarks/bench_noc.py --booksim PATH/TO/booksim [--sample-period 10000] [--repeat 3]
+    python benchmarks/bench_noc.py --booksim PATH/TO/booksim [--sample-period 10000] [--repeat 3] [--quick | --rows 0,2]
+                                   [--baseline DIR]
     python benchmarks/bench_noc.py --sweep [-j 2] [--sample-period 10000]
 
 Warm-up (JIT and cache load) is excluded; each figure is the best of 3 runs of N cycles.
 
 With `--booksim`, BookSim2 (built from its public source with `make`; never part of this repository) and coresim run
 the same BookSim latency-mode procedure (tests/data/reference/booksim/router_config_template.cfg with the sample
-period given) on the same meshes, routers, loads and seed, back to back in this process's run; both rates, their
-ratio and both average packet latencies are printed (best of `--repeat` wall times for each tool). These ratios
-are single-process figures.
+period given) on the same meshes, routers, loads and seed. Each row runs `--repeat` rounds, the tools alternating
+(who goes first rotates); coresim runs in a worker process (JIT warm-up outside the timings). Rates are simulated
+cycles per CPU second of each tool's process (BookSim2's from RUSAGE_CHILDREN, coresim's from its process time),
+so load from other jobs on a shared machine slows both alike, and per wall second; the ratio is taken per round
+and printed as the median with its spread. `--baseline DIR` adds a third tool, coresim imported from another
+checkout (PYTHONPATH=DIR), alternating with the others: before and after in one run. "identical": every round's
+results equal (and coresim's average packet latency equals BookSim2's; the baseline's results equal coresim's).
+These ratios are single-process figures.
 
 With `--sweep`, coresim's BookSim runs of the side-by-side configurations (independent sweep points) run once in
 this process and once on `-j` worker processes; both wall times are printed and the results must be identical.
@@ -19,8 +25,13 @@ this process and once on `-j` worker processes; both wall times are printed and 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import resource
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,43 +63,128 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "tests/data/reference/booksim/r
 SIDE_BY_SIDE = [(8, 4, 4, 0.1), (8, 1, 8, 0.1), (8, 4, 4, 0.01), (16, 4, 4, 0.1)]   # k, VCs, buffer, flits/node/cycle
 
 
-def booksim_run(binary: str, k: int, vcs: int, buf: int, rate: float, sample_period: int) -> tuple[int, float, float]:
-    """(simulated cycles, wall seconds, average packet latency) of one BookSim2 run of the template config."""
+def booksim_run(binary: str, k: int, vcs: int, buf: int, rate: float, sample_period: int) -> dict:
+    """One BookSim2 run of the template config: simulated cycles, its wall and CPU seconds (the child's user +
+    system time, from this process's RUSAGE_CHILDREN before and after), average packet latency."""
     text = TEMPLATE.read_text().format(k=k, num_vcs=vcs, vc_buf_size=buf, traffic="uniform", packet_size=1,
                                        rate=rate)
     text = re.sub(r"sample_period = \d+;", f"sample_period = {sample_period};", text)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "booksim.cfg"
         cfg.write_text(text)
-        t0 = time.perf_counter()
+        c0, t0 = _children_cpu(), time.perf_counter()
         proc = subprocess.run([binary, str(cfg)], capture_output=True, text=True, cwd=tmp)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     out = proc.stdout   # BookSim2 exits 255 after a successful run: its output, not the code, says it finished
     if "Time taken is" not in out:
         raise SystemExit(f"{binary}: no result (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
-    cycles = int(re.findall(r"Time taken is (\d+) cycles", out)[-1])
     latency = float(re.findall(r"Packet latency average = ([0-9.]+) \(", out)[-1])
-    return cycles, wall, latency
+    return {"sim_cycles": int(re.findall(r"Time taken is (\d+) cycles", out)[-1]), "wall_seconds": wall,
+            "cpu_seconds": cpu, "avg_packet_latency": latency}
 
 
-def coresim_run(k: int, vcs: int, buf: int, rate: float, sample_period: int) -> tuple[int, float, float]:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def coresim_run(k: int, vcs: int, buf: int, rate: float, sample_period: int) -> dict:
+    """coresim's BookSim run of one configuration: its results, wall and CPU seconds (this process's CPU time)."""
+    c0 = time.process_time()
     res = run_synthetic(MeshSpec(width=k, height=k), template_noc(vcs, buf), "uniform", rate, 1, seed=1,
-                        control=SimControl(sample_period=sample_period))
-    return res.sim_cycles, res.wall_seconds, res.avg_packet_latency
+                        control=SimControl(sample_period=sample_period)).as_dict()
+    res["cpu_seconds"] = time.process_time() - c0
+    return res
 
 
-def side_by_side(binary: str, sample_period: int, repeat: int, quick: bool = False) -> None:
+def worker_loop() -> None:
+    """`--worker`: coresim runs on request, one JSON line in ([k, vcs, buffer, rate, sample period]), one out."""
     coresim_run(4, 1, 8, 0.1, 1000)                    # compile/load the kernel outside the timings
-    print("| mesh | router | load | BookSim2 cycles | BookSim2 cycles/s | coresim cycles | coresim cycles/s | "
-          "ratio | latency BookSim2 / coresim |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---|")
-    for k, vcs, buf, rate in SIDE_BY_SIDE[:3] if quick else SIDE_BY_SIDE:
-        bs = [booksim_run(binary, k, vcs, buf, rate, sample_period) for _ in range(repeat)]
-        cs = [coresim_run(k, vcs, buf, rate, sample_period) for _ in range(repeat)]
-        b_rate = bs[0][0] / min(r[1] for r in bs)
-        c_rate = cs[0][0] / min(r[1] for r in cs)
-        print(f"| {k}x{k} | {vcs} VC x {buf} | {rate} | {bs[0][0]:,} | {b_rate:,.0f} | {cs[0][0]:,} | {c_rate:,.0f} | "
-              f"{c_rate / b_rate:.1f}x | {bs[0][2]:.2f} / {cs[0][2]:.2f} |")
+    for line in sys.stdin:
+        print(json.dumps(coresim_run(*json.loads(line))), flush=True)
+
+
+class Worker:
+    """A `--worker` process importing coresim from `root` (this tree, or a baseline checkout's)."""
+
+    def __init__(self, root: Path):
+        env = dict(os.environ, PYTHONPATH=str(root))
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, k: int, vcs: int, buf: int, rate: float, sample_period: int) -> dict:
+        self.proc.stdin.write(json.dumps([k, vcs, buf, rate, sample_period]) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"coresim worker exited {self.proc.wait()}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def _median_spread(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal results, timings aside."""
+    def strip(d):
+        return {k: v for k, v in d.items() if k not in ("wall_seconds", "cpu_seconds")}
+    return json.dumps(strip(a), sort_keys=True) == json.dumps(strip(b), sort_keys=True)
+
+
+def side_by_side(binary: str, sample_period: int, repeat: int, rows: list, baseline: Path | None) -> None:
+    """Each row: BookSim2 and coresim (and the baseline tree's coresim) alternating `repeat` times; rates from each
+    process's CPU time (so load from other jobs slows both alike) and from wall time; the ratio per round, median
+    and spread over the rounds."""
+    trees = [("coresim", Path(__file__).resolve().parents[1])] + ([("baseline", baseline)] if baseline else [])
+    workers = {}
+    try:
+        for name, root in trees:
+            workers[name] = Worker(root)
+        _side_by_side_rows(binary, sample_period, repeat, rows, workers)
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def _side_by_side_rows(binary, sample_period, repeat, rows, workers) -> None:
+    print(f"load average at start {os.getloadavg()[0]:.1f}; {repeat} rounds per row, tools alternating")
+    print("| mesh | router | load | tool | cycles | cycles/s CPU, median (min-max) | cycles/s wall, median | "
+          "ratio CPU, median (min-max) | ratio wall, median | latency | identical |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for k, vcs, buf, rate in rows:
+        runs = {name: [] for name in ["BookSim2", *workers]}
+        for rnd in range(repeat):
+            order = list(runs)
+            for name in order[rnd % len(order):] + order[:rnd % len(order)]:   # rotate who goes first
+                runs[name].append(booksim_run(binary, k, vcs, buf, rate, sample_period) if name == "BookSim2"
+                                  else workers[name].run(k, vcs, buf, rate, sample_period))
+        for name in runs:
+            print(f"| {k}x{k} | {vcs} VC x {buf} | {rate} | {name} | {_row(name, runs)}", flush=True)
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+def _row(name: str, runs: dict) -> str:
+    """One tool's cells: its rates and ratios to BookSim2 (round by round), latency, whether results match."""
+    rs, bs = runs[name], runs["BookSim2"]
+    cpu = [r["sim_cycles"] / r["cpu_seconds"] for r in rs]
+    wall = [r["sim_cycles"] / r["wall_seconds"] for r in rs]
+    ratio = [c / (b["sim_cycles"] / b["cpu_seconds"]) for c, b in zip(cpu, bs, strict=True)]
+    wratio = [w / (b["sim_cycles"] / b["wall_seconds"]) for w, b in zip(wall, bs, strict=True)]
+    same = all(_same(r, rs[0]) for r in rs)
+    if name != "BookSim2":      # BookSim2 prints 6 significant digits
+        same = same and all(float(f"{r['avg_packet_latency']:.6g}") == b["avg_packet_latency"] for r, b in
+                            zip(rs, bs, strict=True))
+    if name == "baseline":
+        same = same and all(_same(r, c) for r, c in zip(rs, runs["coresim"], strict=True))
+    return (f"{rs[0]['sim_cycles']:,} | {_median_spread(cpu, ',.0f')} | {statistics.median(wall):,.0f} | "
+            f"{_median_spread(ratio, '.1f')}x | {statistics.median(wratio):.1f}x | "
+            f"{rs[0]['avg_packet_latency']:.2f} | {'yes' if same else 'NO'} |")
 
 
 def _point(point: tuple[int, int, int, float], sample_period: int) -> dict:
@@ -131,21 +227,49 @@ def sweep_speed(sample_period: int, jobs: int) -> None:
           f"serial {t1 - t0:.2f} s, -j {jobs} {t2 - t1:.2f} s ({(t1 - t0) / (t2 - t1):.2f}x), results identical")
 
 
+def _rows(args) -> list:
+    """The side-by-side rows asked for; bad --rows or --baseline: one line on stderr, exit 2."""
+    rows = SIDE_BY_SIDE[:3] if args.quick else SIDE_BY_SIDE
+    if args.rows:
+        idx = args.rows.split(",")
+        if not all(i.strip().isdigit() and int(i) < len(SIDE_BY_SIDE) for i in idx):
+            _usage_error(f"--rows: {args.rows!r}: indices 0..{len(SIDE_BY_SIDE) - 1}, comma-separated")
+        rows = [SIDE_BY_SIDE[int(i)] for i in idx]
+    if args.baseline is not None and not (args.baseline / "coresim" / "__init__.py").is_file():
+        _usage_error(f"--baseline: {args.baseline}: not a coresim checkout (no coresim/__init__.py)")
+    if args.repeat < 1:
+        _usage_error(f"--repeat: {args.repeat}: at least 1")
+    return rows
+
+
+def _usage_error(msg: str) -> None:
+    print(f"bench_noc.py: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=20000)
     ap.add_argument("--quick", action="store_true", help="headline figures only (with --booksim: the 8x8 rows)")
     ap.add_argument("--booksim", metavar="PATH", help="BookSim2 binary (src/booksim): run both side by side")
     ap.add_argument("--sample-period", type=int, default=10000, help="BookSim sample period (--booksim)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and row; the fastest counts (--booksim)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per row, the tools alternating (--booksim)")
+    ap.add_argument("--rows", help="comma-separated indices into the side-by-side rows (--booksim; default all, "
+                                   "--quick the 8x8 ones)")
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="a checkout whose coresim also runs, alternating (--booksim): before/after in one run")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--sweep", action="store_true", help="sweep points serial vs -j worker processes")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="worker processes for --sweep")
     args = ap.parse_args()
+    if args.worker:
+        worker_loop()
+        return
     if args.sweep:
         sweep_speed(args.sample_period, args.jobs)
         return
     if args.booksim:
-        side_by_side(args.booksim, args.sample_period, args.repeat, args.quick)
+        side_by_side(args.booksim, args.sample_period, args.repeat, _rows(args), args.baseline)
         return
     print("| mesh | router | load (flits/node/cycle) | simulated cycles/s |")
     print("|---|---|---|---|")
@@ -163,3 +287,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+

@@ -31,7 +31,8 @@ import numpy as np
 from coresim.noc.flit_kernel import KERNEL_SOURCES
 
 STAGES = ("eject", "source_credit", "generate", "inject", "receive", "route_evaluate", "vc_alloc_evaluate",
-          "sw_alloc_evaluate", "route_update", "vc_alloc_update", "sw_alloc_update", "_stop_status", "_skip_idle")
+          "sw_alloc_evaluate", "route_update", "vc_alloc_update", "va_activate", "sw_alloc_update",
+          "sw_grants_traverse", "sa_clear", "_stop_status", "_skip_idle")
 NOC = Path(__file__).resolve().parents[1] / "coresim" / "noc"
 PAD = 10_000
 NO_LINE = "(code without a line: merged by the compiler)"

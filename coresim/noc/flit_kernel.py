@@ -58,6 +58,7 @@ from coresim.noc.flit_router import (
     ring,
     route_evaluate,
     route_update,
+    va_activate,
     vc_alloc_evaluate,
     vc_alloc_update,
 )
@@ -91,7 +92,7 @@ from coresim.noc.flit_state import (
     WS_LINK,
     WS_SRC_CR,
 )
-from coresim.noc.flit_switch import sa_clear, sw_alloc_evaluate, sw_alloc_update
+from coresim.noc.flit_switch import sa_clear, sw_alloc_evaluate, sw_alloc_update, sw_grants_traverse
 from coresim.noc.rng import random_float, random_int
 
 # ------------------------------------------------------------------------------------------------- terminals
@@ -99,17 +100,25 @@ from coresim.noc.rng import random_float, random_int
 @njit(cache=True, inline="always")
 def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
     """Cycle t of router r (holding flits, its input queuing done): the evaluates, then the updates (switch
-    traversal last)."""
+    traversal last). With a delay of 1 a stage's update needs no pass over the router's VCs: VC allocation takes
+    its grants in the evaluate and `va_activate` makes the heads they complete active after the switch allocation
+    evaluate; `sw_grants_traverse` visits the input ports that won the switch."""
     i0 = r * cfg.PV
     if cfg.RD != 1:                 # a delay of 1: `route_update` routes the waiting heads itself
         route_evaluate(r, i0, t, cfg, inp)
-    vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
+    nact = vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
     ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
     route_update(r, i0, t, cfg, inp, pk, wires)
-    vc_alloc_update(r, i0, t, cfg, inp, out, scr)
-    sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
-    if ips != 0:
-        sa_clear(ips, cfg, scr)
+    if cfg.VAD == 1:
+        va_activate(r, i0, nact, inp, scr)
+    else:
+        vc_alloc_update(r, i0, t, cfg, inp, out, scr)
+    if cfg.SAD == 1:
+        sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+    else:
+        sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+        if ips != 0:
+            sa_clear(ips, cfg, scr)
 
 @njit(cache=True, inline="always")
 def _free_packet(pid, sc, pk):

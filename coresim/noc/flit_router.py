@@ -168,24 +168,23 @@ def route_update(r, i0, t, cfg, inp, pk, wires):
 # ------------------------------------------------------------------------------------------------- VC allocation
 @njit(cache=True, inline="always")
 def _va_input_choice(ivc, m, i0, cfg, inp, out, arb):
-    """Input arbiter of input VC ivc: the first free output VC (local index) on its ports in round-robin order
-    after its last grant, or -1."""
-    V, PV = cfg.V, cfg.PV
-    ptr = arb.va_in[ivc]
-    best = -1
-    bkey = FAR
-    while m != 0:
-        p = trailing_zeros(m)
-        m &= m - 1
-        if inp.ovc[ivc, p] < 0:
-            ob = i0 + p * V
-            for v in range(V):
-                if out.inuse[ob + v] == 0:
-                    key = rr_key(p * V + v, ptr, PV)
-                    if key < bkey:
-                        bkey = key
-                        best = p * V + v
-    return best
+    """Input arbiter of input VC ivc, a head with the one output port in the mask m: the first free output VC
+    (local index) on it in round-robin order after its last grant, or -1. The order is the port's VCs above the
+    last grant, then those at or below it: the scan starts above it and stops at the first free one."""
+    V = cfg.V
+    p = trailing_zeros(m)
+    if inp.ovc[ivc, p] >= 0:
+        return -1
+    lo = p * V
+    v0 = arb.va_in[ivc] - lo + 1
+    if v0 < 0 or v0 >= V:
+        v0 = 0
+    ob = i0 + lo
+    for k in range(V):
+        v = ring(v0 + k, V)
+        if out.inuse[ob + v] == 0:
+            return lo + v
+    return -1
 
 
 @njit(cache=True, inline="always")
@@ -205,9 +204,9 @@ def _va_bid(li, oi, i0, ntouch, cfg, arb, scr):
 
 @njit(cache=True, inline="always")
 def _va_requests(r, i0, cfg, inp, out, arb, scr):
-    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald until `_va_schedule`); multicast
-    heads at a branch router are left to `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC
-    waiting)."""
+    """Input arbiters of the VCs waiting for VC allocation (marked in scr.evald until `_va_schedule`; with a delay
+    of 1 only the multicast heads, until `_va_multicast`); multicast heads at a branch router are left to
+    `_va_multicast`. Returns (output VCs bid for, any multicast head, any VC waiting)."""
     ntouch = 0
     any_mc = False
     any_va = False
@@ -217,15 +216,17 @@ def _va_requests(r, i0, cfg, inp, out, arb, scr):
             li = (w << 6) + trailing_zeros(bits)
             bits &= bits - 1
             ivc = i0 + li
-            if inp.va_due[ivc] != PENDING:
+            if cfg.VAD != 1 and inp.va_due[ivc] != PENDING:    # a delay of 1: every VC in va_on waits
                 continue
             any_va = True
-            scr.evald[li] = 1
             m = inp.mask[ivc]
             if m & (m - 1) != 0:
+                scr.evald[li] = 1
                 any_mc = True
                 inp.va_res[ivc] = NO_REQUEST
                 continue
+            if cfg.VAD != 1:
+                scr.evald[li] = 1
             best = _va_input_choice(ivc, m, i0, cfg, inp, out, arb)
             inp.va_res[ivc] = NO_REQUEST if best < 0 else LOST
             if best >= 0:
@@ -260,15 +261,19 @@ def _mc_branch_vcs(ivc, m, nfl, i0, cfg, inp, out, arb, scr):
 def _va_multicast(r, i0, cfg, inp, out, arb, pk, scr):
     """Multicast heads, in round-robin order, ahead of the output-VC arbiters: each takes one output VC per branch
     if every branch has a free one with room downstream for the whole packet, all in this cycle, or none (the
-    VCs are reserved now: nobody else can take them)."""
+    VCs are reserved now: nobody else can take them). With a delay of 1 the heads served are listed in scr.act
+    (they become active in this cycle); returns their number."""
     V, PV = cfg.V, cfg.PV
     start = arb.mc[r]
+    nact = 0
     for k in range(1, PV + 1):
         li = (start + k) % PV
         ivc = i0 + li
         m = inp.mask[ivc]
         if scr.evald[li] == 0 or m & (m - 1) == 0:
             continue
+        if cfg.VAD == 1:
+            scr.evald[li] = 0
         nfl = pk.flits[inp.buf[ivc, inp.hd[ivc]] >> FSH]
         if not _mc_branch_vcs(ivc, m, nfl, i0, cfg, inp, out, arb, scr):
             continue
@@ -281,20 +286,33 @@ def _va_multicast(r, i0, cfg, inp, out, arb, pk, scr):
                 arb.va_out[i0 + oi] = li
         inp.va_res[ivc] = MC_RESERVED
         arb.mc[r] = li
+        if cfg.VAD == 1:
+            scr.act[nact] = li
+            nact += 1
+    return nact
 
 
 @njit(cache=True, inline="always")
-def _va_grants(i0, ntouch, inp, out, arb, scr):
-    """Output arbiters: each output VC bid for goes to its best bidder, unless a multicast head reserved it."""
+def _va_grants(i0, ntouch, nact, cfg, inp, out, arb, scr):
+    """Output arbiters: each output VC bid for goes to its best bidder, unless a multicast head reserved it. With a
+    delay of 1 the winner takes it now (a unicast head: one output, so it becomes active: listed in scr.act after
+    the `nact` multicast heads). Returns the number listed."""
     for k in range(ntouch):
         oi = scr.va_touch[k]
         li = scr.va_best[oi]
         scr.va_best[oi] = -1
         if out.inuse[i0 + oi] != 0:
             continue
-        inp.va_res[i0 + li] = i0 + oi
         arb.va_in[i0 + li] = oi
         arb.va_out[i0 + oi] = li
+        if cfg.VAD == 1:
+            out.inuse[i0 + oi] = 1
+            inp.ovc[i0 + li, scr.port_of[oi]] = scr.vc_of[oi]
+            scr.act[nact] = li
+            nact += 1
+        else:
+            inp.va_res[i0 + li] = i0 + oi
+    return nact
 
 
 @njit(cache=True, inline="always")
@@ -319,12 +337,16 @@ def _va_schedule(r, i0, t, any_va, cfg, inp, out, scr):
 
 @njit(cache=True, inline="always")
 def vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr):
-    """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters."""
+    """VC allocation: input arbiters, multicast heads (atomic, at branch routers), output arbiters. With a delay of
+    1 the grants are taken here and the heads they complete listed for `va_activate` (the update's other half:
+    they bid for the switch from the next cycle on); returns their number."""
     ntouch, any_mc, any_va = _va_requests(r, i0, cfg, inp, out, arb, scr)
+    nact = 0
     if any_mc:
-        _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
-    _va_grants(i0, ntouch, inp, out, arb, scr)
+        nact = _va_multicast(r, i0, cfg, inp, out, arb, pk, scr)
+    nact = _va_grants(i0, ntouch, nact, cfg, inp, out, arb, scr)
     _va_schedule(r, i0, t, any_va, cfg, inp, out, scr)
+    return nact
 
 
 @njit(cache=True, inline="always")
@@ -353,21 +375,25 @@ def _va_take(r, li, ivc, res, i0, cfg, inp, out, scr):
 
 
 @njit(cache=True, inline="always")
+def va_activate(r, i0, nact, inp, scr):
+    """VC allocation update with a delay of 1 (after the switch allocation evaluate, as BookSim's): the heads whose
+    grants `vc_alloc_evaluate` took become active."""
+    for k in range(nact):
+        li = scr.act[k]
+        _to_active(r, li, i0 + li, inp)
+
+
+@njit(cache=True, inline="always")
 def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
-    """VC grants due now take their output VC; a head holding a VC on every output becomes active. With a delay of
-    1 the VCs due are those evaluated in this cycle (scr.evald, cleared here)."""
-    now = cfg.VAD == 1
+    """VC allocation update (a delay other than 1): VC grants due now take their output VC; a head holding a VC on
+    every output becomes active."""
     for w in range(inp.va_on.shape[1]):
         bits = inp.va_on[r, w]
         while bits != 0:
             li = (w << 6) + trailing_zeros(bits)
             bits &= bits - 1
             ivc = i0 + li
-            if now:
-                if scr.evald[li] == 0:
-                    continue
-                scr.evald[li] = 0
-            elif not 0 <= inp.va_due[ivc] <= t:
+            if not 0 <= inp.va_due[ivc] <= t:
                 continue
             res = inp.va_res[ivc]
             inp.va_due[ivc] = PENDING

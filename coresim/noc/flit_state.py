@@ -194,6 +194,7 @@ class Scratch(NamedTuple):
     in_req: np.ndarray      # [input port] bit set of the output ports it has a bidding VC for
     port_of: np.ndarray     # [local input VC] its port (li // V)
     vc_of: np.ndarray       # [local input VC] its VC (li % V)
+    act: np.ndarray         # VC allocation delay 1: the input VCs (local) its grants make active, in grant order
 
 
 PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
@@ -276,7 +277,7 @@ def new_scratch(cfg: Config) -> Scratch:
                    mc_ch=_full(P, -1), pair_vc=_full(P * P, -1), out_best=_full(P, -1), out_key=_full(P, 0),
                    in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0),
                    in_req=_full(P, 0), port_of=np.arange(PV, dtype=np.int64) // cfg.V,
-                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V)
+                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V, act=_full(PV, 0))
 
 
 def new_packets(mc_words: int) -> Packets:

@@ -60,21 +60,18 @@ def _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr):
 def _sa_requests(r, i0, gp0, t, cfg, inp, out, arb, scr):
     """Per (input, output) port pair, the VC that bids (BookSim: the first after the input's rotating offset,
     among the VCs waiting for switch allocation with a credit downstream). Returns (whether any VC waits, the
-    bit set of input ports that bid). With a delay of 1 the VCs evaluated are due now (their results are taken
-    in `sw_alloc_update`)."""
+    bit set of input ports that bid). With a delay of 1 the VCs evaluated stay PENDING: `sw_grants_traverse`
+    takes the winners from the allocator's work arrays in this cycle."""
     any_sa = False
     ips = 0
-    now = cfg.SAD == 1
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
             li = (w << 6) + trailing_zeros(bits)
             bits &= bits - 1
             ivc = i0 + li
-            if inp.sa_due[ivc] == PENDING:
+            if cfg.SAD == 1 or inp.sa_due[ivc] == PENDING:     # a delay of 1: every VC in sa_on waits
                 any_sa = True
-                if now:
-                    inp.sa_due[ivc] = t
                 ips |= _sa_pair(ivc, li, gp0, cfg, inp, out, arb, scr)
     return any_sa, ips
 
@@ -173,27 +170,32 @@ def _sa_credit_check(ivc, gp0, cfg, inp, out):
 
 
 @njit(cache=True, inline="always")
+def _clear_port(ip, cfg, scr):
+    """Reset the switch allocator's work arrays of input port ip."""
+    req = scr.in_req[ip]
+    scr.in_req[ip] = 0
+    while req != 0:
+        scr.pair_vc[ip * cfg.P + trailing_zeros(req)] = -1
+        req &= req - 1
+    scr.in_match[ip] = -1
+    scr.in_mvc[ip] = -1
+    scr.in_mwon[ip] = 0
+
+
+@njit(cache=True, inline="always")
 def sa_clear(ips, cfg, scr):
     """Reset the switch allocator's work arrays of the input ports `ips` (the others are untouched)."""
     while ips != 0:
-        ip = trailing_zeros(ips)
+        _clear_port(trailing_zeros(ips), cfg, scr)
         ips &= ips - 1
-        req = scr.in_req[ip]
-        scr.in_req[ip] = 0
-        while req != 0:
-            scr.pair_vc[ip * cfg.P + trailing_zeros(req)] = -1
-            req &= req - 1
-        scr.in_match[ip] = -1
-        scr.in_mvc[ip] = -1
-        scr.in_mwon[ip] = 0
 
 
 @njit(cache=True, inline="always")
 def sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr):
     """Switch allocation: per input port one VC per output, input arbiters, output arbiters; results scheduled
     SAD - 1 cycles on (grants about to complete re-checked for credits when SAD > 1). Returns the input ports
-    that bid: their work arrays are cleared by `sa_clear` after `sw_alloc_update`, which, with a delay of 1,
-    reads the results from them."""
+    that bid: their work arrays are cleared by `sa_clear` after `sw_alloc_update` or, with a delay of 1, by
+    `sw_grants_traverse`, which reads the results from them."""
     gp0 = r * cfg.P
     any_sa, ips = _sa_requests(r, i0, gp0, t, cfg, inp, out, arb, scr)
     if ips != 0:
@@ -283,11 +285,8 @@ def _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr):
 
 @njit(cache=True, inline="always")
 def sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Switch allocation update: granted flits cross the switch (a multicast flit to every output it won). With a
-    delay of 1 each VC due takes its result from the allocator's work arrays first (the results are independent
-    of the traversals)."""
-    now = cfg.SAD == 1
-    gp0 = r * cfg.P
+    """Switch allocation update (a delay > 1): granted flits cross the switch (a multicast flit to every output it
+    won)."""
     for w in range(inp.sa_on.shape[1]):
         bits = inp.sa_on[r, w]
         while bits != 0:
@@ -296,7 +295,41 @@ def sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
             ivc = i0 + li
             if 0 <= inp.sa_due[ivc] <= t:
                 inp.sa_due[ivc] = PENDING
-                if now:
-                    _sa_result(ivc, li, gp0, cfg, inp, arb, scr)
                 if inp.sa_res[ivc] >= 0:
                     _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
+
+
+@njit(cache=True, inline="always")
+def sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Switch allocation update with a delay of 1: the winning VC of each input port of `ips` (those that bid, in
+    port order, so in VC order as BookSim's update) takes its result from the allocator's work arrays and its flit
+    crosses the switch; the losers stay PENDING. Results and traversals do not read each other's state. The
+    ports' work arrays are cleared as they are done."""
+    V = cfg.V
+    while ips != 0:
+        ip = trailing_zeros(ips)
+        ips &= ips - 1
+        ivc = _sa_winner(ip, i0, cfg, inp, scr)
+        if ivc >= 0:
+            li = ivc - i0
+            arb.sw_off[r * cfg.P + ip] = ring(scr.vc_of[li] + 1, V)
+            _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
+        _clear_port(ip, cfg, scr)
+
+
+@njit(cache=True, inline="always")
+def _sa_winner(ip, i0, cfg, inp, scr):
+    """The input VC of input port ip that won switch allocation (its result set), or -1."""
+    P = cfg.P
+    mvc = scr.in_mvc[ip]
+    if mvc >= 0:
+        if scr.in_mwon[ip] == 0:
+            return -1
+        inp.sa_res[mvc] = P + scr.in_mwon[ip]
+        return mvc
+    p = scr.in_match[ip]
+    if p < 0:
+        return -1
+    ivc = i0 + ip * cfg.V + scr.pair_vc[ip * P + p]
+    inp.sa_res[ivc] = p
+    return ivc
