@@ -12,7 +12,7 @@ from coresim.engine import dense_plan, simulator
 from coresim.engine import partition as partition_mod
 from coresim.kernels import synapse
 from coresim.run import prepare, simulate
-from coresim.trace.record import PACKET, concat_records, narrow, records, wide
+from coresim.trace.record import PACKET, concat_records, narrow, records
 
 from .conftest import DATA
 from .helpers import chip_dict, write_yaml
@@ -116,7 +116,7 @@ def test_narrowed_records_widen_to_the_same_values():
     assert [small.dtype[n] for n in ("tag", "src", "dst", "create", "task")] == \
         [np.dtype(t) for t in (np.int64, np.int8, np.int16, np.int32, np.int16)]
     assert small.nbytes < recs.nbytes
-    got = concat_records([small, narrow(recs[:2])], wide(small.dtype), add={"task": [0, 40000]})
+    got = concat_records([small, narrow(recs[:2])], PACKET, add={"task": [0, 40000]})
     assert got.dtype == PACKET
     want = np.concatenate([recs, recs[:2]])
     want["task"][4:] += 40000

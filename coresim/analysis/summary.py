@@ -69,7 +69,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         out.update({k: int(trace.counters[k]) for k in ("spikes_in", "spikes_out", "neuron_updates",
                                                         "packet_latency_max")})
     elif trace.packets.size:
-        lat = trace.packets["eject"] - trace.packets["create"]
+        lat = np.subtract(trace.packets["eject"], trace.packets["create"], dtype=np.int64)  # fields may be narrowed
         out["avg_packet_latency_cycles"] = float(lat.mean())
     if labels is not None:
         out["accuracy"] = float(np.mean(predictions == labels))

@@ -26,7 +26,7 @@ from coresim.mapping.blocks import renumber
 from coresim.mapping.memory import DoesNotFit, is_persistent
 from coresim.mapping.placement import Placement
 from coresim.spec.chip import ChipSpec
-from coresim.trace.record import SimTrace, concat_records, narrow, shift_times, wide
+from coresim.trace.record import SimTrace, concat_records, narrow, shift_times
 from coresim.util import cdiv, release_memory
 from coresim.workload.graph import Layer, Network
 
@@ -389,7 +389,7 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         _join_pieces(net, outputs)
         tr.intervals["task"] += base  # the partition's own trace: renumbered in place, let go of when merged
         intervals.append(tr.intervals)
-        packets.append(tr.packets)     # narrowed (`run_partitions`): renumbered as they are widened
+        packets.append(tr.packets)     # narrowed (`run_partitions`): renumbered as they are merged
         bases.append(base)
         tr.intervals = tr.packets = None
         costs += tr.task_costs
@@ -404,7 +404,7 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
         intervals=concat_records(intervals, intervals[0].dtype),
-        packets=concat_records(packets, wide(packets[0].dtype), add={"task": bases}),
+        packets=concat_records(packets, add={"task": bases}),  # kept narrowed (exact; `widen` gives PACKET)
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),

@@ -37,8 +37,9 @@ def records(dtype: np.dtype, table=None, **columns) -> np.ndarray:
 
 
 def table(recs: np.ndarray) -> np.ndarray:
-    """Records as an (n, fields) int64 table, columns in field order (the HDF5 trace's datasets)."""
-    return np.ascontiguousarray(recs).view(np.int64).reshape(len(recs), len(recs.dtype.names))
+    """Records (possibly narrowed by `narrow`) as an (n, fields) int64 table, columns in field order (the HDF5
+    trace's datasets)."""
+    return np.ascontiguousarray(widen(recs)).view(np.int64).reshape(len(recs), len(recs.dtype.names))
 
 
 def shift_times(recs: np.ndarray, offset: int) -> None:
@@ -55,7 +56,9 @@ class SimTrace:
     step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
     total_cycles: int
     intervals: np.ndarray                     # INTERVAL records
-    packets: np.ndarray                       # PACKET records
+    packets: np.ndarray                       # PACKET records; a partitioned run's narrowed (`narrow`: the
+    #                                           same fields and values in smaller integer types; `widen` them
+    #                                           before arithmetic that could overflow)
     task_costs: list[TaskCost]
     task_runs: np.ndarray                     # executions per task
     host_bytes: int
@@ -71,38 +74,63 @@ class SimTrace:
     reports: list[dict] = field(default_factory=list)  # per-partition figures of a partitioned run
 
 
-def concat_records(chunks: list[np.ndarray], dtype: np.dtype, add: dict[str, list[int]] | None = None) -> np.ndarray:
-    """The chunks (records with `dtype`'s fields, possibly narrowed by `narrow`) as one array of `dtype`, each chunk
-    let go of (its list entry set to None) once copied: the peak is the result and one chunk, not twice all the
-    records. `add`: field -> a number per chunk added to that field of its records (e.g. task ids renumbered)."""
+def concat_records(chunks: list[np.ndarray], dtype: np.dtype | None = None,
+                   add: dict[str, list[int]] | None = None) -> np.ndarray:
+    """The chunks (records with the same fields, possibly narrowed by `narrow`) as one array of `dtype` (None: the
+    narrowest record type that holds every chunk's values, `add` included), each chunk let go of (its list entry
+    set to None) once copied: the peak is the result and one chunk, not twice all the records. `add`: field -> a
+    number per chunk added to that field of its records (e.g. task ids renumbered)."""
+    if dtype is None:
+        dtype = _merged_dtype(chunks, add or {})
     out = np.empty(sum(c.size for c in chunks), dtype)
     at = 0
     for i, c in enumerate(chunks):
         part = out[at:at + c.size]
         part[...] = c   # by field position, each widened
         for name, offsets in (add or {}).items():
-            part[name] += offsets[i]
+            if c.size:
+                part[name] += offsets[i]
         at += c.size
         chunks[i] = None
     return out
 
 
 _NARROW = (np.int8, np.int16, np.int32, np.int64)
+_WIDE = {d.names: d for d in (INTERVAL, PACKET, SEND)}
 
 
-def wide(dtype: np.dtype) -> np.dtype:
-    """The record type with every field int64 (what `narrow` narrowed)."""
-    return np.dtype([(name, np.int64) for name in dtype.names])
+def _narrowest(lo: int, hi: int) -> type:
+    return next(t for t in _NARROW if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
+
+
+def _merged_dtype(chunks: list[np.ndarray], add: dict[str, list[int]]) -> np.dtype:
+    """Per field the narrowest integer type holding every chunk's values (plus its `add` offset)."""
+    names = chunks[0].dtype.names if chunks else PACKET.names
+    lows: dict[str, list[int]] = {name: [] for name in names}
+    highs: dict[str, list[int]] = {name: [] for name in names}
+    for i, c in enumerate(chunks):
+        for name in names if c.size else ():
+            shift = add[name][i] if name in add else 0
+            lows[name].append(int(c[name].min()) + shift)
+            highs[name].append(int(c[name].max()) + shift)
+    return np.dtype([(name, _narrowest(min(lows[name], default=0), max(highs[name], default=0))) for name in names])
+
+
+def widen(recs: np.ndarray) -> np.ndarray:
+    """The records with every field int64 again (INTERVAL, PACKET or SEND, by field names): `recs` itself if
+    they are, else a copy."""
+    wide = _WIDE[recs.dtype.names]
+    return recs if recs.dtype == wide else recs.astype(wide)
 
 
 def narrow(recs: np.ndarray) -> np.ndarray:
     """The records with each int64 field in the narrowest integer type that holds all its values (exact: the
-    range is checked per field), to be kept compactly and widened again by `concat_records`."""
+    range is checked per field), to be kept compactly and widened again by `widen` or `concat_records`."""
     fields = []
     for name in recs.dtype.names:
         col = recs[name]
         lo, hi = (int(col.min()), int(col.max())) if col.size else (0, 0)
-        fields.append((name, next(t for t in _NARROW if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)))
+        fields.append((name, _narrowest(lo, hi)))
     out = np.empty(recs.size, fields)
     out[...] = recs
     return out
