@@ -92,13 +92,15 @@ def estimate(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int,
 
 
 def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, budget: int,
-                 share_bytes: float = float("inf")) -> Split:
+                 share_bytes: float = float("inf"), memo: dict | None = None) -> Split:
     """The fastest split whose tasks fit `budget` each and take at most `share_bytes` in all (the layer's
-    fair share of the chip when layers share cores); failing that share, the one taking the least memory."""
-    from coresim.mapping.layerwise import core_bytes, followers_of, rider_bits, steps
+    fair share of the chip when layers share cores); failing that share, the one taking the least memory.
+    `memo` keeps each split's estimate and block bytes for later calls on the same chip and network (they depend
+    on shapes alone, not on the budgets)."""
+    from coresim.mapping.layerwise import steps
 
+    memo = {} if memo is None else memo
     conv = layer.kind == "conv2d"
-    riders = rider_bits(chip, net, followers_of(net, layer))
     best: Split | None = None
     leanest: tuple[int, Split] | None = None
     for p_oc in steps(layer.channels):
@@ -106,8 +108,11 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
             for p_ic in (1, 2, 4, 8, 16, 32, 64):
                 if p_ic > max_input_splits(layer):
                     break
-                s = estimate(chip, net, layer, p_oc, p_rows, p_ic)
-                if s.tasks > max_tasks or core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders, True) > budget:
+                key = (layer.name, p_oc, p_rows, p_ic)
+                if key not in memo:
+                    memo[key] = _split_cost(chip, net, layer, p_oc, p_rows, p_ic)
+                s, block_bytes = memo[key]
+                if s.tasks > max_tasks or block_bytes > budget:
                     continue
                 total = s.nbytes * s.p_oc * s.p_rows
                 if leanest is None or total < leanest[0]:
@@ -126,6 +131,15 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
     return best
 
 
+def _split_cost(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int) -> tuple[Split, int]:
+    """A split's estimate and the bytes of its largest block on a core."""
+    from coresim.mapping.layerwise import core_bytes, followers_of, rider_bits
+
+    riders = rider_bits(chip, net, followers_of(net, layer))
+    return (estimate(chip, net, layer, p_oc, p_rows, p_ic),
+            core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders, True))
+
+
 def _footprint(chip: ChipSpec, net: Network, t: Task) -> tuple[int, int]:
     bufs = task_buffers(chip, t, net)
     return (sum(b.nbytes for b in bufs if is_persistent(b)), sum(b.nbytes for b in bufs if not is_persistent(b)))
@@ -138,9 +152,10 @@ def map_density(chip: ChipSpec, net: Network, source: str | None = None, alloc: 
     budget = [cap] * n_cores
     task_cap = cap
     failure: SpecError | None = None
+    memo: dict = {}  # each split's cost, computed once for all the attempts below
     for _ in range(12):
         try:
-            placement = _place(chip, net, budget, schedule, source, task_cap)
+            placement = _place(chip, net, budget, schedule, source, task_cap, memo)
             allocate(chip, placement, alloc, source)
             placement.strategy = "density"
             return placement
@@ -161,7 +176,8 @@ class _Overflow(Exception):
         self.core, self.over = core, over
 
 
-def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, source, task_cap: int) -> Placement:
+def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, source, task_cap: int,
+           memo: dict) -> Placement:
     n_cores = chip.n_cores
     shapes = shapes_of(net)
     hops = hop_matrix(chip)
@@ -204,7 +220,7 @@ def _place(chip: ChipSpec, net: Network, budget: list[int], schedule: str, sourc
         while True:  # smaller tasks until they fit beside what the cores already hold
             state = (list(persistent), list(transient), [set(x) for x in layers_on], len(tasks))
             try:
-                split = choose_split(chip, net, layer, share[layer.name], task_budget, fair[layer.name])
+                split = choose_split(chip, net, layer, share[layer.name], task_budget, fair[layer.name], memo)
                 blocks = layer_blocks(layer, split.p_oc, split.p_rows, split.p_ic, shapes, len(tasks))
                 for block in blocks:
                     _place_block(chip, net, block, layer, allowed, src_cores, budget, persistent, transient,
