@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
 G_GOT, G_FLITS, G_NPK, G_ROUTE, G_SRC, G_LEFT = range(6)   # columns of SendBook.rows
 OK, ELSEWHERE, TWICE = range(3)
+DST_BITS = 24  # the sort key of a delivery: its send serial above its destination core
+C_TAG, C_SRC, C_DST, C_FLITS, C_CREATE, C_INJECT, C_EJECT, C_HOPS, C_TASK = (
+    PACKET.names.index(f) for f in ("tag", "src", "dst", "flits", "create", "inject", "eject", "hops", "task"))
+R_SEND, R_ROW, R_COUNT, R_FINISHED = range(4)  # columns of a run (SendBook.runs)
 PACKET_CHUNK = 1 << 15  # delivery records gathered (rows of `PacketDelivery.chunk`) before they become PACKET records
 
 
@@ -34,9 +38,10 @@ def _count(rtag, rdst, rcre, rinj, rej, rhops, n, base, rows, rt_start, rt_n, rt
     destinations is on, TWICE: a packet delivered again (or of a finished send)."""
     key = np.empty(n, np.int64)
     for i in range(n):
-        key[i] = ((rtag[i] >> TAG_SHIFT) << 24) | rdst[i]
+        key[i] = ((rtag[i] >> TAG_SHIFT) << DST_BITS) | rdst[i]
         r = chunk[top + i]
-        r[0], r[2], r[4], r[5], r[6], r[7] = rtag[i], rdst[i], rcre[i], rinj[i], rej[i], rhops[i]
+        r[C_TAG], r[C_DST], r[C_CREATE], r[C_INJECT], r[C_EJECT], r[C_HOPS] = \
+            rtag[i], rdst[i], rcre[i], rinj[i], rej[i], rhops[i]
     order = np.argsort(key, kind="mergesort")
     nr, prev_g, prev_row = 0, -1, -1
     mask = (1 << TAG_SHIFT) - 1
@@ -58,16 +63,16 @@ def _count(rtag, rdst, rcre, rinj, rej, rhops, n, base, rows, rt_start, rt_n, rt
         if got[at]:
             return nr, TWICE, i
         got[at] = 1
-        chunk[top + i, 8] = rt_task[rt_start[route] + row]
-        chunk[top + i, 1] = rows[g, G_SRC]
-        chunk[top + i, 3] = nfl[rows[g, G_FLITS] + k]
+        chunk[top + i, C_TASK] = rt_task[rt_start[route] + row]
+        chunk[top + i, C_SRC] = rows[g, G_SRC]
+        chunk[top + i, C_FLITS] = nfl[rows[g, G_FLITS] + k]
         rows[g, G_LEFT] -= 1
         if g != prev_g or row != prev_row:
-            runs[nr, 0], runs[nr, 1], runs[nr, 2] = g, row, 0
+            runs[nr, R_SEND], runs[nr, R_ROW], runs[nr, R_COUNT] = g, row, 0
             nr += 1
             prev_g, prev_row = g, row
-        runs[nr - 1, 2] += 1
-        runs[nr - 1, 3] = 1 if rows[g, G_LEFT] == 0 else 0
+        runs[nr - 1, R_COUNT] += 1
+        runs[nr - 1, R_FINISHED] = 1 if rows[g, G_LEFT] == 0 else 0
     return nr, OK, -1
 
 
