@@ -174,17 +174,18 @@ def _weight_bytes(w) -> list[bytes]:
     return [w.tobytes()]
 
 
-def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
+def simulate(prep: Prepared, progress: bool | None = None, packet_records: bool = True) -> RunResult:
     """Run the prepared simulation (`prep` is left as it is). `progress`: a bar of timesteps on stderr (None:
-    only on a terminal)."""
+    only on a terminal). `packet_records`: keep a record per packet delivery (an HDF5 trace, a report or plots
+    need them; False: the trace's `packets` may be None, the summary is the same: `Backend.simulate`)."""
     t0 = time.perf_counter()
     backend: Backend = prep.backend
     if backend.summarize is not None:
-        trace = backend.simulate(prep)
+        trace = backend.simulate(prep, packet_records=packet_records)
         summary = backend.summarize(prep, trace)
         placement = None
     else:
-        trace = _simulate_with_bar(prep, progress)
+        trace = _simulate_with_bar(prep, progress, packet_records)
         placement = trace.placement if trace.placement is not None else prep.placement
         from coresim.analysis.run_summary import chip_summary
         summary = chip_summary(prep, trace, placement)
@@ -201,7 +202,7 @@ def simulate(prep: Prepared, progress: bool | None = None) -> RunResult:
     return RunResult(prep, trace, summary, placement)
 
 
-def _simulate_with_bar(prep: Prepared, progress: bool | None) -> SimTrace:
+def _simulate_with_bar(prep: Prepared, progress: bool | None, packet_records: bool) -> SimTrace:
     from tqdm import tqdm
 
     log.info("simulating %d samples x %d timesteps on %d cores", prep.inputs.shape[0], prep.inputs.shape[1],
@@ -209,7 +210,7 @@ def _simulate_with_bar(prep: Prepared, progress: bool | None) -> SimTrace:
     steps = int(np.prod(prep.inputs.shape[:2])) * (len(prep.partitions) if prep.partitions else 1)
     with tqdm(total=steps, desc="simulating", unit="timestep", leave=False,
               disable=None if progress is None else not progress) as bar:
-        return prep.backend.simulate(prep, progress=bar.update)
+        return prep.backend.simulate(prep, progress=bar.update, packet_records=packet_records)
 
 
 def run(chip_path=None, workload_path=None, **kwargs) -> RunResult:

@@ -53,7 +53,7 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         "sram_occupancy": float(sram_used.sum() / (cap * len(used))) if used else 0.0,
         "sram_occupancy_peak": float(sram_used.max() / cap) if used else 0.0,
         "packets": int(trace.counters["packets"]),
-        "packet_deliveries": int(len(trace.packets)),
+        "packet_deliveries": int(len(trace.packets) if trace.packets is not None else trace.counters["deliveries"]),
         "flits": int(trace.counters["flits"]),
         "flit_hops": int(trace.flit_hops),
         "max_link_load": float(link_load.max()) if link_load.size else 0.0,
@@ -68,6 +68,10 @@ def summarize(chip: ChipSpec, placement: Placement, trace: SimTrace, labels: np.
         out["avg_packet_latency_cycles"] = trace.counters["packet_latency_sum"] / max(1, trace.counters["packets"])
         out.update({k: int(trace.counters[k]) for k in ("spikes_in", "spikes_out", "neuron_updates",
                                                         "packet_latency_max")})
+    elif trace.packets is None:  # a run that kept no records (`packet_records=False`): their count and latency sum
+        n = trace.counters["deliveries"]
+        if n:  # float(sum) / n: what mean() gives (its float sum is exact below 2**53)
+            out["avg_packet_latency_cycles"] = float(trace.counters["delivery_latency_sum"]) / n
     elif trace.packets.size:
         lat = np.subtract(trace.packets["eject"], trace.packets["create"], dtype=np.int64)  # fields may be narrowed
         out["avg_packet_latency_cycles"] = float(lat.mean())

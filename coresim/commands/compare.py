@@ -74,7 +74,7 @@ def run_variant(chip, workload, variant: tuple[str, str, str], how: dict, progre
                                                   "variants to compare; use coresim run (--dataflow D)")
     if stage is not None:
         stage("simulating")
-    return _row(mapping, alloc, schedule, simulate(prep, progress=progress).summary)
+    return _row(mapping, alloc, schedule, simulate(prep, progress=progress, packet_records=False).summary)  # rows only
 
 
 def _serial(chip, workload, variant: tuple[str, str, str], how: dict, bar, progress: bool | None) -> dict:

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if value and prep.dataflow is not None:
             from coresim.errors import SpecError
             raise SpecError(None, flag, "accelerator runs write no HDF5 trace; use --json")
-    result = simulate(prep)
+    result = simulate(prep, packet_records=bool(args.output or args.report))  # a summary alone needs no packet records
     if args.output:
         from coresim.trace.hdf5 import write_trace
 

@@ -27,7 +27,7 @@ class AcceleratorBackend(Backend):
         Accelerator(self.chip, net, options.dataflow, timesteps, source)  # checks the dataflow and BRAM capacity
         return Mapped(options)
 
-    def simulate(self, prep: Prepared, progress=None):
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True):  # no packet records
         """The accelerator's own record (coresim.accel.dataflow.AccelResult), summarised by `summarize`."""
         from coresim.accel.simulator import simulate_accelerator
         return simulate_accelerator(prep.chip, prep.net, prep.dataflow, prep.inputs)

@@ -95,8 +95,11 @@ class Backend:
     def finish(self, prep: Prepared) -> None:
         """After the run's configuration is hashed (the weights as loaded): last touches to the prepared run."""
 
-    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
-        """Run `prep` (never changing it); `progress`: optional callable, called once per simulated step."""
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:
+        """Run `prep` (never changing it); `progress`: optional callable, called once per simulated step.
+        `packet_records`: keep a PACKET record per delivery; False (no trace asked for) lets a backend that can
+        keep only what the summary reads of them (the trace's `packets` None, counters `deliveries` and
+        `delivery_latency_sum`); one that cannot keeps them."""
         raise NotImplementedError
 
     summarize = None  # optional (prep, trace) -> summary, for traces that are no SimTrace (the accelerator)
@@ -107,9 +110,9 @@ class Backend:
         raise NotImplementedError
 
     def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],
-                      progress=None) -> SimTrace:
+                      progress=None, packet_records: bool = True) -> SimTrace:
         """Run one partition: `sources` are its off-chip inputs by name, `exports` its outputs leaving the chip
-        (layer -> "host" | "dram")."""
+        (layer -> "host" | "dram"); `packet_records` as `simulate`'s."""
         raise NotImplementedError
 
 

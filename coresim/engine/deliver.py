@@ -141,7 +141,8 @@ class SendBook:
 
 class PacketDelivery:
     """Mixed into ChipSimulator: the NoC's deliveries counted at the destination tasks' input slots (payloads
-    land when a slot is used, `_fill`); reads its noc, book, groups, armed, chunk, chunk_top and packet_rows."""
+    land when a slot is used, `_fill`); reads its noc, book, groups, armed, chunk, chunk_top, packet_rows and
+    delivery_sums."""
 
     def _deliver(self) -> None:
         """Count the packets delivered since the last call, in (send, core) order (stable); their PACKET rows
@@ -164,9 +165,15 @@ class PacketDelivery:
                     self._arm(core, self.armed[core])
 
     def _pack_records(self) -> None:
-        """The PACKET rows gathered so far as one chunk of PACKET records."""
+        """The PACKET rows gathered so far as one chunk of PACKET records, or (`delivery_sums`, a run that keeps
+        no records) added to the count of deliveries and the sum of their latencies (eject - create)."""
         if self.chunk_top:
-            self.packet_rows.append(records(PACKET, table=self.chunk[:self.chunk_top].copy()))
+            rows = self.chunk[:self.chunk_top]
+            if self.delivery_sums is None:
+                self.packet_rows.append(records(PACKET, table=rows.copy()))
+            else:
+                self.delivery_sums["deliveries"] += self.chunk_top
+                self.delivery_sums["delivery_latency_sum"] += int((rows[:, C_EJECT] - rows[:, C_CREATE]).sum())
             self.chunk_top = 0
 
     def _count_runs(self, runs: list) -> None:

@@ -42,13 +42,13 @@ class DenseBackend(Backend):
         return map_workload(self.chip, net, o.mapping, source, o.alloc, o.schedule)
 
     def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],
-                      progress=None) -> SimTrace:
+                      progress=None, packet_records: bool = True) -> SimTrace:
         return ChipSimulator(self.chip, placement, sources, progress=progress, schedule=self.opts.schedule,
-                             exports=exports).run()
+                             exports=exports, packet_records=packet_records).run()
 
-    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:
         return ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=progress,
-                             schedule=prep.options.schedule, cutoff=prep.cutoff).run()
+                             schedule=prep.options.schedule, cutoff=prep.cutoff, packet_records=packet_records).run()
 
 
 def _with_partition_hint(chip: ChipSpec, net: Network, how: tuple[str, str, str], exc: DoesNotFit) -> DoesNotFit:

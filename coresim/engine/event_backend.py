@@ -35,7 +35,7 @@ class EventBackend(Backend):
         from coresim.engine.event import share_weights
         share_weights(prep.net, prep.events.stores)  # a million-neuron layer's synapses are held once
 
-    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:  # keeps its records
         from coresim.engine.event import EventSimulator
         trace = EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
                                prep.options.noc_model, progress=progress,

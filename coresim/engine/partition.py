@@ -319,10 +319,11 @@ def _partitions(chip: ChipSpec, net: Network, ranges: list[_Placed], remap=None)
 
 
 def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], inputs: np.ndarray,
-                   schedule: str, progress=None, run_part=None) -> SimTrace:
+                   schedule: str, progress=None, run_part=None, packet_records: bool = True) -> SimTrace:
     """Run the partitions in turn; returns one trace (times offset per partition), whose `placement` is every
     partition's tasks in run order and whose `reports` are the partitions' own figures. `run_part(placement,
-    sources, exports, progress) -> SimTrace` runs one partition (default: ChipSimulator with `schedule`)."""
+    sources, exports, progress, packet_records) -> SimTrace` runs one partition (default: ChipSimulator with
+    `schedule`). `packet_records`: keep the PACKET records (False: their counts, as ChipSimulator's)."""
     store: dict[str, np.ndarray] = {"input": inputs}
     traces: list[SimTrace] = []
     reports: list[dict] = []
@@ -334,9 +335,10 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
                  p.cores, p.reconfig_bytes)
         placement = p.placement
         if run_part is not None:
-            tr = run_part(placement, ext, p.exports, progress)
+            tr = run_part(placement, ext, p.exports, progress, packet_records)
         else:
-            tr = ChipSimulator(chip, placement, ext, progress=progress, schedule=schedule, exports=p.exports).run()
+            tr = ChipSimulator(chip, placement, ext, progress=progress, schedule=schedule, exports=p.exports,
+                               packet_records=packet_records).run()
         merged.add(placement)
         p.release()  # a partition that has run needs its placement no more (mapped again if asked)
         del placement
@@ -347,7 +349,8 @@ def run_partitions(chip: ChipSpec, net: Network, partitions: list[Partition], in
         _join_pieces(net, store)
         offset += p.reconfig_cycles
         _shift(tr, offset)
-        tr.packets = narrow(tr.packets)  # kept compactly until the partitions' traces are merged (exact)
+        if tr.packets is not None:
+            tr.packets = narrow(tr.packets)  # kept compactly until the partitions' traces are merged (exact)
         offset += tr.total_cycles
         reports.append({"partition": p.index, "layers": [p.net.layers[0].name, p.net.layers[-1].name],
                     "cores": p.cores, "cycles": tr.total_cycles,
@@ -376,7 +379,8 @@ def _join_pieces(net: Network, store: dict[str, np.ndarray]) -> None:
 
 def _shift(tr: SimTrace, offset: int) -> None:
     shift_times(tr.intervals, offset)
-    shift_times(tr.packets, offset)
+    if tr.packets is not None:
+        shift_times(tr.packets, offset)
 
 
 def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], total: int) -> SimTrace:
@@ -396,15 +400,16 @@ def _merge(net: Network, partitions: list[Partition], traces: list[SimTrace], to
         runs.append(tr.task_runs)
         base += tr.task_runs.size
     reconfig = sum(p.reconfig_cycles for p in partitions)
+    kept = ("deliveries", "delivery_latency_sum") if packets[0] is None else ()  # no records: what replaces them
     counters = {k: sum(tr.counters.get(k, 0) for tr in traces)
-                for k in ("packets", "flits", "reconfig_bytes", "host_cycles", "dram_cycles")}
+                for k in ("packets", "flits", "reconfig_bytes", "host_cycles", "dram_cycles", *kept)}
     counters["reconfig_cycles"] = reconfig
     return SimTrace(
         outputs=outputs,
         step_cycles=sum(tr.step_cycles for tr in traces),
         total_cycles=total,
         intervals=concat_records(intervals, intervals[0].dtype),
-        packets=concat_records(packets, add={"task": bases}),  # kept narrowed (exact; `widen` gives PACKET)
+        packets=None if kept else concat_records(packets, add={"task": bases}),  # narrowed (exact; `widen`)
         task_costs=costs,
         task_runs=np.concatenate(runs),
         host_bytes=sum(tr.host_bytes for tr in traces),
@@ -465,8 +470,8 @@ class Partitioned(Backend):
         log.info("%d partitions", len(partitions))
         return Mapped(o, partitions[0].placement, partitions=partitions)
 
-    def simulate(self, prep: Prepared, progress=None) -> SimTrace:
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:
         if not prep.partitions:
-            return self.inner.simulate(prep, progress)
+            return self.inner.simulate(prep, progress, packet_records)
         return run_partitions(prep.chip, prep.net, prep.partitions, prep.inputs, prep.options.schedule,
-                              progress=progress, run_part=self.inner.simulate_part)
+                              progress=progress, run_part=self.inner.simulate_part, packet_records=packet_records)

@@ -118,14 +118,17 @@ def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Even
 class ChipSimulator(TaskData, TaskSends, PacketDelivery):
     def __init__(self, chip: ChipSpec, placement: Placement, inputs: np.ndarray | dict[str, np.ndarray],
                  record_state: bool = False, progress=None, schedule: str = "barrier", cutoff=None,
-                 exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None):
+                 exports: dict[str, str] | None = None, noise: dict[str, np.ndarray] | None = None,
+                 packet_records: bool = True):
         """`inputs`: the network input (S, T, ...), or a dict of every off-chip source by name (a partition
         replays earlier partitions' outputs from DRAM). `exports`: layer -> "host" | "dram", the outputs that
         leave the chip every step (default: the last layer, to the host). `progress`: optional callable,
         called after every step. `cutoff`: optional early-exit monitor with `exit_after(sample, t, scores)`,
         asked after each timestep with the accumulated readout. `schedule`: one of spec.run.SCHEDULES (RunOptions
         checks it). `noise`: layer -> (S, T, n_out) integers each core
-        adds to its neurons' synaptic current (as `run_functional(noise=...)`)."""
+        adds to its neurons' synaptic current (as `run_functional(noise=...)`). `packet_records`: keep a PACKET
+        record per delivery (False: the trace's `packets` is None and its counters hold only what a summary reads
+        of them, `deliveries` and `delivery_latency_sum`)."""
         self.noise = noise or {}
         if cutoff is not None and any(la.recurrent for la in placement.net.layers):
             raise SpecError(None, "--cutoff", "an early exit is not supported with recurrent layers (their "
@@ -169,6 +172,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         self.firsts = [st for st in self.states if st.ext]
         self.intervals: list[tuple] = []
         self.packet_rows: list[np.ndarray] = []  # PACKET records, in chunks
+        self.delivery_sums = None if packet_records else {"deliveries": 0, "delivery_latency_sum": 0}  # instead of them
         self.chunk = np.zeros((PACKET_CHUNK, len(PACKET.names)), np.int64)  # PACKET rows not yet records
         self.chunk_top = 0
         self.groups: dict[int, _Group] = {}  # packets of one task to one destination set, by serial
@@ -468,8 +472,10 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         self.armed[core] = slot
         self.watch[core] = slot.packets if slot.packets > 0 else NEVER
 
-    def _packets(self) -> np.ndarray:
+    def _packets(self) -> np.ndarray | None:
         self._pack_records()
+        if self.delivery_sums is not None:
+            return None
         rows, self.packet_rows = self.packet_rows, []
         return concat_records(rows, PACKET)   # each chunk freed once copied
 
@@ -537,7 +543,8 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
             link_flits=np.asarray(noc.link_flits).copy(),
             flit_hops=int(noc.flit_hops),
             counters={"packets": int(noc.packets_injected), "flits": int(noc.flits_injected),
-                      "host_cycles": self.port_cycles["host"], "dram_cycles": self.port_cycles["dram"]},
+                      "host_cycles": self.port_cycles["host"], "dram_cycles": self.port_cycles["dram"],
+                      **(self.delivery_sums or {})},
             state=self.state,
             sample_cycles=sample_cycles,
             timesteps_run=ran,

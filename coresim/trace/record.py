@@ -56,9 +56,11 @@ class SimTrace:
     step_cycles: np.ndarray                   # (S, T) cycles per timestep (0 for steps cut off)
     total_cycles: int
     intervals: np.ndarray                     # INTERVAL records
-    packets: np.ndarray                       # PACKET records; a partitioned run's narrowed (`narrow`: the
+    packets: np.ndarray | None                # PACKET records; a partitioned run's narrowed (`narrow`: the
     #                                           same fields and values in smaller integer types; `widen` them
-    #                                           before arithmetic that could overflow)
+    #                                           before arithmetic that could overflow); None: a run that kept
+    #                                           none (`packet_records=False`), counters `deliveries` and
+    #                                           `delivery_latency_sum` instead
     task_costs: list[TaskCost]
     task_runs: np.ndarray                     # executions per task
     host_bytes: int
