@@ -36,7 +36,7 @@ def _digits_file() -> Path:
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) sample indices as scikit-learn's StratifiedShuffleSplit draws them (one split, RandomState(seed))."""
+    """(train, test) sample indices as scikit-learn's StratifiedShuffleSplit draws them (one split, seed `seed`)."""
     n_test = int(np.ceil(test_fraction * y.size))
     n_train = y.size - n_test
     _, y_class, class_counts = np.unique(y, return_inverse=True, return_counts=True)
