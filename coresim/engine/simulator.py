@@ -21,7 +21,6 @@ or misrouted packet changes the spikes, and tests compare them with the function
 
 from __future__ import annotations
 
-import gc
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -504,11 +503,6 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
             self._spawn(self._core(core))
         self._spawn(self._noc())
         self._spawn(self._streamer() if self.schedule == "pipelined" else self._controller(), last=True)
-        # the objects made before the run (modules, the prepared chip) outlive it: the collector's full passes
-        # need not scan them (~0.1 CPU s of the density run); left alone if the caller froze objects itself
-        freeze = gc.get_freeze_count() == 0
-        if freeze:
-            gc.freeze()
         try:
             env.run(until=self.over)
         except RuntimeError as exc:
@@ -516,9 +510,6 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 raise
             raise SimulationError(f"simulation stalled at cycle {env.now}: tasks wait for inputs that never "
                                   "come") from None
-        finally:
-            if freeze:
-                gc.unfreeze()
         if self.failure is not None:
             raise self.failure
         if self.groups:
