@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from coresim.analysis.neurobench import neurobench_metrics
 from coresim.run import run
@@ -72,3 +73,15 @@ def test_html_report_shows_them(tmp_path, capsys):
     text = out.read_text()
     for field in ("dense_ops", "eff_macs", "eff_acs", "activation_sparsity", "connection_sparsity", "footprint_bytes"):
         assert f">{field}<" in text, field
+
+
+@pytest.mark.parametrize("n, k, stride, pad", [(8, 3, 1, 1), (7, 7, 1, 0), (56, 1, 2, 0), (9, 3, 2, 1), (5, 2, 2, 0),
+                                               (6, 3, 3, 3), (4, 5, 1, 2)])
+def test_axis_taps_count_a_conv_of_ones(n, k, stride, pad):
+    """A conv's dense taps counted per axis equal the sum of a conv of ones over a (C, n, n + 1) input."""
+    from coresim.analysis.neurobench import _axis_taps
+    from coresim.kernels import synapse
+
+    c, f = 3, 2
+    ones = synapse.conv2d(np.ones((1, c, n, n + 1), np.int64), np.ones((f, c, k, k), np.int64), stride, pad)
+    assert f * c * _axis_taps(n, k, stride, pad) * _axis_taps(n + 1, k, stride, pad) == int(ones.sum())

@@ -45,8 +45,17 @@ def _projection_ops(la, x: np.ndarray, w, delay: int, conv: bool) -> tuple[int, 
     s, shape = la.spec, (1,) + la.in_shape
     w_bin = (np.asarray(w) != 0).astype(np.int64)
     eff = int(synapse.conv2d(counts.reshape(shape), w_bin, s.stride, s.padding).sum())
-    taps = int(synapse.conv2d(np.ones(shape, np.int64), np.ones_like(w_bin), s.stride, s.padding).sum())
+    f, c, k = w_bin.shape[0], la.in_shape[0], w_bin.shape[-1]
+    taps = f * c * _axis_taps(la.in_shape[1], k, s.stride, s.padding) * _axis_taps(la.in_shape[2], k, s.stride,
+                                                                                   s.padding)
     return eff, taps * samples * timesteps, binary
+
+
+def _axis_taps(n: int, k: int, stride: int, pad: int) -> int:
+    """Kernel taps that fall inside an input of `n` along one axis, summed over the output positions (a conv's
+    taps over a (C, H, W) input are filters x C x the rows' count x the columns')."""
+    out = (n + 2 * pad - k) // stride + 1
+    return sum(max(0, min(n, i * stride - pad + k) - max(0, i * stride - pad)) for i in range(out))
 
 
 def synaptic_ops(net, inputs: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, float]:

@@ -105,8 +105,9 @@ class Backend:
     summarize = None  # optional (prep, trace) -> summary, for traces that are no SimTrace (the accelerator)
 
     # ---- for Partitioned (classes with `partitions = True`) ----------------------------------------------------
-    def map_part(self, net: Network, source: str) -> Placement:
-        """Map a subnetwork (one partition); raises mapping.memory.DoesNotFit when it does not fit."""
+    def map_part(self, net: Network, source: str, memo: dict | None = None) -> Placement:
+        """Map a subnetwork (one partition); raises mapping.memory.DoesNotFit when it does not fit. `memo`: a dict
+        the mapping may keep costs in between the mappings of one plan (one chip, subnetworks of one network)."""
         raise NotImplementedError
 
     def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],

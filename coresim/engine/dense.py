@@ -37,9 +37,9 @@ class DenseBackend(Backend):
             raise _with_partition_hint(self.chip, net, (o.mapping, o.alloc, o.schedule), exc) from None
         return Mapped(o.model_copy(update={"partition": None}), placement)
 
-    def map_part(self, net: Network, source: str) -> Placement:
+    def map_part(self, net: Network, source: str, memo: dict | None = None) -> Placement:
         o = self.opts
-        return map_workload(self.chip, net, o.mapping, source, o.alloc, o.schedule)
+        return map_workload(self.chip, net, o.mapping, source, o.alloc, o.schedule, memo)
 
     def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],
                       progress=None, packet_records: bool = True) -> SimTrace:

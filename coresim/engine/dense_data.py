@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from coresim.engine.simulator import _Slot, _Step, _TaskState
 
 
+def add_received(la, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """A residual add whose task received, from every source, exactly the elements it owns (in its own order):
+    their sum, element by element, without rebuilding the sources' whole outputs (the reference's
+    `stateless_forward` of the whole layer, of which the task keeps its own elements)."""
+    y = inputs[la.inputs[0]].astype(np.int64)
+    for name in la.inputs[1:]:
+        y += inputs[name]
+    return y
+
+
 class TaskData:
     """Mixed into ChipSimulator: reads its net, outputs, noise, record_state, state, samples and timesteps, and
     keeps the gather plans' weight blocks (`weight_blocks`, shared by tasks reading the same block)."""
@@ -50,6 +60,8 @@ class TaskData:
             y = slot.inputs[la.inputs[0]]
         elif la.kind == "pool" and self._plan(st) is not None:
             y = run_plan(st.plan, slot.inputs[la.inputs[0]], la.spec.mode)
+        elif la.kind == "add" and all(task.needs[s] is task.out_index for s in la.inputs):
+            y = add_received(la, slot.inputs)
         else:
             xs = [self._full(st, s, slot.inputs[s]).reshape((1,) + self._shape(s)) for s in la.inputs]
             y = stateless_forward(la, xs).ravel()[task.out_index]

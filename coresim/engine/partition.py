@@ -124,7 +124,8 @@ class _Trials:
     def __init__(self, chip: ChipSpec, net: Network, mapping: str, alloc: str, schedule: str, source: str | None,
                  map_part=None):
         self.chip, self.net, self.how, self.source = chip, net, (mapping, source, alloc, schedule), source
-        self.map_part = map_part  # (subnetwork) -> Placement; default: the mapping strategy on dense cores
+        self.map_part = map_part  # (subnetwork, memo) -> Placement; default: the mapping strategy on dense cores
+        self.memo: dict = {}      # costs the mapping keeps between the trials and the partitions' mappings again
         # (first, last layer) -> why those layers do not fit: (field, reason), not the error (its traceback
         # would keep the failed trial's tasks alive)
         self.why: dict[tuple[str, str], tuple[str | None, str]] = {}
@@ -139,7 +140,9 @@ class _Trials:
     def again(self, layers: list[Layer]) -> Placement:
         """Map these layers (raises DoesNotFit if they do not fit)."""
         sub = subnetwork(self.net, layers)
-        return self.map_part(sub) if self.map_part else map_workload(self.chip, sub, *self.how)
+        if self.map_part:
+            return self.map_part(sub, self.memo)
+        return map_workload(self.chip, sub, *self.how, memo=self.memo)
 
     def range(self, a: int, b: int) -> Placement | None:
         return self.layers(self.net.layers[a:b])
@@ -466,7 +469,7 @@ class Partitioned(Backend):
             except DoesNotFit:
                 pass
         partitions = plan(self.chip, net, o.mapping, o.alloc, o.schedule, source, o.partition,
-                          map_part=lambda sub: self.inner.map_part(sub, source))
+                          map_part=lambda sub, memo: self.inner.map_part(sub, source, memo))
         log.info("%d partitions", len(partitions))
         return Mapped(o, partitions[0].placement, partitions=partitions)
 

@@ -17,7 +17,9 @@ STRATEGIES = ("layerwise", "density")
 
 
 def map_workload(chip: ChipSpec, net: Network, strategy: str = "layerwise", source: str | None = None,
-                 alloc: str = "forward", schedule: str = "barrier") -> Placement:
+                 alloc: str = "forward", schedule: str = "barrier", memo: dict | None = None) -> Placement:
+    """`memo`: costs a strategy may keep between mappings of the same chip and network or its subnetworks (density:
+    its split costs)."""
     from coresim.mapping.density import map_density
     from coresim.mapping.layerwise import map_layerwise
     from coresim.mapping.user_file import map_file
@@ -29,5 +31,5 @@ def map_workload(chip: ChipSpec, net: Network, strategy: str = "layerwise", sour
     if strategy == "layerwise":
         return map_layerwise(chip, net, source, alloc)
     if strategy == "density":
-        return map_density(chip, net, source, alloc, schedule)
+        return map_density(chip, net, source, alloc, schedule, memo)
     raise SpecError(None, "--mapping", f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)} or file:PATH")

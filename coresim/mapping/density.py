@@ -95,33 +95,20 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
                  share_bytes: float = float("inf"), memo: dict | None = None) -> Split:
     """The fastest split whose tasks fit `budget` each and take at most `share_bytes` in all (the layer's
     fair share of the chip when layers share cores); failing that share, the one taking the least memory.
-    `memo` keeps each split's estimate and block bytes for later calls on the same chip and network (they depend
-    on shapes alone, not on the budgets)."""
-    from coresim.mapping.layerwise import steps
-
-    memo = {} if memo is None else memo
-    conv = layer.kind == "conv2d"
+    `memo` keeps each layer's candidate splits with their costs for later calls on the same chip and network or
+    its subnetworks (they depend on shapes alone, not on the budgets)."""
     best: Split | None = None
     leanest: tuple[int, Split] | None = None
-    for p_oc in steps(layer.channels):
-        for p_rows in steps(layer.out_shape[1]) if conv else [1]:
-            for p_ic in (1, 2, 4, 8, 16, 32, 64):
-                if p_ic > max_input_splits(layer):
-                    break
-                key = (layer.name, p_oc, p_rows, p_ic)
-                if key not in memo:
-                    memo[key] = _split_cost(chip, net, layer, p_oc, p_rows, p_ic)
-                s, block_bytes = memo[key]
-                if s.tasks > max_tasks or block_bytes > budget:
-                    continue
-                total = s.nbytes * s.p_oc * s.p_rows
-                if leanest is None or total < leanest[0]:
-                    leanest = (total, s)
-                if total > share_bytes:
-                    continue
-                if best is None or s.cycles < best.cycles * (1 - MIN_GAIN) or (
-                        s.cycles <= best.cycles and s.tasks < best.tasks):
-                    best = s
+    for s, block_bytes, total in _candidates(chip, net, layer, {} if memo is None else memo):
+        if s.tasks > max_tasks or block_bytes > budget:
+            continue
+        if leanest is None or total < leanest[0]:
+            leanest = (total, s)
+        if total > share_bytes:
+            continue
+        if best is None or s.cycles < best.cycles * (1 - MIN_GAIN) or (
+                s.cycles <= best.cycles and s.tasks < best.tasks):
+            best = s
     if best is None and leanest is not None:
         return leanest[1]
     if best is None:
@@ -131,11 +118,34 @@ def choose_split(chip: ChipSpec, net: Network, layer: Layer, max_tasks: int, bud
     return best
 
 
-def _split_cost(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int) -> tuple[Split, int]:
-    """A split's estimate and the bytes of its largest block on a core."""
-    from coresim.mapping.layerwise import core_bytes, followers_of, rider_bits
+def _candidates(chip: ChipSpec, net: Network, layer: Layer, memo: dict) -> list[tuple[Split, int, int]]:
+    """Every split of the layer in the order `choose_split` weighs them: (estimate, bytes of its largest block on a
+    core, bytes of all its blocks), computed once per layer object and the bit width of its riders (which layers
+    ride on it depends on the (sub)network; the layer is kept in the memo, so its id is not reused)."""
+    from coresim.mapping.layerwise import followers_of, rider_bits, steps
 
     riders = rider_bits(chip, net, followers_of(net, layer))
+    key = (id(layer), riders)
+    if key not in memo:
+        conv = layer.kind == "conv2d"
+        out = []
+        for p_oc in steps(layer.channels):
+            for p_rows in steps(layer.out_shape[1]) if conv else [1]:
+                for p_ic in (1, 2, 4, 8, 16, 32, 64):
+                    if p_ic > max_input_splits(layer):
+                        break
+                    s, block_bytes = _split_cost(chip, net, layer, p_oc, p_rows, p_ic, riders)
+                    out.append((s, block_bytes, s.nbytes * s.p_oc * s.p_rows))
+        memo[key] = (layer, out)
+    return memo[key][1]
+
+
+def _split_cost(chip: ChipSpec, net: Network, layer: Layer, p_oc: int, p_rows: int, p_ic: int,
+                riders: float) -> tuple[Split, int]:
+    """A split's estimate and the bytes of its largest block on a core (`riders`: bits the stateless layers
+    riding on it add per output)."""
+    from coresim.mapping.layerwise import core_bytes
+
     return (estimate(chip, net, layer, p_oc, p_rows, p_ic),
             core_bytes(chip, net, layer, p_oc, p_rows, p_ic, riders, True))
 
@@ -146,13 +156,15 @@ def _footprint(chip: ChipSpec, net: Network, t: Task) -> tuple[int, int]:
 
 
 def map_density(chip: ChipSpec, net: Network, source: str | None = None, alloc: str = "forward",
-                schedule: str = "barrier") -> Placement:
+                schedule: str = "barrier", memo: dict | None = None) -> Placement:
+    """`memo`: the split costs (`choose_split`), kept for later mappings of the same chip and network or its
+    subnetworks (partitioned execution's planning trials)."""
     n_cores = chip.n_cores
     cap = chip.core.sram.size_bytes
     budget = [cap] * n_cores
     task_cap = cap
     failure: SpecError | None = None
-    memo: dict = {}  # each split's cost, computed once for all the attempts below
+    memo = {} if memo is None else memo  # each split's cost, computed once for all the attempts below
     for _ in range(12):
         try:
             placement = _place(chip, net, budget, schedule, source, task_cap, memo)
