@@ -26,6 +26,9 @@ class Hyper:
     gate: bool = False     # eligibility only on node-steps where the clean pass is in the relu's linear range
     lr_decay: float = 1.0  # the learning rate is lr * lr_decay^epoch
     local_readout: bool = False  # the readout learns from its own error (delta rule), only hidden layers perturbed
+    decay_shift: int = 0   # weight decay: master -= round(master / 2^decay_shift) at a weight write (0: off) ...
+    decay_every: int = 1   # ... every decay_every-th weight write
+    halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:
@@ -140,10 +143,11 @@ def accumulate_decor(tl: TrainedLayer, xs: list[np.ndarray]) -> None:
             p.corr += corr
 
 
-def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper) -> int:
+def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper, decay: bool = False) -> int:
     """End of a batch: every core applies its accumulated update to its master weights (sgd: master -= acc; adam:
-    the fixed-point rule of `adam_step`) and (DANP) D -= alpha / T' corr D; the accumulators are cleared. Returns
-    how many accumulated gradients adam saturated."""
+    the fixed-point rule of `adam_step`), with `decay` also master -= round(master / 2^decay_shift) (weight decay,
+    in the same read-modify-write), and (DANP) D -= alpha / T' corr D; the accumulators are cleared. Returns how
+    many accumulated gradients adam saturated."""
     lo, hi = (-tn.wmax - 1) << tn.frac, tn.wmax << tn.frac
     saturated = 0
     for p in tl.projections:
@@ -152,7 +156,10 @@ def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper) -> int:
             saturated += saturated_p
         else:
             step = p.acc
-        p.master[...] = np.clip(p.master - step, lo, hi)
+        new = p.master - step
+        if decay:
+            new -= rshift_round(new, hp.decay_shift)
+        p.master[...] = np.clip(new, lo, hi)
         p.acc[...] = 0
         if p.decor is not None:
             p.decor -= fx_mul(p.corr @ p.decor, hp.alpha / (tl.steps.size * FULL_SCALE ** 2))
