@@ -48,7 +48,7 @@ def run_one(job: tuple) -> dict:
 
     plain = tr.accumulate
     if shown.get("readout_only"):  # a baseline, not a chip option: the hidden layers keep their initial weights
-        tr.accumulate = lambda tl, xs, e, g: plain(tl, xs, e, g) if tl.layer.spec.neuron.model == "none" else 0
+        tr.accumulate = lambda tl, *a: plain(tl, *a) if tl.layer.spec.neuron.model == "none" else 0
     try:
         r = tr.train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
                      chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
@@ -106,8 +106,8 @@ def tradeoff(results: list[dict]) -> list[str]:
 def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
     (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N = --weight-decay-shift K
-    --weight-decay-every N, halveS1/S2/... = --lr-halve-at S1,S2,...; readoutonly: a baseline, only the readout
-    learns, the hidden layers keep their initial weights: use with anp and local)."""
+    --weight-decay-every N, halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS = --input-lr-shift S; readoutonly:
+    a baseline, only the readout learns, the hidden layers keep their initial weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
@@ -116,6 +116,8 @@ def parse_setting(text: str) -> tuple:
             extra["lr_decay"] = float(o[5:])
         elif o.startswith("wd"):
             extra["decay_shift"], extra["decay_every"] = (int(v) for v in o[2:].split("/"))
+        elif o.startswith("inshift"):
+            extra["input_shift"] = int(o[7:])
         elif o.startswith("halve"):
             extra["halve_at"] = tuple(int(v) for v in o[5:].split("/"))
         else:

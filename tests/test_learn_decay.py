@@ -1,5 +1,6 @@
 """Issue 20, regularisation on the chip: weight decay by a shift at the weight writes, the learning rate halved at
-given sample counts, a validation split held out of training; what each does, what it costs, chip = functional."""
+given sample counts, a smaller step for the input weights, a validation split held out of training; what each does,
+what it costs, chip = functional."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from coresim.cli import main
 from coresim.learn.bptt import Bptt
 from coresim.learn.network import TrainedNet, rshift_round
-from coresim.learn.rules import Hyper, apply
+from coresim.learn.rules import REWARD_FRAC_BITS, Hyper, accumulate, apply
 from coresim.learn.train import _rate, train, training_set
 from coresim.run import prepare
 
@@ -22,12 +23,12 @@ def _small(rule="danp", mapping="layerwise", epochs=2, **kw):
                                                "decay_shift": 4, "decay_every": 3, "halve_at": (3, 7)}),
                                      ("np", {"batch": 2, "lr": 0.01, "decay_shift": 3}),
                                      ("anp", {"optimizer": "adam", "decay_shift": 5, "decay_every": 2,
-                                              "validation": 40})])
+                                              "validation": 40, "input_shift": 2})])
 def test_weights_equal_on_chip_and_functional_with_decay(split, rule, kw):  # noqa: F811
     runs = [_small(rule, split, chip_every=k, **kw) for k in (1, 1000)]
     assert [r["chip_samples_measured"] for r in runs] == [10, 1]
     assert runs[0]["weights_sha256"] == runs[1]["weights_sha256"]
-    plain = {k: v for k, v in kw.items() if k not in ("decay_shift", "decay_every", "halve_at")}
+    plain = {k: v for k, v in kw.items() if k not in ("decay_shift", "decay_every", "halve_at", "input_shift")}
     assert runs[0]["weights_sha256"] != _small(rule, split, **plain)["weights_sha256"]
 
 
@@ -128,3 +129,26 @@ def test_bad_decay_arguments(capsys, args, flag):
     assert main(["train", CHIP, WORKLOAD, "--rule", "danp", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and flag in err
+
+
+def test_input_shift_scales_the_input_weights_step_only():
+    prep = prepare(CHIP, WORKLOAD, samples=1)
+    tn = TrainedNet(prep.chip, prep.net, prep.placement, 8, False)
+    tl = tn.layers[0]
+    assert [p.recurrent for p in tl.projections] == [False, True]
+    rng = np.random.default_rng(3)
+    xs = [rng.integers(0, 256, (tl.steps.size, p.k)) for p in tl.projections]
+    e = rng.integers(-40, 40, (tl.steps.size, tl.n))
+    g = 123_456_789
+    accumulate(tl, xs, e, g)
+    full = [p.acc.copy() for p in tl.projections]
+    for p in tl.projections:
+        p.acc[...] = 0
+    accumulate(tl, xs, e, g, input_shift=3)
+    assert np.array_equal(tl.projections[1].acc, full[1])  # the recurrent weights: unchanged
+    w = tl.projections[0]
+    assert np.array_equal(w.acc, rshift_round(rshift_round(g, 3) * (e.T @ xs[0]), REWARD_FRAC_BITS))
+    assert np.abs(w.acc).max() > 100 and np.allclose(w.acc, full[0] / 8, atol=1)
+    r, plain = (_small(local_readout=True, chip_every=1000, input_shift=s) for s in (2, 0))
+    assert r["input_shift"] == 2 and r["weights_sha256"] != plain["weights_sha256"]
+    assert r["cycles_per_sample"] == plain["cycles_per_sample"]

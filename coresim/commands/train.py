@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(one shift-and-subtract per weight, counted) (default: 0, off)")
     p.add_argument("--weight-decay-every", type=int, default=1, metavar="N",
                    help="with --weight-decay-shift: decay at every N-th weight write only (default: 1)")
+    p.add_argument("--input-lr-shift", type=int, default=0, metavar="S",
+                   help="the perturbed hidden layers' input (not recurrent) weights learn from the reward >> S, "
+                        "a smaller step (each core shifts the broadcast reward; no other cost) (default: 0)")
     p.add_argument("--validation", type=int, default=0, metavar="N",
                    help="hold the last N training samples out of training and report their accuracy after every "
                         "epoch, to choose hyper-parameters without the test set (default: 0)")
@@ -84,6 +87,7 @@ def _check(args: argparse.Namespace) -> None:
                "must be comma-separated positive sample counts"),
               ("--weight-decay-shift", 0 <= args.weight_decay_shift <= 30, "must be in 0..30"),
               ("--weight-decay-every", args.weight_decay_every >= 1, "must be at least 1"),
+              ("--input-lr-shift", 0 <= args.input_lr_shift <= 30, "must be in 0..30"),
               ("--validation", args.validation >= 0, "must not be negative")]
     for flag, ok, reason in checks:
         if not ok:
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                    perturbations=args.perturbations, batch=args.batch, optimizer=args.optimizer,
                    gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout,
                    decay_shift=args.weight_decay_shift, decay_every=args.weight_decay_every,
-                   halve_at=_halve_at(args.lr_halve_at), validation=args.validation)
+                   halve_at=_halve_at(args.lr_halve_at), validation=args.validation,
+                   input_shift=args.input_lr_shift)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -29,6 +29,7 @@ class Hyper:
     decay_shift: int = 0   # weight decay: master -= round(master / 2^decay_shift) at a weight write (0: off) ...
     decay_every: int = 1   # ... every decay_every-th weight write
     halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
+    input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:
@@ -116,17 +117,18 @@ def layer_inputs(tl: TrainedLayer, tr: Traces) -> list[np.ndarray]:
     return out
 
 
-def accumulate(tl: TrainedLayer, xs: list[np.ndarray], e: np.ndarray, g: int) -> int:
+def accumulate(tl: TrainedLayer, xs: list[np.ndarray], e: np.ndarray, g: int, input_shift: int = 0) -> int:
     """Each core (task) holding a slice of `tl` adds round(g E / 2^G) to its rows of every projection's update
-    accumulator, E = sum_t e_t x_t^T. Returns how many task updates had their reward saturated to keep products
-    in int64."""
+    accumulator, E = sum_t e_t x_t^T; the input (not recurrent) projection with g >> input_shift (rounded: a smaller
+    step for the input weights). Returns how many task updates had their reward saturated to keep products in
+    int64."""
     saturated = 0
     for p, x in zip(tl.projections, xs, strict=True):
         for task in tl.tasks:
             rows = slice(*task.ch)
             big = e[:, rows].T @ x
             emax = int(np.abs(big).max())
-            gg = g
+            gg = g if p.recurrent else rshift_round(g, input_shift)
             if emax and abs(g) * emax >= LIMIT:
                 gg = int(math.copysign(LIMIT // emax, g))
                 saturated += 1

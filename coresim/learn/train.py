@@ -53,7 +53,8 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
           sigma: float = 0.02, alpha: float = 0.001, seed: int = 0, chip_every: int = 100, frac: int = 8,
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
           optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False,
-          decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0) -> dict:
+          decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0,
+          input_shift: int = 0) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
     samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
@@ -61,13 +62,14 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     once at each sample count of `halve_at`; `local_readout`: the readout learns from its own error by the delta
     rule, only the hidden layers are perturbed; `decay_shift` > 0: every `decay_every`-th weight write also takes
     master / 2^decay_shift off each master weight; `validation`: the last N training samples are held out of
-    training and tested after every epoch (for choosing hyper-parameters without the test set)."""
+    training and tested after every epoch (for choosing hyper-parameters without the test set); `input_shift`: the
+    perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it)."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
     hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout, decay_shift,
-               decay_every, tuple(halve_at))
+               decay_every, tuple(halve_at), input_shift)
     x_train, y_train = training_set(prep)
     if not 0 <= validation < x_train.shape[0]:
         raise SpecError(net.source, "validation", f"must be in 0..{x_train.shape[0] - 1} (the training samples)")
@@ -113,7 +115,8 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
             progress(point)
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
               "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
-              "decay_every": decay_every, "validation_samples": validation, "seed": seed, "frac_bits": frac,
+              "decay_every": decay_every, "input_shift": input_shift, "validation_samples": validation, "seed": seed,
+              "frac_bits": frac,
               "test_accuracy": curve[-1]["test_accuracy"],
               "test_samples": int(prep.inputs.shape[0]), "train_curve": curve,
               "onchip_bytes_peak": peak, "onchip_bytes_total": sum(sum(m.values()) for m in mem.values()),
@@ -173,7 +176,8 @@ class _Run:
             if hp.gate:
                 e = gated(tn, tr, e)
             for tl in perturbed(tn, hp):
-                self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g)
+                shift = 0 if tl is tn.output else hp.input_shift
+                self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g, shift)
         if hp.local_readout:
             err, g = readout_error(tn, hp, tr.out[0], label, self.unit)
             self.saturated += accumulate(tn.output, xs[tn.output.name], err, g)
