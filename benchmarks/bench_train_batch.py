@@ -105,9 +105,10 @@ def tradeoff(results: list[dict]) -> list[str]:
 
 def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
-    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N = --weight-decay-shift K
-    --weight-decay-every N, halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS = --input-lr-shift S; readoutonly:
-    a baseline, only the readout learns, the hidden layers keep their initial weights: use with anp and local)."""
+    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N[c] = --weight-decay-shift K
+    --weight-decay-every N [--weight-decay-coupled], halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS =
+    --input-lr-shift S; readoutonly: a baseline, only the readout learns, the hidden layers keep their initial
+    weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
@@ -115,7 +116,9 @@ def parse_setting(text: str) -> tuple:
         if o.startswith("decay"):
             extra["lr_decay"] = float(o[5:])
         elif o.startswith("wd"):
-            extra["decay_shift"], extra["decay_every"] = (int(v) for v in o[2:].split("/"))
+            extra["decay_shift"], extra["decay_every"] = (int(v) for v in o[2:].rstrip("c").split("/"))
+            if o.endswith("c"):
+                extra["decay_coupled"] = True
         elif o.startswith("inshift"):
             extra["input_shift"] = int(o[7:])
         elif o.startswith("halve"):

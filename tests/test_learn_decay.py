@@ -152,3 +152,19 @@ def test_input_shift_scales_the_input_weights_step_only():
     r, plain = (_small(local_readout=True, chip_every=1000, input_shift=s) for s in (2, 0))
     assert r["input_shift"] == 2 and r["weights_sha256"] != plain["weights_sha256"]
     assert r["cycles_per_sample"] == plain["cycles_per_sample"]
+
+
+def test_coupled_decay_falls_with_the_rate():
+    from coresim.learn.train import _DecayClock
+
+    plain = _DecayClock(Hyper("np", 0.02, 0.02, 0.0, decay_shift=4, decay_every=3))
+    assert [plain.tick(0.02 / 4) for _ in range(7)] == [False, False, True] * 2 + [False]  # the rate is ignored
+    coupled = _DecayClock(Hyper("np", 0.02, 0.02, 0.0, decay_shift=4, decay_every=3, decay_coupled=True))
+    assert [coupled.tick(0.02) for _ in range(3)] == [False, False, True]
+    assert [coupled.tick(0.01) for _ in range(6)] == [False] * 5 + [True]  # half the rate: half as often
+    off = _DecayClock(Hyper("np", 0.02, 0.02, 0.0, decay_every=1))
+    assert not any(off.tick(0.02) for _ in range(3))
+    runs = [_small(chip_every=k, lr_decay=0.5, decay_shift=4, decay_every=2, decay_coupled=True) for k in (1, 1000)]
+    assert runs[0]["weights_sha256"] == runs[1]["weights_sha256"]
+    assert runs[0]["weights_sha256"] != _small(chip_every=1000, lr_decay=0.5, decay_shift=4,
+                                                 decay_every=2)["weights_sha256"]

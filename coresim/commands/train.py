@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-lr-shift", type=int, default=0, metavar="S",
                    help="the perturbed hidden layers' input (not recurrent) weights learn from the reward >> S, "
                         "a smaller step (each core shifts the broadcast reward; no other cost) (default: 0)")
+    p.add_argument("--weight-decay-coupled", action="store_true",
+                   help="with --weight-decay-shift: a weight write counts as rate / lr writes towards N, so that the "
+                        "decay falls with the learning rate (a counter; cost counted as for every N-th write)")
     p.add_argument("--validation", type=int, default=0, metavar="N",
                    help="hold the last N training samples out of training and report their accuracy after every "
                         "epoch, to choose hyper-parameters without the test set (default: 0)")
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                    gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout,
                    decay_shift=args.weight_decay_shift, decay_every=args.weight_decay_every,
                    halve_at=_halve_at(args.lr_halve_at), validation=args.validation,
-                   input_shift=args.input_lr_shift)
+                   input_shift=args.input_lr_shift, decay_coupled=args.weight_decay_coupled)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -221,7 +221,8 @@ def update_cost(tn: TrainedNet, hp: Hyper) -> tuple[Cost, int]:
 def decay_cost(tn: TrainedNet, hp: Hyper) -> Cost:
     """Weight decay per sample: at every decay_every-th weight write each core takes master >> decay_shift off each
     of its master weights, one shift-and-subtract on the neuron unit (`lanes` per cycle) inside the write's
-    read-modify-write of the master (no SRAM traffic of its own); a write comes every `batch` samples."""
+    read-modify-write of the master (no SRAM traffic of its own); a write comes every `batch` samples (coupled
+    decay: fewer decays as the rate falls; counted as every decay_every-th write, an upper bound)."""
     if not hp.decay_shift:
         return Cost()
     chip = tn.chip

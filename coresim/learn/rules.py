@@ -27,9 +27,10 @@ class Hyper:
     lr_decay: float = 1.0  # the learning rate is lr * lr_decay^epoch
     local_readout: bool = False  # the readout learns from its own error (delta rule), only hidden layers perturbed
     decay_shift: int = 0   # weight decay: master -= round(master / 2^decay_shift) at a weight write (0: off) ...
-    decay_every: int = 1   # ... every decay_every-th weight write
+    decay_every: int = 1   # ... every decay_every-th weight write (decay_coupled: each write counts rate / lr)
     halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
     input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
+    decay_coupled: bool = False
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:

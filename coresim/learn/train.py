@@ -54,7 +54,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
           optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False,
           decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0,
-          input_shift: int = 0) -> dict:
+          input_shift: int = 0, decay_coupled: bool = False) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
     samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
@@ -63,13 +63,14 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     rule, only the hidden layers are perturbed; `decay_shift` > 0: every `decay_every`-th weight write also takes
     master / 2^decay_shift off each master weight; `validation`: the last N training samples are held out of
     training and tested after every epoch (for choosing hyper-parameters without the test set); `input_shift`: the
-    perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it)."""
+    perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it);
+    `decay_coupled`: a write counts as rate / lr writes towards decay_every (the decay falls with the rate)."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
     hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout, decay_shift,
-               decay_every, tuple(halve_at), input_shift)
+               decay_every, tuple(halve_at), input_shift, decay_coupled)
     x_train, y_train = training_set(prep)
     if not 0 <= validation < x_train.shape[0]:
         raise SpecError(net.source, "validation", f"must be in 0..{x_train.shape[0] - 1} (the training samples)")
@@ -95,7 +96,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
             x, label = x_train[i], int(y_train[i])
             if bptt is not None:
                 step_loss, out = bptt.step(x, label, rate)
-                if decay_shift and (epoch * n + j + 1) % decay_every == 0:
+                if run.clock.tick(rate):
                     bptt.decay(decay_shift)
             else:
                 run.hp = replace(hp, lr=rate)
@@ -115,7 +116,8 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
             progress(point)
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
               "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
-              "decay_every": decay_every, "input_shift": input_shift, "validation_samples": validation, "seed": seed,
+              "decay_every": decay_every, "decay_coupled": decay_coupled, "input_shift": input_shift,
+              "validation_samples": validation, "seed": seed,
               "frac_bits": frac,
               "test_accuracy": curve[-1]["test_accuracy"],
               "test_samples": int(prep.inputs.shape[0]), "train_curve": curve,
@@ -146,6 +148,7 @@ class _Run:
         # adam: the gradient's unit, the mean step of plain SGD at the rule's default rate over the batch
         self.unit = DEFAULT_LR[hp.rule] / hp.batch if hp.optimizer == "adam" else None
         self.forward, self.measured, self.saturated, self.count, self.pending, self.batches = Cost(), 0, 0, 0, 0, 0
+        self.clock = _DecayClock(hp)
 
     def _passes(self, x: np.ndarray) -> tuple[np.ndarray, list[dict], dict, dict]:
         tn, prep, p = self.tn, self.prep, self.hp.perturbations
@@ -191,12 +194,29 @@ class _Run:
     def flush(self) -> None:
         """Write the weights from what the accumulators hold (at the end of a batch, and of an epoch)."""
         if self.pending:
-            decay = self.hp.decay_shift > 0 and (self.batches + 1) % self.hp.decay_every == 0
+            decay = self.clock.tick(self.hp.lr)
             for tl in self.tn.layers:
                 self.saturated += apply(self.tn, tl, self.hp, decay)
             self.tn.sync_chip()
             self.pending = 0
             self.batches += 1
+
+
+class _DecayClock:
+    """When a weight write also decays: every decay_every-th write, or (coupled) when the writes' rates summed in
+    units of the initial lr reach decay_every (a counter in the chip's controller)."""
+
+    def __init__(self, hp: Hyper):
+        self.hp, self.credit = hp, 0.0
+
+    def tick(self, rate: float) -> bool:
+        if not self.hp.decay_shift:
+            return False
+        self.credit += rate / self.hp.lr if self.hp.decay_coupled else 1.0
+        if self.credit < self.hp.decay_every:
+            return False
+        self.credit -= self.hp.decay_every
+        return True
 
 
 def _rate(hp: Hyper, epoch: int, seen: int) -> float:
