@@ -40,7 +40,8 @@ only. `gate`: a relu layer's e_t is zeroed on the node-steps whose clean pre-act
 reward is unchanged). `lr_decay`: eta * lr_decay^epoch; `halve_at`: eta halved once at each of these sample counts
 (a shift of the reward's scale). Weight decay (`decay_shift` K, `decay_every` N): at every N-th weight write each
 core also takes round(master / 2^K) off every master weight it holds, in the write's read-modify-write (one
-shift-and-subtract per weight, counted; BPTT: w -= w / 2^K every N samples). `input_shift` S: the hidden layers'
+shift-and-subtract per weight, counted; BPTT: w -= w / 2^K every N samples); `decay_coupled`: a write counts as
+rate / lr writes towards N, so that the decay falls with the rate. `input_shift` S: the hidden layers'
 input (not recurrent) weights learn from g >> S. `validation` N: the last N training samples are held out of
 training and tested after every epoch (hyper-parameters are chosen on them, never on the test set).
 """
