@@ -42,12 +42,13 @@ def run_one(job: tuple) -> dict:
     tag = f"{workload} {rule} P={p} B={b} {opt} lr={lr} {shown} seed={seed}"
 
     def show(point: dict) -> None:  # progress on stderr: a long run's curve survives a stop
-        print(f"{tag} epoch {point['epoch']} train_loss {point['train_loss']:.4f} "
-              f"test {point['test_accuracy']:.3f}", file=sys.stderr, flush=True)
+        val = f" validation {point['validation_accuracy']:.3f}" if "validation_accuracy" in point else ""
+        print(f"{tag} epoch {point['epoch']} train_loss {point['train_loss']:.4f} train_acc "
+              f"{point['train_accuracy']:.3f}{val} test {point['test_accuracy']:.3f}", file=sys.stderr, flush=True)
 
     plain = tr.accumulate
     if shown.get("readout_only"):  # a baseline, not a chip option: the hidden layers keep their initial weights
-        tr.accumulate = lambda tl, xs, e, g: plain(tl, xs, e, g) if tl.layer.spec.neuron.model == "none" else 0
+        tr.accumulate = lambda tl, *a: plain(tl, *a) if tl.layer.spec.neuron.model == "none" else 0
     try:
         r = tr.train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
                      chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
@@ -104,14 +105,24 @@ def tradeoff(results: list[dict]) -> list[str]:
 
 def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
-    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F; readoutonly: a baseline, only the
-    readout learns, the hidden layers keep their initial weights: use with anp and local)."""
+    (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N[c] = --weight-decay-shift K
+    --weight-decay-every N [--weight-decay-coupled], halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS =
+    --input-lr-shift S; readoutonly: a baseline, only the readout learns, the hidden layers keep their initial
+    weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
     for o in rest[1].split("+") if len(rest) > 1 else []:
         if o.startswith("decay"):
             extra["lr_decay"] = float(o[5:])
+        elif o.startswith("wd"):
+            extra["decay_shift"], extra["decay_every"] = (int(v) for v in o[2:].rstrip("c").split("/"))
+            if o.endswith("c"):
+                extra["decay_coupled"] = True
+        elif o.startswith("inshift"):
+            extra["input_shift"] = int(o[7:])
+        elif o.startswith("halve"):
+            extra["halve_at"] = tuple(int(v) for v in o[5:].split("/"))
         else:
             extra[{"local": "local_readout", "gate": "gate", "readoutonly": "readout_only"}[o]] = True
     return rule, int(p), int(b), opt, lr, extra
@@ -130,10 +141,14 @@ def main() -> None:
     ap.add_argument("--samples-per-epoch", type=int, help="train on the first N samples (cost-only runs)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (sample order and perturbations); every "
                                                  "setting runs with each")
+    ap.add_argument("--validation", type=int, default=0,
+                    help="hold the last N training samples out of training and test on them after every epoch")
     ap.add_argument("--out", help="write the raw reports (JSON) here")
     args = ap.parse_args()
     base = args.baselines.split(",")
     settings = [parse_setting(t) for t in args.settings.split(",")] if args.settings else SETTINGS
+    if args.validation:
+        settings = [(*s[:5], {**(s[5] if len(s) > 5 else {}), "validation": args.validation}) for s in settings]
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = [(w, args.epochs, args.chip_every, args.samples_per_epoch, s, seed) for w in args.workloads.split(",")
             for s in settings + (BASELINES if w in base and not args.settings else []) for seed in seeds]

@@ -40,6 +40,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the hidden layers learn from the reward (default: off)")
     p.add_argument("--lr-decay", type=float, default=1.0, metavar="F",
                    help="learning rate lr * F^epoch (the reward's scale; no chip cost) (default: 1, constant)")
+    p.add_argument("--lr-halve-at", default="", metavar="S1,S2,...",
+                   help="halve the learning rate once after each of these numbers of samples (a shift of the "
+                        "reward's scale; no chip cost) (default: none)")
+    p.add_argument("--weight-decay-shift", type=int, default=0, metavar="K",
+                   help="weight decay: at a weight write each core also takes master >> K off every master weight "
+                        "(one shift-and-subtract per weight, counted) (default: 0, off)")
+    p.add_argument("--weight-decay-every", type=int, default=1, metavar="N",
+                   help="with --weight-decay-shift: decay at every N-th weight write only (default: 1)")
+    p.add_argument("--input-lr-shift", type=int, default=0, metavar="S",
+                   help="the perturbed hidden layers' input (not recurrent) weights learn from the reward >> S, "
+                        "a smaller step (each core shifts the broadcast reward; no other cost) (default: 0)")
+    p.add_argument("--weight-decay-coupled", action="store_true",
+                   help="with --weight-decay-shift: a weight write counts as rate / lr writes towards N, so that the "
+                        "decay falls with the learning rate (a counter; cost counted as for every N-th write)")
+    p.add_argument("--validation", type=int, default=0, metavar="N",
+                   help="hold the last N training samples out of training and report their accuracy after every "
+                        "epoch, to choose hyper-parameters without the test set (default: 0)")
     p.add_argument("--sigma", type=float, default=0.02, help="perturbation std, activity 1.0 = 1 (default: 0.02)")
     p.add_argument("--alpha", type=float, default=0.001, help="danp: decorrelation rate (default: 0.001)")
     p.add_argument("--frac-bits", type=int, default=8,
@@ -68,10 +85,25 @@ def _check(args: argparse.Namespace) -> None:
               ("--chip-every", args.chip_every >= 1, "must be at least 1"),
               ("--batch", args.batch >= 1, "must be at least 1"),
               ("--perturbations", args.perturbations >= 1, "must be at least 1"),
-              ("--optimizer", args.optimizer in ("sgd", "adam"), f"unknown optimizer {args.optimizer!r}; sgd or adam")]
+              ("--optimizer", args.optimizer in ("sgd", "adam"), f"unknown optimizer {args.optimizer!r}; sgd or adam"),
+              ("--lr-halve-at", _halve_at(args.lr_halve_at) is not None,
+               "must be comma-separated positive sample counts"),
+              ("--weight-decay-shift", 0 <= args.weight_decay_shift <= 30, "must be in 0..30"),
+              ("--weight-decay-every", args.weight_decay_every >= 1, "must be at least 1"),
+              ("--input-lr-shift", 0 <= args.input_lr_shift <= 30, "must be in 0..30"),
+              ("--validation", args.validation >= 0, "must not be negative")]
     for flag, ok, reason in checks:
         if not ok:
             raise SpecError(None, flag, reason)
+
+
+def _halve_at(text: str) -> tuple[int, ...] | None:
+    """The sample counts of --lr-halve-at, None if malformed."""
+    try:
+        counts = tuple(int(v) for v in text.split(",")) if text else ()
+    except ValueError:
+        return None
+    return counts if all(c >= 1 for c in counts) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,13 +114,17 @@ def run(args: argparse.Namespace) -> int:
     prep = prepare(args.chip, args.workload, mapping=args.mapping, seed=args.seed)
 
     def show(point: dict) -> None:
+        val = f"  validation acc {point['validation_accuracy']:.3f}" if "validation_accuracy" in point else ""
         print(f"epoch {point['epoch']:3d}  samples {point['samples']:7d}  train loss {point['train_loss']:.4f}  "
-              f"train acc {point['train_accuracy']:.3f}  test acc {point['test_accuracy']:.3f}", flush=True)
+              f"train acc {point['train_accuracy']:.3f}{val}  test acc {point['test_accuracy']:.3f}", flush=True)
 
     report = train(prep, args.rule, args.epochs, args.samples_per_epoch, args.lr, args.sigma, args.alpha, args.seed,
                    args.chip_every, args.frac_bits, progress=None if args.json else show,
                    perturbations=args.perturbations, batch=args.batch, optimizer=args.optimizer,
-                   gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout)
+                   gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout,
+                   decay_shift=args.weight_decay_shift, decay_every=args.weight_decay_every,
+                   halve_at=_halve_at(args.lr_halve_at), validation=args.validation,
+                   input_shift=args.input_lr_shift, decay_coupled=args.weight_decay_coupled)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -37,7 +37,13 @@ fixed-point Adam (rules.adam_step) with m and v per weight in SRAM. B = P = 1 wi
 `local_readout`: the readout is not perturbed and learns by the delta rule from the output core's error,
 dV = -eta (o - y) h_T^T (danp: h~ = D h), once per sample; the reward, N and ||delta a||^2 cover the hidden layers
 only. `gate`: a relu layer's e_t is zeroed on the node-steps whose clean pre-activation is outside (0, 1) (the
-reward is unchanged). `lr_decay`: eta * lr_decay^epoch.
+reward is unchanged). `lr_decay`: eta * lr_decay^epoch; `halve_at`: eta halved once at each of these sample counts
+(a shift of the reward's scale). Weight decay (`decay_shift` K, `decay_every` N): at every N-th weight write each
+core also takes round(master / 2^K) off every master weight it holds, in the write's read-modify-write (one
+shift-and-subtract per weight, counted; BPTT: w -= w / 2^K every N samples); `decay_coupled`: a write counts as
+rate / lr writes towards N, so that the decay falls with the rate. `input_shift` S: the hidden layers'
+input (not recurrent) weights learn from g >> S. `validation` N: the last N training samples are held out of
+training and tested after every epoch (hyper-parameters are chosen on them, never on the test set).
 """
 
 from coresim.learn.train import RULES, train

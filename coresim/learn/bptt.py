@@ -82,6 +82,12 @@ class Bptt:
                 np.clip(w - lr * g, -(self.tn.wmax + 1) * lsb, self.tn.wmax * lsb, out=w)
         return step_loss, out
 
+    def decay(self, shift: int) -> None:
+        """Weight decay as the chip's: every weight w -= w / 2^shift (in float)."""
+        for ws in self.w:
+            for w in ws:
+                w -= w / (1 << shift)
+
     def to_chip(self) -> None:
         """Quantise the float weights into the trained net's masters and chip weights."""
         for tl, ws in zip(self.tn.layers, self.w, strict=True):

@@ -218,6 +218,23 @@ def update_cost(tn: TrainedNet, hp: Hyper) -> tuple[Cost, int]:
     return per_sample, written / hp.batch if hp.batch > 1 else written
 
 
+def decay_cost(tn: TrainedNet, hp: Hyper) -> Cost:
+    """Weight decay per sample: at every decay_every-th weight write each core takes master >> decay_shift off each
+    of its master weights, one shift-and-subtract on the neuron unit (`lanes` per cycle) inside the write's
+    read-modify-write of the master (no SRAM traffic of its own); a write comes every `batch` samples (coupled
+    decay: fewer decays as the rate falls; counted as every decay_every-th write, an upper bound)."""
+    if not hp.decay_shift:
+        return Cost()
+    chip = tn.chip
+    lanes, uc = chip.core.neuron.lanes, chip.core.neuron.update_cycles
+    weights: dict[int, int] = {}
+    for tl in tn.layers:
+        for task in tl.tasks:
+            weights[task.core] = weights.get(task.core, 0) + task.n_out * sum(p.k for p in tl.projections)
+    per_core = {c: Cost(cdiv(w, lanes) * uc, w * chip.energy.mac_pj) for c, w in weights.items()}
+    return Cost(**_phase(chip, per_core, barrier=False).scaled(1.0 / (hp.batch * hp.decay_every)))
+
+
 def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[str, int]]:
     """SRAM bytes per core: the forward pass's peak (weights, parameters, state, buffers) plus what the rule keeps.
     np / anp: the weights' extra fraction bits, traces x_t and xi_t or a_t of the steps that matter (anp, danp with

@@ -26,6 +26,11 @@ class Hyper:
     gate: bool = False     # eligibility only on node-steps where the clean pass is in the relu's linear range
     lr_decay: float = 1.0  # the learning rate is lr * lr_decay^epoch
     local_readout: bool = False  # the readout learns from its own error (delta rule), only hidden layers perturbed
+    decay_shift: int = 0   # weight decay: master -= round(master / 2^decay_shift) at a weight write (0: off) ...
+    decay_every: int = 1   # ... every decay_every-th weight write (decay_coupled: each write counts rate / lr)
+    halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
+    input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
+    decay_coupled: bool = False
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:
@@ -113,17 +118,18 @@ def layer_inputs(tl: TrainedLayer, tr: Traces) -> list[np.ndarray]:
     return out
 
 
-def accumulate(tl: TrainedLayer, xs: list[np.ndarray], e: np.ndarray, g: int) -> int:
+def accumulate(tl: TrainedLayer, xs: list[np.ndarray], e: np.ndarray, g: int, input_shift: int = 0) -> int:
     """Each core (task) holding a slice of `tl` adds round(g E / 2^G) to its rows of every projection's update
-    accumulator, E = sum_t e_t x_t^T. Returns how many task updates had their reward saturated to keep products
-    in int64."""
+    accumulator, E = sum_t e_t x_t^T; the input (not recurrent) projection with g >> input_shift (rounded: a smaller
+    step for the input weights). Returns how many task updates had their reward saturated to keep products in
+    int64."""
     saturated = 0
     for p, x in zip(tl.projections, xs, strict=True):
         for task in tl.tasks:
             rows = slice(*task.ch)
             big = e[:, rows].T @ x
             emax = int(np.abs(big).max())
-            gg = g
+            gg = g if p.recurrent else rshift_round(g, input_shift)
             if emax and abs(g) * emax >= LIMIT:
                 gg = int(math.copysign(LIMIT // emax, g))
                 saturated += 1
@@ -140,10 +146,11 @@ def accumulate_decor(tl: TrainedLayer, xs: list[np.ndarray]) -> None:
             p.corr += corr
 
 
-def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper) -> int:
+def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper, decay: bool = False) -> int:
     """End of a batch: every core applies its accumulated update to its master weights (sgd: master -= acc; adam:
-    the fixed-point rule of `adam_step`) and (DANP) D -= alpha / T' corr D; the accumulators are cleared. Returns
-    how many accumulated gradients adam saturated."""
+    the fixed-point rule of `adam_step`), with `decay` also master -= round(master / 2^decay_shift) (weight decay,
+    in the same read-modify-write), and (DANP) D -= alpha / T' corr D; the accumulators are cleared. Returns how
+    many accumulated gradients adam saturated."""
     lo, hi = (-tn.wmax - 1) << tn.frac, tn.wmax << tn.frac
     saturated = 0
     for p in tl.projections:
@@ -152,7 +159,10 @@ def apply(tn: TrainedNet, tl: TrainedLayer, hp: Hyper) -> int:
             saturated += saturated_p
         else:
             step = p.acc
-        p.master[...] = np.clip(p.master - step, lo, hi)
+        new = p.master - step
+        if decay:
+            new -= rshift_round(new, hp.decay_shift)
+        p.master[...] = np.clip(new, lo, hi)
         p.acc[...] = 0
         if p.decor is not None:
             p.decor -= fx_mul(p.corr @ p.decor, hp.alpha / (tl.steps.size * FULL_SCALE ** 2))

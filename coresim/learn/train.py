@@ -15,7 +15,7 @@ from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SpecError
 from coresim.functional.executor import run_functional
 from coresim.learn.bptt import Bptt
-from coresim.learn.costs import Cost, engine_cost, memory, reward_cost, trace_store_cost, update_cost
+from coresim.learn.costs import Cost, decay_cost, engine_cost, memory, reward_cost, trace_store_cost, update_cost
 from coresim.learn.network import TrainedNet, traces
 from coresim.learn.rules import (
     Hyper,
@@ -52,18 +52,31 @@ def training_set(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
 def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None = None, lr: float | None = None,
           sigma: float = 0.02, alpha: float = 0.001, seed: int = 0, chip_every: int = 100, frac: int = 8,
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
-          optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False) -> dict:
+          optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False,
+          decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0,
+          input_shift: int = 0, decay_coupled: bool = False) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
     samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
-    eligibility only where the clean pass is in the relu's linear range; the rate is lr * lr_decay^epoch;
-    `local_readout`: the readout learns from its own error by the delta rule, only the hidden layers are perturbed."""
+    eligibility only where the clean pass is in the relu's linear range; the rate is lr * lr_decay^epoch, halved
+    once at each sample count of `halve_at`; `local_readout`: the readout learns from its own error by the delta
+    rule, only the hidden layers are perturbed; `decay_shift` > 0: every `decay_every`-th weight write also takes
+    master / 2^decay_shift off each master weight; `validation`: the last N training samples are held out of
+    training and tested after every epoch (for choosing hyper-parameters without the test set); `input_shift`: the
+    perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it);
+    `decay_coupled`: a write counts as rate / lr writes towards decay_every (the decay falls with the rate)."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
-    hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout)
+    hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout, decay_shift,
+               decay_every, tuple(halve_at), input_shift, decay_coupled)
     x_train, y_train = training_set(prep)
+    if not 0 <= validation < x_train.shape[0]:
+        raise SpecError(net.source, "validation", f"must be in 0..{x_train.shape[0] - 1} (the training samples)")
+    held = len(x_train) - validation
+    x_val, y_val = x_train[held:], y_train[held:]
+    x_train, y_train = x_train[:held], y_train[:held]
     n = x_train.shape[0] if samples_per_epoch is None else min(samples_per_epoch, x_train.shape[0])
     order_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     bptt = Bptt(tn, rule == "bptt-int") if rule.startswith("bptt") else None
@@ -78,13 +91,15 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     curve = []
     for epoch in range(epochs):
         total_loss, correct = 0.0, 0
-        rate = lr * lr_decay ** epoch  # lr_decay = 1: exactly lr
-        run.hp = replace(hp, lr=rate)
-        for i in order_rng.permutation(n):
+        for j, i in enumerate(order_rng.permutation(n)):
+            rate = _rate(hp, epoch, epoch * n + j)
             x, label = x_train[i], int(y_train[i])
             if bptt is not None:
                 step_loss, out = bptt.step(x, label, rate)
+                if run.clock.tick(rate):
+                    bptt.decay(decay_shift)
             else:
+                run.hp = replace(hp, lr=rate)
                 step_loss, out = run.sample(x, label)
             total_loss += step_loss
             correct += int(np.argmax(out) == label)
@@ -92,15 +107,19 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
             bptt.to_chip()
         else:
             run.flush()
-        test = run_functional(net, prep.inputs)
         point = {"epoch": epoch + 1, "samples": (epoch + 1) * n, "lr": rate, "train_loss": total_loss / n,
-                 "train_accuracy": correct / n,
-                 "test_accuracy": float(np.mean(test.predictions == prep.labels))}
+                 "train_accuracy": correct / n, "test_accuracy": _accuracy(net, prep.inputs, prep.labels)}
+        if validation:
+            point["validation_accuracy"] = _accuracy(net, x_val, y_val)
         curve.append(point)
         if progress is not None:
             progress(point)
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
-              "lr_decay": lr_decay, "seed": seed, "frac_bits": frac, "test_accuracy": curve[-1]["test_accuracy"],
+              "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
+              "decay_every": decay_every, "decay_coupled": decay_coupled, "input_shift": input_shift,
+              "validation_samples": validation, "seed": seed,
+              "frac_bits": frac,
+              "test_accuracy": curve[-1]["test_accuracy"],
               "test_samples": int(prep.inputs.shape[0]), "train_curve": curve,
               "onchip_bytes_peak": peak, "onchip_bytes_total": sum(sum(m.values()) for m in mem.values()),
               "onchip_bytes_by_core": {str(c): m for c, m in sorted(mem.items())},
@@ -129,6 +148,7 @@ class _Run:
         # adam: the gradient's unit, the mean step of plain SGD at the rule's default rate over the batch
         self.unit = DEFAULT_LR[hp.rule] / hp.batch if hp.optimizer == "adam" else None
         self.forward, self.measured, self.saturated, self.count, self.pending, self.batches = Cost(), 0, 0, 0, 0, 0
+        self.clock = _DecayClock(hp)
 
     def _passes(self, x: np.ndarray) -> tuple[np.ndarray, list[dict], dict, dict]:
         tn, prep, p = self.tn, self.prep, self.hp.perturbations
@@ -159,7 +179,8 @@ class _Run:
             if hp.gate:
                 e = gated(tn, tr, e)
             for tl in perturbed(tn, hp):
-                self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g)
+                shift = 0 if tl is tn.output else hp.input_shift
+                self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g, shift)
         if hp.local_readout:
             err, g = readout_error(tn, hp, tr.out[0], label, self.unit)
             self.saturated += accumulate(tn.output, xs[tn.output.name], err, g)
@@ -173,11 +194,39 @@ class _Run:
     def flush(self) -> None:
         """Write the weights from what the accumulators hold (at the end of a batch, and of an epoch)."""
         if self.pending:
+            decay = self.clock.tick(self.hp.lr)
             for tl in self.tn.layers:
-                self.saturated += apply(self.tn, tl, self.hp)
+                self.saturated += apply(self.tn, tl, self.hp, decay)
             self.tn.sync_chip()
             self.pending = 0
             self.batches += 1
+
+
+class _DecayClock:
+    """When a weight write also decays: every decay_every-th write, or (coupled) when the writes' rates summed in
+    units of the initial lr reach decay_every (a counter in the chip's controller)."""
+
+    def __init__(self, hp: Hyper):
+        self.hp, self.credit = hp, 0.0
+
+    def tick(self, rate: float) -> bool:
+        if not self.hp.decay_shift:
+            return False
+        self.credit += rate / self.hp.lr if self.hp.decay_coupled else 1.0
+        if self.credit < self.hp.decay_every:
+            return False
+        self.credit -= self.hp.decay_every
+        return True
+
+
+def _rate(hp: Hyper, epoch: int, seen: int) -> float:
+    """The learning rate of the sample after `seen` samples: lr lr_decay^epoch, halved once at each count of
+    halve_at reached (a shift of the broadcast reward's scale: no chip cost)."""
+    return hp.lr * hp.lr_decay ** epoch / (1 << sum(seen >= s for s in hp.halve_at))  # none: lr lr_decay^epoch
+
+
+def _accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(run_functional(net, x).predictions == y))
 
 
 def _float_accuracy(bptt: Bptt, prep: Prepared) -> float:
@@ -194,6 +243,7 @@ def _chip_report(tn: TrainedNet, hp: Hyper, forward: Cost, measured: int, batche
         fwd[k] += v
     rew, hops = reward_cost(tn, hp.rule, hp.local_readout)
     upd, written = update_cost(tn, hp)
+    upd = upd + decay_cost(tn, hp)
     p = hp.perturbations
     parts = {"forward": fwd, "reward": {**rew.scaled(p), "flit_hops": hops * p}, "weight_update": upd.scaled(1.0)}
     per_batch = written * hp.batch  # = per weight update
