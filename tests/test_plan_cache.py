@@ -1,16 +1,13 @@
 """Partition planning keeps the density mapper's split costs between its trials (issue 17, row 3): the same
 partitions and placements as mapping every trial afresh; costs are kept per layer object, so layers of one name
 but other shapes (the pieces of a layer cut across partitions) get their own. The dense engine's residual adds
-sum the values received; compare workers share the cores' BLAS threads."""
+sum the values received."""
 
 from __future__ import annotations
-
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
 
-from coresim.commands import compare as compare_cmd
 from coresim.engine import dense_data, partition
 from coresim.functional.executor import run_functional, stateless_forward
 from coresim.mapping import density, map_workload
@@ -102,17 +99,3 @@ def test_add_received_equals_the_reference_add():
     got = dense_data.add_received(la, received)
     assert got.dtype == np.int64 and np.array_equal(got, stateless_forward(la, [x[None] for x in xs])[0][own])
     assert all(r.dtype == np.int32 for r in received.values())  # the received values are left as they were
-
-
-def _blas_threads_in_worker() -> list[int]:
-    from threadpoolctl import threadpool_info
-
-    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-
-def test_compare_workers_share_the_cores_blas_threads():
-    assert [compare_cmd.blas_threads(w, 2) for w in (1, 2, 3)] == [2, 1, 1]
-    assert compare_cmd.blas_threads(2, 8) == 4
-    with ProcessPoolExecutor(1, initializer=compare_cmd._worker_init, initargs=(1,)) as pool:
-        threads = pool.submit(_blas_threads_in_worker).result()
-    assert threads and set(threads) == {1}

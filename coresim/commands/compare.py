@@ -98,26 +98,6 @@ def _in_worker(chip, workload, variant: tuple[str, str, str], how: dict) -> dict
         return exc.file, exc.field, exc.reason
 
 
-def blas_threads(workers: int, cores: int | None = None) -> int:
-    """BLAS threads for each of `workers` processes sharing the machine's `cores`: their share, at least one."""
-    import os
-
-    return max(1, (cores or os.cpu_count() or 1) // workers)
-
-
-def _worker_init(threads: int) -> None:
-    """A compare worker: the sweep workers' signal handling, and BLAS limited to the worker's share of the cores.
-    Unlimited, every worker's BLAS starts a thread per core for the dense engine's small products, and the waiting
-    threads of one worker spin on the cores the others need (results are the same either way: the products are
-    exact in any order of summation, coresim.engine.dense_plan)."""
-    from threadpoolctl import threadpool_limits
-
-    from coresim.sweep import worker_init
-
-    worker_init()
-    threadpool_limits(threads, user_api="blas")
-
-
 def _parallel(chip, workload, variants: list[tuple[str, str, str]], how: dict, bar, jobs: int) -> list[dict]:
     """Every variant in a pool of worker processes; the bar counts the variants finished. Stopping (Ctrl-C,
     SIGTERM, SIGHUP, any error) terminates the workers before this returns."""
@@ -125,12 +105,10 @@ def _parallel(chip, workload, variants: list[tuple[str, str, str]], how: dict, b
     from concurrent.futures.process import BrokenProcessPool
 
     from coresim.errors import SimulationError
-    from coresim.sweep import terminate_pool
+    from coresim.sweep import terminate_pool, worker_init
 
-    workers = min(jobs, len(variants))
     # a worker ends after its variant, so the memory it held is returned at once, not kept while others run
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(blas_threads(workers),),
-                               max_tasks_per_child=1)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(variants)), initializer=worker_init, max_tasks_per_child=1)
     finished = False
     try:
         futures = {pool.submit(_in_worker, chip, workload, v, how): i for i, v in enumerate(variants)}
