@@ -25,7 +25,7 @@ SUBSTITUTE = {"CHIP": "chipspecs/default.yaml", "WORKLOAD": "workloads/default.y
 
 LONG = {
     "coresim compare chipspecs/tianjicx.yaml workloads/resnet50.yaml --mapping layerwise density":
-        "ResNet-50 on the 160-core TianjicX, mapped and simulated twice: ~470 s of CPU, 2.1 GiB (see the README)",
+        "ResNet-50 on the 160-core TianjicX, mapped and simulated twice: ~200 s of CPU, 1.5 GiB (see the README)",
     "coresim train chipspecs/default.yaml workloads/digits_seq_rnn.yaml --rule danp --epochs 40 --json":
         "40 epochs of on-chip learning: 1.5 min of CPU, as long as the rest together (benchmarks/bench_train.py)",
 }
