@@ -301,6 +301,13 @@ def worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    # a worker's bars are its own: a thread lock, not tqdm's default multiprocessing lock, a named semaphore that a
+    # worker ended by SIGTERM would leave to the resource tracker (which then warns after the parent's last line)
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):

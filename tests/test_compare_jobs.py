@@ -74,3 +74,33 @@ def test_stopped_compare_stops_its_workers(tmp_path, signum):
     text = err_path.read_text()
     assert proc.returncode == 128 + signum and "Traceback" not in text, text
     assert text.strip().splitlines()[-1] in ("coresim: interrupted", f"coresim: stopped by {signum.name}")
+
+
+# counts the multiprocessing semaphores a tqdm bar makes in a fresh process, with or without a worker's set-up
+_BAR_SEMAPHORES = """
+import os, sys
+import multiprocessing.synchronize as s
+made = []
+_init = s.SemLock.__init__
+def counting(self, *a, **k):
+    made.append(1)
+    _init(self, *a, **k)
+s.SemLock.__init__ = counting
+if sys.argv[1] == "worker":
+    from coresim.sweep import worker_init
+    worker_init()
+from tqdm import tqdm
+with open(os.devnull, "w") as sink:
+    list(tqdm(range(3), file=sink))
+print(len(made))
+"""
+
+
+@pytest.mark.parametrize("setup", ["worker", "plain"])
+def test_worker_bars_make_no_semaphore(setup):
+    """A pool worker's progress bars take a thread lock: tqdm's default lock is a named semaphore, which a worker
+    ended by SIGTERM would leave behind (the resource tracker then warns after the command's last line)."""
+    out = subprocess.run([sys.executable, "-c", _BAR_SEMAPHORES, setup], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    made = int(out.stdout.strip())
+    assert made == 0 if setup == "worker" else made > 0
