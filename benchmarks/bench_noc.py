@@ -109,21 +109,30 @@ class Worker:
 
     def __init__(self, root: Path):
         env = dict(os.environ, PYTHONPATH=str(root))
+        self.root = root
+        self.err = tempfile.TemporaryFile(mode="w+")  # the worker's stderr, for the one line if it fails
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
 
     def run(self, k: int, vcs: int, buf: int, rate: float, sample_period: int) -> dict:
-        self.proc.stdin.write(json.dumps([k, vcs, buf, rate, sample_period]) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SystemExit(f"coresim worker exited {self.proc.wait()}")
+        try:
+            self.proc.stdin.write(json.dumps([k, vcs, buf, rate, sample_period]) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:  # e.g. a --baseline checkout too old for this benchmark: one line, exit 2
+            code = self.proc.wait()
+            self.err.seek(0)
+            last = ([ln for ln in self.err.read().splitlines() if ln.strip()] or ["no message"])[-1].strip()
+            _usage_error(f"coresim worker from {self.root} exited {code}: {last}")
         return json.loads(line)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.err.close()
 
 
 def _median_spread(values: list[float], fmt: str) -> str:

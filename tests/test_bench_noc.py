@@ -70,3 +70,21 @@ def test_side_by_side_bad_rows_or_baseline_exit_2_with_one_line(capsys, tmp_path
         assert err.count("\n") == 1 and ("--rows" in err or "--baseline" in err)
     assert bench._rows(argparse.Namespace(quick=False, rows="2,0", baseline=None, repeat=1)) == \
         [bench.SIDE_BY_SIDE[2], bench.SIDE_BY_SIDE[0]]
+
+
+def test_side_by_side_worker_that_cannot_run_exits_2_with_one_line(capsys, tmp_path):
+    """A --baseline checkout whose coresim cannot run the benchmark's worker (too old, broken): one line, exit 2."""
+    import pytest
+
+    (tmp_path / "coresim").mkdir()
+    (tmp_path / "coresim" / "__init__.py").write_text("raise ImportError('too old for this benchmark')\n")
+    bench = _bench()
+    worker = bench.Worker(tmp_path)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            worker.run(3, 2, 4, 0.1, 300)
+    finally:
+        worker.close()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path) in err and "too old for this benchmark" in err
