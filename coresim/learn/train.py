@@ -99,7 +99,8 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
                 if run.clock.tick(rate):
                     bptt.decay(decay_shift)
             else:
-                run.hp = replace(hp, lr=rate)
+                if run.hp.lr != rate:  # a new rate: at an epoch's start or a halving, not every sample
+                    run.hp = replace(hp, lr=rate)
                 step_loss, out = run.sample(x, label)
             total_loss += step_loss
             correct += int(np.argmax(out) == label)
