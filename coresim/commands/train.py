@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-lr-shift", type=int, default=0, metavar="S",
                    help="the perturbed hidden layers' input (not recurrent) weights learn from the reward >> S, "
                         "a smaller step (each core shifts the broadcast reward; no other cost) (default: 0)")
+    p.add_argument("--readout-lr-shift", type=int, default=0, metavar="S",
+                   help="the readout's weights learn from their error (--local-readout) or the reward >> S, a "
+                        "smaller step than the hidden layers' (the output core shifts it; no other cost) (default: 0)")
     p.add_argument("--weight-decay-coupled", action="store_true",
                    help="with --weight-decay-shift: a weight write counts as rate / lr writes towards N, so that the "
                         "decay falls with the learning rate (a counter; cost counted as for every N-th write)")
@@ -91,6 +94,7 @@ def _check(args: argparse.Namespace) -> None:
               ("--weight-decay-shift", 0 <= args.weight_decay_shift <= 30, "must be in 0..30"),
               ("--weight-decay-every", args.weight_decay_every >= 1, "must be at least 1"),
               ("--input-lr-shift", 0 <= args.input_lr_shift <= 30, "must be in 0..30"),
+              ("--readout-lr-shift", 0 <= args.readout_lr_shift <= 30, "must be in 0..30"),
               ("--validation", args.validation >= 0, "must not be negative")]
     for flag, ok, reason in checks:
         if not ok:
@@ -124,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
                    gate=args.gate, lr_decay=args.lr_decay, local_readout=args.local_readout,
                    decay_shift=args.weight_decay_shift, decay_every=args.weight_decay_every,
                    halve_at=_halve_at(args.lr_halve_at), validation=args.validation,
-                   input_shift=args.input_lr_shift, decay_coupled=args.weight_decay_coupled)
+                   input_shift=args.input_lr_shift, decay_coupled=args.weight_decay_coupled,
+                   readout_shift=args.readout_lr_shift)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

@@ -42,8 +42,10 @@ reward is unchanged). `lr_decay`: eta * lr_decay^epoch; `halve_at`: eta halved o
 core also takes round(master / 2^K) off every master weight it holds, in the write's read-modify-write (one
 shift-and-subtract per weight, counted; BPTT: w -= w / 2^K every N samples); `decay_coupled`: a write counts as
 rate / lr writes towards N, so that the decay falls with the rate. `input_shift` S: the hidden layers'
-input (not recurrent) weights learn from g >> S. `validation` N: the last N training samples are held out of
-training and tested after every epoch (hyper-parameters are chosen on them, never on the test set).
+input (not recurrent) weights learn from g >> S; `readout_shift` R: the readout learns from its error's scale
+(local readout) or g shifted right by R (the output core shifts it: rate lr / 2^R for the readout, lr for the
+hidden layers). `validation` N: the last N training samples are held out of training and tested after every
+epoch (hyper-parameters are chosen on them, never on the test set).
 """
 
 from coresim.learn.train import RULES, train

@@ -31,6 +31,7 @@ class Hyper:
     halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
     input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
     decay_coupled: bool = False
+    readout_shift: int = 0  # the readout's weights learn from their error (or the reward) >> readout_shift
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:

@@ -54,7 +54,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
           optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False,
           decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0,
-          input_shift: int = 0, decay_coupled: bool = False) -> dict:
+          input_shift: int = 0, decay_coupled: bool = False, readout_shift: int = 0) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
     samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
@@ -64,13 +64,15 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     master / 2^decay_shift off each master weight; `validation`: the last N training samples are held out of
     training and tested after every epoch (for choosing hyper-parameters without the test set); `input_shift`: the
     perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it);
-    `decay_coupled`: a write counts as rate / lr writes towards decay_every (the decay falls with the rate)."""
+    `decay_coupled`: a write counts as rate / lr writes towards decay_every (the decay falls with the rate);
+    `readout_shift`: the readout learns from its error (local readout) or the reward >> readout_shift (the output
+    core shifts it: a smaller step for the readout than for the hidden layers)."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
     hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout, decay_shift,
-               decay_every, tuple(halve_at), input_shift, decay_coupled)
+               decay_every, tuple(halve_at), input_shift, decay_coupled, readout_shift)
     x_train, y_train = training_set(prep)
     if not 0 <= validation < x_train.shape[0]:
         raise SpecError(net.source, "validation", f"must be in 0..{x_train.shape[0] - 1} (the training samples)")
@@ -118,6 +120,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
               "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
               "decay_every": decay_every, "decay_coupled": decay_coupled, "input_shift": input_shift,
+              "readout_shift": readout_shift,
               "validation_samples": validation, "seed": seed,
               "frac_bits": frac,
               "test_accuracy": curve[-1]["test_accuracy"],
@@ -180,11 +183,11 @@ class _Run:
             if hp.gate:
                 e = gated(tn, tr, e)
             for tl in perturbed(tn, hp):
-                shift = 0 if tl is tn.output else hp.input_shift
+                shift = hp.readout_shift if tl is tn.output else hp.input_shift
                 self.saturated += accumulate(tl, xs[tl.name], e[tl.name], g, shift)
         if hp.local_readout:
             err, g = readout_error(tn, hp, tr.out[0], label, self.unit)
-            self.saturated += accumulate(tn.output, xs[tn.output.name], err, g)
+            self.saturated += accumulate(tn.output, xs[tn.output.name], err, g, hp.readout_shift)
         for tl in tn.layers:
             accumulate_decor(tl, xs[tl.name])
         self.pending += 1
