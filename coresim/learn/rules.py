@@ -31,6 +31,7 @@ class Hyper:
     halve_at: tuple[int, ...] = ()  # the learning rate halves once at each of these sample counts
     input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
     decay_coupled: bool = False
+    average_shift: int = 0  # weight averaging: avg += round((w - avg) / 2^average_shift) at every weight write (0: off)
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:
