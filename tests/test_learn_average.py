@@ -46,15 +46,16 @@ def test_average_moves_by_the_shift_towards_the_written_weights():
     tn.average(3)  # the first call starts the averages at the weights
     p = tn.layers[0].projections[1]
     start = p.avg.copy()
-    assert np.array_equal(start, p.master)  # D = I: the chip weight before rounding is the master
+    assert np.array_equal(start, p.master << 3)  # D = I: the chip weight before rounding is the master
     rng = np.random.default_rng(1)
     p.decor += rng.integers(-300, 300, p.decor.shape)
     p.master += rng.integers(-5000, 5000, p.master.shape)
     w = rshift_round(p.master @ p.decor, D_FRAC_BITS)
     tn.average(3)
-    assert np.array_equal(p.avg, start + rshift_round(w - start, 3))
+    assert np.array_equal(p.avg, start + w - rshift_round(start, 3))  # avg += (w - avg) / 8, 3 more fraction bits
+    assert np.abs(p.avg / 8 - (start / 8 + (w - start / 8) / 8)).max() <= 0.5
     chip = tn.averaged()[1]
-    assert np.array_equal(chip, np.clip(rshift_round(p.avg, 8), -tn.wmax - 1, tn.wmax))
+    assert np.array_equal(chip, np.clip(rshift_round(p.avg, 8 + 3), -tn.wmax - 1, tn.wmax))
 
 
 def test_trained_chip_weights_are_the_exact_running_average():
@@ -66,12 +67,12 @@ def test_trained_chip_weights_are_the_exact_running_average():
     r = train(prep, "np", 1, samples_per_epoch=7, lr=1e-15, decay_shift=4, average_shift=2, chip_every=1000)
     assert r["weight_updates"] == 7 and r["average_shift"] == 2
     for (name, attr), m in initial.items():
-        avg = m.copy()
+        avg = m << 2
         for _ in range(7):
             m = m - rshift_round(m, 4)
-            avg = avg + rshift_round(m - avg, 2)
+            avg = avg + m - rshift_round(avg, 2)
         chip = getattr(prep.net.by_name[name], attr)
-        assert np.array_equal(chip, np.clip(rshift_round(avg, 8), -tn.wmax - 1, tn.wmax))
+        assert np.array_equal(chip, np.clip(rshift_round(avg, 8 + 2), -tn.wmax - 1, tn.wmax))
         assert not np.array_equal(chip, np.clip(rshift_round(m, 8), -tn.wmax - 1, tn.wmax))  # not the live weights
     acc = float(np.mean(run_functional(prep.net, prep.inputs).predictions == prep.labels))
     assert r["test_accuracy"] == acc == r["train_curve"][-1]["test_accuracy"]
@@ -85,7 +86,7 @@ def test_averaging_costs_its_memory_traffic_and_two_operations_per_weight():
     prep = prepare(CHIP, WORKLOAD, samples=5)
     chip = prep.chip
     weights = {0: 32 * 40, 1: 10 * 32}  # per core on the default layerwise mapping (h: 8 + 32 inputs, out: 32)
-    bits = chip.core.mac.weight_bits + 8
+    bits = chip.core.mac.acc_bits
     nbytes = {c: -(-w * bits // 8) for c, w in weights.items()}
     assert a["sram_read_bytes"] - b["sram_read_bytes"] == pytest.approx(sum(nbytes.values()) / 2)  # a write / 2
     assert a["sram_write_bytes"] - b["sram_write_bytes"] == pytest.approx(sum(nbytes.values()) / 2)
@@ -116,7 +117,8 @@ def test_bptt_averages_its_float_weights():
     assert r["average_shift"] == 3 and "test_accuracy_live" in r
 
 
-def test_bad_average_argument(capsys):
-    assert main(["train", CHIP, WORKLOAD, "--rule", "danp", "--weight-average", "-1"]) == 2
+@pytest.mark.parametrize("value", ["-1", "16"])  # 16: 8-bit weights, 8 fraction bits, 16 more: over 32 bits
+def test_bad_average_argument(capsys, value):
+    assert main(["train", CHIP, WORKLOAD, "--rule", "danp", "--weight-average", value]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--weight-average" in err

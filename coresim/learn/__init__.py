@@ -44,10 +44,11 @@ shift-and-subtract per weight, counted; BPTT: w -= w / 2^K every N samples); `de
 rate / lr writes towards N, so that the decay falls with the rate. `input_shift` S: the hidden layers'
 input (not recurrent) weights learn from g >> S. `validation` N: the last N training samples are held out of
 training and tested after every epoch (hyper-parameters are chosen on them, never on the test set). Weight
-averaging (`average_shift` K): each core keeps avg (master units, started at the initial weights) and at every
-weight write moves it by round((w - avg) / 2^K) towards the chip weight just computed before its rounding (master;
-danp: master x D); accuracies are those of round(avg) (clipped), which the chip holds at the end (BPTT: the same
-average of its float weights after every sample).
+averaging (`average_shift` K): each core keeps A = avg 2^K (master units with K more fraction bits, an acc_bits
+word per weight, started at the initial weights) and at every weight write adds w - round(A / 2^K), w the chip
+weight just computed before its rounding (master; danp: master x D): avg += (w - avg) / 2^K; accuracies are those
+of round(avg) (clipped), which the chip holds at the end (BPTT: the same average of its float weights after every
+sample).
 """
 
 from coresim.learn.train import RULES, train

@@ -92,6 +92,7 @@ class Bptt:
     def average(self, shift: int) -> None:
         """Weight averaging as the chip's, in float: avg += (w - avg) / 2^shift after a step (the first call starts
         the averages at the weights)."""
+        self.tn.average_shift = shift
         if self.avg is None:
             self.avg = [[w.copy() for w in ws] for ws in self.w]
             return
@@ -106,6 +107,6 @@ class Bptt:
             scale = 1 << (tl.shift + self.tn.frac)
             for j, (p, w) in enumerate(zip(tl.projections, ws, strict=True)):
                 p.master[...] = np.rint(w * scale)
-                if self.avg is not None:
-                    p.avg = np.rint(self.avg[i][j] * scale).astype(np.int64)
+                if self.avg is not None:  # as the chip holds it (TrainedNet.average)
+                    p.avg = np.rint(self.avg[i][j] * (scale << self.tn.average_shift)).astype(np.int64)
         self.tn.sync_chip()

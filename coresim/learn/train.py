@@ -99,6 +99,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     if bptt is None and peak > cap:
         raise SpecError(net.source, f"core {peak_core}", f"{rule} needs {peak} B of SRAM there "
                                                          f"({mem[peak_core]}), {peak - cap} B over the {cap} B")
+    _check_average(chip, frac, average_shift)
     run = _Run(prep, tn, hp, noise_rng, chip_every)
     if average_shift:  # the averages start at the initial weights
         (tn if bptt is None else bptt).average(average_shift)
@@ -220,6 +221,15 @@ class _DecayClock:
             return False
         self.credit -= self.hp.decay_every
         return True
+
+
+def _check_average(chip, frac: int, shift: int) -> None:
+    """A running average with `shift` fraction bits below the master's must fit an acc_bits word, sign included."""
+    top = chip.core.mac.acc_bits - 1 - chip.core.mac.weight_bits - frac
+    if shift > top:
+        raise SpecError(None, "--weight-average", f"must be at most {top}: the average of a weight is held in an "
+                                                  f"acc_bits ({chip.core.mac.acc_bits}) word with K more fraction "
+                                                  f"bits than its master")
 
 
 def _epoch(run: _Run, bptt: Bptt | None, hp: Hyper, x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
