@@ -107,7 +107,8 @@ def parse_setting(text: str) -> tuple:
     """RULE:P:B:OPTIMIZER[:LR[:OPTIONS]], e.g. danp:4:1:sgd:0.012 or danp:8:1:sgd:0.048:local+gate+decay0.6
     (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N[c] = --weight-decay-shift K
     --weight-decay-every N [--weight-decay-coupled], halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS =
-    --input-lr-shift S; roshiftS = --readout-lr-shift S; sigmaF / alphaF = --sigma F / --alpha F; readoutonly: a
+    --input-lr-shift S; roshiftS = --readout-lr-shift S; sigmaF / alphaF = --sigma F / --alpha F; avgK =
+    --weight-average K; readoutonly: a
     baseline, only the readout learns, the hidden layers keep their initial weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
@@ -123,6 +124,8 @@ def parse_setting(text: str) -> tuple:
             extra["input_shift"] = int(o[7:])
         elif o.startswith("roshift"):
             extra["readout_shift"] = int(o[7:])
+        elif o.startswith("avg"):
+            extra["average_shift"] = int(o[3:])
         elif o.startswith("halve"):
             extra["halve_at"] = tuple(int(v) for v in o[5:].split("/"))
         elif o.startswith(("sigma", "alpha")):

@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay-coupled", action="store_true",
                    help="with --weight-decay-shift: a weight write counts as rate / lr writes towards N, so that the "
                         "decay falls with the learning rate (a counter; cost counted as for every N-th write)")
+    p.add_argument("--weight-average", type=int, default=0, metavar="K",
+                   help="weight averaging: each core keeps a running average of its weights, avg += (w - avg) >> K "
+                        "at every weight write (SRAM and cycles counted); accuracies are the averaged weights', "
+                        "which the chip holds at the end (default: 0, off)")
     p.add_argument("--validation", type=int, default=0, metavar="N",
                    help="hold the last N training samples out of training and report their accuracy after every "
                         "epoch, to choose hyper-parameters without the test set (default: 0)")
@@ -95,6 +99,7 @@ def _check(args: argparse.Namespace) -> None:
               ("--weight-decay-every", args.weight_decay_every >= 1, "must be at least 1"),
               ("--input-lr-shift", 0 <= args.input_lr_shift <= 30, "must be in 0..30"),
               ("--readout-lr-shift", 0 <= args.readout_lr_shift <= 30, "must be in 0..30"),
+              ("--weight-average", 0 <= args.weight_average <= 30, "must be in 0..30"),
               ("--validation", args.validation >= 0, "must not be negative")]
     for flag, ok, reason in checks:
         if not ok:
@@ -119,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
     def show(point: dict) -> None:
         val = f"  validation acc {point['validation_accuracy']:.3f}" if "validation_accuracy" in point else ""
+        live = f"  (live weights {point['test_accuracy_live']:.3f})" if "test_accuracy_live" in point else ""
         print(f"epoch {point['epoch']:3d}  samples {point['samples']:7d}  train loss {point['train_loss']:.4f}  "
-              f"train acc {point['train_accuracy']:.3f}{val}  test acc {point['test_accuracy']:.3f}", flush=True)
+              f"train acc {point['train_accuracy']:.3f}{val}  test acc {point['test_accuracy']:.3f}{live}", flush=True)
 
     report = train(prep, args.rule, args.epochs, args.samples_per_epoch, args.lr, args.sigma, args.alpha, args.seed,
                    args.chip_every, args.frac_bits, progress=None if args.json else show,
@@ -129,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
                    decay_shift=args.weight_decay_shift, decay_every=args.weight_decay_every,
                    halve_at=_halve_at(args.lr_halve_at), validation=args.validation,
                    input_shift=args.input_lr_shift, decay_coupled=args.weight_decay_coupled,
-                   readout_shift=args.readout_lr_shift)
+                   readout_shift=args.readout_lr_shift,
+                   average_shift=args.weight_average)
     if args.save_weights:
         path = Path(args.save_weights)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:

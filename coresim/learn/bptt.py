@@ -19,6 +19,7 @@ class Bptt:
         self.tn, self.integer = tn, integer
         self.w = [[p.master / float(1 << (tl.shift + tn.frac)) for p in tl.projections] for tl in tn.layers]
         self.relu = [tl.layer.spec.neuron.model == "relu" for tl in tn.layers]
+        self.avg: list[list[np.ndarray]] | None = None  # weight averaging: running averages of the float weights
 
     def forward(self, x: np.ndarray) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
         """x: (T, n_in) integer inputs -> per layer its inputs per projection (T, K) and pre-activations (T, n)."""
@@ -88,9 +89,24 @@ class Bptt:
             for w in ws:
                 w -= w / (1 << shift)
 
+    def average(self, shift: int) -> None:
+        """Weight averaging as the chip's, in float: avg += (w - avg) / 2^shift after a step (the first call starts
+        the averages at the weights)."""
+        self.tn.average_shift = shift
+        if self.avg is None:
+            self.avg = [[w.copy() for w in ws] for ws in self.w]
+            return
+        for avs, ws in zip(self.avg, self.w, strict=True):
+            for a, w in zip(avs, ws, strict=True):
+                a += (w - a) / (1 << shift)
+
     def to_chip(self) -> None:
-        """Quantise the float weights into the trained net's masters and chip weights."""
-        for tl, ws in zip(self.tn.layers, self.w, strict=True):
-            for p, w in zip(tl.projections, ws, strict=True):
-                p.master[...] = np.rint(w * (1 << (tl.shift + self.tn.frac)))
+        """Quantise the float weights into the trained net's masters and chip weights (and the averages, if any,
+        into its running averages)."""
+        for i, (tl, ws) in enumerate(zip(self.tn.layers, self.w, strict=True)):
+            scale = 1 << (tl.shift + self.tn.frac)
+            for j, (p, w) in enumerate(zip(tl.projections, ws, strict=True)):
+                p.master[...] = np.rint(w * scale)
+                if self.avg is not None:  # as the chip holds it (TrainedNet.average)
+                    p.avg = np.rint(self.avg[i][j] * (scale << self.tn.average_shift)).astype(np.int64)
         self.tn.sync_chip()

@@ -227,12 +227,37 @@ def decay_cost(tn: TrainedNet, hp: Hyper) -> Cost:
         return Cost()
     chip = tn.chip
     lanes, uc = chip.core.neuron.lanes, chip.core.neuron.update_cycles
+    per_core = {c: Cost(cdiv(w, lanes) * uc, w * chip.energy.mac_pj) for c, w in _weights_by_core(tn).items()}
+    return Cost(**_phase(chip, per_core, barrier=False).scaled(1.0 / (hp.batch * hp.decay_every)))
+
+
+def _weights_by_core(tn: TrainedNet) -> dict[int, int]:
+    """How many weights each core holds (of every trained layer's slices there)."""
     weights: dict[int, int] = {}
     for tl in tn.layers:
         for task in tl.tasks:
             weights[task.core] = weights.get(task.core, 0) + task.n_out * sum(p.k for p in tl.projections)
-    per_core = {c: Cost(cdiv(w, lanes) * uc, w * chip.energy.mac_pj) for c, w in weights.items()}
-    return Cost(**_phase(chip, per_core, barrier=False).scaled(1.0 / (hp.batch * hp.decay_every)))
+    return weights
+
+
+def average_cost(tn: TrainedNet, hp: Hyper) -> Cost:
+    """Weight averaging per sample: at every weight write each core reads the running average of each of its
+    weights (an acc_bits word, `memory`), moves it towards the weight just written (w is at hand in the write: the
+    master, danp master x D before its rounding: A += w - round(A / 2^K)) and writes it back: a subtract and an add
+    per weight on the neuron unit (`lanes` per cycle) while the port streams the averages; a write comes every
+    `batch` samples. The one write of the averaged weights into the chip weights at the end is not counted."""
+    if not hp.average_shift:
+        return Cost()
+    chip = tn.chip
+    lanes, uc = chip.core.neuron.lanes, chip.core.neuron.update_cycles
+    bits = chip.core.mac.acc_bits
+    per_core = {}
+    for c, w in _weights_by_core(tn).items():
+        nbytes = cdiv(w * bits, 8)
+        mem = _sram(chip, nbytes, nbytes)
+        per_core[c] = Cost(max(cdiv(w, lanes) * uc, mem.cycles + chip.core.sram.latency_cycles),
+                           2 * w * chip.energy.mac_pj + mem.energy_pj, nbytes, nbytes)
+    return Cost(**_phase(chip, per_core, barrier=False).scaled(1.0 / hp.batch))
 
 
 def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[str, int]]:
@@ -241,7 +266,8 @@ def memory(tn: TrainedNet, placement: Placement, hp: Hyper) -> dict[int, dict[st
     P > 1: a_clean kept beside a_pert - a_clean); danp: full master weights beside the chip's (master x D), traces,
     the D matrices; batch or P > 1: one acc_bits accumulator per weight (danp: and per D entry); adam: m and v per
     weight (acc_bits each); local readout: its traces once, accumulators only with B > 1; gate: one mask bit per relu
-    node-step; bptt (if it ran on the chip): fraction bits, the activations of every timestep, two delta vectors and
+    node-step; weight averaging: the average of every weight (acc_bits); bptt (if it ran on the
+    chip): fraction bits, the activations of every timestep, two delta vectors and
     one gradient accumulator per weight."""
     out = {c: {"forward": m.peak_bytes} for c, m in placement.memory.items()}
     for tl in tn.layers:
@@ -259,6 +285,8 @@ def _rule_bytes(tn: TrainedNet, tl, hp: Hyper, n: int) -> dict[str, int]:
     syn = n * sum(p.k for p in tl.projections)
     xb, eb = _trace_bits(tn, tl, n)
     add = {"master": cdiv(syn * (tn.frac + (tn.chip.core.mac.weight_bits if rule == "danp" else 0)), 8)}
+    if hp.average_shift:
+        add["average"] = cdiv(syn * tn.chip.core.mac.acc_bits, 8)
     if rule.startswith("bptt"):
         out_bits = tl.layer.spec.neuron.bits if tl.layer.spec.neuron.model == "relu" else 0
         add["activations"] = cdiv(steps * (xb + n * out_bits), 8)

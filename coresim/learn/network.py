@@ -50,6 +50,7 @@ class Projection:
     corr: np.ndarray | None = None   # DANP: D's accumulated correlations, K x K
     m: np.ndarray | None = None      # adam: first and second moments (see rules.adam_step), n_out x K
     v: np.ndarray | None = None
+    avg: np.ndarray | None = None    # weight averaging: the running average (TrainedNet.average), n_out x K
 
     def __post_init__(self):
         self.acc, self.m, self.v = (np.zeros_like(self.master) for _ in range(3))
@@ -122,6 +123,7 @@ class TrainedNet:
             self.layers.append(TrainedLayer(la, la.spec.neuron.shift, steps, projs, tasks))
         self.output = self.layers[-1]
         self.target = FULL_SCALE << self.output.shift  # integer readout value of 1.0
+        self.average_shift = 0  # weight averaging (set by `average`)
         self.sync_chip()
 
     def sync_chip(self) -> None:
@@ -134,6 +136,35 @@ class TrainedNet:
                 else:
                     w = rshift_round(p.master @ p.decor, self.frac + D_FRAC_BITS)
                 getattr(tl.layer, p.attr)[...] = np.clip(w, -self.wmax - 1, self.wmax)
+
+    def effective(self, p: Projection) -> np.ndarray:
+        """The chip weight before its rounding to the chip's width, in master units: master (danp: master x D)."""
+        return p.master if p.decor is None else rshift_round(p.master @ p.decor, D_FRAC_BITS)
+
+    def average(self, shift: int) -> None:
+        """Weight averaging at a weight write: each core's running average of its chip weights (before their
+        rounding, master units) moves by (w - avg) / 2^shift towards the weights just written. It is held with
+        `shift` more fraction bits (A = avg 2^shift, an acc_bits-wide word: A += w - round(A / 2^shift)), else
+        differences under 2^(shift - 1) master LSBs would never move it. The first call starts it at the weights."""
+        self.average_shift = shift
+        for tl in self.layers:
+            for p in tl.projections:
+                w = self.effective(p)
+                if p.avg is None:
+                    p.avg = w << shift
+                else:
+                    p.avg += w - rshift_round(p.avg, shift)
+
+    def averaged(self) -> list[np.ndarray] | None:
+        """Per projection (layer by layer) the chip weights the running averages round to; None before any."""
+        if any(p.avg is None for tl in self.layers for p in tl.projections):
+            return None
+        return [np.clip(rshift_round(p.avg, self.frac + self.average_shift), -self.wmax - 1, self.wmax)
+                for tl in self.layers for p in tl.projections]
+
+    def chip_weights(self) -> list[np.ndarray]:
+        """The chip's weight arrays, per projection layer by layer (written in place by `sync_chip`)."""
+        return [getattr(tl.layer, p.attr) for tl in self.layers for p in tl.projections]
 
     def state_arrays(self) -> list[np.ndarray]:
         """Everything learned: chip weights, master weights and (DANP) decorrelation matrices."""

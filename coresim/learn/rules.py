@@ -32,6 +32,7 @@ class Hyper:
     input_shift: int = 0   # the perturbed hidden layers' input (not recurrent) weights take the reward >> input_shift
     decay_coupled: bool = False
     readout_shift: int = 0  # the readout's weights learn from their error (or the reward) >> readout_shift
+    average_shift: int = 0  # weight averaging: avg += (w - avg) / 2^average_shift at every weight write (0: off)
 
 
 def perturbed(tn: TrainedNet, hp: Hyper) -> list[TrainedLayer]:

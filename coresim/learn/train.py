@@ -15,7 +15,16 @@ from coresim.engine.simulator import ChipSimulator
 from coresim.errors import SpecError
 from coresim.functional.executor import run_functional
 from coresim.learn.bptt import Bptt
-from coresim.learn.costs import Cost, decay_cost, engine_cost, memory, reward_cost, trace_store_cost, update_cost
+from coresim.learn.costs import (
+    Cost,
+    average_cost,
+    decay_cost,
+    engine_cost,
+    memory,
+    reward_cost,
+    trace_store_cost,
+    update_cost,
+)
 from coresim.learn.network import TrainedNet, traces
 from coresim.learn.rules import (
     Hyper,
@@ -54,7 +63,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
           progress: Callable[[dict], None] | None = None, perturbations: int = 1, batch: int = 1,
           optimizer: str = "sgd", gate: bool = False, lr_decay: float = 1.0, local_readout: bool = False,
           decay_shift: int = 0, decay_every: int = 1, halve_at: tuple[int, ...] = (), validation: int = 0,
-          input_shift: int = 0, decay_coupled: bool = False, readout_shift: int = 0) -> dict:
+          input_shift: int = 0, decay_coupled: bool = False, readout_shift: int = 0, average_shift: int = 0) -> dict:
     """Train every layer of the prepared workload with `rule`; returns the report (see coresim/learn/__init__.py).
     Weights do not depend on `chip_every` (>= 1). `perturbations` perturbed passes per sample are averaged, `batch`
     samples' updates accumulated before the weights are written, by `optimizer` (sgd or adam); `gate`: the
@@ -66,13 +75,16 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     perturbed hidden layers' input weights learn from the reward >> input_shift (their cores shift it);
     `decay_coupled`: a write counts as rate / lr writes towards decay_every (the decay falls with the rate);
     `readout_shift`: the readout learns from its error (local readout) or the reward >> readout_shift (the output
-    core shifts it: a smaller step for the readout than for the hidden layers)."""
+    core shifts it: a smaller step for the readout than for the hidden layers); `average_shift` K > 0: each core
+    keeps a running average of its weights, avg += (w - avg) / 2^K at every weight write; the accuracies reported
+    are the averaged weights' (the live weights' beside them, `..._live`), and the averaged weights are written to
+    the chip at the end."""
     t0 = time.perf_counter()
     lr = (DEFAULT_LR_ADAM if optimizer == "adam" else DEFAULT_LR)[rule] if lr is None else lr
     net, chip = prep.net, prep.chip
     tn = TrainedNet(chip, net, prep.placement, frac, rule == "danp", net.source)
     hp = Hyper(rule, lr, sigma, alpha, perturbations, batch, optimizer, gate, lr_decay, local_readout, decay_shift,
-               decay_every, tuple(halve_at), input_shift, decay_coupled, readout_shift)
+               decay_every, tuple(halve_at), input_shift, decay_coupled, readout_shift, average_shift)
     x_train, y_train = training_set(prep)
     if not 0 <= validation < x_train.shape[0]:
         raise SpecError(net.source, "validation", f"must be in 0..{x_train.shape[0] - 1} (the training samples)")
@@ -89,41 +101,30 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
     if bptt is None and peak > cap:
         raise SpecError(net.source, f"core {peak_core}", f"{rule} needs {peak} B of SRAM there "
                                                          f"({mem[peak_core]}), {peak - cap} B over the {cap} B")
+    _check_average(chip, frac, average_shift)
     run = _Run(prep, tn, hp, noise_rng, chip_every)
+    if average_shift:  # the averages start at the initial weights
+        (tn if bptt is None else bptt).average(average_shift)
     curve = []
     for epoch in range(epochs):
-        total_loss, correct = 0.0, 0
-        for j, i in enumerate(order_rng.permutation(n)):
-            rate = _rate(hp, epoch, epoch * n + j)
-            x, label = x_train[i], int(y_train[i])
-            if bptt is not None:
-                step_loss, out = bptt.step(x, label, rate)
-                if run.clock.tick(rate):
-                    bptt.decay(decay_shift)
-            else:
-                if run.hp.lr != rate:  # a new rate: at an epoch's start or a halving, not every sample
-                    run.hp = replace(hp, lr=rate)
-                step_loss, out = run.sample(x, label)
-            total_loss += step_loss
-            correct += int(np.argmax(out) == label)
-        if bptt is not None:
-            bptt.to_chip()
-        else:
-            run.flush()
+        total_loss, correct, rate = _epoch(run, bptt, hp, x_train, y_train, order_rng.permutation(n), epoch)
         point = {"epoch": epoch + 1, "samples": (epoch + 1) * n, "lr": rate, "train_loss": total_loss / n,
-                 "train_accuracy": correct / n, "test_accuracy": _accuracy(net, prep.inputs, prep.labels)}
-        if validation:
-            point["validation_accuracy"] = _accuracy(net, x_val, y_val)
+                 "train_accuracy": correct / n, **_evaluate(tn, hp, prep, x_val, y_val)}
         curve.append(point)
         if progress is not None:
             progress(point)
+    if average_shift:  # deployed: the averaged weights
+        for w, a in zip(tn.chip_weights(), tn.averaged(), strict=True):
+            w[...] = a
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
               "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
               "decay_every": decay_every, "decay_coupled": decay_coupled, "input_shift": input_shift,
               "readout_shift": readout_shift,
+              "average_shift": average_shift,
               "validation_samples": validation, "seed": seed,
               "frac_bits": frac,
               "test_accuracy": curve[-1]["test_accuracy"],
+              **({"test_accuracy_live": curve[-1]["test_accuracy_live"]} if average_shift else {}),
               "test_samples": int(prep.inputs.shape[0]), "train_curve": curve,
               "onchip_bytes_peak": peak, "onchip_bytes_total": sum(sum(m.values()) for m in mem.values()),
               "onchip_bytes_by_core": {str(c): m for c, m in sorted(mem.items())},
@@ -202,6 +203,8 @@ class _Run:
             for tl in self.tn.layers:
                 self.saturated += apply(self.tn, tl, self.hp, decay)
             self.tn.sync_chip()
+            if self.hp.average_shift:
+                self.tn.average(self.hp.average_shift)
             self.pending = 0
             self.batches += 1
 
@@ -221,6 +224,65 @@ class _DecayClock:
             return False
         self.credit -= self.hp.decay_every
         return True
+
+
+def _check_average(chip, frac: int, shift: int) -> None:
+    """A running average with `shift` fraction bits below the master's must fit an acc_bits word, sign included."""
+    top = chip.core.mac.acc_bits - 1 - chip.core.mac.weight_bits - frac
+    if shift > top:
+        raise SpecError(None, "--weight-average", f"must be at most {top}: the average of a weight is held in an "
+                                                  f"acc_bits ({chip.core.mac.acc_bits}) word with K more fraction "
+                                                  f"bits than its master")
+
+
+def _epoch(run: _Run, bptt: Bptt | None, hp: Hyper, x_train: np.ndarray, y_train: np.ndarray, order: np.ndarray,
+           epoch: int) -> tuple[float, int, float]:
+    """One pass over the training samples in `order`: (loss summed, samples classified right, the last rate)."""
+    n = order.size
+    total_loss, correct, rate = 0.0, 0, hp.lr
+    for j, i in enumerate(order):
+        rate = _rate(hp, epoch, epoch * n + j)
+        x, label = x_train[i], int(y_train[i])
+        if bptt is not None:
+            step_loss, out = bptt.step(x, label, rate)
+            if run.clock.tick(rate):
+                bptt.decay(hp.decay_shift)
+            if hp.average_shift:
+                bptt.average(hp.average_shift)
+        else:
+            if run.hp.lr != rate:  # a new rate: at an epoch's start or a halving, not every sample
+                run.hp = replace(hp, lr=rate)
+            step_loss, out = run.sample(x, label)
+        total_loss += step_loss
+        correct += int(np.argmax(out) == label)
+    if bptt is not None:
+        bptt.to_chip()
+    else:
+        run.flush()
+    return total_loss, correct, rate
+
+
+def _accuracies(prep: Prepared, x_val: np.ndarray, y_val: np.ndarray) -> dict:
+    out = {"test_accuracy": _accuracy(prep.net, prep.inputs, prep.labels)}
+    if y_val.size:
+        out["validation_accuracy"] = _accuracy(prep.net, x_val, y_val)
+    return out
+
+
+def _evaluate(tn: TrainedNet, hp: Hyper, prep: Prepared, x_val: np.ndarray, y_val: np.ndarray) -> dict:
+    """The test (and validation) accuracy after an epoch; with weight averaging those of the averaged weights, what
+    one would deploy, and the live chip weights' beside them (`..._live`)."""
+    live = _accuracies(prep, x_val, y_val)
+    if not hp.average_shift:
+        return live
+    weights = tn.chip_weights()
+    saved = [w.copy() for w in weights]
+    for w, a in zip(weights, tn.averaged(), strict=True):
+        w[...] = a
+    averaged = _accuracies(prep, x_val, y_val)
+    for w, s in zip(weights, saved, strict=True):
+        w[...] = s
+    return averaged | {f"{k}_live": v for k, v in live.items()}
 
 
 def _rate(hp: Hyper, epoch: int, seen: int) -> float:
@@ -247,7 +309,7 @@ def _chip_report(tn: TrainedNet, hp: Hyper, forward: Cost, measured: int, batche
         fwd[k] += v
     rew, hops = reward_cost(tn, hp.rule, hp.local_readout)
     upd, written = update_cost(tn, hp)
-    upd = upd + decay_cost(tn, hp)
+    upd = upd + decay_cost(tn, hp) + average_cost(tn, hp)
     p = hp.perturbations
     parts = {"forward": fwd, "reward": {**rew.scaled(p), "flit_hops": hops * p}, "weight_update": upd.scaled(1.0)}
     per_batch = written * hp.batch  # = per weight update
