@@ -49,6 +49,7 @@ import hashlib
 from pathlib import Path
 
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
 from coresim.noc.flit_router import (
@@ -59,6 +60,7 @@ from coresim.noc.flit_router import (
     route_evaluate,
     route_update,
     va_activate,
+    va_activate_listed,
     vc_alloc_evaluate,
     vc_alloc_update,
 )
@@ -119,6 +121,56 @@ def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
         sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
         if ips != 0:
             sa_clear(ips, cfg, scr)
+
+@njit(cache=True, inline="always")
+def _routers_with(bits, w, R):
+    """Bit set of the routers 64 w .. 64 w + 63 with an input VC in the stage bit set `bits` (no branches)."""
+    m = 0
+    for k in range(min(64, R - (w << 6))):
+        r = (w << 6) + k
+        x = 0
+        for j in range(bits.shape[1]):
+            x |= bits[r, j]
+        m |= (1 if x != 0 else 0) << k
+    return m
+
+
+@njit(cache=True, inline="always")
+def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router: VC
+    allocation evaluates (grants listed), route updates, switch allocation with traversal, then the listed heads
+    become active. Each pass visits only the routers with VCs waiting for its stage. Routers share no state
+    within a cycle (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s
+    order where it matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and
+    a head reaching a buffer's front in switch traversal is routed next cycle."""
+    PV = cfg.PV
+    nact = 0
+    for w in range((cfg.R + 63) >> 6):
+        m = _routers_with(inp.va_on, w, cfg.R)
+        while m != 0:
+            r = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            n = vc_alloc_evaluate(r, r * PV, t, cfg, inp, out, arb, pk, scr)
+            for k in range(n):
+                scr.act_r[nact] = r
+                scr.act_li[nact] = scr.act[k]
+                nact += 1
+    for w in range((cfg.R + 63) >> 6):
+        m = _routers_with(inp.rt_on, w, cfg.R)
+        while m != 0:
+            r = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            route_update(r, r * PV, t, cfg, inp, pk, wires)
+    for w in range((cfg.R + 63) >> 6):
+        m = _routers_with(inp.sa_on, w, cfg.R)
+        while m != 0:
+            r = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            i0 = r * PV
+            ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+            sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+    va_activate_listed(nact, cfg, inp, scr)
+
 
 @njit(cache=True, inline="always")
 def _free_packet(pid, sc, pk):
@@ -412,9 +464,12 @@ def _compile(digest: int):
                     status = ST_WATCH
                 inject(core, t, cfg, sc, term, wires, pk, buf)
             receive(t % cfg.DL, t % cfg.DC, cfg, inp, out, wires, pk)
-            for r in range(cfg.R):
-                if inp.router_flits[r] != 0:
-                    router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
+            if cfg.RD == 1 and cfg.VAD == 1 and cfg.SAD == 1:
+                routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr)
+            else:
+                for r in range(cfg.R):
+                    if inp.router_flits[r] != 0:
+                        router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
             t += 1
             sc[NOW] = t
             status = _stop_status(t, status, cfg, sc, rec_cap)

@@ -195,6 +195,8 @@ class Scratch(NamedTuple):
     port_of: np.ndarray     # [local input VC] its port (li // V)
     vc_of: np.ndarray       # [local input VC] its VC (li % V)
     act: np.ndarray         # VC allocation delay 1: the input VCs (local) its grants make active, in grant order
+    act_r: np.ndarray       # all delays 1 (`flit_kernel.routers_by_stage`): the routers of this cycle's grants ...
+    act_li: np.ndarray      # ... and their input VCs (local), to make active after every router's switch allocation
 
 
 PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
@@ -277,7 +279,8 @@ def new_scratch(cfg: Config) -> Scratch:
                    mc_ch=_full(P, -1), pair_vc=_full(P * P, -1), out_best=_full(P, -1), out_key=_full(P, 0),
                    in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0),
                    in_req=_full(P, 0), port_of=np.arange(PV, dtype=np.int64) // cfg.V,
-                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V, act=_full(PV, 0))
+                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V, act=_full(PV, 0),
+                   act_r=_full(cfg.R * PV, 0), act_li=_full(cfg.R * PV, 0))
 
 
 def new_packets(mc_words: int) -> Packets:
