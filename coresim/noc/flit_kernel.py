@@ -247,12 +247,32 @@ def _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
 
 
 @njit(cache=True, inline="always")
-def source_credit(core, ss, term, wires):
-    """The credit arriving back at the source in this cycle (slot ss = t % DS)."""
-    v = wires.src_cr[core, ss]
-    if v >= 0:
-        wires.src_cr[core, ss] = -1
-        term.occ[core, v] -= 1
+def eject_all(t, es, cfg, sc, wires, pk, rec, watch):
+    """`eject` at every core with a flit arriving in this cycle (slot es), in core order (so the delivery
+    records' order); True if a watched count reached zero."""
+    hit = False
+    for w in range(wires.ej_on.shape[1]):
+        m = wires.ej_on[es, w]
+        wires.ej_on[es, w] = 0
+        while m != 0:
+            core = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+                hit = True
+    return hit
+
+
+@njit(cache=True, inline="always")
+def source_credits(ss, term, wires):
+    """The credits arriving back at the sources in this cycle (slot ss = t % DS)."""
+    for w in range(wires.src_on.shape[1]):
+        m = wires.src_on[ss, w]
+        wires.src_on[ss, w] = 0
+        while m != 0:
+            core = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            term.occ[core, wires.src_cr[core, ss]] -= 1
+            wires.src_cr[core, ss] = -1
 
 
 @njit(cache=True, inline="always")
@@ -399,11 +419,8 @@ def _settle_credits(cfg, term, out, wires):
         for k in range(wires.cr_n[s]):
             out.occ[wires.cr_gp[s, k] * cfg.V + wires.cr_vc[s, k]] -= 1
         wires.cr_n[s] = 0
-    for k in range(cfg.NC):
-        for s in range(cfg.DS):
-            if wires.src_cr[k, s] >= 0:
-                term.occ[k, wires.src_cr[k, s]] -= 1
-                wires.src_cr[k, s] = -1
+    for s in range(cfg.DS):
+        source_credits(s, term, wires)
 
 
 @njit(cache=True, inline="always")
@@ -451,13 +468,16 @@ def _compile(digest: int):
         while t < until:
             es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
             _write_slots(t, cfg, wires)
-            for core in range(cfg.NC):
-                if cfg.RB < 0:
-                    if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
-                        status = ST_WATCH
-                elif _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
+            if cfg.RB < 0:
+                if eject_all(t, es, cfg, sc, wires, pk, rec, watch):
                     status = ST_WATCH
-                source_credit(core, ss, term, wires)
+            else:
+                for w in range(wires.ej_on.shape[1]):   # `_receive` visits every core
+                    wires.ej_on[es, w] = 0
+            source_credits(ss, term, wires)
+            for core in range(cfg.NC):
+                if cfg.RB >= 0 and _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
+                    status = ST_WATCH
                 if cfg.GEN != 0 and term.q_head[core] < 0:
                     fpos = generate(core, t, fpos, cfg, sc, rng, term, pk)
                 if cfg.SB >= 0 and buf.mk[core] >= 0 and make_packets(core, t, cfg, pk, buf):

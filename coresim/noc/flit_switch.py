@@ -235,6 +235,7 @@ def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
         slot = wires.ws[WS_EJ]
         wires.ej_flit[core, slot] = f
         wires.ej_vc[core, slot] = ov
+        wires.ej_on[slot, core >> 6] |= ONE << (core & 63)
 
 
 @njit(cache=True, inline="always")
@@ -249,7 +250,9 @@ def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
     ip = scr.port_of[li]
     v = scr.vc_of[li]
     if ip >= 4:
-        wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
+        core = r * cfg.C + ip - 4
+        wires.src_cr[core, wires.ws[WS_SRC_CR]] = v
+        wires.src_on[wires.ws[WS_SRC_CR], core >> 6] |= ONE << (core & 63)
     else:
         post_credit(wires.up_out[r * cfg.P + ip], wires.ws[WS_CR], v, wires)
     inp.pend[ivc] = inp.mask[ivc]
