@@ -3,8 +3,8 @@
 `noc_run` advances the whole mesh cycle by cycle over the state records of `flit_state` (owned by
 `coresim.noc.network.Noc`) and returns on `until`, a watched core reaching zero, a full buffer of delivery
 records / packet slots, or a deadlock. Its stages are inlined numba functions: here the terminals' (`eject`,
-`source_credit`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
-(`router_cycle` runs them).
+`source_credits`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
+(`router_cycle` runs them, or with every stage delay 1 `routers_by_stage`).
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
