@@ -94,7 +94,13 @@ from coresim.noc.flit_state import (
     WS_LINK,
     WS_SRC_CR,
 )
-from coresim.noc.flit_switch import sa_clear, sw_alloc_evaluate, sw_alloc_update, sw_grants_traverse
+from coresim.noc.flit_switch import (
+    sa_clear,
+    sw_alloc_evaluate,
+    sw_alloc_update,
+    sw_alone_traverse,
+    sw_grants_traverse,
+)
 from coresim.noc.rng import random_float, random_int
 
 # ------------------------------------------------------------------------------------------------- terminals
@@ -167,8 +173,9 @@ def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
             r = (w << 6) + trailing_zeros(m)
             m &= m - 1
             i0 = r * PV
-            ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-            sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+            if not sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+                ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+                sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
     va_activate_listed(nact, cfg, inp, scr)
 
 

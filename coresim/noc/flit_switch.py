@@ -321,6 +321,32 @@ def sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
 
 
 @njit(cache=True, inline="always")
+def sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Switch allocation and traversal with a delay of 1 at a router where one unicast input VC, alone, waits for
+    the switch (`sw_alloc_evaluate` and `sw_grants_traverse` without the work arrays: the VC bids if its output
+    VC has a credit and then wins both arbiters). Returns False, doing nothing, at any other router."""
+    if inp.sa_on.shape[1] != 1:
+        return False
+    bits = inp.sa_on[r, 0]
+    li = trailing_zeros(bits)
+    ivc = i0 + li
+    m = inp.mask[ivc]
+    if bits & (bits - 1) != 0 or m & (m - 1) != 0:
+        return False
+    gp0 = r * cfg.P
+    pend = inp.pend[ivc]
+    p = trailing_zeros(pend)
+    if pend != 0 and out.occ[(gp0 + p) * cfg.V + inp.ovc[ivc, p]] < cfg.B:
+        ip = scr.port_of[li]
+        arb.sa_in[gp0 + ip] = p
+        arb.sa_out[gp0 + p] = ip
+        arb.sw_off[gp0 + ip] = ring(scr.vc_of[li] + 1, cfg.V)
+        inp.sa_res[ivc] = p
+        _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
+    return True
+
+
+@njit(cache=True, inline="always")
 def _sa_winner(ip, i0, cfg, inp, scr):
     """The input VC of input port ip that won switch allocation (its result set), or -1."""
     P = cfg.P
