@@ -122,7 +122,7 @@ def _owners(calls: dict[str, set[str]]) -> dict[str, str]:
             reach.setdefault(f, set()).add(stage)
     owner = {f: (next(iter(st)) if len(st) == 1 else f"shared: {f}") for f, st in reach.items()}
     return owner | {f: "loop control" for f in ("noc_run", "_compile", "router_cycle", "routers_by_stage",
-                                                          "_routers_with", "eject_all")}
+                                                          "_stage_routers", "eject_all")}
 
 
 def _function_at(location: str, spans: dict[int, list]) -> str:

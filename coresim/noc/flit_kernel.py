@@ -129,30 +129,36 @@ def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
             sa_clear(ips, cfg, scr)
 
 @njit(cache=True, inline="always")
-def _routers_with(bits, w, R):
-    """Bit set of the routers 64 w .. 64 w + 63 with an input VC in the stage bit set `bits` (no branches)."""
-    m = 0
+def _stage_routers(inp, w, R):
+    """Bit sets of the routers 64 w .. 64 w + 63 with input VCs waiting for VC allocation, routing, switch
+    allocation (one pass, no branches)."""
+    va = rt = sa = 0
     for k in range(min(64, R - (w << 6))):
         r = (w << 6) + k
-        x = 0
-        for j in range(bits.shape[1]):
-            x |= bits[r, j]
-        m |= (1 if x != 0 else 0) << k
-    return m
+        x = y = z = 0
+        for j in range(inp.va_on.shape[1]):
+            x |= inp.va_on[r, j]
+            y |= inp.rt_on[r, j]
+            z |= inp.sa_on[r, j]
+        va |= (1 if x != 0 else 0) << k
+        rt |= (1 if y != 0 else 0) << k
+        sa |= (1 if z != 0 else 0) << k
+    return va, rt, sa
 
 
 @njit(cache=True, inline="always")
 def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router: VC
-    allocation evaluates (grants listed), route updates, switch allocation with traversal, then the listed heads
-    become active. Each pass visits only the routers with VCs waiting for its stage. Routers share no state
-    within a cycle (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s
-    order where it matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and
-    a head reaching a buffer's front in switch traversal is routed next cycle."""
+    """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router (64
+    routers at a time): VC allocation evaluates (grants listed), route updates, switch allocation with traversal,
+    then the listed heads become active. Each pass visits only the routers with VCs waiting for its stage, as
+    they were at the start (no pass adds a VC to a later pass's bit sets). Routers share no state within a cycle
+    (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s order where it
+    matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and a head
+    reaching a buffer's front in switch traversal is routed next cycle."""
     PV = cfg.PV
     nact = 0
     for w in range((cfg.R + 63) >> 6):
-        m = _routers_with(inp.va_on, w, cfg.R)
+        m, m_rt, m_sa = _stage_routers(inp, w, cfg.R)
         while m != 0:
             r = (w << 6) + trailing_zeros(m)
             m &= m - 1
@@ -161,17 +167,13 @@ def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
                 scr.act_r[nact] = r
                 scr.act_li[nact] = scr.act[k]
                 nact += 1
-    for w in range((cfg.R + 63) >> 6):
-        m = _routers_with(inp.rt_on, w, cfg.R)
-        while m != 0:
-            r = (w << 6) + trailing_zeros(m)
-            m &= m - 1
+        while m_rt != 0:
+            r = (w << 6) + trailing_zeros(m_rt)
+            m_rt &= m_rt - 1
             route_update(r, r * PV, t, cfg, inp, pk, wires)
-    for w in range((cfg.R + 63) >> 6):
-        m = _routers_with(inp.sa_on, w, cfg.R)
-        while m != 0:
-            r = (w << 6) + trailing_zeros(m)
-            m &= m - 1
+        while m_sa != 0:
+            r = (w << 6) + trailing_zeros(m_sa)
+            m_sa &= m_sa - 1
             i0 = r * PV
             if not sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
                 ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
