@@ -6,7 +6,7 @@ Needs Linux `perf` and binutils (readelf, addr2line). Runs itself under `perf re
 debug line tables (the same machine code otherwise: the speed is printed), then maps every sample inside the
 kernel to the source line it executes and so to the innermost Python function (numba's line tables name only
 noc_run's file, so the kernel's modules run from a copy where each starts at its own multiple of 10,000 lines).
-Each function's samples go to the stage (terminals: eject, source_credit, generate, inject; router: receive, the
+Each function's samples go to the stage (terminals: eject, source_credits, generate, inject; router: receive, the
 evaluates and updates; end of cycle) that calls it, or to "shared" when several do. Also printed, from the
 end-of-cycle state: routers holding flits (the only ones that run past input queuing) and, per such router, the
 input VCs waiting for each stage (each stage scans all P * V of them).
@@ -30,9 +30,9 @@ import numpy as np
 
 from coresim.noc.flit_kernel import KERNEL_SOURCES
 
-STAGES = ("eject", "source_credit", "generate", "inject", "receive", "route_evaluate", "vc_alloc_evaluate",
-          "sw_alloc_evaluate", "route_update", "vc_alloc_update", "va_activate", "sw_alloc_update",
-          "sw_grants_traverse", "sa_clear", "_stop_status", "_skip_idle")
+STAGES = ("eject", "source_credits", "generate", "inject", "receive", "route_evaluate", "vc_alloc_evaluate",
+          "sw_alloc_evaluate", "route_update", "vc_alloc_update", "va_activate", "va_activate_listed",
+          "sw_alloc_update", "sw_grants_traverse", "sa_clear", "_stop_status", "_skip_idle")
 NOC = Path(__file__).resolve().parents[1] / "coresim" / "noc"
 PAD = 10_000
 NO_LINE = "(code without a line: merged by the compiler)"
@@ -121,7 +121,8 @@ def _owners(calls: dict[str, set[str]]) -> dict[str, str]:
         for f in seen:
             reach.setdefault(f, set()).add(stage)
     owner = {f: (next(iter(st)) if len(st) == 1 else f"shared: {f}") for f, st in reach.items()}
-    return owner | {f: "loop control" for f in ("noc_run", "_compile", "router_cycle")}
+    return owner | {f: "loop control" for f in ("noc_run", "_compile", "router_cycle", "routers_by_stage",
+                                                          "_stage_routers", "eject_all")}
 
 
 def _function_at(location: str, spans: dict[int, list]) -> str:

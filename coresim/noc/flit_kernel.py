@@ -3,8 +3,8 @@
 `noc_run` advances the whole mesh cycle by cycle over the state records of `flit_state` (owned by
 `coresim.noc.network.Noc`) and returns on `until`, a watched core reaching zero, a full buffer of delivery
 records / packet slots, or a deadlock. Its stages are inlined numba functions: here the terminals' (`eject`,
-`source_credit`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
-(`router_cycle` runs them).
+`source_credits`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
+(`router_cycle` runs them, or with every stage delay 1 `routers_by_stage`).
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
@@ -49,6 +49,7 @@ import hashlib
 from pathlib import Path
 
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from coresim.noc.buffers import make_packets, next_make, rx_arrive, rx_drain
 from coresim.noc.flit_router import (
@@ -59,6 +60,7 @@ from coresim.noc.flit_router import (
     route_evaluate,
     route_update,
     va_activate,
+    va_activate_listed,
     vc_alloc_evaluate,
     vc_alloc_update,
 )
@@ -92,7 +94,13 @@ from coresim.noc.flit_state import (
     WS_LINK,
     WS_SRC_CR,
 )
-from coresim.noc.flit_switch import sa_clear, sw_alloc_evaluate, sw_alloc_update, sw_grants_traverse
+from coresim.noc.flit_switch import (
+    sa_clear,
+    sw_alloc_evaluate,
+    sw_alloc_update,
+    sw_alone_traverse,
+    sw_grants_traverse,
+)
 from coresim.noc.rng import random_float, random_int
 
 # ------------------------------------------------------------------------------------------------- terminals
@@ -119,6 +127,59 @@ def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
         sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
         if ips != 0:
             sa_clear(ips, cfg, scr)
+
+@njit(cache=True, inline="always")
+def _stage_routers(inp, w, R):
+    """Bit sets of the routers 64 w .. 64 w + 63 with input VCs waiting for VC allocation, routing, switch
+    allocation (one pass, no branches)."""
+    va = rt = sa = 0
+    for k in range(min(64, R - (w << 6))):
+        r = (w << 6) + k
+        x = y = z = 0
+        for j in range(inp.va_on.shape[1]):
+            x |= inp.va_on[r, j]
+            y |= inp.rt_on[r, j]
+            z |= inp.sa_on[r, j]
+        va |= (1 if x != 0 else 0) << k
+        rt |= (1 if y != 0 else 0) << k
+        sa |= (1 if z != 0 else 0) << k
+    return va, rt, sa
+
+
+@njit(cache=True, inline="always")
+def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router (64
+    routers at a time): VC allocation evaluates (grants listed), route updates, switch allocation with traversal,
+    then the listed heads become active. Each pass visits only the routers with VCs waiting for its stage, as
+    they were at the start (no pass adds a VC to a later pass's bit sets). Routers share no state within a cycle
+    (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s order where it
+    matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and a head
+    reaching a buffer's front in switch traversal is routed next cycle."""
+    PV = cfg.PV
+    nact = 0
+    for w in range((cfg.R + 63) >> 6):
+        m, m_rt, m_sa = _stage_routers(inp, w, cfg.R)
+        while m != 0:
+            r = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            n = vc_alloc_evaluate(r, r * PV, t, cfg, inp, out, arb, pk, scr)
+            for k in range(n):
+                scr.act_r[nact] = r
+                scr.act_li[nact] = scr.act[k]
+                nact += 1
+        while m_rt != 0:
+            r = (w << 6) + trailing_zeros(m_rt)
+            m_rt &= m_rt - 1
+            route_update(r, r * PV, t, cfg, inp, pk, wires)
+        while m_sa != 0:
+            r = (w << 6) + trailing_zeros(m_sa)
+            m_sa &= m_sa - 1
+            i0 = r * PV
+            if not sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+                ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+                sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+    va_activate_listed(nact, cfg, inp, scr)
+
 
 @njit(cache=True, inline="always")
 def _free_packet(pid, sc, pk):
@@ -195,12 +256,32 @@ def _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
 
 
 @njit(cache=True, inline="always")
-def source_credit(core, ss, term, wires):
-    """The credit arriving back at the source in this cycle (slot ss = t % DS)."""
-    v = wires.src_cr[core, ss]
-    if v >= 0:
-        wires.src_cr[core, ss] = -1
-        term.occ[core, v] -= 1
+def eject_all(t, es, cfg, sc, wires, pk, rec, watch):
+    """`eject` at every core with a flit arriving in this cycle (slot es), in core order (so the delivery
+    records' order); True if a watched count reached zero."""
+    hit = False
+    for w in range(wires.ej_on.shape[1]):
+        m = wires.ej_on[es, w]
+        wires.ej_on[es, w] = 0
+        while m != 0:
+            core = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
+                hit = True
+    return hit
+
+
+@njit(cache=True, inline="always")
+def source_credits(ss, term, wires):
+    """The credits arriving back at the sources in this cycle (slot ss = t % DS)."""
+    for w in range(wires.src_on.shape[1]):
+        m = wires.src_on[ss, w]
+        wires.src_on[ss, w] = 0
+        while m != 0:
+            core = (w << 6) + trailing_zeros(m)
+            m &= m - 1
+            term.occ[core, wires.src_cr[core, ss]] -= 1
+            wires.src_cr[core, ss] = -1
 
 
 @njit(cache=True, inline="always")
@@ -347,11 +428,8 @@ def _settle_credits(cfg, term, out, wires):
         for k in range(wires.cr_n[s]):
             out.occ[wires.cr_gp[s, k] * cfg.V + wires.cr_vc[s, k]] -= 1
         wires.cr_n[s] = 0
-    for k in range(cfg.NC):
-        for s in range(cfg.DS):
-            if wires.src_cr[k, s] >= 0:
-                term.occ[k, wires.src_cr[k, s]] -= 1
-                wires.src_cr[k, s] = -1
+    for s in range(cfg.DS):
+        source_credits(s, term, wires)
 
 
 @njit(cache=True, inline="always")
@@ -399,22 +477,28 @@ def _compile(digest: int):
         while t < until:
             es, ss = t % cfg.DE, t % cfg.DS          # the delay lines' slots of cycle t
             _write_slots(t, cfg, wires)
-            for core in range(cfg.NC):
-                if cfg.RB < 0:
-                    if eject(core, t, es, cfg, sc, wires, pk, rec, watch):
-                        status = ST_WATCH
-                elif _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
+            if cfg.RB < 0:
+                if eject_all(t, es, cfg, sc, wires, pk, rec, watch):
                     status = ST_WATCH
-                source_credit(core, ss, term, wires)
+            else:
+                for w in range(wires.ej_on.shape[1]):   # `_receive` visits every core
+                    wires.ej_on[es, w] = 0
+            source_credits(ss, term, wires)
+            for core in range(cfg.NC):
+                if cfg.RB >= 0 and _receive(core, t, es, cfg, sc, wires, pk, rec, watch, buf):
+                    status = ST_WATCH
                 if cfg.GEN != 0 and term.q_head[core] < 0:
                     fpos = generate(core, t, fpos, cfg, sc, rng, term, pk)
                 if cfg.SB >= 0 and buf.mk[core] >= 0 and make_packets(core, t, cfg, pk, buf):
                     status = ST_WATCH
                 inject(core, t, cfg, sc, term, wires, pk, buf)
             receive(t % cfg.DL, t % cfg.DC, cfg, inp, out, wires, pk)
-            for r in range(cfg.R):
-                if inp.router_flits[r] != 0:
-                    router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
+            if cfg.RD == 1 and cfg.VAD == 1 and cfg.SAD == 1:
+                routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr)
+            else:
+                for r in range(cfg.R):
+                    if inp.router_flits[r] != 0:
+                        router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr)
             t += 1
             sc[NOW] = t
             status = _stop_status(t, status, cfg, sc, rec_cap)

@@ -384,6 +384,15 @@ def va_activate(r, i0, nact, inp, scr):
 
 
 @njit(cache=True, inline="always")
+def va_activate_listed(nact, cfg, inp, scr):
+    """`va_activate` of every router at once: the heads listed in scr.act_r / act_li become active."""
+    for k in range(nact):
+        r = scr.act_r[k]
+        li = scr.act_li[k]
+        _to_active(r, li, r * cfg.PV + li, inp)
+
+
+@njit(cache=True, inline="always")
 def vc_alloc_update(r, i0, t, cfg, inp, out, scr):
     """VC allocation update (a delay other than 1): VC grants due now take their output VC; a head holding a VC on
     every output becomes active."""

@@ -9,6 +9,17 @@ from numba import njit
 from coresim.noc.flit_state import MC_BITS
 
 
+def _port_table() -> np.ndarray:
+    """Unicast dimension-order output port by [yx, sign(dx - rx) + 1, sign(dy - ry) + 1] (4: the local router),
+    so that `route_mask` takes the port without data-dependent branches."""
+    tab = np.zeros((2, 3, 3), np.int64)
+    for yx in range(2):
+        for sx in range(3):
+            for sy in range(3):
+                tab[yx, sx, sy] = 4 if sx == sy == 1 else _port_towards.py_func(1, 1, sx, sy, yx == 1)
+    return tab
+
+
 @njit(cache=True, inline="always")
 def _port_towards(rx, ry, dx, dy, yx):
     """Dimension-order output port at router (rx, ry) towards router (dx, dy): 0 +x, 1 -x, 2 +y, 3 -y."""
@@ -60,6 +71,9 @@ def _mc_route_mask(r, sr, words, W, C, yx):
     return mask
 
 
+PORT_TAB = _port_table()
+
+
 @njit(cache=True, inline="always")
 def route_mask(r, pid, W, C, pk, rx, ry):
     """Bit mask of output ports packet `pid` takes at router r (bit 4 + i: eject to local core i); rx, ry: the
@@ -69,6 +83,8 @@ def route_mask(r, pid, W, C, pk, rx, ry):
     if d < 0:
         return _mc_route_mask(r, pk.src[pid] // C, pk.mc_mask[pk.mc[pid]], W, C, yx)
     dr = d if C == 1 else d // C
-    if dr == r:
-        return np.int64(1) << (4 + d - dr * C)
-    return np.int64(1) << _port_towards(rx[r], ry[r], rx[dr], ry[dr], yx)
+    x0, y0, x1, y1 = rx[r], ry[r], rx[dr], ry[dr]
+    port = PORT_TAB[pk.route[pid], (x1 > x0) - (x1 < x0) + 1, (y1 > y0) - (y1 < y0) + 1]
+    if C != 1 and port == 4:
+        port += d - dr * C
+    return np.int64(1) << port

@@ -138,6 +138,8 @@ class Wires(NamedTuple):
     ej_flit: np.ndarray     # [core, slot] flit arriving at a terminal, or -1
     ej_vc: np.ndarray
     src_cr: np.ndarray      # [core, slot] VC of a credit arriving back at a source, or -1
+    ej_on: np.ndarray       # [slot, word] bit set of the cores with a flit in ej_flit[core, slot]
+    src_on: np.ndarray      # [slot, word] ... with a credit in src_cr[core, slot]
     nbr_in: np.ndarray      # output port gp -> the neighbour's input port gp (-1 at the mesh edge)
     up_out: np.ndarray      # input port gp -> the upstream output port gp
     rx: np.ndarray          # router -> its x (column)
@@ -195,6 +197,8 @@ class Scratch(NamedTuple):
     port_of: np.ndarray     # [local input VC] its port (li // V)
     vc_of: np.ndarray       # [local input VC] its VC (li % V)
     act: np.ndarray         # VC allocation delay 1: the input VCs (local) its grants make active, in grant order
+    act_r: np.ndarray       # all delays 1 (`flit_kernel.routers_by_stage`): the routers of this cycle's grants ...
+    act_li: np.ndarray      # ... and their input VCs (local), to make active after every router's switch allocation
 
 
 PK_FIELDS = ("src", "dst", "mc", "flits", "ctime", "itime", "tag", "route", "rem", "ejf", "next", "made")
@@ -267,6 +271,7 @@ def new_wires(cfg: Config) -> Wires:
                  lk_vc=_full((cfg.DL, NP), -1), cr_n=_full(cfg.DC, 0), cr_gp=_full((cfg.DC, NP), -1),
                  cr_vc=_full((cfg.DC, NP), -1), port_r=np.arange(NP, dtype=np.int64) // cfg.P,
                  ej_flit=_full((NC, cfg.DE), -1), ej_vc=_full((NC, cfg.DE), -1), src_cr=_full((NC, cfg.DS), -1),
+                 ej_on=_full((cfg.DE, (NC + 63) // 64), 0), src_on=_full((cfg.DS, (NC + 63) // 64), 0),
                  nbr_in=nbr_in, up_out=up_out, rx=np.arange(cfg.R, dtype=np.int64) % cfg.W,
                  ry=np.arange(cfg.R, dtype=np.int64) // cfg.W, ws=_full(6, 0))
 
@@ -277,7 +282,8 @@ def new_scratch(cfg: Config) -> Scratch:
                    mc_ch=_full(P, -1), pair_vc=_full(P * P, -1), out_best=_full(P, -1), out_key=_full(P, 0),
                    in_match=_full(P, -1), in_mvc=_full(P, -1), in_mwon=_full(P, 0),
                    in_req=_full(P, 0), port_of=np.arange(PV, dtype=np.int64) // cfg.V,
-                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V, act=_full(PV, 0))
+                   vc_of=np.arange(PV, dtype=np.int64) % cfg.V, act=_full(PV, 0),
+                   act_r=_full(cfg.R * PV, 0), act_li=_full(cfg.R * PV, 0))
 
 
 def new_packets(mc_words: int) -> Packets:

@@ -235,6 +235,7 @@ def _send_copy(r, p, ivc, f, tail, t, cfg, sc, inp, out, wires):
         slot = wires.ws[WS_EJ]
         wires.ej_flit[core, slot] = f
         wires.ej_vc[core, slot] = ov
+        wires.ej_on[slot, core >> 6] |= ONE << (core & 63)
 
 
 @njit(cache=True, inline="always")
@@ -249,7 +250,9 @@ def _dequeue(r, ivc, li, tail, cfg, sc, inp, wires, pk, scr):
     ip = scr.port_of[li]
     v = scr.vc_of[li]
     if ip >= 4:
-        wires.src_cr[r * cfg.C + ip - 4, wires.ws[WS_SRC_CR]] = v
+        core = r * cfg.C + ip - 4
+        wires.src_cr[core, wires.ws[WS_SRC_CR]] = v
+        wires.src_on[wires.ws[WS_SRC_CR], core >> 6] |= ONE << (core & 63)
     else:
         post_credit(wires.up_out[r * cfg.P + ip], wires.ws[WS_CR], v, wires)
     inp.pend[ivc] = inp.mask[ivc]
@@ -315,6 +318,32 @@ def sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
             arb.sw_off[r * cfg.P + ip] = ring(scr.vc_of[li] + 1, V)
             _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
         _clear_port(ip, cfg, scr)
+
+
+@njit(cache=True, inline="always")
+def sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+    """Switch allocation and traversal with a delay of 1 at a router where one unicast input VC, alone, waits for
+    the switch (`sw_alloc_evaluate` and `sw_grants_traverse` without the work arrays: the VC bids if its output
+    VC has a credit and then wins both arbiters). Returns False, doing nothing, at any other router."""
+    if inp.sa_on.shape[1] != 1:
+        return False
+    bits = inp.sa_on[r, 0]
+    li = trailing_zeros(bits)
+    ivc = i0 + li
+    m = inp.mask[ivc]
+    if bits & (bits - 1) != 0 or m & (m - 1) != 0:
+        return False
+    gp0 = r * cfg.P
+    pend = inp.pend[ivc]
+    p = trailing_zeros(pend)
+    if pend != 0 and out.occ[(gp0 + p) * cfg.V + inp.ovc[ivc, p]] < cfg.B:
+        ip = scr.port_of[li]
+        arb.sa_in[gp0 + ip] = p
+        arb.sa_out[gp0 + p] = ip
+        arb.sw_off[gp0 + ip] = ring(scr.vc_of[li] + 1, cfg.V)
+        inp.sa_res[ivc] = p
+        _traverse(r, li, ivc, t, cfg, sc, inp, out, wires, pk, scr)
+    return True
 
 
 @njit(cache=True, inline="always")
