@@ -42,7 +42,7 @@ def test_neutral_value_changes_nothing():
 def test_average_moves_by_the_shift_towards_the_written_weights():
     prep = prepare(CHIP, WORKLOAD, samples=1)
     tn = TrainedNet(prep.chip, prep.net, prep.placement, 8, True)
-    assert tn.averaged() is None
+    assert tn.averaged(3) is None
     tn.average(3)  # the first call starts the averages at the weights
     p = tn.layers[0].projections[1]
     start = p.avg.copy()
@@ -54,7 +54,7 @@ def test_average_moves_by_the_shift_towards_the_written_weights():
     tn.average(3)
     assert np.array_equal(p.avg, start + w - rshift_round(start, 3))  # avg += (w - avg) / 8, 3 more fraction bits
     assert np.abs(p.avg / 8 - (start / 8 + (w - start / 8) / 8)).max() <= 0.5
-    chip = tn.averaged()[1]
+    chip = tn.averaged(3)[1]
     assert np.array_equal(chip, np.clip(rshift_round(p.avg, 8 + 3), -tn.wmax - 1, tn.wmax))
 
 

@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --weight-decay-shift: a weight write counts as rate / lr writes towards N, so that the "
                         "decay falls with the learning rate (a counter; cost counted as for every N-th write)")
     p.add_argument("--weight-average", type=int, default=0, metavar="K",
-                   help="weight averaging: each core keeps a running average of its weights, avg += (w - avg) >> K "
+                   help="weight averaging: each core keeps a running average of its weights, avg += (w - avg) / 2^K "
                         "at every weight write (SRAM and cycles counted); accuracies are the averaged weights', "
                         "which the chip holds at the end (default: 0, off)")
     p.add_argument("--validation", type=int, default=0, metavar="N",

@@ -45,12 +45,11 @@ rate / lr writes towards N, so that the decay falls with the rate. `input_shift`
 input (not recurrent) weights learn from g >> S; `readout_shift` R: the readout learns from its error's scale
 (local readout) or g shifted right by R (the output core shifts it: rate lr / 2^R for the readout, lr for the
 hidden layers). `validation` N: the last N training samples are held out of training and tested after every
-epoch (hyper-parameters are chosen on them, never on the test set). Weight
-averaging (`average_shift` K): each core keeps A = avg 2^K (master units with K more fraction bits, an acc_bits
-word per weight, started at the initial weights) and at every weight write adds w - round(A / 2^K), w the chip
-weight just computed before its rounding (master; danp: master x D): avg += (w - avg) / 2^K; accuracies are those
-of round(avg) (clipped), which the chip holds at the end (BPTT: the same average of its float weights after every
-sample).
+epoch (hyper-parameters are chosen on them, never on the test set). Weight averaging (`average_shift` K): each
+core keeps A = avg 2^K (master units with K more fraction bits, an acc_bits word per weight, started at the initial
+weights) and at every weight write adds w - round(A / 2^K), w the chip weight just computed before its rounding
+(master; danp: master x D): avg += (w - avg) / 2^K; accuracies are those of round(avg) (clipped), which the chip
+holds at the end (BPTT: the same average of its float weights after every sample).
 """
 
 from coresim.learn.train import RULES, train

@@ -20,6 +20,7 @@ class Bptt:
         self.w = [[p.master / float(1 << (tl.shift + tn.frac)) for p in tl.projections] for tl in tn.layers]
         self.relu = [tl.layer.spec.neuron.model == "relu" for tl in tn.layers]
         self.avg: list[list[np.ndarray]] | None = None  # weight averaging: running averages of the float weights
+        self.avg_shift = 0
 
     def forward(self, x: np.ndarray) -> tuple[list[list[np.ndarray]], list[np.ndarray]]:
         """x: (T, n_in) integer inputs -> per layer its inputs per projection (T, K) and pre-activations (T, n)."""
@@ -92,7 +93,7 @@ class Bptt:
     def average(self, shift: int) -> None:
         """Weight averaging as the chip's, in float: avg += (w - avg) / 2^shift after a step (the first call starts
         the averages at the weights)."""
-        self.tn.average_shift = shift
+        self.avg_shift = shift
         if self.avg is None:
             self.avg = [[w.copy() for w in ws] for ws in self.w]
             return
@@ -108,5 +109,5 @@ class Bptt:
             for j, (p, w) in enumerate(zip(tl.projections, ws, strict=True)):
                 p.master[...] = np.rint(w * scale)
                 if self.avg is not None:  # as the chip holds it (TrainedNet.average)
-                    p.avg = np.rint(self.avg[i][j] * (scale << self.tn.average_shift)).astype(np.int64)
+                    p.avg = np.rint(self.avg[i][j] * (scale << self.avg_shift)).astype(np.int64)
         self.tn.sync_chip()

@@ -123,7 +123,6 @@ class TrainedNet:
             self.layers.append(TrainedLayer(la, la.spec.neuron.shift, steps, projs, tasks))
         self.output = self.layers[-1]
         self.target = FULL_SCALE << self.output.shift  # integer readout value of 1.0
-        self.average_shift = 0  # weight averaging (set by `average`)
         self.sync_chip()
 
     def sync_chip(self) -> None:
@@ -146,7 +145,6 @@ class TrainedNet:
         rounding, master units) moves by (w - avg) / 2^shift towards the weights just written. It is held with
         `shift` more fraction bits (A = avg 2^shift, an acc_bits-wide word: A += w - round(A / 2^shift)), else
         differences under 2^(shift - 1) master LSBs would never move it. The first call starts it at the weights."""
-        self.average_shift = shift
         for tl in self.layers:
             for p in tl.projections:
                 w = self.effective(p)
@@ -155,16 +153,25 @@ class TrainedNet:
                 else:
                     p.avg += w - rshift_round(p.avg, shift)
 
-    def averaged(self) -> list[np.ndarray] | None:
-        """Per projection (layer by layer) the chip weights the running averages round to; None before any."""
+    def averaged(self, shift: int) -> list[np.ndarray] | None:
+        """Per projection (layer by layer) the chip weights the running averages (held with `shift` more fraction
+        bits) round to; None before any."""
         if any(p.avg is None for tl in self.layers for p in tl.projections):
             return None
-        return [np.clip(rshift_round(p.avg, self.frac + self.average_shift), -self.wmax - 1, self.wmax)
+        return [np.clip(rshift_round(p.avg, self.frac + shift), -self.wmax - 1, self.wmax)
                 for tl in self.layers for p in tl.projections]
 
     def chip_weights(self) -> list[np.ndarray]:
         """The chip's weight arrays, per projection layer by layer (written in place by `sync_chip`)."""
         return [getattr(tl.layer, p.attr) for tl in self.layers for p in tl.projections]
+
+    def load_chip(self, weights: list[np.ndarray]) -> list[np.ndarray]:
+        """Write `weights` (as `chip_weights` orders them) into the chip's arrays; returns what they held."""
+        held = []
+        for w, new in zip(self.chip_weights(), weights, strict=True):
+            held.append(w.copy())
+            w[...] = new
+        return held
 
     def state_arrays(self) -> list[np.ndarray]:
         """Everything learned: chip weights, master weights and (DANP) decorrelation matrices."""

@@ -114,8 +114,7 @@ def train(prep: Prepared, rule: str, epochs: int, samples_per_epoch: int | None 
         if progress is not None:
             progress(point)
     if average_shift:  # deployed: the averaged weights
-        for w, a in zip(tn.chip_weights(), tn.averaged(), strict=True):
-            w[...] = a
+        tn.load_chip(tn.averaged(average_shift))
     report = {"rule": rule, "epochs": epochs, "samples_per_epoch": n, "samples_trained": epochs * n, "lr": lr,
               "lr_decay": lr_decay, "halve_at": list(halve_at), "decay_shift": decay_shift,
               "decay_every": decay_every, "decay_coupled": decay_coupled, "input_shift": input_shift,
@@ -275,13 +274,9 @@ def _evaluate(tn: TrainedNet, hp: Hyper, prep: Prepared, x_val: np.ndarray, y_va
     live = _accuracies(prep, x_val, y_val)
     if not hp.average_shift:
         return live
-    weights = tn.chip_weights()
-    saved = [w.copy() for w in weights]
-    for w, a in zip(weights, tn.averaged(), strict=True):
-        w[...] = a
+    held = tn.load_chip(tn.averaged(hp.average_shift))
     averaged = _accuracies(prep, x_val, y_val)
-    for w, s in zip(weights, saved, strict=True):
-        w[...] = s
+    tn.load_chip(held)
     return averaged | {f"{k}_live": v for k, v in live.items()}
 
 
