@@ -1,6 +1,8 @@
 """Learning on the chip towards backpropagation's accuracy (issue 20): DANP with accumulated updates (--batch),
 several perturbations per sample (--perturbations) and fixed-point Adam (--optimizer adam), beside NP/ANP/DANP with
 plain SGD and BPTT, on digits_seq_rnn and digits_delayed_rnn, the same number of samples each, two runs at a time.
+A workload named NAME@blankN is NAME with N blank timesteps after the input (`input.blank_steps`; the timesteps
+changed with them), e.g. digits_delayed_rnn@blank0: the delayed task without its delay.
 
     python benchmarks/bench_train_batch.py [--epochs 10] [--jobs 2]   # prints its tables (raw reports: --out FILE)
 """
@@ -12,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -50,14 +53,35 @@ def run_one(job: tuple) -> dict:
     if shown.get("readout_only"):  # a baseline, not a chip option: the hidden layers keep their initial weights
         tr.accumulate = lambda tl, *a: plain(tl, *a) if tl.layer.spec.neuron.model == "none" else 0
     try:
-        r = tr.train(prepare(CHIP, ROOT / "workloads" / f"{workload}.yaml"), rule, epochs, samples, lr=lr,
-                     chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
-                     **extra)
+        with tempfile.TemporaryDirectory() as tmp:  # a NAME@blankN workload's file lives there during the run
+            r = tr.train(prepare(CHIP, workload_path(workload, Path(tmp))), rule, epochs, samples, lr=lr,
+                         chip_every=chip_every, perturbations=p, batch=b, optimizer=opt, seed=seed, progress=show,
+                         **extra)
     finally:
         tr.accumulate = plain
     r["workload"] = workload
     r["extra"] = shown
     return r
+
+
+def workload_path(name: str, tmp: Path) -> Path:
+    """workloads/NAME.yaml, or for NAME@blankN a copy in `tmp` with N blank steps (timesteps changed with them)."""
+    import yaml
+
+    base, _, variant = name.partition("@")
+    path = ROOT / "workloads" / f"{base}.yaml"
+    if not variant:
+        return path
+    if not variant.startswith("blank"):
+        raise SystemExit(f"{name}: unknown variant {variant!r} (NAME@blankN)")
+    spec = yaml.safe_load(path.read_text())
+    blank = int(variant[5:])
+    spec["timesteps"] += blank - spec["input"].get("blank_steps", 0)
+    spec["input"]["blank_steps"] = blank
+    spec["name"] = name
+    out = tmp / f"{base}_blank{blank}.yaml"
+    out.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return out
 
 
 def _setting(r: dict) -> str:
