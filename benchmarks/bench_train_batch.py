@@ -132,8 +132,8 @@ def parse_setting(text: str) -> tuple:
     (OPTIONS: local = --local-readout, gate = --gate, decayF = --lr-decay F, wdK/N[c] = --weight-decay-shift K
     --weight-decay-every N [--weight-decay-coupled], halveS1/S2/... = --lr-halve-at S1,S2,..., inshiftS =
     --input-lr-shift S; roshiftS = --readout-lr-shift S; sigmaF / alphaF = --sigma F / --alpha F; avgK =
-    --weight-average K; readoutonly: a
-    baseline, only the readout learns, the hidden layers keep their initial weights: use with anp and local)."""
+    --weight-average K; readoutonly: a baseline, only the readout learns, the hidden layers keep their initial
+    weights: use with anp and local)."""
     rule, p, b, opt, *rest = text.split(":")
     lr = float(rest[0]) if rest and rest[0] else None
     extra = {}
