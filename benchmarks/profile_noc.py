@@ -51,12 +51,10 @@ def _noc(args):
 
 def child(args, out: Path) -> None:
     """Under perf: compile the kernel with line tables, save its object code and load address, run, count."""
-    from numba import njit
-
     from coresim.noc import flit_kernel, network
     from coresim.noc.flit_state import PENDING
 
-    kernel = njit(_nrt=False, debug=True, cache=True)(flit_kernel.noc_run.py_func)
+    kernel = flit_kernel._compile(flit_kernel.sources_digest(), debug=True)
     network.noc_run = kernel
     noc = _noc(args)
     noc.run(200)
@@ -90,9 +88,9 @@ def _symbols(obj: Path) -> dict[str, tuple[int, int]]:
 
 
 def _functions(path: Path) -> tuple[list[tuple[int, int, str]], dict[str, set[str]]]:
-    """Top-level functions of a module: [(first line, last line, name)], {name: names it calls}."""
+    """Functions of a module, nested ones included: [(first line, last line, name)], {name: names it calls}."""
     spans, calls = [], {}
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.FunctionDef):
             spans.append((node.lineno, node.end_lineno, node.name))
             calls[node.name] = {c.func.attr if isinstance(c.func, ast.Attribute) else getattr(c.func, "id", "")
@@ -121,8 +119,9 @@ def _owners(calls: dict[str, set[str]]) -> dict[str, str]:
         for f in seen:
             reach.setdefault(f, set()).add(stage)
     owner = {f: (next(iter(st)) if len(st) == 1 else f"shared: {f}") for f, st in reach.items()}
-    return owner | {f: "loop control" for f in ("noc_run", "_compile", "router_cycle", "routers_by_stage",
-                                                          "_stage_routers", "eject_all")}
+    control = ("noc_run", "_compile", "_router_paths", "router_cycle", "routers_by_stage", "_stage_routers",
+               "eject_all")
+    return owner | {f: "loop control" for f in control}
 
 
 def _function_at(location: str, spans: dict[int, list]) -> str:
@@ -131,10 +130,8 @@ def _function_at(location: str, spans: dict[int, list]) -> str:
         n = int(location.rsplit(":", 1)[1].split()[0])
     except (IndexError, ValueError):
         return NO_LINE
-    for lo, hi, name in spans.get(n // PAD, []):
-        if lo <= n % PAD <= hi:
-            return name
-    return NO_LINE
+    inside = [(lo, name) for lo, hi, name in spans.get(n // PAD, []) if lo <= n % PAD <= hi]
+    return max(inside)[1] if inside else NO_LINE      # the innermost function (a nested one starts last)
 
 
 def _samples(out: Path) -> tuple[list[int], int]:

@@ -22,3 +22,31 @@ def release_memory() -> None:
     except (AttributeError, OSError):
         return
     trim(0)
+
+
+def compile_first(dispatcher, args: tuple) -> None:
+    """Compile the numba `dispatcher` for `args` before its first call in this process, holding a lock file the
+    machine's coresim processes share (one per user and kernel): of worker processes that need a big kernel at
+    once with numba's cache cold (`compare -j`, `sweep -j`), one compiles it into the cache while the others wait,
+    then load it from there. Compiling side by side cost each worker the compile's CPU and LLVM's memory (the
+    flit kernel: ~70 s, ~0.6 GB each). Nothing is done once the dispatcher has a compiled version."""
+    if dispatcher.overloads:
+        return
+    import os
+    import re
+    import tempfile
+
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    func = dispatcher.py_func
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    name = re.sub(r"[^\w.]", "_", f"{func.__module__}.{func.__qualname__}")
+    path = os.path.join(tempfile.gettempdir(), f"coresim-{uid}-compile-{name}.lock")
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): each process compiles on its own, as numba does
+        dispatcher.compile(sig)
+        return release_memory()
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        dispatcher.compile(sig)
+    release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run

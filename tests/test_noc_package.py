@@ -26,11 +26,12 @@ def _coresim_imports(path: Path) -> set[str]:
     return found
 
 
-def test_noc_imports_only_spec_errors_and_itself():
-    allowed = ("coresim.spec", "coresim.errors", "coresim.noc")
+def test_noc_imports_only_spec_errors_util_and_itself():
+    allowed = ("coresim.spec", "coresim.errors", "coresim.util", "coresim.noc")
     bad = {f"{p.name}: {m}" for p in NOC.glob("*.py") for m in _coresim_imports(p)
            if not m.startswith(allowed)}
     assert not bad, sorted(bad)
+    assert not _coresim_imports(NOC.parent / "util.py")     # util, shared by every layer, sits below them all
 
 
 def test_kernel_cache_key_covers_its_sources():

@@ -120,6 +120,7 @@ from coresim.kernels import event_chip_jit as ks
 from coresim.kernels import event_chip_state as st
 from coresim.noc.link_kernel import flit_cycles, router_pipeline_cycles
 from coresim.spec.chip import ChipSpec
+from coresim.util import compile_first
 
 I64 = np.int64
 STATUS = {st.OK: "ok", st.DEADLOCK: "deadlock", st.OVERSIZE: "oversize"}
@@ -299,8 +300,10 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
                   int(chip.yx)], I64)
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
-    status, end, CS, PT = ks.window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon,
-                                    fmax * chip.flit_cycles + chip.credit_cycles + 1, _scratch("ev", 2 * (cap + size)))
+    args = (MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, fmax * chip.flit_cycles + chip.credit_cycles + 1,
+            _scratch("ev", 2 * (cap + size)))
+    compile_first(ks.window, args)
+    status, end, CS, PT = ks.window(*args)
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)
     return WindowTiming(STATUS[status], int(end), blocked, *ks.results(MS, n),
                         *(CS[:, k].copy() for k in st.STATS),

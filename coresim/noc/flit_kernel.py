@@ -2,9 +2,10 @@
 
 `noc_run` advances the whole mesh cycle by cycle over the state records of `flit_state` (owned by
 `coresim.noc.network.Noc`) and returns on `until`, a watched core reaching zero, a full buffer of delivery
-records / packet slots, or a deadlock. Its stages are inlined numba functions: here the terminals' (`eject`,
-`source_credits`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
-(`router_cycle` runs them, or with every stage delay 1 `routers_by_stage`).
+records / packet slots, or a deadlock. Its stages are numba functions inlined into it: here the terminals'
+(`eject`, `source_credits`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
+(`router_cycle` runs them, or with every stage delay 1 `routers_by_stage`; these two are compiled on their own and
+inlined by LLVM, which halves the kernel's compile time: `_router_paths`).
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
@@ -106,29 +107,6 @@ from coresim.noc.rng import random_float, random_int
 # ------------------------------------------------------------------------------------------------- terminals
 
 @njit(cache=True, inline="always")
-def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of router r (holding flits, its input queuing done): the evaluates, then the updates (switch
-    traversal last). With a delay of 1 a stage's update needs no pass over the router's VCs: VC allocation takes
-    its grants in the evaluate and `va_activate` makes the heads they complete active after the switch allocation
-    evaluate; `sw_grants_traverse` visits the input ports that won the switch."""
-    i0 = r * cfg.PV
-    if cfg.RD != 1:                 # a delay of 1: `route_update` routes the waiting heads itself
-        route_evaluate(r, i0, t, cfg, inp)
-    nact = vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
-    ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-    route_update(r, i0, t, cfg, inp, pk, wires)
-    if cfg.VAD == 1:
-        va_activate(r, i0, nact, inp, scr)
-    else:
-        vc_alloc_update(r, i0, t, cfg, inp, out, scr)
-    if cfg.SAD == 1:
-        sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
-    else:
-        sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
-        if ips != 0:
-            sa_clear(ips, cfg, scr)
-
-@njit(cache=True, inline="always")
 def _stage_routers(inp, w, R):
     """Bit sets of the routers 64 w .. 64 w + 63 with input VCs waiting for VC allocation, routing, switch
     allocation (one pass, no branches)."""
@@ -144,41 +122,6 @@ def _stage_routers(inp, w, R):
         rt |= (1 if y != 0 else 0) << k
         sa |= (1 if z != 0 else 0) << k
     return va, rt, sa
-
-
-@njit(cache=True, inline="always")
-def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
-    """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router (64
-    routers at a time): VC allocation evaluates (grants listed), route updates, switch allocation with traversal,
-    then the listed heads become active. Each pass visits only the routers with VCs waiting for its stage, as
-    they were at the start (no pass adds a VC to a later pass's bit sets). Routers share no state within a cycle
-    (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s order where it
-    matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and a head
-    reaching a buffer's front in switch traversal is routed next cycle."""
-    PV = cfg.PV
-    nact = 0
-    for w in range((cfg.R + 63) >> 6):
-        m, m_rt, m_sa = _stage_routers(inp, w, cfg.R)
-        while m != 0:
-            r = (w << 6) + trailing_zeros(m)
-            m &= m - 1
-            n = vc_alloc_evaluate(r, r * PV, t, cfg, inp, out, arb, pk, scr)
-            for k in range(n):
-                scr.act_r[nact] = r
-                scr.act_li[nact] = scr.act[k]
-                nact += 1
-        while m_rt != 0:
-            r = (w << 6) + trailing_zeros(m_rt)
-            m_rt &= m_rt - 1
-            route_update(r, r * PV, t, cfg, inp, pk, wires)
-        while m_sa != 0:
-            r = (w << 6) + trailing_zeros(m_sa)
-            m_sa &= m_sa - 1
-            i0 = r * PV
-            if not sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
-                ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
-                sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
-    va_activate_listed(nact, cfg, inp, scr)
 
 
 @njit(cache=True, inline="always")
@@ -461,12 +404,82 @@ def sources_digest() -> int:
     return int.from_bytes(h.digest()[:7], "little")
 
 
-def _compile(digest: int):
+def _router_paths(digest: int, debug: bool):
+    """`router_cycle` and `routers_by_stage`, compiled as functions of their own that LLVM inlines into `noc_run`
+    (`forceinline`): numba's inlining of them into `noc_run` (`inline="always"`, as their own stages are inlined
+    into them) made one function so large that compiling it took ~70 s and ~1.3 GB; as three, ~35 s and ~0.4 GB.
+    They close over `digest` as `noc_run` does (their stages live in other files). `debug`: line tables."""
+    opts = dict(cache=True, _nrt=False, forceinline=True, error_model="numpy", debug=debug)
+
+    @njit(**opts)
+    def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
+        """Cycle t of router r (holding flits, its input queuing done): the evaluates, then the updates (switch
+        traversal last). With a delay of 1 a stage's update needs no pass over the router's VCs: VC allocation takes
+        its grants in the evaluate and `va_activate` makes the heads they complete active after the switch allocation
+        evaluate; `sw_grants_traverse` visits the input ports that won the switch."""
+        _ = digest                      # in numba's cache key: see `sources_digest`
+        i0 = r * cfg.PV
+        if cfg.RD != 1:                 # a delay of 1: `route_update` routes the waiting heads itself
+            route_evaluate(r, i0, t, cfg, inp)
+        nact = vc_alloc_evaluate(r, i0, t, cfg, inp, out, arb, pk, scr)
+        ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+        route_update(r, i0, t, cfg, inp, pk, wires)
+        if cfg.VAD == 1:
+            va_activate(r, i0, nact, inp, scr)
+        else:
+            vc_alloc_update(r, i0, t, cfg, inp, out, scr)
+        if cfg.SAD == 1:
+            sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+        else:
+            sw_alloc_update(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+            if ips != 0:
+                sa_clear(ips, cfg, scr)
+
+    @njit(**opts)
+    def routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr):
+        """Cycle t of every router when all stage delays are 1, stage by stage instead of router by router (64
+        routers at a time): VC allocation evaluates (grants listed), route updates, switch allocation with traversal,
+        then the listed heads become active. Each pass visits only the routers with VCs waiting for its stage, as
+        they were at the start (no pass adds a VC to a later pass's bit sets). Routers share no state within a cycle
+        (what one sends arrives in a later cycle), and within a router this keeps `router_cycle`'s order where it
+        matters: heads routed now are not VC-allocated now, nor those made active switch-allocated, and a head
+        reaching a buffer's front in switch traversal is routed next cycle."""
+        _ = digest                      # in numba's cache key: see `sources_digest`
+        PV = cfg.PV
+        nact = 0
+        for w in range((cfg.R + 63) >> 6):
+            m, m_rt, m_sa = _stage_routers(inp, w, cfg.R)
+            while m != 0:
+                r = (w << 6) + trailing_zeros(m)
+                m &= m - 1
+                n = vc_alloc_evaluate(r, r * PV, t, cfg, inp, out, arb, pk, scr)
+                for k in range(n):
+                    scr.act_r[nact] = r
+                    scr.act_li[nact] = scr.act[k]
+                    nact += 1
+            while m_rt != 0:
+                r = (w << 6) + trailing_zeros(m_rt)
+                m_rt &= m_rt - 1
+                route_update(r, r * PV, t, cfg, inp, pk, wires)
+            while m_sa != 0:
+                r = (w << 6) + trailing_zeros(m_sa)
+                m_sa &= m_sa - 1
+                i0 = r * PV
+                if not sw_alone_traverse(r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr):
+                    ips = sw_alloc_evaluate(r, i0, t, cfg, inp, out, arb, scr)
+                    sw_grants_traverse(ips, r, i0, t, cfg, sc, inp, out, arb, wires, pk, scr)
+        va_activate_listed(nact, cfg, inp, scr)
+
+    return router_cycle, routers_by_stage
+
+
+def _compile(digest: int, debug: bool = False):
     """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
-    takes, per call (measured: 13x slower)."""
+    takes, per call (measured: 13x slower). `debug`: compiled with line tables (benchmarks/profile_noc.py)."""
+    router_cycle, routers_by_stage = _router_paths(digest, debug)
 
-    @njit(cache=True, _nrt=False, error_model="numpy")
+    @njit(cache=True, _nrt=False, error_model="numpy", debug=debug)
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
         _ = digest                      # in numba's cache key: see `sources_digest`

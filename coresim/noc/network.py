@@ -15,6 +15,7 @@ from coresim.noc.enqueue import DONE, enqueue_source
 from coresim.noc.flit_kernel import noc_run
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
+from coresim.util import compile_first
 
 _NO_SLOTS = np.zeros(0, np.int64)
 
@@ -450,6 +451,7 @@ class Noc:
         key = tuple(map(id, args[1:]))
         if key == self._entry_key:
             return self._entry(*args)
+        compile_first(noc_run, args)
         st = noc_run(*args)
         w = args[-2]
         sig = tuple(noc_run.typeof_pyval(a) for a in args)

@@ -1,0 +1,65 @@
+"""`coresim.util.compile_first`: processes that need the same kernel at once with numba's cache cold compile it
+once between them (the others load it from the cache), and a process calls the kernel as before."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+from numba import njit
+
+from coresim.util import compile_first
+
+KERNEL = textwrap.dedent("""
+    import numpy as np
+    from numba import njit
+
+
+    @njit(cache=True)
+    def kernel(x):
+        return np.cumsum(np.sort(x)).sum()
+""")
+
+# each process says it is ready, waits for the other, then compiles: without the lock both would compile at once
+WORKER = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import kernelmod
+    from coresim.util import compile_first
+
+    me, other = sys.argv[1], sys.argv[2]
+    open(me, "w").close()
+    while not os.path.exists(other):
+        time.sleep(0.01)
+    x = np.arange(5.0)
+    compile_first(kernelmod.kernel, (x,))
+    assert kernelmod.kernel(x) == 20.0
+    s = kernelmod.kernel.stats
+    print(sum(s.cache_misses.values()), sum(s.cache_hits.values()))
+""")
+
+
+def test_two_processes_compile_a_cold_kernel_once(tmp_path):
+    (tmp_path / "kernelmod.py").write_text(KERNEL)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    a, b = str(tmp_path / "a.ready"), str(tmp_path / "b.ready")
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, me, other], env=env, stdout=subprocess.PIPE, text=True)
+             for me, other in ((a, b), (b, a))]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    counts = sorted(tuple(map(int, out.split())) for out in outs)
+    assert counts == [(0, 1), (1, 0)]     # one compiled (a cache miss), the other loaded what it wrote (a hit)
+    assert any(name.endswith(".lock") for name in os.listdir(tmp_path))
+
+
+def test_a_compiled_dispatcher_is_left_alone():
+    @njit
+    def twice(x):
+        return 2 * x
+
+    compile_first(twice, (3,))
+    assert len(twice.overloads) == 1 and twice(3) == 6
+    compile_first(twice, (np.arange(2),))   # it has a version: the call compiles what else it needs, as before
+    assert len(twice.overloads) == 1
