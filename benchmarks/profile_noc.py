@@ -54,7 +54,9 @@ def child(args, out: Path) -> None:
     from coresim.noc import flit_kernel, network
     from coresim.noc.flit_state import PENDING
 
-    kernel = flit_kernel._compile(flit_kernel.sources_digest(), debug=True)
+    digest = flit_kernel.sources_digest()
+    flit_kernel.router_cycle, flit_kernel.routers_by_stage = flit_kernel._router_paths(digest, True)   # its globals
+    kernel = flit_kernel._compile(digest, debug=True)
     network.noc_run = kernel
     noc = _noc(args)
     noc.run(200)

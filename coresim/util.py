@@ -24,6 +24,20 @@ def release_memory() -> None:
     trim(0)
 
 
+def sources_digest(anchor: str, names: tuple[str, ...]) -> int:
+    """A hash of the files `names` in the folder of `anchor` (a module's `__file__`), for a numba kernel to close
+    over: numba's cache checks only the time stamp of the file that defines a function, not of the modules whose
+    functions it inlines or whose constants it freezes; a kernel holding this number in its closure (which numba's
+    cache key includes) is recompiled when any of them changes."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    for name in names:
+        h.update((Path(anchor).parent / name).read_bytes())
+    return int.from_bytes(h.digest()[:7], "little")
+
+
 def compile_first(dispatcher, args: tuple) -> None:
     """Compile the numba `dispatcher` for `args` before its first call in this process, holding a lock file the
     machine's coresim processes share (one per user and kernel): of worker processes that need a big kernel at

@@ -46,9 +46,6 @@ takes exactly the BookSim2 code path.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
@@ -103,6 +100,7 @@ from coresim.noc.flit_switch import (
     sw_grants_traverse,
 )
 from coresim.noc.rng import random_float, random_int
+from coresim.util import sources_digest as util_digest
 
 # ------------------------------------------------------------------------------------------------- terminals
 
@@ -395,13 +393,9 @@ KERNEL_SOURCES = ("buffers.py", "flit_kernel.py", "flit_router.py", "flit_routin
 
 
 def sources_digest() -> int:
-    """A hash of the files `noc_run` is compiled from. numba's cache checks only the time stamp of the file that
-    defines a function, not of the modules whose functions it inlines; `noc_run` closes over this number, which
-    numba's cache key includes, so editing any of these files recompiles it."""
-    h = hashlib.sha256()
-    for name in KERNEL_SOURCES:
-        h.update(Path(__file__).with_name(name).read_bytes())
-    return int.from_bytes(h.digest()[:7], "little")
+    """A hash of the files `noc_run` is compiled from (`coresim.util.sources_digest`): `noc_run` and the router
+    paths close over it, so editing any of these files recompiles them."""
+    return util_digest(__file__, KERNEL_SOURCES)
 
 
 def _router_paths(digest: int, debug: bool):
@@ -476,8 +470,9 @@ def _router_paths(digest: int, debug: bool):
 def _compile(digest: int, debug: bool = False):
     """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
-    takes, per call (measured: 13x slower). `debug`: compiled with line tables (benchmarks/profile_noc.py)."""
-    router_cycle, routers_by_stage = _router_paths(digest, debug)
+    takes, per call (measured: 13x slower). `debug`: compiled with line tables (benchmarks/profile_noc.py). The
+    router paths are module globals, not closure variables: numba's cache key holds the closure's values, and a
+    dispatcher's differ from process to process (the kernel was then compiled again by every run)."""
 
     @njit(cache=True, _nrt=False, error_model="numpy", debug=debug)
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
@@ -525,4 +520,5 @@ def _compile(digest: int, debug: bool = False):
     return noc_run
 
 
+router_cycle, routers_by_stage = _router_paths(sources_digest(), False)
 noc_run = _compile(sources_digest())
