@@ -16,6 +16,7 @@ from numba import njit
 
 from coresim.errors import SimulationError
 from coresim.trace.record import PACKET, records
+from coresim.util import sources_digest
 
 if TYPE_CHECKING:
     from coresim.engine.sends import _Group
@@ -30,52 +31,60 @@ R_SEND, R_ROW, R_COUNT, R_FINISHED = range(4)  # columns of a run (SendBook.runs
 PACKET_CHUNK = 1 << 15  # delivery records gathered (rows of `PacketDelivery.chunk`) before they become PACKET records
 
 
-def _count(rtag, rdst, rcre, rinj, rej, rhops, n, base, rows, rt_start, rt_n, rt_cores, rt_task, got, nfl,
-           chunk, top, runs):
-    """Mark the n delivery records (rtag, rdst, ...) in (send, core) order, stable; chunk[top + i] = record i as a
-    PACKET row (tag, src, dst, flits, create, inject, eject, hops, task); runs[r] = (send row, destination row,
-    packets, send finished). Returns (runs, status, record) - status ELSEWHERE: a packet at a core none of its
-    destinations is on, TWICE: a packet delivered again (or of a finished send)."""
-    key = np.empty(n, np.int64)
-    for i in range(n):
-        key[i] = ((rtag[i] >> TAG_SHIFT) << DST_BITS) | rdst[i]
-        r = chunk[top + i]
-        r[C_TAG], r[C_DST], r[C_CREATE], r[C_INJECT], r[C_EJECT], r[C_HOPS] = \
-            rtag[i], rdst[i], rcre[i], rinj[i], rej[i], rhops[i]
-    order = np.argsort(key, kind="mergesort")
-    nr, prev_g, prev_row = 0, -1, -1
-    mask = (1 << TAG_SHIFT) - 1
-    for j in range(n):
-        i = order[j]
-        g = (rtag[i] >> TAG_SHIFT) - base
-        if g < 0 or g >= rows.shape[0] or rows[g, G_LEFT] <= 0:
-            return nr, TWICE, i
-        k = rtag[i] & mask
-        route = rows[g, G_ROUTE]
-        row = -1
-        for r in range(rt_n[route]):
-            if rt_cores[rt_start[route] + r] == rdst[i]:
-                row = r
-                break
-        if row < 0:
-            return nr, ELSEWHERE, i
-        at = rows[g, G_GOT] + row * rows[g, G_NPK] + k
-        if got[at]:
-            return nr, TWICE, i
-        got[at] = 1
-        chunk[top + i, C_TASK] = rt_task[rt_start[route] + row]
-        chunk[top + i, C_SRC] = rows[g, G_SRC]
-        chunk[top + i, C_FLITS] = nfl[rows[g, G_FLITS] + k]
-        rows[g, G_LEFT] -= 1
-        if g != prev_g or row != prev_row:
-            runs[nr, R_SEND], runs[nr, R_ROW], runs[nr, R_COUNT] = g, row, 0
-            nr += 1
-            prev_g, prev_row = g, row
-        runs[nr - 1, R_COUNT] += 1
-        runs[nr - 1, R_FINISHED] = 1 if rows[g, G_LEFT] == 0 else 0
-    return nr, OK, -1
+def _counter(digest: int):
+    """`_count`, closing over `digest`: it freezes PACKET's column numbers (`trace.record`), and numba's cache
+    checks only this file."""
+
+    def _count(rtag, rdst, rcre, rinj, rej, rhops, n, base, rows, rt_start, rt_n, rt_cores, rt_task, got, nfl,
+               chunk, top, runs):
+        """Mark the n delivery records (rtag, rdst, ...) in (send, core) order, stable; chunk[top + i] = record i as a
+        PACKET row (tag, src, dst, flits, create, inject, eject, hops, task); runs[r] = (send row, destination row,
+        packets, send finished). Returns (runs, status, record) - status ELSEWHERE: a packet at a core none of its
+        destinations is on, TWICE: a packet delivered again (or of a finished send)."""
+        _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
+        key = np.empty(n, np.int64)
+        for i in range(n):
+            key[i] = ((rtag[i] >> TAG_SHIFT) << DST_BITS) | rdst[i]
+            r = chunk[top + i]
+            r[C_TAG], r[C_DST], r[C_CREATE], r[C_INJECT], r[C_EJECT], r[C_HOPS] = \
+                rtag[i], rdst[i], rcre[i], rinj[i], rej[i], rhops[i]
+        order = np.argsort(key, kind="mergesort")
+        nr, prev_g, prev_row = 0, -1, -1
+        mask = (1 << TAG_SHIFT) - 1
+        for j in range(n):
+            i = order[j]
+            g = (rtag[i] >> TAG_SHIFT) - base
+            if g < 0 or g >= rows.shape[0] or rows[g, G_LEFT] <= 0:
+                return nr, TWICE, i
+            k = rtag[i] & mask
+            route = rows[g, G_ROUTE]
+            row = -1
+            for r in range(rt_n[route]):
+                if rt_cores[rt_start[route] + r] == rdst[i]:
+                    row = r
+                    break
+            if row < 0:
+                return nr, ELSEWHERE, i
+            at = rows[g, G_GOT] + row * rows[g, G_NPK] + k
+            if got[at]:
+                return nr, TWICE, i
+            got[at] = 1
+            chunk[top + i, C_TASK] = rt_task[rt_start[route] + row]
+            chunk[top + i, C_SRC] = rows[g, G_SRC]
+            chunk[top + i, C_FLITS] = nfl[rows[g, G_FLITS] + k]
+            rows[g, G_LEFT] -= 1
+            if g != prev_g or row != prev_row:
+                runs[nr, R_SEND], runs[nr, R_ROW], runs[nr, R_COUNT] = g, row, 0
+                nr += 1
+                prev_g, prev_row = g, row
+            runs[nr - 1, R_COUNT] += 1
+            runs[nr - 1, R_FINISHED] = 1 if rows[g, G_LEFT] == 0 else 0
+        return nr, OK, -1
+
+    return _count
 
 
+_count = _counter(sources_digest(__file__, ("deliver.py", "../trace/record.py")))
 count_deliveries = njit(cache=True)(_count)
 count_deliveries_plain = _count
 

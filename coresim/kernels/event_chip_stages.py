@@ -115,6 +115,7 @@ from coresim.kernels.event_chip_state import (
     set_head,
     wait_room,
 )
+from coresim.util import sources_digest
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -474,40 +475,53 @@ def _next_cycle(t, EV, Q, HQ_t):
     return t
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K):
-    """The clock: deliver the events due, run the stages, skip to the next cycle with something due.
-    Returns (status, cycle)."""
-    z = Q[4]
-    NC, n = CS.shape[0], MS.shape[0]
-    for c in range(NC):
-        mark(Q, L_SOMA, CS, c, C_M4, 0)
-    cap, wm = z[Z_CAP], z[Z_WMASK]
-    t, hp = 0, 0
-    while True:
-        b = cap + (t & wm)
-        e = EV[b, 0]
-        EV[b, 0] = -1
-        while e >= 0:
-            nx = EV[e, 1]
-            if nx >= 0:                     # the next event's row while this one is delivered
-                nc = EV[nx, 0]
-                if nc & 7 == E_ELIG or nc & 7 == E_OUT:
-                    prefetch(PT, nc >> 3, I_HEAD)
-                    prefetch(PT, nc >> 3, I_HOUT)
-                else:
-                    prefetch(CS, nc >> 3, C_PH)
-            deliver(EV[e, 0], t, PT, CS, Q)
-            EV[e, 1] = z[Z_FREE]
-            z[Z_FREE] = e
-            z[Z_PEND] -= 1
-            e = nx
-        while hp < hs.size and MS[hs[hp], X_GEN] <= t:
-            mark(Q, L_HOST, CS, MS[hs[hp], X_DST], C_MH, t)
-            hp += 1
-        run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K)
-        if z[Z_PROC] == n and z[Z_SOMAS] == NC:
-            return OK, t
-        t = _next_cycle(t, EV, Q, MS[hs[hp], X_GEN] if hp < hs.size else -1)
-        if t < 0:
-            return DEADLOCK, z[Z_LAST]
+# the files `run` is compiled from: it closes over their hash (`coresim.util.sources_digest`) and nothing else
+KERNEL_SOURCES = ("event_chip_stages.py", "event_chip_state.py")
+
+
+def _compile(digest: int):
+    """`run`."""
+
+    @njit(cache=True, nogil=True, _nrt=False)
+    def run(CS, PT, MH, MS, OPS, GT, HQ, hs, EV, Q, K):
+        """The clock: deliver the events due, run the stages, skip to the next cycle with something due.
+        Returns (status, cycle)."""
+        _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
+        z = Q[4]
+        NC, n = CS.shape[0], MS.shape[0]
+        for c in range(NC):
+            mark(Q, L_SOMA, CS, c, C_M4, 0)
+        cap, wm = z[Z_CAP], z[Z_WMASK]
+        t, hp = 0, 0
+        while True:
+            b = cap + (t & wm)
+            e = EV[b, 0]
+            EV[b, 0] = -1
+            while e >= 0:
+                nx = EV[e, 1]
+                if nx >= 0:                     # the next event's row while this one is delivered
+                    nc = EV[nx, 0]
+                    if nc & 7 == E_ELIG or nc & 7 == E_OUT:
+                        prefetch(PT, nc >> 3, I_HEAD)
+                        prefetch(PT, nc >> 3, I_HOUT)
+                    else:
+                        prefetch(CS, nc >> 3, C_PH)
+                deliver(EV[e, 0], t, PT, CS, Q)
+                EV[e, 1] = z[Z_FREE]
+                z[Z_FREE] = e
+                z[Z_PEND] -= 1
+                e = nx
+            while hp < hs.size and MS[hs[hp], X_GEN] <= t:
+                mark(Q, L_HOST, CS, MS[hs[hp], X_DST], C_MH, t)
+                hp += 1
+            run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K)
+            if z[Z_PROC] == n and z[Z_SOMAS] == NC:
+                return OK, t
+            t = _next_cycle(t, EV, Q, MS[hs[hp], X_GEN] if hp < hs.size else -1)
+            if t < 0:
+                return DEADLOCK, z[Z_LAST]
+
+    return run
+
+
+run = _compile(sources_digest(__file__, KERNEL_SOURCES))
