@@ -58,9 +58,9 @@ def compile_first(dispatcher, args: tuple) -> None:
     try:
         import fcntl
     except ImportError:  # no flock (Windows): each process compiles on its own, as numba does
-        dispatcher.compile(sig)
-        return release_memory()
+        fcntl = None
     with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         dispatcher.compile(sig)
     release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run

@@ -520,5 +520,6 @@ def _compile(digest: int, debug: bool = False):
     return noc_run
 
 
-router_cycle, routers_by_stage = _router_paths(sources_digest(), False)
-noc_run = _compile(sources_digest())
+_DIGEST = sources_digest()     # the files read once
+router_cycle, routers_by_stage = _router_paths(_DIGEST, False)
+noc_run = _compile(_DIGEST)
