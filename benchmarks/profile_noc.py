@@ -56,9 +56,9 @@ def child(args, out: Path) -> None:
 
     digest = flit_kernel.sources_digest()
     flit_kernel.router_cycle, flit_kernel.routers_by_stage = flit_kernel._router_paths(digest, True)   # its globals
-    kernel = flit_kernel._compile(digest, debug=True)
-    network.noc_run = kernel
     noc = _noc(args)
+    kernel = flit_kernel._compile(digest, debug=True, staged=int(flit_kernel.is_staged(noc.cfg)))
+    network.noc_run_for = lambda cfg: kernel
     noc.run(200)
     cres = kernel.overloads[kernel.signatures[0]]
     name = cres.fndesc.llvm_func_name

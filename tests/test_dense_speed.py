@@ -121,7 +121,7 @@ def test_multicast_rows_equal_per_packet_construction():
 
 def _noc_run(monkeypatch, direct: bool):
     if not direct:
-        monkeypatch.setattr(Noc, "_kernel", lambda self, args: network.noc_run(*args))
+        monkeypatch.setattr(Noc, "_kernel", lambda self, args: network.noc_run_for(args[1])(*args))
     rng = np.random.default_rng(2)
     noc = Noc(MeshSpec(width=4, height=4), NocSpec(router=RouterSpec(vcs=2, buffer_flits=4)), packet_capacity=4,
               record_capacity=32, receive_flits=3, send_flits=4)

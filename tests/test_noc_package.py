@@ -47,7 +47,8 @@ def test_kernel_cache_key_covers_its_sources():
             if part[:2] == ["coresim", "noc"] and len(part) > 2 and (NOC / f"{part[2]}.py").is_file():
                 todo.append(part[2])
     assert {f"{n}.py" for n in seen} == set(flit_kernel.KERNEL_SOURCES)
-    for kernel in (flit_kernel.noc_run, flit_kernel.router_cycle, flit_kernel.routers_by_stage):
+    for kernel in (flit_kernel.noc_run_general, flit_kernel.noc_run_staged, flit_kernel.router_cycle,
+                   flit_kernel.routers_by_stage):
         cells = [c.cell_contents for c in kernel.py_func.__closure__]
         assert flit_kernel.sources_digest() in cells
         # only plain numbers: numba's cache key holds the closure's values, and a function object's (a dispatcher's)

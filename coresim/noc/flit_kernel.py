@@ -5,7 +5,8 @@
 records / packet slots, or a deadlock. Its stages are numba functions inlined into it: here the terminals'
 (`eject`, `source_credits`, `generate`, `inject`), in `flit_router` and `flit_switch` the router pipeline's stages
 (`router_cycle` runs them, or with every stage delay 1 `routers_by_stage`; these two are compiled on their own and
-inlined by LLVM, which halves the kernel's compile time: `_router_paths`).
+inlined by LLVM, which halves the kernel's compile time: `_router_paths`). `noc_run` comes in two variants, one
+per router path (`noc_run_for` picks a NoC's), so a run compiles only the path it uses.
 
 Timing follows BookSim2 exactly (per cycle: terminals eject and read credits, inject; every router
 queues arrivals, runs route / VC-allocation / switch-allocation evaluate then update; a flit granted in
@@ -467,14 +468,16 @@ def _router_paths(digest: int, debug: bool):
     return router_cycle, routers_by_stage
 
 
-def _compile(digest: int, debug: bool = False):
+def _compile(digest: int, debug: bool = False, staged: int = 0):
     """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
     takes, per call (measured: 13x slower). `debug`: compiled with line tables (benchmarks/profile_noc.py). The
     router paths are module globals, not closure variables: numba's cache key holds the closure's values, and a
-    dispatcher's differ from process to process (the kernel was then compiled again by every run)."""
+    dispatcher's differ from process to process (the kernel was then compiled again by every run).
+    `staged`: 1, the kernel of routers whose stage delays are all 1 (`routers_by_stage`), 0 the general one
+    (`router_cycle`); a constant numba prunes the other branch with, so each variant compiles one router path
+    (a run needs one: the first run on a fresh install compiles ~40 % less)."""
 
-    @njit(cache=True, _nrt=False, error_model="numpy", debug=debug)
     def noc_run(until, cfg, sc, rng, term, inp, out, arb, wires, pk, rec, scr, watch, buf):
         """Advance the mesh from sc[NOW] towards `until`; returns a status (ST_*)."""
         _ = digest                      # in numba's cache key: see `sources_digest`
@@ -501,7 +504,7 @@ def _compile(digest: int, debug: bool = False):
                     status = ST_WATCH
                 inject(core, t, cfg, sc, term, wires, pk, buf)
             receive(t % cfg.DL, t % cfg.DC, cfg, inp, out, wires, pk)
-            if cfg.RD == 1 and cfg.VAD == 1 and cfg.SAD == 1:
+            if staged:
                 routers_by_stage(t, cfg, sc, inp, out, arb, wires, pk, scr)
             else:
                 for r in range(cfg.R):
@@ -517,9 +520,21 @@ def _compile(digest: int, debug: bool = False):
         rng.p[0] = fpos
         sc[STATUS] = status
         return status
-    return noc_run
+    # its own name per variant: numba's cache files and compile_first's lock are named after it
+    noc_run.__qualname__ = "noc_run_staged" if staged else "noc_run_general"
+    return njit(cache=True, _nrt=False, error_model="numpy", debug=debug)(noc_run)
 
 
 _DIGEST = sources_digest()     # the files read once
 router_cycle, routers_by_stage = _router_paths(_DIGEST, False)
-noc_run = _compile(_DIGEST)
+noc_run_general = _compile(_DIGEST, staged=0)
+noc_run_staged = _compile(_DIGEST, staged=1)
+
+
+def noc_run_for(cfg):
+    """The kernel variant for a NoC's configuration (`_compile`'s `staged`)."""
+    return noc_run_staged if is_staged(cfg) else noc_run_general
+
+
+def is_staged(cfg) -> bool:
+    return cfg.RD == 1 and cfg.VAD == 1 and cfg.SAD == 1

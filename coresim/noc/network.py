@@ -12,7 +12,7 @@ from coresim.errors import BufferDeadlock, SimulationError
 from coresim.noc import flit_state as S
 from coresim.noc.buffers import grow_rx, new_buffers
 from coresim.noc.enqueue import DONE, enqueue_source
-from coresim.noc.flit_kernel import noc_run
+from coresim.noc.flit_kernel import noc_run_for
 from coresim.noc.rng import new_rng, seed_rng
 from coresim.spec.chip import MeshSpec, NocSpec
 from coresim.util import compile_first
@@ -90,7 +90,7 @@ class Noc:
         self.rec = S.new_records(record_capacity)
         self._done: list[tuple[np.ndarray, ...]] = []
         self.watch0 = np.zeros(self.n_cores, np.int64)
-        self._entry, self._entry_key = noc_run, None   # see `_kernel`
+        self._entry, self._entry_key = None, None   # see `_kernel`
         self._route_default = 0 if noc.routing == "xy" else 1
         self._masks: dict[bytes, np.ndarray] = {}   # multicast mask rows by destination set (`inject_source`)
 
@@ -445,17 +445,19 @@ class Noc:
                 return self.now
 
     def _kernel(self, args: tuple) -> int:
-        """`noc_run(*args)`. numba's dispatcher types every argument on every call (~45 us for these records,
-        more than a short window's cycles take), so once it has run on these record objects, their compiled
-        entry point is called directly until one of them is replaced (records grow) or the watch array changes."""
+        """The kernel (`flit_kernel.noc_run_for` the configuration) on `args`. numba's dispatcher types every
+        argument on every call (~45 us for these records, more than a short window's cycles take), so once it has
+        run on these record objects, their compiled entry point is called directly until one of them is replaced
+        (records grow, or the configuration) or the watch array changes."""
         key = tuple(map(id, args[1:]))
         if key == self._entry_key:
             return self._entry(*args)
-        compile_first(noc_run, args)
-        st = noc_run(*args)
+        kernel = noc_run_for(args[1])
+        compile_first(kernel, args)
+        st = kernel(*args)
         w = args[-2]
-        sig = tuple(noc_run.typeof_pyval(a) for a in args)
-        cres = noc_run.overloads.get(sig)
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        cres = kernel.overloads.get(sig)
         if cres is not None and w.flags.c_contiguous and w.flags.writeable and w.flags.aligned:
             self._entry, self._entry_key = cres.entry_point, key
         return st
