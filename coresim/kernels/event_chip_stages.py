@@ -443,19 +443,17 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
     z[Z_N + L_SYN] = 0
     n_out = z[Z_N + L_OUT]
     RP = K[K_W] * K[K_H] * (4 + K[K_C])
-    if PT.shape[0] == RP:
+    one = PT.shape[0] == RP
+    for lo in range(0, PT.shape[0], RP):    # network by network: their local outputs share receive buffers
         for x in range(n_out):
-            if x + 1 < n_out:               # the next output's row while this one is evaluated
-                o = Q[L_OUT, x + 1]
-                prefetch(PT, o, O_BUSY)
-                prefetch(PT, o, O_DOWN)
-            output(Q[L_OUT, x], t, PT, CS, MH, MS, EV, Q, K)
-    else:                                   # network by network: their local outputs share receive buffers
-        for lo in range(0, PT.shape[0], RP):
-            for x in range(n_out):
-                o = Q[L_OUT, x]
-                if lo <= o < lo + RP:
-                    output(o, t, PT, CS, MH, MS, EV, Q, K)
+            o = Q[L_OUT, x]
+            if one:
+                if x + 1 < n_out:           # the next output's row while this one is evaluated
+                    prefetch(PT, Q[L_OUT, x + 1], O_BUSY)
+                    prefetch(PT, Q[L_OUT, x + 1], O_DOWN)
+            elif o < lo or o >= lo + RP:
+                continue
+            output(o, t, PT, CS, MH, MS, EV, Q, K)  # one call: numba inlines `output` once
     z[Z_N + L_OUT] = 0
     for x in range(z[Z_N + L_SOMA]):
         soma(Q[L_SOMA, x], t, CS, PT, MH, MS, OPS, GT, EV, Q, K)
