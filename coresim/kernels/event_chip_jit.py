@@ -232,23 +232,19 @@ def _entries(digest: int):
         M = in_cap.size // (R * P)              # physical networks: network k's FIFOs are rows k * R * P + ...
         down, up = _networks(wiring(W, H, C), M, R * P)
         CS = np.zeros((NC, N_CS), np.int64)
-        CS[:, C_OP] = op_ptr[:-1]
-        CS[:, C_OPEND] = op_ptr[1:]
-        CS[:, C_RXCAP] = rx_cap
         for col in (C_CUR, C_NH, C_NT, C_SH, C_ST, C_HWAKE, C_CWAKE, C_MH, C_M2, C_M4):
             CS[:, col] = -1
         CS[:, C_GNEXT] = -2
         CS[:, S_SOMA_END] = -1
-        for c in range(NC):
+        for c in range(NC):     # element by element: an array assigned to a slice compiles numba's shape error (~4 s)
             CS[c, C_PORT] = (c // C) * P + 4 + c % C
+            CS[c, C_OP], CS[c, C_OPEND], CS[c, C_RXCAP] = op_ptr[c], op_ptr[c + 1], rx_cap[c]
         HQ = _host_queues(CS, MS, hs)
         PT = np.full((M * R * P, N_PT + 2 * kr), -1, np.int64)
         for col in (I_FREE, I_OCC, I_ELIG, I_RPOS, I_WANT, O_BUSY, O_REQ, O_FLITS):
             PT[:, col] = 0
-        PT[:, I_CAP] = in_cap
-        PT[:, I_UP] = up
-        PT[:, O_DOWN] = down
         for x in range(M * R * P):
+            PT[x, I_CAP], PT[x, I_UP], PT[x, O_DOWN] = in_cap[x], up[x], down[x]
             PT[x, I_BASE] = (x // P) * P
             PT[x, I_X] = (x // P) % W
             PT[x, I_Y] = (x // P) % R // W
