@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 
 def cdiv(a, b):
     """Ceiling division of integers (or integer numpy arrays): the fewest b-sized pieces that hold a."""
@@ -38,12 +41,13 @@ def sources_digest(anchor: str, names: tuple[str, ...]) -> int:
     return int.from_bytes(h.digest()[:7], "little")
 
 
-def compile_first(dispatcher, args: tuple) -> None:
+def compile_first(dispatcher, args: tuple, what: str = "a kernel") -> None:
     """Compile the numba `dispatcher` for `args` before its first call in this process, holding a lock file the
     machine's coresim processes share (one per user and kernel): of worker processes that need a big kernel at
     once with numba's cache cold (`compare -j`, `sweep -j`), one compiles it into the cache while the others wait,
     then load it from there. Compiling side by side cost each worker the compile's CPU and LLVM's memory (the
-    flit kernel: ~70 s, ~0.6 GB each). Nothing is done once the dispatcher has a compiled version."""
+    flit kernel: ~70 s, ~0.6 GB each). Nothing is done once the dispatcher has a compiled version. A compile
+    (or a wait) longer than 2 s says so on a terminal (`note_if_slow`): a first run otherwise looks stuck."""
     if dispatcher.overloads:
         return
     import os
@@ -59,8 +63,31 @@ def compile_first(dispatcher, args: tuple) -> None:
         import fcntl
     except ImportError:  # no flock (Windows): each process compiles on its own, as numba does
         fcntl = None
-    with open(path, "a") as lock:
+    note = (f"coresim: compiling {what} (once: the first run after installing or changing coresim compiles it, "
+            "later runs load it from numba's cache)")
+    with open(path, "a") as lock, note_if_slow(note):
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         dispatcher.compile(sig)
     release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run
+
+
+@contextmanager
+def note_if_slow(message: str, after_s: float = 2.0, stream=None):
+    """Write `message` (a line, above any progress bar) to `stream` (stderr) if the block takes longer than
+    `after_s` seconds and the stream is a terminal; nothing otherwise."""
+    stream = sys.stderr if stream is None else stream
+    if not stream.isatty():
+        yield
+        return
+    import threading
+
+    from tqdm import tqdm
+
+    timer = threading.Timer(after_s, lambda: tqdm.write(message, file=stream))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -1,15 +1,18 @@
 """`coresim.util.compile_first`: processes that need the same kernel at once with numba's cache cold compile it
-once between them (the others load it from the cache), and a process calls the kernel as before."""
+once between them (the others load it from the cache), and a process calls the kernel as before; a slow compile
+says so on a terminal (`note_if_slow`)."""
 
+import io
 import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 from numba import njit
 
-from coresim.util import compile_first
+from coresim.util import compile_first, note_if_slow
 
 KERNEL = textwrap.dedent("""
     import numpy as np
@@ -63,3 +66,29 @@ def test_a_compiled_dispatcher_is_left_alone():
     assert len(twice.overloads) == 1 and twice(3) == 6
     compile_first(twice, (np.arange(2),))   # it has a version: the call compiles what else it needs, as before
     assert len(twice.overloads) == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_slow_block_says_so_on_a_terminal():
+    term = _Terminal()
+    with note_if_slow("compiling", after_s=0.0, stream=term):
+        for _ in range(1000):          # until the note's thread has written it (at most 10 s)
+            if "compiling" in term.getvalue():
+                break
+            time.sleep(0.01)
+    assert term.getvalue() == "compiling\n"
+
+
+def test_quick_block_or_no_terminal_says_nothing():
+    term = _Terminal()
+    with note_if_slow("compiling", after_s=60.0, stream=term):
+        pass
+    pipe = io.StringIO()
+    with note_if_slow("compiling", after_s=0.0, stream=pipe):
+        time.sleep(0.2)
+    time.sleep(0.2)
+    assert term.getvalue() == "" and pipe.getvalue() == ""

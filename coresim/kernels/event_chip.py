@@ -302,7 +302,7 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     args = (MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, fmax * chip.flit_cycles + chip.credit_cycles + 1,
             _scratch("ev", 2 * (cap + size)))
-    compile_first(ks.window, args)
+    compile_first(ks.window, args, "the event-core timing kernel")
     status, end, CS, PT = ks.window(*args)
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)
     return WindowTiming(STATUS[status], int(end), blocked, *ks.results(MS, n),

@@ -453,7 +453,7 @@ class Noc:
         if key == self._entry_key:
             return self._entry(*args)
         kernel = noc_run_for(args[1])
-        compile_first(kernel, args)
+        compile_first(kernel, args, "the NoC kernel")
         st = kernel(*args)
         w = args[-2]
         sig = tuple(kernel.typeof_pyval(a) for a in args)
