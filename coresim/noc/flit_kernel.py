@@ -403,8 +403,9 @@ def _router_paths(digest: int, debug: bool):
     """`router_cycle` and `routers_by_stage`, compiled as functions of their own that LLVM inlines into `noc_run`
     (`forceinline`): numba's inlining of them into `noc_run` (`inline="always"`, as their own stages are inlined
     into them) made one function so large that compiling it took ~70 s and ~1.3 GB; as three, ~35 s and ~0.4 GB.
-    They close over `digest` as `noc_run` does (their stages live in other files). `debug`: line tables."""
-    opts = dict(cache=True, _nrt=False, forceinline=True, error_model="numpy", debug=debug)
+    They close over `digest` as `noc_run` does (their stages live in other files). `debug`: line tables, and not
+    cached (numba's cache key does not hold the flag: a debug build would replace the normal one for every run)."""
+    opts = dict(cache=not debug, _nrt=False, forceinline=True, error_model="numpy", debug=debug)
 
     @njit(**opts)
     def router_cycle(r, t, cfg, sc, inp, out, arb, wires, pk, scr):
@@ -471,9 +472,10 @@ def _router_paths(digest: int, debug: bool):
 def _compile(digest: int, debug: bool = False, staged: int = 0):
     """`noc_run`, compiled without numba's reference counting (`_nrt=False`; the kernel allocates nothing): with
     it, an inlined stage function that branches pays an atomic incref and decref per array of every record it
-    takes, per call (measured: 13x slower). `debug`: compiled with line tables (benchmarks/profile_noc.py). The
-    router paths are module globals, not closure variables: numba's cache key holds the closure's values, and a
-    dispatcher's differ from process to process (the kernel was then compiled again by every run).
+    takes, per call (measured: 13x slower). `debug`: compiled with line tables and not cached
+    (benchmarks/profile_noc.py). The router paths are module globals, not closure variables: numba's cache key
+    holds the closure's values, and a dispatcher's differ from process to process (the kernel was then compiled
+    again by every run).
     `staged`: 1, the kernel of routers whose stage delays are all 1 (`routers_by_stage`), 0 the general one
     (`router_cycle`); a constant numba prunes the other branch with, so each variant compiles one router path
     (a run needs one: the first run on a fresh install compiles ~40 % less)."""
@@ -522,7 +524,7 @@ def _compile(digest: int, debug: bool = False, staged: int = 0):
         return status
     # its own name per variant: numba's cache files and compile_first's lock are named after it
     noc_run.__qualname__ = "noc_run_staged" if staged else "noc_run_general"
-    return njit(cache=True, _nrt=False, error_model="numpy", debug=debug)(noc_run)
+    return njit(cache=not debug, _nrt=False, error_model="numpy", debug=debug)(noc_run)
 
 
 _DIGEST = sources_digest()     # the files read once
