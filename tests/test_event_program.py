@@ -87,3 +87,54 @@ def test_rows_of_equals_searchsorted(seed):
     if seed % 2 == 0:
         idx = np.sort(idx)
     assert np.array_equal(rows_of(idx, ptr), np.searchsorted(ptr, idx, "right") - 1)
+
+
+def _random_window(rng, host_input: bool):
+    """A window's inputs as the concurrent schedule builds them: layers split into chunks on random cores (some
+    empty), per-neuron soma ticks and firing, messages from fired-or-not neurons and from the host."""
+    from coresim.engine.event_window import Ticks, WindowMessages
+
+    n_layers, n_cores = int(rng.integers(1, 4)), int(rng.integers(1, 9))
+    sizes = rng.integers(1, 60, n_layers + 1)
+    c_layer, c_n0, c_n1 = [], [], []
+    for lid, n in enumerate(sizes):
+        if lid == n_layers and host_input:
+            break
+        cuts = np.sort(rng.integers(0, n + 1, int(rng.integers(0, 4))))
+        bounds = np.concatenate([[0], cuts, [n]])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            c_layer.append(lid), c_n0.append(a), c_n1.append(b)
+    c_layer, c_n0, c_n1 = (np.array(v, np.int64) for v in (c_layer, c_n0, c_n1))
+    core = rng.integers(0, n_cores, c_layer.size)
+    ids = np.lexsort((np.arange(core.size), core)).astype(np.int64)
+    pool = np.array([6.0, 9.7, 36.0, 5.1, 16.0, 4.7, 0.0]) / 4.7
+    cost = [rng.choice(pool, n) for n in sizes]
+    fired = [rng.random(n) < 0.3 for n in sizes]
+    if host_input:
+        cost[-1], fired[-1] = None, None
+    msgs = WindowMessages.empty()
+    for _ in range(int(rng.integers(0, 5))):
+        k = int(rng.integers(0, 200))
+        src = int(rng.integers(-1 if host_input else 0, n_layers if host_input else n_layers + 1))
+        neuron = rng.integers(0, sizes[src] if src >= 0 else 1, k)
+        msgs.add(src, neuron, rng.integers(0, n_cores, k), rng.choice(pool, k) * 3, int(rng.integers(1, 3)),
+                 rng.integers(-1, c_layer.size, k), rng.integers(0, 40, k))
+    ticks = Ticks(*rng.choice(pool, 4), msg_in=1.5, synapse={})
+    need = rng.integers(0, 5, c_layer.size)
+    return n_cores, (core[ids], ids), c_layer, c_n0, c_n1, cost, fired, msgs, ticks, need
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_compiled_window_program_equals_the_numpy_one(seed):
+    """`compiled_program` builds the same program as `build_program`, array for array (chunks by core, empty
+    chunks, neurons firing, messages from every layer, from input neurons on cores or from the host)."""
+    from coresim.engine.event_window import build_program, compiled_program
+
+    args = _random_window(np.random.default_rng(seed), host_input=seed % 2 == 0)
+    want, want_perm = build_program(*args)
+    got, got_perm = compiled_program(*args)
+    for name in want._fields:
+        a, b = getattr(want, name), getattr(got, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    assert np.array_equal(got_perm, want_perm)
+    assert got.msg_dst.size + got.host_dst.size == sum(d.size for d in args[7].dst)

@@ -41,7 +41,14 @@ import numpy as np
 
 from coresim.errors import SpecError
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
-from coresim.kernels.event_program import item_stream, max_at, rounded_steps, rows_of, stable_order
+from coresim.kernels.event_program import (
+    item_stream,
+    max_at,
+    rounded_steps,
+    rows_of,
+    stable_order,
+    window_program,
+)
 
 I64 = np.int64
 
@@ -191,6 +198,20 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     prog = WindowProgram(op_ptr, op_gate, op_cycles, msg_ptr, st_cyc[m_stream], dst[cm], flits[cm], m_work[cm],
                          gate[cm], gate_need, hcyc[hm], dst[hm], flits[hm], m_work[hm], gate[hm])
     return prog, np.concatenate([cm, hm])
+
+
+def compiled_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndarray, chunk_n0: np.ndarray,
+                     chunk_n1: np.ndarray, cost: list, fired: list, msgs: WindowMessages, ticks: Ticks,
+                     gate_need: np.ndarray) -> tuple[WindowProgram, np.ndarray]:
+    """`build_program` in one compiled pass (`coresim.kernels.event_program.window_program`): the same program."""
+    layer_off = np.zeros(len(cost) + 1, I64)
+    layer_off[1:] = np.cumsum([0 if c is None else c.size for c in cost])
+    flat_cost = np.concatenate([np.asarray(c, np.float64) for c in cost if c is not None])
+    flat_fired = np.concatenate([np.asarray(f, np.bool_) for f in fired if f is not None])
+    sl, sn, dst, work, flits, gate, hcyc = msgs.arrays()
+    cols = window_program(n_cores, *chunks_by_core, chunk_layer, chunk_n0, chunk_n1, flat_cost, flat_fired, layer_off,
+                          sl, sn, dst, flits, _work(work, dst, ticks), gate, hcyc, float(ticks.msg_out))
+    return WindowProgram(*cols[:9], gate_need, *cols[9:14]), cols[14]
 
 
 def _work(work: np.ndarray, dst: np.ndarray, ticks: Ticks) -> np.ndarray:
@@ -353,7 +374,7 @@ class ConcurrentRun:
     def program(self, msgs, cost, fired):
         gate = np.concatenate(msgs.gate) if msgs.gate else np.zeros(0, I64)
         need = np.bincount(gate[gate >= 0], minlength=self.c_layer.size).astype(I64)
-        prog, _ = build_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
+        prog, _ = compiled_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
                                 msgs, self.ticks, need)
         return prog
 

@@ -128,3 +128,90 @@ def rows_of(idx, ptr):
             r += 1
         out[k] = r
     return out
+
+
+@njit(cache=True, nogil=True)
+def _neuron_stream(core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost, fired, layer_off):
+    """Chunk after chunk (by core), neuron after neuron: each neuron's ticks, core, whether it starts an op (a
+    chunk's first neuron, or the one after a fired neuron) and the chunk it is the first neuron of (-1 none); and
+    each (flat) neuron's stream position."""
+    N = 0
+    for x in range(ids.size):
+        N += chunk_n1[ids[x]] - chunk_n0[ids[x]]
+    ncost, ncore = np.empty(N), np.empty(N, np.int64)
+    start, first = np.zeros(N, np.bool_), np.full(N, -1, np.int64)
+    pos_of = np.full(cost.size, -1, np.int64)
+    k, fired_before = 0, False
+    for x in range(ids.size):
+        c = ids[x]
+        base = layer_off[chunk_layer[c]]
+        for n in range(chunk_n0[c], chunk_n1[c]):
+            f = base + n
+            ncost[k], ncore[k], pos_of[f] = cost[f], core_of[x], k
+            start[k] = n == chunk_n0[c] or fired_before
+            if n == chunk_n0[c]:
+                first[k] = c
+            fired_before = fired[f]
+            k += 1
+    return ncost, ncore, start, first, pos_of
+
+
+@njit(cache=True, nogil=True)
+def window_program(n_cores, core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost, fired, layer_off, sl, sn, dst,
+                   flits, m_work, gate, hcyc, msg_out):
+    """The columns of a window's program in one compiled pass, as `coresim.engine.event_window.build_program` (its
+    numpy twin) builds them: `cost`/`fired` flat over the layers (layer l's neurons from `layer_off[l]`), the
+    messages' columns (source layer (-1 host), neuron, destination, flits, rounded work, gate, host cycle) in
+    arrival order. Returns (op_ptr, op_gate, op_cycles, msg_ptr, msg_gen, the core messages' dst, flits, work,
+    gate, the host messages' cycle, dst, flits, work, gate, the permutation of both into arrival order)."""
+    ncost, ncore, start, first, pos_of = _neuron_stream(core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost,
+                                                        fired, layer_off)
+    N, M = ncost.size, sl.size
+    n_core_msg = 0
+    for j in range(M):
+        n_core_msg += sl[j] >= 0
+    cm, hm = np.empty(n_core_msg, np.int64), np.empty(M - n_core_msg, np.int64)
+    mpos = np.empty(n_core_msg, np.int64)
+    a = b = 0
+    for j in range(M):
+        if sl[j] >= 0:
+            cm[a], mpos[a] = j, pos_of[layer_off[sl[j]] + sn[j]]
+            a += 1
+        else:
+            hm[b] = j
+            b += 1
+    order = stable_order(mpos, N)
+    cm, mpos = cm[order], mpos[order]
+    n_ops = 0
+    for i in range(N):
+        n_ops += start[i]
+    op_ptr, op_gate = np.zeros(n_cores + 1, np.int64), np.full(n_ops, -1, np.int64)
+    op_cycles, msg_ptr = np.zeros(n_ops, np.int64), np.zeros(n_ops + 1, np.int64)
+    msg_gen = np.empty(n_core_msg, np.int64)
+    # the item stream (a neuron, then its messages), its cycles rounded on each core's running total (`rounded_steps`)
+    cs, pre, prev, g, op, j = 0.0, 0.0, 0, -1, -1, 0
+    for i in range(N):
+        if start[i]:
+            op += 1
+            op_ptr[ncore[i] + 1] += 1
+            op_gate[op] = first[i]          # a chunk's first op waits on the chunk's gate
+        cs += ncost[i]
+        if ncore[i] != g:
+            g, pre, prev = ncore[i], cs - ncost[i], 0
+        r = np.int64(np.floor(cs - pre + 0.5))
+        op_cycles[op] += r - prev
+        prev = r
+        while j < n_core_msg and mpos[j] == i:
+            cs += msg_out
+            r = np.int64(np.floor(cs - pre + 0.5))
+            msg_gen[j] = r - prev
+            prev = r
+            msg_ptr[op + 1] += 1
+            j += 1
+    for c in range(n_cores):
+        op_ptr[c + 1] += op_ptr[c]
+    for k in range(n_ops):
+        msg_ptr[k + 1] += msg_ptr[k]
+    perm = np.concatenate((cm, hm))
+    return (op_ptr, op_gate, op_cycles, msg_ptr, msg_gen, dst[cm], flits[cm], m_work[cm], gate[cm], hcyc[hm],
+            dst[hm], flits[hm], m_work[hm], gate[hm], perm)

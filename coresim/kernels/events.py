@@ -22,15 +22,9 @@ def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out
     of the network input (src_core -1) come from the host: latency, then `item_bytes` per message at
     `host_bpc` bytes per cycle, straight to the destination core. Returns per message: source core (-1 host),
     destination core, inject (host: arrival) cycle, segment start/end in the fan-out arrays, value."""
-    n = 0
+    n = 0                       # at most one message per synapse: one pass, then the filled part
     for a in range(spk.size):
-        i = spk[a]
-        last = -1
-        for j in range(ptr[i], ptr[i + 1]):
-            c = chunk_of[tgt[j]]
-            if c != last:
-                n += 1
-                last = c
+        n += ptr[spk[a] + 1] - ptr[spk[a]]
     m_src = np.empty(n, np.int64)
     m_dst = np.empty(n, np.int64)
     m_time = np.empty(n, np.int64)
@@ -63,7 +57,7 @@ def send(spk, val, ptr, tgt, chunk_of, chunk_core, src_core, n_cores, start, out
             m_val[k] = val[a]
             k += 1
             j = j1
-    return m_src, m_dst, m_time, m_seg0, m_seg1, m_val
+    return m_src[:k], m_dst[:k], m_time[:k], m_seg0[:k], m_seg1[:k], m_val[:k]
 
 
 @njit(cache=True, nogil=True)
