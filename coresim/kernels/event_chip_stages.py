@@ -442,18 +442,21 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
         synapse(Q[L_SYN, x], t, CS, PT, MH, MS, HQ, GT, EV, Q, K)
     z[Z_N + L_SYN] = 0
     n_out = z[Z_N + L_OUT]
-    RP = K[K_W] * K[K_H] * (4 + K[K_C])
-    one = PT.shape[0] == RP
-    for lo in range(0, PT.shape[0], RP):    # network by network: their local outputs share receive buffers
+    end = K[K_W] * K[K_H] * (4 + K[K_C])   # network by network (their local outputs share receive buffers), each in
+    while n_out > 0:                        # list order: a pass evaluates the first network's and keeps the others'
+        kept = 0
         for x in range(n_out):
             o = Q[L_OUT, x]
-            if one:
-                if x + 1 < n_out:           # the next output's row while this one is evaluated
-                    prefetch(PT, Q[L_OUT, x + 1], O_BUSY)
-                    prefetch(PT, Q[L_OUT, x + 1], O_DOWN)
-            elif o < lo or o >= lo + RP:
+            if o >= end:
+                Q[L_OUT, kept] = o          # (`output` puts nothing on the list)
+                kept += 1
                 continue
+            if x + 1 < n_out:               # the next output's row while this one is evaluated
+                prefetch(PT, Q[L_OUT, x + 1], O_BUSY)
+                prefetch(PT, Q[L_OUT, x + 1], O_DOWN)
             output(o, t, PT, CS, MH, MS, EV, Q, K)  # one call: numba inlines `output` once
+        n_out = kept
+        end += K[K_W] * K[K_H] * (4 + K[K_C])
     z[Z_N + L_OUT] = 0
     for x in range(z[Z_N + L_SOMA]):
         soma(Q[L_SOMA, x], t, CS, PT, MH, MS, OPS, GT, EV, Q, K)
