@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from coresim.kernels.event_program import (
-    item_stream,
-    item_stream_ref,
     max_at,
     rounded_steps,
     rounded_steps_ref,
@@ -59,23 +57,6 @@ def test_max_at_equals_numpy_maximum_at():
     np.maximum.at(want, idx, vals)
     max_at(got, idx, vals)
     assert np.array_equal(got, want)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_item_stream_equals_the_numpy_twin(seed):
-    """Neurons in order, each followed by its messages (neurons without messages, with several, the last ones)."""
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 500))
-    mpos = np.sort(rng.integers(0, n, int(rng.integers(0, 2000))))
-    ncost, ncore = rng.random(n) * 3, np.sort(rng.integers(0, 7, n))
-    got, want = item_stream(mpos, ncost, ncore, 1.25), item_stream_ref(mpos, ncost, ncore, 1.25)
-    for a, b in zip(got, want, strict=True):
-        assert a.dtype == b.dtype and np.array_equal(a, b)
-
-
-def test_item_stream_rejects_unordered_message_neurons():
-    with pytest.raises(ValueError, match="non-decreasing"):
-        item_stream(np.array([2, 1]), np.zeros(3), np.zeros(3, np.int64), 1.0)
 
 
 @pytest.mark.parametrize("seed", range(4))

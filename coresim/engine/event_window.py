@@ -42,11 +42,11 @@ import numpy as np
 from coresim.errors import SpecError
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
 from coresim.kernels.event_program import (
-    item_stream,
+    item_stream_ref,
     max_at,
     rounded_steps,
+    rounded_steps_ref,
     rows_of,
-    stable_order,
     window_program,
 )
 
@@ -143,9 +143,10 @@ class WindowMessages:
 def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndarray, chunk_n0: np.ndarray,
                   chunk_n1: np.ndarray, cost: list[np.ndarray], fired: list[np.ndarray], msgs: WindowMessages,
                   ticks: Ticks, gate_need: np.ndarray) -> tuple[WindowProgram, np.ndarray]:
-    """The window's program. `chunks_by_core`: chunk ids sorted by (core, id) with their cores in `core_of`;
-    `cost[l]`/`fired[l]`: per neuron of synaptic layer l, its soma ticks and whether it fired. Returns the
-    program and the permutation of the program's messages into `msgs` order (host messages follow)."""
+    """The window's program, in numpy: the twin of `compiled_program`, which the engine uses (tests compare them).
+    `chunks_by_core`: chunk ids sorted by (core, id) with their cores in `core_of`; `cost[l]`/`fired[l]`: per
+    neuron of synaptic layer l, its soma ticks and whether it fired. Returns the program and the permutation of the
+    program's messages into `msgs` order (host messages follow)."""
     core_of, ids = chunks_by_core
     layers = chunk_layer[ids]
     n0, n1 = chunk_n0[ids], chunk_n1[ids]
@@ -172,11 +173,11 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     for lid, p in pos_of.items():
         sel = sl[core_msg] == lid
         mpos[sel] = p[sn[core_msg[sel]]]
-    morder = stable_order(mpos, N)
+    morder = np.argsort(mpos, kind="stable")
     core_msg, mpos = core_msg[morder], mpos[morder]
     # the item stream (a neuron, then its messages) and its cycles rounded on each core's running total
-    n_stream, m_stream, st_ticks, st_core = item_stream(mpos, ncost, ncore, ticks.msg_out)
-    st_cyc = rounded_steps(st_ticks, st_core)
+    n_stream, m_stream, st_ticks, st_core = item_stream_ref(mpos, ncost, ncore, ticks.msg_out)
+    st_cyc = rounded_steps_ref(st_ticks, st_core)
     # ops: a new one at each chunk's first neuron and after each fired neuron
     start = np.zeros(N, bool)
     start[np.cumsum(sizes[sizes > 0]) - sizes[sizes > 0]] = True
@@ -193,7 +194,7 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     op_ptr = np.concatenate([[0], np.cumsum(np.bincount(op_core, minlength=n_cores))]).astype(I64)
     m_op = op_id[mpos]
     msg_ptr = np.concatenate([[0], np.cumsum(np.bincount(m_op, minlength=n_ops))]).astype(I64)
-    m_work = _work(work, dst, ticks)
+    m_work = _work(work, dst, ticks, rounded_steps_ref)
     cm, hm = core_msg, host
     prog = WindowProgram(op_ptr, op_gate, op_cycles, msg_ptr, st_cyc[m_stream], dst[cm], flits[cm], m_work[cm],
                          gate[cm], gate_need, hcyc[hm], dst[hm], flits[hm], m_work[hm], gate[hm])
@@ -214,10 +215,10 @@ def compiled_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.n
     return WindowProgram(*cols[:9], gate_need, *cols[9:14]), cols[14]
 
 
-def _work(work: np.ndarray, dst: np.ndarray, ticks: Ticks) -> np.ndarray:
+def _work(work: np.ndarray, dst: np.ndarray, ticks: Ticks, rounded=rounded_steps) -> np.ndarray:
     if ticks.msg_in is None:
         return work.astype(I64)
-    return rounded_steps(work, dst)
+    return rounded(work, dst)
 
 
 def time_or_fail(prog: WindowProgram, timing: ChipTiming, timer=time_window):

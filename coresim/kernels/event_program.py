@@ -1,6 +1,7 @@
 """Compiled helpers that build and lay out the concurrent schedule's window programs (coresim/engine/event_window.py):
-a stable counting sort, cycles rounded on running totals per group, and a per-index maximum. Each equals its numpy
-twin value for value (np.argsort(kind="stable"), `rounded_steps_ref`, np.maximum.at; tests/test_event_program.py):
+a stable counting sort, cycles rounded on running totals per group, a per-index maximum, CSR rows, and a window's
+whole program in one pass (`window_program`). Each equals its numpy twin value for value (np.argsort(kind="stable"),
+`rounded_steps_ref`, np.maximum.at, np.searchsorted, `event_window.build_program`; tests/test_event_program.py):
 the same float additions in the same order, so the same roundings.
 """
 
@@ -80,29 +81,11 @@ def max_at(out, idx, vals):
             out[idx[i]] = vals[i]
 
 
-@njit(cache=True, nogil=True)
-def item_stream(mpos, ncost, ncore, msg_out):
-    """A window's item stream: each neuron in order, then its messages. `mpos`: each message's neuron (non-decreasing,
-    in 0..N - 1), `ncost`/`ncore`: each neuron's ticks and core, `msg_out`: ticks to form a message. Returns (stream
-    position of each neuron, of each message, ticks and core of each item), as `item_stream_ref`."""
-    N, M = ncost.size, mpos.size
-    n_stream, m_stream = np.empty(N, np.int64), np.empty(M, np.int64)
-    ticks, core = np.empty(N + M), np.empty(N + M, np.int64)
-    k = j = 0
-    for i in range(N):
-        n_stream[i], ticks[k], core[k] = k, ncost[i], ncore[i]
-        k += 1
-        while j < M and mpos[j] == i:
-            m_stream[j], ticks[k], core[k] = k, msg_out, ncore[i]
-            k += 1
-            j += 1
-    if j != M:
-        raise ValueError("message neurons must be non-decreasing and below the neuron count")
-    return n_stream, m_stream, ticks, core
-
-
 def item_stream_ref(mpos: np.ndarray, ncost: np.ndarray, ncore: np.ndarray, msg_out: float) -> tuple:
-    """The numpy twin of `item_stream`."""
+    """A window's item stream, in numpy (for `build_program`, the twin of `window_program`): each neuron in order,
+    then its messages. `mpos`: each message's neuron (non-decreasing, in 0..N - 1), `ncost`/`ncore`: each neuron's
+    ticks and core, `msg_out`: ticks to form a message. Returns (stream position of each neuron, of each message,
+    ticks and core of each item)."""
     N = ncost.size
     per_neuron = np.bincount(mpos, minlength=N)
     n_stream = np.arange(N) + np.concatenate([[0], np.cumsum(per_neuron)[:-1]])
