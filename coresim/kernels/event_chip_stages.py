@@ -276,12 +276,20 @@ def _receive(c, m, F, eject, key, CS, MH, MS, head, tail):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _wake_synapse(c, when, CS, EV, Q):
+    """A message for core c's synapse unit is ready at `when`: wake the unit then, unless it is busy until then (its
+    own end event takes every ready message)."""
+    if CS[c, C_CUR] < 0 or CS[c, C_END] < when:
+        push(EV, Q, when, c * 8 + E_SYN)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _eject(c, m, t, CS, MH, MS, EV, Q, ser):
     """Granted to core c's local output at t: head ejected at t + 2, in the receive queue with its tail."""
     F = MH[m, H_F]
     key = t + 2 + (F - 1) * ser
     _receive(c, m, F, t + 2, key, CS, MH, MS, C_NH, C_NT)
-    push(EV, Q, key, c * 8 + E_SYN)
+    _wake_synapse(c, key, CS, EV, Q)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -346,7 +354,7 @@ def _enter(c, j, t, CS, PT, MH, MS, EV, Q, K):
         if CS[c, C_RXCAP] - CS[c, C_RX] < F:
             return False
         _receive(c, j, F, t, t, CS, MH, MS, C_SH, C_ST)
-        push(EV, Q, t + 1, c * 8 + E_SYN)
+        _wake_synapse(c, t + 1, CS, EV, Q)
     else:
         C = K[K_C]
         RP = K[K_W] * K[K_H] * (4 + C)
