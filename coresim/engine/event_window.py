@@ -142,11 +142,10 @@ class WindowMessages:
 
 def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndarray, chunk_n0: np.ndarray,
                   chunk_n1: np.ndarray, cost: list[np.ndarray], fired: list[np.ndarray], msgs: WindowMessages,
-                  ticks: Ticks, gate_need: np.ndarray) -> tuple[WindowProgram, np.ndarray]:
+                  ticks: Ticks, gate_need: np.ndarray) -> WindowProgram:
     """The window's program, in numpy: the twin of `compiled_program`, which the engine uses (tests compare them).
     `chunks_by_core`: chunk ids sorted by (core, id) with their cores in `core_of`; `cost[l]`/`fired[l]`: per
-    neuron of synaptic layer l, its soma ticks and whether it fired. Returns the program and the permutation of the
-    program's messages into `msgs` order (host messages follow)."""
+    neuron of synaptic layer l, its soma ticks and whether it fired."""
     core_of, ids = chunks_by_core
     layers = chunk_layer[ids]
     n0, n1 = chunk_n0[ids], chunk_n1[ids]
@@ -196,14 +195,13 @@ def build_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndar
     msg_ptr = np.concatenate([[0], np.cumsum(np.bincount(m_op, minlength=n_ops))]).astype(I64)
     m_work = _work(work, dst, ticks, rounded_steps_ref)
     cm, hm = core_msg, host
-    prog = WindowProgram(op_ptr, op_gate, op_cycles, msg_ptr, st_cyc[m_stream], dst[cm], flits[cm], m_work[cm],
+    return WindowProgram(op_ptr, op_gate, op_cycles, msg_ptr, st_cyc[m_stream], dst[cm], flits[cm], m_work[cm],
                          gate[cm], gate_need, hcyc[hm], dst[hm], flits[hm], m_work[hm], gate[hm])
-    return prog, np.concatenate([cm, hm])
 
 
 def compiled_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.ndarray, chunk_n0: np.ndarray,
                      chunk_n1: np.ndarray, cost: list, fired: list, msgs: WindowMessages, ticks: Ticks,
-                     gate_need: np.ndarray) -> tuple[WindowProgram, np.ndarray]:
+                     gate_need: np.ndarray) -> WindowProgram:
     """`build_program` in one compiled pass (`coresim.kernels.event_program.window_program`): the same program."""
     layer_off = np.zeros(len(cost) + 1, I64)
     layer_off[1:] = np.cumsum([0 if c is None else c.size for c in cost])
@@ -212,7 +210,7 @@ def compiled_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.n
     sl, sn, dst, work, flits, gate, hcyc = msgs.arrays()
     cols = window_program(n_cores, *chunks_by_core, chunk_layer, chunk_n0, chunk_n1, flat_cost, flat_fired, layer_off,
                           sl, sn, dst, flits, _work(work, dst, ticks), gate, hcyc, float(ticks.msg_out))
-    return WindowProgram(*cols[:9], gate_need, *cols[9:14]), cols[14]
+    return WindowProgram(*cols[:9], gate_need, *cols[9:])
 
 
 def _work(work: np.ndarray, dst: np.ndarray, ticks: Ticks, rounded=rounded_steps) -> np.ndarray:
@@ -375,9 +373,8 @@ class ConcurrentRun:
     def program(self, msgs, cost, fired):
         gate = np.concatenate(msgs.gate) if msgs.gate else np.zeros(0, I64)
         need = np.bincount(gate[gate >= 0], minlength=self.c_layer.size).astype(I64)
-        prog, _ = compiled_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
+        return compiled_program(self.sim.n_cores, self.by_core, self.c_layer, self.c_n0, self.c_n1, cost, fired,
                                 msgs, self.ticks, need)
-        return prog
 
     def time(self, prog):
         return time_or_fail(prog, self.timing, self.timer)

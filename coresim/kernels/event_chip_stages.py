@@ -450,7 +450,8 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
         synapse(Q[L_SYN, x], t, CS, PT, MH, MS, HQ, GT, EV, Q, K)
     z[Z_N + L_SYN] = 0
     n_out = z[Z_N + L_OUT]
-    end = K[K_W] * K[K_H] * (4 + K[K_C])   # network by network (their local outputs share receive buffers), each in
+    RP = K[K_W] * K[K_H] * (4 + K[K_C])    # a network's ports
+    end = RP                                # network by network (their local outputs share receive buffers), each in
     while n_out > 0:                        # list order: a pass evaluates the first network's and keeps the others'
         kept = 0
         for x in range(n_out):
@@ -464,7 +465,7 @@ def run_stages(t, CS, PT, MH, MS, OPS, GT, HQ, EV, Q, K):
                 prefetch(PT, Q[L_OUT, x + 1], O_DOWN)
             output(o, t, PT, CS, MH, MS, EV, Q, K)  # one call: numba inlines `output` once
         n_out = kept
-        end += K[K_W] * K[K_H] * (4 + K[K_C])
+        end += RP
     z[Z_N + L_OUT] = 0
     for x in range(z[Z_N + L_SOMA]):
         soma(Q[L_SOMA, x], t, CS, PT, MH, MS, OPS, GT, EV, Q, K)

@@ -26,6 +26,12 @@ def stable_order(keys, n_keys):
     return order
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _rounded(cs, pre):
+    """A running total `cs` since `pre` (its value before the group's first item), rounded to cycles."""
+    return np.int64(np.floor(cs - pre + 0.5))
+
+
 @njit(cache=True, nogil=True)
 def rounded_steps(ticks, group):
     """Integer cycles per item whose running total per group (ints >= 0; items in order within a group) is the
@@ -35,7 +41,7 @@ def rounded_steps(ticks, group):
     out = np.empty(n, np.int64)
     if n == 0:
         return out
-    in_order = True                     # groups already in order (the engine's item stream): no sort, no gathers
+    in_order = True                     # groups already in order: no sort, no gathers
     for k in range(1, n):
         if group[k] < group[k - 1]:
             in_order = False
@@ -48,7 +54,7 @@ def rounded_steps(ticks, group):
         cs += t
         if group[i] != g:
             g, pre, prev = group[i], cs - t, 0
-        r = np.int64(np.floor(cs - pre + 0.5))
+        r = _rounded(cs, pre)
         out[i] = r - prev
         prev = r
     return out
@@ -146,7 +152,7 @@ def window_program(n_cores, core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost,
     numpy twin) builds them: `cost`/`fired` flat over the layers (layer l's neurons from `layer_off[l]`), the
     messages' columns (source layer (-1 host), neuron, destination, flits, rounded work, gate, host cycle) in
     arrival order. Returns (op_ptr, op_gate, op_cycles, msg_ptr, msg_gen, the core messages' dst, flits, work,
-    gate, the host messages' cycle, dst, flits, work, gate, the permutation of both into arrival order)."""
+    gate, the host messages' cycle, dst, flits, work, gate)."""
     ncost, ncore, start, first, pos_of = _neuron_stream(core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost,
                                                         fired, layer_off)
     N, M = ncost.size, sl.size
@@ -181,12 +187,12 @@ def window_program(n_cores, core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost,
         cs += ncost[i]
         if ncore[i] != g:
             g, pre, prev = ncore[i], cs - ncost[i], 0
-        r = np.int64(np.floor(cs - pre + 0.5))
+        r = _rounded(cs, pre)
         op_cycles[op] += r - prev
         prev = r
         while j < n_core_msg and mpos[j] == i:
             cs += msg_out
-            r = np.int64(np.floor(cs - pre + 0.5))
+            r = _rounded(cs, pre)
             msg_gen[j] = r - prev
             prev = r
             msg_ptr[op + 1] += 1
@@ -195,6 +201,5 @@ def window_program(n_cores, core_of, ids, chunk_layer, chunk_n0, chunk_n1, cost,
         op_ptr[c + 1] += op_ptr[c]
     for k in range(n_ops):
         msg_ptr[k + 1] += msg_ptr[k]
-    perm = np.concatenate((cm, hm))
     return (op_ptr, op_gate, op_cycles, msg_ptr, msg_gen, dst[cm], flits[cm], m_work[cm], gate[cm], hcyc[hm],
-            dst[hm], flits[hm], m_work[hm], gate[hm], perm)
+            dst[hm], flits[hm], m_work[hm], gate[hm])
