@@ -65,11 +65,13 @@ def compile_first(dispatcher, args: tuple, what: str = "a kernel") -> None:
         fcntl = None
     note = (f"coresim: compiling {what} (once: the first run after installing or changing coresim compiles it, "
             "later runs load it from numba's cache)")
+    compiled = sum(dispatcher.stats.cache_misses.values())
     with open(path, "a") as lock, note_if_slow(note):
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         dispatcher.compile(sig)
-    release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run
+    if sum(dispatcher.stats.cache_misses.values()) > compiled:  # compiled, not loaded from numba's cache
+        release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run
 
 
 @contextmanager

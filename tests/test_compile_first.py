@@ -57,6 +57,29 @@ def test_two_processes_compile_a_cold_kernel_once(tmp_path):
     assert any(name.endswith(".lock") for name in os.listdir(tmp_path))
 
 
+# compiles (or loads) the kernel, saying whether the memory LLVM freed was handed back
+RELEASE = textwrap.dedent("""
+    import numpy as np
+    import kernelmod
+    import coresim.util as util
+
+    released = []
+    util.release_memory = lambda: released.append(1)
+    util.compile_first(kernelmod.kernel, (np.arange(5.0),))
+    print(sum(kernelmod.kernel.stats.cache_misses.values()), len(released))
+""")
+
+
+def test_memory_is_released_after_a_compile_not_after_a_cache_load(tmp_path):
+    (tmp_path / "kernelmod.py").write_text(KERNEL)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    runs = [subprocess.run([sys.executable, "-c", RELEASE], env=env, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert [r.stdout.split() for r in runs] == [["1", "1"], ["0", "0"]]   # compiled and released; loaded, kept
+
+
 def test_a_compiled_dispatcher_is_left_alone():
     @njit
     def twice(x):

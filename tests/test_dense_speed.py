@@ -55,6 +55,25 @@ def test_conv_plan_equals_reference(stride, padding, k, big):
         assert got.shape == ref.shape and np.array_equal(got, ref)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_gather_product_equals_its_numpy_twin(seed):
+    """`run_plan` (one compiled pass over the nonzero inputs) against `run_plan_numpy` (gather, float or int
+    product): same values, shape and dtype, on sparse spikes, dense values, all zeros and inputs never sent."""
+    rng = np.random.default_rng(seed)
+    c, h, w, f, k = 1 + seed % 3, 5 + seed, 6, 2 + seed, 3
+    weight = rng.integers(-128, 128, (f, c, k, k)).astype(np.int8 if seed % 2 else np.int64)
+    la = _layer("conv2d", (c, h, w), (f, h, w), weight, stride=1, padding=1)
+    needs = np.sort(rng.choice(c * h * w, c * h * w - seed, replace=False))
+    lin = _layer("linear", (c * h * w,), (f,), rng.integers(-128, 128, (f, c * h * w)).astype(weight.dtype))
+    plans = [dense_plan.conv_plan(_task(la, (0, f)), needs), dense_plan.conv_plan(_task(la, (1, f), (1, h)), needs),
+             dense_plan.linear_plan(_task(lin, (0, f)), needs)]
+    for vals in (rng.integers(0, 2, needs.size) * (rng.random(needs.size) < 0.2), rng.integers(-9, 9, needs.size),
+                 np.zeros(needs.size, np.int64)):
+        for plan in plans:
+            got, ref = dense_plan.run_plan(plan, vals), dense_plan.run_plan_numpy(plan, vals)
+            assert got.shape == ref.shape and got.dtype == ref.dtype and np.array_equal(got, ref)
+
+
 def test_linear_and_pool_plans_equal_reference():
     rng = np.random.default_rng(1)
     weight = rng.integers(-128, 128, (10, 40)).astype(np.int8)
