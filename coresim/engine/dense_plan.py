@@ -114,14 +114,17 @@ def gather_product(vals, idx, w):
     (spikes are mostly zero); `w` holds integers (a float copy below 2**53 converts exactly)."""
     rows, k = idx.shape
     m = w.shape[1]
-    y = np.zeros((m, rows), np.int64)
+    y = np.empty((m, rows), np.int64)
+    acc = np.empty(m, np.int64)
     for r in range(rows):
+        acc[:] = 0
         for j in range(k):
             p = idx[r, j]
             if p < vals.size and vals[p] != 0:
                 v = vals[p]
                 for f in range(m):
-                    y[f, r] += v * np.int64(w[j, f])
+                    acc[f] += v * np.int64(w[j, f])
+        y[:, r] = acc
     return y
 
 

@@ -78,7 +78,8 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
 
 class TaskSends:
     """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
-    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, send_waits, timesteps and noc_wake."""
+    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, slot_left, send_waits, timesteps and
+    noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
         """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
@@ -146,13 +147,14 @@ class TaskSends:
                                                   st.n_groups, update)
             npk = nfl.size
             slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
-            for slot in slots:
-                slot.packets += npk
             if npk == 0:
                 continue
+            sids = [slot.sid for slot in slots]
+            for sid in sids:   # one by one: a task twice among the destinations waits for both
+                self.slot_left[sid] += npk
             self.next_group += 1
             g = self.groups[serial] = _Group(r.row_tasks, task.out_name, k + int(r.rec), vals, per, serial)
-            self.book.add(serial, r.number, r.cores.size, nfl, task.core)
+            self.book.add(serial, r.number, r.cores.size, nfl, task.core, sids, r.rows)
             for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 slot.pending.append((g, row, pos[nz]))
             if r.cores.size == 1:

@@ -30,7 +30,7 @@ import simpy
 
 from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
-from coresim.engine.deliver import PACKET_CHUNK, PacketDelivery, SendBook
+from coresim.engine.deliver import NEVER, PACKET_CHUNK, PacketDelivery, SendBook
 from coresim.engine.dense_data import TaskData
 from coresim.engine.sends import TaskSends, _Group, lane_groups, make_route, out_positions
 from coresim.errors import SimulationError, SpecError
@@ -43,7 +43,6 @@ from coresim.trace.record import INTERVAL, PACKET, SimTrace, concat_records
 from coresim.util import cdiv
 
 NOC_WINDOW_CYCLES = 4096
-NEVER = np.iinfo(np.int64).max // 4
 
 
 @dataclass
@@ -62,14 +61,14 @@ class _Step:
 
 
 class _Slot:
-    """A task's inputs for one step."""
+    """A task's inputs for one step; the packets it still waits for are `ChipSimulator.slot_left[sid]`."""
 
-    __slots__ = ("inputs", "producers", "packets", "ready", "pending")
+    __slots__ = ("inputs", "producers", "sid", "ready", "pending")
 
-    def __init__(self, st: _TaskState, env: simpy.Environment, first: bool):
+    def __init__(self, st: _TaskState, env: simpy.Environment, first: bool, sid: int):
         self.inputs = {s: np.zeros(idx.size, np.int64) for s, idx in st.task.needs.items()}  # needed only
         self.producers = st.producers + (0 if first else st.rec_producers)
-        self.packets = 0
+        self.sid = sid
         self.ready = env.event()
         self.pending: list = []  # remote sends: (group, its row, positions) whose payload lands when used
 
@@ -182,7 +181,11 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         self.port_cycles = {"host": 0, "dram": 0}
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
         self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
-        self.armed: dict[int, _Slot] = {}   # waiting cores whose slot has all its producers done: packets only
+        self.armed = np.full(chip.n_cores, -1, np.int64)  # the slot (id) of a waiting core whose producers are
+        #                                                   all done (packets only), or -1
+        self.slot_left = np.zeros(256, np.int64)  # per slot id: packets its slot still waits for (deliver.SendBook)
+        self.slot_of: list[tuple[_TaskState, int]] = []  # per slot id: (task, step) of the slot holding it
+        self.slot_free: list[int] = []  # ids of slots used
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
@@ -254,13 +257,26 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
     def _slot(self, st: _TaskState, k: int) -> _Slot:
         slot = st.slots.get(k)
         if slot is None:
-            slot = st.slots[k] = _Slot(st, self.env, k % self.timesteps == 0)
+            slot = st.slots[k] = _Slot(st, self.env, k % self.timesteps == 0, self._slot_id(st, k))
         return slot
+
+    def _slot_id(self, st: _TaskState, k: int) -> int:
+        """An id for the slot of task `st` at step `k`, its packet count 0 (ids of used slots are taken again)."""
+        if self.slot_free:
+            sid = self.slot_free.pop()
+            self.slot_of[sid] = (st, k)
+        else:
+            sid = len(self.slot_of)
+            self.slot_of.append((st, k))
+            if sid == self.slot_left.size:
+                self.slot_left = np.concatenate([self.slot_left, np.zeros(sid, np.int64)])
+        self.slot_left[sid] = 0
+        return sid
 
     def _check_ready(self, st: _TaskState, k: int) -> None:
         slot = st.slots[k]
         if slot.producers == 0:
-            if slot.packets == 0:
+            if self.slot_left[slot.sid] == 0:
                 if not slot.ready.triggered:
                     slot.ready.succeed()
             elif self.waiting.get(st.task.core) == (st, k):
@@ -407,11 +423,12 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 slot = self._slot(st, k)
                 if not slot.ready.triggered:
                     self.waiting[core] = (st, k)
-                    if slot.producers == 0 and slot.packets > 0:
+                    if slot.producers == 0 and self.slot_left[slot.sid] > 0:
                         self._arm(core, slot)
                     yield slot.ready
                     self.waiting.pop(core, None)
-                    if self.armed.pop(core, None) is not None:
+                    if self.armed[core] >= 0:
+                        self.armed[core] = -1
                         self.watch[core] = NEVER
                 st.started += 1
                 if pipelined:   # only the pipelined schedule waits for starts
@@ -419,6 +436,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                     self.any_started = env.event()
                 start = env.now
                 slot = st.slots.pop(k)
+                self.slot_free.append(slot.sid)
                 self._fill(slot)
                 y = self._compute(st, step, slot)
                 c = st.cost
@@ -469,8 +487,9 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         """Stop the NoC when the blocked task on `core` may have its last packet (watch = its packets still to
         come). The kernel counts down every ejection at the core, so packets for other tasks there can only
         stop it early; `_deliver` re-arms the watches of the cores it delivered to."""
-        self.armed[core] = slot
-        self.watch[core] = slot.packets if slot.packets > 0 else NEVER
+        left = int(self.slot_left[slot.sid])
+        self.armed[core] = slot.sid
+        self.watch[core] = left if left > 0 else NEVER
 
     def _packets(self) -> np.ndarray | None:
         self._pack_records()
