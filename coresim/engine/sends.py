@@ -78,12 +78,13 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
 
 class TaskSends:
     """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
-    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, slot_left, send_waits, timesteps and
-    noc_wake."""
+    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, slot_left, slot_of, send_waits,
+    timesteps and noc_wake."""
 
-    def _hand_over(self, st: _TaskState, k: int, full: np.ndarray) -> None:
-        """The task is over: hand outputs to same-core consumers; remote ones have all their packets. `full`: the
-        task's outputs and a zero (`simulator._padded`)."""
+    def _hand_over(self, st: _TaskState, k: int, full: np.ndarray, remote: list[list]) -> None:
+        """The task is over: hand outputs to same-core consumers; remote ones (`remote`: per route sent, the
+        destinations' slots, as `_emit` returns them) have all their packets. `full`: the task's outputs and a zero
+        (`simulator._padded`)."""
         name = st.task.out_name
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         for dst, ypos, dpos, rec in st.local_routes:
@@ -93,12 +94,10 @@ class TaskSends:
             slot.inputs[name][dpos] = full[ypos]
             slot.producers -= 1
             self._check_ready(dst, k + int(rec))
-        for r in st.out_routes:
-            if r.rec and last:
-                continue
-            for dst in r.dsts:
-                self._slot(dst, k + int(r.rec)).producers -= 1
-                self._check_ready(dst, k + int(r.rec))
+        for slots in remote:
+            for slot in slots:
+                slot.producers -= 1
+                self._check_ready(*self.slot_of[slot.sid])
 
     def _await_sends(self, core: int, st: _TaskState, start: int, queued_before: int):
         """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
@@ -128,15 +127,16 @@ class TaskSends:
                 self.noc.watch_made(core, 0)
                 event.succeed()
 
-    def _emit(self, st: _TaskState, k: int, full: np.ndarray, start: int) -> tuple[list, list]:
+    def _emit(self, st: _TaskState, k: int, full: np.ndarray, start: int) -> tuple[list, list, list]:
         """Packetise the task's outputs for remote consumers, each packet made as the neuron unit completes its
         contents (`coresim.engine.sends`): (unicast, multicast) lists of (destination core(s), tags, flits,
-        cycles), as `Noc.inject_source` takes them."""
+        cycles), as `Noc.inject_source` takes them, and per route sent its destinations' slots."""
         task, c = st.task, st.cost
         last = k % self.timesteps == self.timesteps - 1  # recurrent outputs feed the next step of the sample
         noc, update = self.chip.noc, self.chip.core.neuron.update_cycles
         uni: list[tuple] = []
         multi: list[tuple] = []
+        remote: list[list] = []
         for r in st.out_routes:
             if r.rec and last:
                 continue
@@ -147,6 +147,7 @@ class TaskSends:
                                                   st.n_groups, update)
             npk = nfl.size
             slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
+            remote.append(slots)
             if npk == 0:
                 continue
             sids = [slot.sid for slot in slots]
@@ -161,7 +162,7 @@ class TaskSends:
                 uni.append((r.core, tags, nfl, made))
             else:
                 multi.append((r.cores, tags, nfl, made))
-        return uni, multi
+        return uni, multi, remote
 
     def _inject(self, src_core: int, uni: list[tuple], multi: list[tuple]) -> None:
         """Queue a task's packets at its core, unicast and multicast together (in the order they are made)."""

@@ -444,13 +444,14 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 self.noc.set_port_window(core, start, c.cycles, st.port_cycles)
                 full = _padded(y)
                 queued = int(self.noc.queued[core])
-                self._inject(core, *self._emit(st, k, full, start))
+                uni, multi, remote = self._emit(st, k, full, start)
+                self._inject(core, uni, multi)
                 yield env.timeout(c.cycles)
                 yield from self._await_sends(core, st, start, queued)
                 self.intervals.append((core, st.task.id, step.s, step.t, start, mac_end, env.now))
                 self.task_runs[st.task.id] += 1
-                self._hand_over(st, k, full)
-                y = full = slot = None  # not held while the core waits for its next task
+                self._hand_over(st, k, full, remote)
+                y = full = slot = uni = multi = remote = None  # not held while the core waits for its next task
                 step.tasks_left -= 1
                 if step.tasks_left == 0:
                     self.step_last[k] = env.now

@@ -18,6 +18,7 @@ from coresim.spec.chip import MeshSpec, NocSpec
 from coresim.util import compile_first
 
 _NO_SLOTS = np.zeros(0, np.int64)
+_ONE = np.ones(1, np.int64)
 
 
 class NocDeadlock(SimulationError):
@@ -321,30 +322,16 @@ class Noc:
         (nothing queued) if a multicast packet is longer than a VC buffer: `inject_mixed` splits those."""
         if any(int(m[2].max()) > self.B for m in multi):
             return False
-        parts = uni + multi
-        sizes = [p[1].size for p in parts]
-        n = sum(sizes)
+        tag, flits, cycle, part_dst, part_rem, sizes, slots, n_u = self._source_rows(uni, multi)
+        n = tag.size
         if n == 0:
             return True
-        tag, flits, cycle = (np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
-                             for i in (1, 2, 3))
-        n_u = sum(sizes[:len(uni)])
-        slots = _NO_SLOTS
-        if multi:
-            m = n - n_u
-            self._grow_mc(m)
-            top = int(self.sc[S.FREE_MC])
-            slots = self.pk.free_mc[top - m:top][::-1].copy()
-            self.sc[S.FREE_MC] = top - m
-            self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
-        part_dst = np.array([u[0] for u in uni] + [-1] * len(multi), np.int64)
-        part_rem = np.array([1] * len(uni) + [m[0].size for m in multi], np.int64)
         self._grow_packets(n)
         pk, term, buf = self.pk, self.term, self.buf
-        if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, np.array(sizes, np.int64), slots,
-                          self._route_default, self.cfg.SB, self.sc, pk.free, pk.src, pk.dst, pk.mc, pk.flits,
-                          pk.ctime, pk.itime, pk.tag, pk.route, pk.rem, pk.ejf, pk.next, pk.made, term.q_head,
-                          term.q_tail, self.queued, buf.mk, buf.shift) == DONE:
+        if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, sizes, slots, self._route_default,
+                          self.cfg.SB, self.sc, pk.free, pk.src, pk.dst, pk.mc, pk.flits, pk.ctime, pk.itime, pk.tag,
+                          pk.route, pk.rem, pk.ejf, pk.next, pk.made, term.q_head, term.q_tail, self.queued, buf.mk,
+                          buf.shift) == DONE:
             return True
         src = np.full(n, core, np.int64)   # the plain path (the kernel's twin), which also raises on bad rows
         self._check(src, flits, cycle)
@@ -353,6 +340,31 @@ class Noc:
         self._enqueue(src, np.repeat(part_dst, sizes), mc, flits, cycle, tag, np.full(n, self._route_default, np.int64),
                       np.repeat(part_rem, sizes), core)
         return True
+
+    def _source_rows(self, uni: list[tuple], multi: list[tuple]) -> tuple:
+        """`inject_source`'s rows: (tags, flits, cycles, per part its destination core (-1: multicast) and
+        destinations left, its packets, the multicast mask slots taken, the unicast packets)."""
+        if not multi and len(uni) == 1:          # the common case: one unicast part, its arrays as they are
+            dst, tag, flits, cycle = uni[0]
+            return tag, flits, cycle, np.array([dst], np.int64), _ONE, np.array([tag.size], np.int64), _NO_SLOTS, \
+                tag.size
+        parts = uni + multi
+        sizes = [p[1].size for p in parts]
+        n = sum(sizes)
+        tag, flits, cycle = (np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
+                             for i in (1, 2, 3))
+        n_u = sum(sizes[:len(uni)])
+        slots = _NO_SLOTS
+        if multi and n:
+            m = n - n_u
+            self._grow_mc(m)
+            top = int(self.sc[S.FREE_MC])
+            slots = self.pk.free_mc[top - m:top][::-1].copy()
+            self.sc[S.FREE_MC] = top - m
+            self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
+        part_dst = np.array([u[0] for u in uni] + [-1] * len(multi), np.int64)
+        part_rem = np.array([1] * len(uni) + [m[0].size for m in multi], np.int64)
+        return tag, flits, cycle, part_dst, part_rem, np.array(sizes, np.int64), slots, n_u
 
     def _mask(self, cores: np.ndarray) -> np.ndarray:
         """The multicast mask row of a destination set (cached by set)."""
