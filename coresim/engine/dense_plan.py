@@ -116,15 +116,18 @@ def gather_product(vals, idx, w):
     m = w.shape[1]
     y = np.empty((m, rows), np.int64)
     acc = np.empty(m, np.int64)
-    for r in range(rows):
-        acc[:] = 0
+    for r in range(rows):          # element loops throughout: numba compiles slice assignments ~10x slower
+        for f in range(m):
+            acc[f] = 0
         for j in range(k):
             p = idx[r, j]
-            if p < vals.size and vals[p] != 0:
+            if p < vals.size:
                 v = vals[p]
-                for f in range(m):
-                    acc[f] += v * np.int64(w[j, f])
-        y[:, r] = acc
+                if v != 0:
+                    for f in range(m):
+                        acc[f] += v * np.int64(w[j, f])
+        for f in range(m):
+            y[f, r] = acc[f]
     return y
 
 
