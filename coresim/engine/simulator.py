@@ -185,7 +185,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         #                                                   all done (packets only), or -1
         self.slot_left = np.zeros(256, np.int64)  # per slot id: packets its slot still waits for (deliver.SendBook)
         self.slot_of: list[tuple[_TaskState, int]] = []  # per slot id: (task, step) of the slot holding it
-        self.slot_free: list[int] = []  # ids of slots used
+        self.slot_free: list[int] = []  # ids to take again (their slots have been used)
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
         self.state: dict[str, dict[str, np.ndarray]] = {}
