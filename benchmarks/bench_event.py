@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -26,9 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_run import PROBE, machine  # noqa: E402
 
-# tiles (x4 cores) per size; None: one Loihi chip (8 x 4 tiles). With axon tables in the cores' SRAM a core holds
-# ~390 of these neurons (fan-out 64 over many cores), so 100k needs 3 chips side by side and 1M 24 (6 x 4 chips).
-MESH = {1000: None, 10000: None, 100000: (24, 4), 1000000: (48, 16)}
+# With axon tables in the cores' SRAM a Loihi core holds ~390 of these neurons (fan-out 64 over many cores): one chip
+# (8 x 4 tiles of 4 cores) holds ~40k, 100k needs 3 chips side by side (24 x 4 tiles), 1M 24 (6 x 4 chips, 48 x 16).
+NEURONS_PER_CORE, CHIP_TILES = 390, (8, 4)
+
+
+def mesh_for(n: int) -> tuple[int, int] | None:
+    """The mesh (tiles wide, high) of whole Loihi chips for n neurons, ~15 % spare; None: one chip (the preset)."""
+    tiles = math.ceil(n / NEURONS_PER_CORE * 1.15 / 4)
+    chips = math.ceil(tiles / (CHIP_TILES[0] * CHIP_TILES[1]))
+    if chips <= 1:
+        return None
+    rows = max(1, math.isqrt(chips * 2 // 3))
+    return CHIP_TILES[0] * math.ceil(chips / rows), CHIP_TILES[1] * rows
 
 
 def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict:
@@ -40,11 +51,15 @@ def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict
     args = ["run", "chipspecs/loihi.yaml", str(wl), "--json", "--noc-model", noc_model]
     if noc_model != "buffered":  # the link / path / flit models time the lockstep schedule
         args += ["--schedule", "lockstep"]
-    mesh = MESH.get(n)
+    mesh = mesh_for(n)
     if mesh:
         args += ["--set", f"chip.mesh.width={mesh[0]}", "--set", f"chip.mesh.height={mesh[1]}"]
     t0, ru = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
+        msg = next((line for line in reversed(lines) if line.startswith("coresim:")), lines[-1])  # not PROBE's
+        raise SystemExit(f"bench_event: {n:,} neurons: coresim {' '.join(args)}: {msg}")
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ru1.ru_utime + ru1.ru_stime - ru.ru_utime - ru.ru_stime
