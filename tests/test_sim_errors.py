@@ -66,6 +66,6 @@ def test_a_real_stall_is_reported_as_one(prep, monkeypatch):
     """A task whose inputs never become ready: simpy's schedule empties before the last step."""
     check = ChipSimulator._check_ready
     monkeypatch.setattr(ChipSimulator, "_check_ready",
-                        lambda self, st, k: None if k == 2 and st.task.id == 0 else check(self, st, k))
+                        lambda self, slot: None if slot.k == 2 and slot.st.task.id == 0 else check(self, slot))
     with pytest.raises(SimulationError, match="simulation stalled at cycle"):
         _sim(prep).run()

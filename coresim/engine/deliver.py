@@ -130,19 +130,25 @@ class SendBook:
         if self.n == 0:
             self.base = serial
         g, npk, ns = serial - self.base, nfl.size, len(slots)
-        self.rows = _grown(self.rows, g + 1)
-        self.got = _grown(self.got, self.got_top + npk * ncores)
-        self.nfl = _grown(self.nfl, self.nfl_top + npk)
-        self.sl_id = _grown(self.sl_id, self.sl_top + ns)
-        self.sl_row = _grown(self.sl_row, self.sl_top + ns)
-        self.rows[g] = (self.got_top, self.nfl_top, npk, route, src, npk * ncores, self.sl_top, ns)
-        self.nfl[self.nfl_top:self.nfl_top + npk] = nfl
-        self.sl_id[self.sl_top:self.sl_top + ns] = slots
-        self.sl_row[self.sl_top:self.sl_top + ns] = slot_rows
-        self.got_top += npk * ncores
-        self.nfl_top += npk
-        self.sl_top += ns
+        got_top, nfl_top, sl_top = self.got_top, self.nfl_top, self.sl_top
+        if g >= self.rows.shape[0] or got_top + npk * ncores > self.got.size or nfl_top + npk > self.nfl.size \
+                or sl_top + ns > self.sl_id.size:
+            self._grow(g + 1, got_top + npk * ncores, nfl_top + npk, sl_top + ns)
+        self.rows[g] = (got_top, nfl_top, npk, route, src, npk * ncores, sl_top, ns)
+        self.nfl[nfl_top:nfl_top + npk] = nfl
+        self.sl_id[sl_top:sl_top + ns] = slots
+        self.sl_row[sl_top:sl_top + ns] = slot_rows
+        self.got_top = got_top + npk * ncores
+        self.nfl_top = nfl_top + npk
+        self.sl_top = sl_top + ns
         self.n = g + 1
+
+    def _grow(self, rows: int, got: int, nfl: int, slots: int) -> None:
+        self.rows = _grown(self.rows, rows)
+        self.got = _grown(self.got, got)
+        self.nfl = _grown(self.nfl, nfl)
+        self.sl_id = _grown(self.sl_id, slots)
+        self.sl_row = _grown(self.sl_row, slots)
 
     def complete(self, serial: int, row: int) -> bool:
         """Has every packet of send `serial` reached its destination row `row` (a finished send has)?"""
@@ -161,8 +167,8 @@ class SendBook:
               watch: np.ndarray, kernel=count_deliveries):
         """`count_deliveries` on the book for the first n delivery records `rec`: (slots completed, send rows
         finished, status, record)."""
-        self.ready = _grown(self.ready, self.sl_top)
-        self.fin = _grown(self.fin, self.n)
+        if self.ready.size < self.sl_top or self.fin.size < self.n:
+            self.ready, self.fin = _grown(self.ready, self.sl_top), _grown(self.fin, self.n)
         nr, nf, status, bad = kernel(*rec, n, self.base, self.rows[:self.n], self.rt_start, self.rt_n,
                                      self.rt_cores, self.rt_task, self.got, self.nfl, self.sl_id, self.sl_row,
                                      slot_left, armed, watch, chunk, top, self.ready, self.fin)
@@ -191,7 +197,7 @@ class PacketDelivery:
                                       f"packet {tag} ejected at core {core}, where none of its destinations is")
             self.chunk_top += n
             for sid in ready.tolist():
-                self._check_ready(*self.slot_of[sid])
+                self._check_ready(self.slot_of[sid])
             base = self.book.base
             for g in fin.tolist():
                 del self.groups[g + base]

@@ -45,6 +45,7 @@ class _Route:
     pos: list[np.ndarray]      # each destination's slot positions of the elements
     core: int                  # the first destination core
     ypos: np.ndarray           # the elements' positions in the task's outputs (`out_positions`)
+    per: int                   # items a packet
     number: int = -1           # its row in the send book's route table (`deliver.SendBook`)
 
 
@@ -57,7 +58,9 @@ def out_positions(task: Task, idx: np.ndarray) -> np.ndarray:
     return pos[idx]
 
 
-def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str, task: Task) -> _Route:
+def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarray, name: str, task: Task,
+               payload_bytes: int) -> _Route:
+    """The route to `dsts` of the elements `idx` (`item` bytes each) of `task`'s outputs, `payload_bytes` a packet."""
     by_core: dict[int, list] = {}
     for d in dsts:
         by_core.setdefault(d.task.core, []).append(d)
@@ -65,7 +68,8 @@ def make_route(dsts: list, idx: np.ndarray, item: int, rec: bool, grp: np.ndarra
     rows = {c: i for i, c in enumerate(cores)}
     return _Route(dsts, idx, item, rec, grp, np.array(cores, np.int64), [by_core[c] for c in cores],
                   [rows[d.task.core] for d in dsts],
-                  [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx))
+                  [np.searchsorted(d.task.needs[name], idx) for d in dsts], cores[0], out_positions(task, idx),
+                  max(1, payload_bytes // item))
 
 
 def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
@@ -78,7 +82,7 @@ def lane_groups(task: Task, idx: np.ndarray, lanes: int) -> np.ndarray:
 
 class TaskSends:
     """Mixed into ChipSimulator: a task's outputs to remote consumers as packets made during the task, handed to
-    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, slot_left, slot_of, send_waits,
+    the NoC's send queue; reads its chip, noc, env, groups, book, next_group, slot_left, send_waits,
     timesteps and noc_wake."""
 
     def _hand_over(self, st: _TaskState, k: int, full: np.ndarray, remote: list[list]) -> None:
@@ -93,11 +97,11 @@ class TaskSends:
             slot = self._slot(dst, k + int(rec))
             slot.inputs[name][dpos] = full[ypos]
             slot.producers -= 1
-            self._check_ready(dst, k + int(rec))
+            self._check_ready(slot)
         for slots in remote:
             for slot in slots:
                 slot.producers -= 1
-                self._check_ready(*self.slot_of[slot.sid])
+                self._check_ready(slot)
 
     def _await_sends(self, core: int, st: _TaskState, start: int, queued_before: int):
         """A task ends once the send queue has taken all its packets: a packet made late (queue full) holds
@@ -137,27 +141,29 @@ class TaskSends:
         uni: list[tuple] = []
         multi: list[tuple] = []
         remote: list[list] = []
+        slot = self._slot
         for r in st.out_routes:
             if r.rec and last:
                 continue
             serial = self.next_group
-            per = max(1, noc.packet_payload_bytes // r.item)
-            nz, vals, nfl, tags, made = packetise(full, r.ypos, r.grp, per, r.item, noc.header_flits, noc.flit_bytes,
+            nz, vals, nfl, tags, made = packetise(full, r.ypos, r.grp, r.per, r.item, noc.header_flits, noc.flit_bytes,
                                                   serial << TAG_SHIFT, start, c.cycles, c.neuron_cycles,
                                                   st.n_groups, update)
-            npk = nfl.size
-            slots = [self._slot(dst, k + int(r.rec)) for dst in r.dsts]
+            to = k + 1 if r.rec else k
+            slots = [slot(dst, to) for dst in r.dsts]
             remote.append(slots)
+            npk = nfl.size
             if npk == 0:
                 continue
-            sids = [slot.sid for slot in slots]
+            sids = [s.sid for s in slots]
+            slot_left = self.slot_left   # after `_slot`, which may have grown it
             for sid in sids:   # one by one: a task twice among the destinations waits for both
-                self.slot_left[sid] += npk
+                slot_left[sid] += npk
             self.next_group += 1
-            g = self.groups[serial] = _Group(r.row_tasks, task.out_name, k + int(r.rec), vals, per, serial)
+            g = self.groups[serial] = _Group(r.row_tasks, task.out_name, to, vals, r.per, serial)
             self.book.add(serial, r.number, r.cores.size, nfl, task.core, sids, r.rows)
-            for slot, row, pos in zip(slots, r.rows, r.pos, strict=True):
-                slot.pending.append((g, row, pos[nz]))
+            for s, row, pos in zip(slots, r.rows, r.pos, strict=True):
+                s.pending.append((g, row, pos[nz]))
             if r.cores.size == 1:
                 uni.append((r.core, tags, nfl, made))
             else:

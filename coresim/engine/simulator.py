@@ -61,14 +61,15 @@ class _Step:
 
 
 class _Slot:
-    """A task's inputs for one step; the packets it still waits for are `ChipSimulator.slot_left[sid]`."""
+    """Task `st`'s inputs for step `k`; the packets it still waits for are `ChipSimulator.slot_left[sid]`."""
 
-    __slots__ = ("inputs", "producers", "sid", "ready", "pending")
+    __slots__ = ("st", "k", "inputs", "producers", "sid", "ready", "pending")
 
-    def __init__(self, st: _TaskState, env: simpy.Environment, first: bool, sid: int):
+    def __init__(self, st: _TaskState, k: int, env: simpy.Environment, first: bool):
+        self.st, self.k = st, k
         self.inputs = {s: np.zeros(idx.size, np.int64) for s, idx in st.task.needs.items()}  # needed only
         self.producers = st.producers + (0 if first else st.rec_producers)
-        self.sid = sid
+        self.sid = -1
         self.ready = env.event()
         self.pending: list = []  # remote sends: (group, its row, positions) whose payload lands when used
 
@@ -106,6 +107,18 @@ def _padded(y: np.ndarray) -> np.ndarray:
     out = np.zeros(y.size + 1, np.int64)
     out[:-1] = y
     return out
+
+
+class _AfterNow(simpy.Event):
+    """An event at this cycle that fires after every other event of the cycle, also those they schedule: the NoC
+    runs on once the cores have done what they do at `now` (one wait; a zero timeout came round again for every
+    event the cycle's events added)."""
+
+    def __init__(self, env: simpy.Environment):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, simpy.events.NORMAL + 1)
 
 
 def _empty_schedule(exc: RuntimeError, env: simpy.Environment, until: simpy.Event) -> bool:
@@ -180,11 +193,11 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         self.port_bytes = {"host": 0, "dram": 0}
         self.port_cycles = {"host": 0, "dram": 0}
         self.watch = np.full(chip.n_cores, NEVER, np.int64)
-        self.waiting: dict[int, tuple[_TaskState, int]] = {}  # core -> (task, step) blocked on packets
+        self.waiting: dict[int, _Slot] = {}  # core -> the slot of its task blocked on packets
         self.armed = np.full(chip.n_cores, -1, np.int64)  # the slot (id) of a waiting core whose producers are
         #                                                   all done (packets only), or -1
         self.slot_left = np.zeros(256, np.int64)  # per slot id: packets its slot still waits for (deliver.SendBook)
-        self.slot_of: list[tuple[_TaskState, int]] = []  # per slot id: (task, step) of the slot holding it
+        self.slot_of: list[_Slot | None] = []  # per slot id: the slot holding it (None once used)
         self.slot_free: list[int] = []  # ids to take again (their slots have been used)
         self.noc_wake: simpy.Event | None = None
         self.record_state = record_state
@@ -233,8 +246,8 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 key = (idx.tobytes(), item, rec) if self.chip.noc.multicast else (id(dst), item, rec)
                 groups.setdefault(key, [[], idx, item, rec])[0].append(dst)
             lanes = self.chip.core.neuron.lanes
-            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name, st.task)
-                             for g in groups.values()]
+            st.out_routes = [make_route(*g, lane_groups(st.task, g[1], lanes), st.task.out_name, st.task,
+                                        self.chip.noc.packet_payload_bytes) for g in groups.values()]
             name = st.task.out_name
             st.local_routes = [(dst, out_positions(st.task, idx), np.searchsorted(dst.task.needs[name], idx), rec)
                                for dst, idx, rec in st.local_routes]
@@ -257,30 +270,30 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
     def _slot(self, st: _TaskState, k: int) -> _Slot:
         slot = st.slots.get(k)
         if slot is None:
-            slot = st.slots[k] = _Slot(st, self.env, k % self.timesteps == 0, self._slot_id(st, k))
+            slot = st.slots[k] = _Slot(st, k, self.env, k % self.timesteps == 0)
+            self._take_id(slot)
         return slot
 
-    def _slot_id(self, st: _TaskState, k: int) -> int:
-        """An id for the slot of task `st` at step `k`, its packet count 0 (ids of used slots are taken again)."""
+    def _take_id(self, slot: _Slot) -> None:
+        """Give `slot` an id, its packet count 0 (ids of used slots are taken again)."""
         if self.slot_free:
             sid = self.slot_free.pop()
-            self.slot_of[sid] = (st, k)
+            self.slot_of[sid] = slot
         else:
             sid = len(self.slot_of)
-            self.slot_of.append((st, k))
+            self.slot_of.append(slot)
             if sid == self.slot_left.size:
                 self.slot_left = np.concatenate([self.slot_left, np.zeros(sid, np.int64)])
         self.slot_left[sid] = 0
-        return sid
+        slot.sid = sid
 
-    def _check_ready(self, st: _TaskState, k: int) -> None:
-        slot = st.slots[k]
+    def _check_ready(self, slot: _Slot) -> None:
         if slot.producers == 0:
             if self.slot_left[slot.sid] == 0:
                 if not slot.ready.triggered:
                     slot.ready.succeed()
-            elif self.waiting.get(st.task.core) == (st, k):
-                self._arm(st.task.core, slot)
+            elif self.waiting.get(slot.st.task.core) is slot:
+                self._arm(slot.st.task.core, slot)
 
     def _fill(self, slot: _Slot) -> None:
         """Write the payloads of the remote sends into the slot about to be used, each packet counted once."""
@@ -390,7 +403,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 self.port_cycles[port] += cycles
                 yield env.timeout(cycles)
                 slot.producers -= 1
-                self._check_ready(st, step.k)
+                self._check_ready(slot)
 
     def _output_cycles(self, s: int, t: int) -> int:
         """Move this step's exported outputs off chip; returns the cycles the ports take."""
@@ -422,7 +435,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                     yield step.phase_open[st.phase]
                 slot = self._slot(st, k)
                 if not slot.ready.triggered:
-                    self.waiting[core] = (st, k)
+                    self.waiting[core] = slot
                     if slot.producers == 0 and self.slot_left[slot.sid] > 0:
                         self._arm(core, slot)
                     yield slot.ready
@@ -437,6 +450,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
                 start = env.now
                 slot = st.slots.pop(k)
                 self.slot_free.append(slot.sid)
+                self.slot_of[slot.sid] = None
                 self._fill(slot)
                 y = self._compute(st, step, slot)
                 c = st.cost
@@ -475,7 +489,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
             until = env.now + NOC_WINDOW_CYCLES if math.isinf(horizon) else min(int(horizon),
                                                                               env.now + NOC_WINDOW_CYCLES)
             if until <= env.now:
-                yield env.timeout(0)
+                yield _AfterNow(env)
                 continue
             new = noc.run(until, self.watch)  # may raise NocDeadlock: run() re-raises it
             if new > env.now:
