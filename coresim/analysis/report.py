@@ -29,14 +29,17 @@ def format_summary(s: dict) -> str:
         f"  activity      {_si(s['synaptic_events'])}synaptic events, {_si(s['macs'])}MACs",
         f"  energy        {s['energy_pj'] / 1e6:.4g} uJ ({energy} uJ)",
     ]
-    if "accuracy" in s:
-        lines.append(f"  accuracy      {s['accuracy']:.2%}")
-    lines += _extra_lines(s)
-    lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
-                 f"spikes {s['output_spikes_sha256'][:12]}")
+    lines += _closing_lines(s)
     if "trace" in s:
         lines.append(f"  trace         {s['trace']}")
     return "\n".join(lines)
+
+
+def _closing_lines(s: dict) -> list[str]:
+    """Accuracy (labelled workloads), the extra metrics, the wall time and the run's hashes."""
+    lines = [f"  accuracy      {s['accuracy']:.2%}"] if "accuracy" in s else []
+    return lines + _extra_lines(s) + [f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
+                                      f"spikes {s['output_spikes_sha256'][:12]}"]
 
 
 def _extra_lines(s: dict) -> list[str]:
@@ -65,9 +68,5 @@ def _format_accelerator(s: dict, energy: str) -> str:
         f"  activity      {_si(s['macs'])}MACs",
         f"  energy        {s['energy_pj'] / 1e6:.4g} uJ ({energy} uJ)",
     ]
-    if "accuracy" in s:
-        lines.append(f"  accuracy      {s['accuracy']:.2%}")
-    lines += _extra_lines(s)
-    lines.append(f"  wall time     {s['wall_seconds']:.2f} s   config {s['config_sha256'][:12]}   "
-                 f"spikes {s['output_spikes_sha256'][:12]}")
+    lines += _closing_lines(s)
     return "\n".join(lines)
