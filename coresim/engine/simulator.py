@@ -110,9 +110,9 @@ def _padded(y: np.ndarray) -> np.ndarray:
 
 
 class _AfterNow(simpy.Event):
-    """An event at this cycle that fires after every other event of the cycle, also those they schedule: the NoC
-    runs on once the cores have done what they do at `now` (one wait; a zero timeout came round again for every
-    event the cycle's events added)."""
+    """An event at this cycle that fires after every other event of the cycle, also those they schedule (its
+    priority is below simpy's normal one): the NoC runs on once the cores have done what they do at `now`, after one
+    wait however many events the cycle's events add."""
 
     def __init__(self, env: simpy.Environment):
         super().__init__(env)
