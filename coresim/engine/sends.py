@@ -19,14 +19,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Group:
-    """The packets of one send: one task's nonzero outputs for one destination set, `per` items a packet. The
-    destinations' slots take the payload when they are used; the packets are counted in `ChipSimulator.book`."""
+    """The packets of one send: one task's nonzero outputs (`vals`) of source `name` for one destination set, for
+    step `step`. The destinations' slots take the payload when they are used; the packets are counted in
+    `ChipSimulator.book`."""
 
-    rows: list[list]  # per destination core (the route's sorted cores): its destination tasks
     name: str
     step: int
     vals: np.ndarray
-    per: int
     serial: int
 
 
@@ -160,7 +159,7 @@ class TaskSends:
             for sid in sids:   # one by one: a task twice among the destinations waits for both
                 slot_left[sid] += npk
             self.next_group += 1
-            g = self.groups[serial] = _Group(r.row_tasks, task.out_name, to, vals, r.per, serial)
+            g = self.groups[serial] = _Group(task.out_name, to, vals, serial)
             self.book.add(serial, r.number, r.cores.size, nfl, task.core, sids, r.rows)
             for s, row, pos in zip(slots, r.rows, r.pos, strict=True):
                 s.pending.append((g, row, pos[nz]))

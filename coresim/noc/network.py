@@ -94,7 +94,6 @@ class Noc:
         self._entry, self._entry_key = None, None   # see `_kernel`
         self._route_default = 0 if noc.routing == "xy" else 1
         self._masks: dict[bytes, np.ndarray] = {}   # multicast mask rows by destination set (`inject_source`)
-        self._part1, self._size1 = np.zeros(1, np.int64), np.zeros(1, np.int64)  # `_source_rows`' single part
 
     # ------------------------------------------------------------------ counters
     @property
@@ -321,14 +320,13 @@ class Noc:
         and `multi`, a list of (destination cores, sorted and distinct, tags, flits, cycles); the same rows as
         `inject_mixed` builds (unicast parts, then multicast parts, in order) without its per-packet work. False
         (nothing queued) if a multicast packet is longer than a VC buffer: `inject_mixed` splits those."""
-        if multi and any(int(m[2].max()) > self.B for m in multi):
+        if any(int(m[2].max()) > self.B for m in multi):
             return False
         tag, flits, cycle, part_dst, part_rem, sizes, slots, n_u = self._source_rows(uni, multi)
         n = tag.size
         if n == 0:
             return True
-        if self.sc[S.FREE_TOP] < n:
-            self._grow_packets(n)
+        self._grow_packets(n)
         pk, term, buf = self.pk, self.term, self.buf
         if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, sizes, slots, self._route_default,
                           self.cfg.SB, self.sc, pk.free, pk.src, pk.dst, pk.mc, pk.flits, pk.ctime, pk.itime, pk.tag,
@@ -348,8 +346,8 @@ class Noc:
         destinations left, its packets, the multicast mask slots taken, the unicast packets)."""
         if not multi and len(uni) == 1:          # the common case: one unicast part, its arrays as they are
             dst, tag, flits, cycle = uni[0]
-            self._part1[0], self._size1[0] = dst, tag.size   # read by the call they are made for
-            return tag, flits, cycle, self._part1, _ONE, self._size1, _NO_SLOTS, tag.size
+            return tag, flits, cycle, np.array([dst], np.int64), _ONE, np.array([tag.size], np.int64), _NO_SLOTS, \
+                tag.size
         parts = uni + multi
         sizes = [p[1].size for p in parts]
         n = sum(sizes)
