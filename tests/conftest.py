@@ -21,3 +21,13 @@ def default_trace(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("default_trace") / "default.h5"
     write_trace(path, run(samples=2))
     return path
+
+
+@pytest.fixture
+def data_engine(monkeypatch):
+    """Dense chips run by the data-carrying engine (`ChipSimulator`: values travel in the packets) instead of the
+    compiled timing loop (`coresim.engine.timing`), for tests of the data path."""
+    from coresim.engine import dense
+    from coresim.engine.simulator import ChipSimulator
+
+    monkeypatch.setattr(dense, "TimedChip", ChipSimulator)

@@ -75,7 +75,7 @@ def test_candidates_are_kept_per_layer_object():
     assert [s.nbytes for s, *_ in piece] != [s.nbytes for s, *_ in whole]
 
 
-def test_residual_add_sums_what_the_task_received(monkeypatch):
+def test_residual_add_sums_what_the_task_received(monkeypatch, data_engine):
     """tiny.yaml's add `r`: the engine's sum of the received values (taken, counted) gives the functional
     reference's outputs for every layer."""
     taken = [0]

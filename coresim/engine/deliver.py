@@ -21,6 +21,7 @@ from coresim.util import sources_digest
 
 TAG_SHIFT = 24  # packet tag = send serial << TAG_SHIFT | packet number within the send
 G_GOT, G_FLITS, G_NPK, G_ROUTE, G_SRC, G_LEFT, G_SLOT, G_NSLOT = range(8)   # columns of SendBook.rows
+B_BASE, B_N, B_GOT, B_NFL, B_SL = range(5)   # SendBook.top: first serial, sends, and the tops of got, nfl, sl_*
 OK, ELSEWHERE, TWICE = range(3)
 DST_BITS = 24  # the sort key of a delivery: its send serial above its destination core
 C_TAG, C_SRC, C_DST, C_FLITS, C_CREATE, C_INJECT, C_EJECT, C_HOPS, C_TASK = (
@@ -121,16 +122,25 @@ class SendBook:
         self.sl_row = np.zeros(256, np.int64)
         self.ready = np.zeros(256, np.int64)
         self.fin = np.zeros(64, np.int64)
-        self.base = self.n = self.got_top = self.nfl_top = self.sl_top = 0
+        self.top = np.zeros(5, np.int64)   # B_BASE ... (an array: the timing loop books sends too)
+
+    @property
+    def base(self) -> int:
+        return int(self.top[B_BASE])
+
+    @property
+    def n(self) -> int:
+        return int(self.top[B_N])
 
     def add(self, serial: int, route: int, ncores: int, nfl: np.ndarray, src: int, slots: list[int],
             slot_rows: list[int]) -> None:
         """Book send `serial` (the next one) of `nfl.size` packets on route number `route` to `ncores` cores, for
         the input slots `slots` (ids) at destination rows `slot_rows`."""
-        if self.n == 0:
-            self.base = serial
-        g, npk, ns = serial - self.base, nfl.size, len(slots)
-        got_top, nfl_top, sl_top = self.got_top, self.nfl_top, self.sl_top
+        top = self.top
+        if top[B_N] == 0:
+            top[B_BASE] = serial
+        g, npk, ns = serial - int(top[B_BASE]), nfl.size, len(slots)
+        got_top, nfl_top, sl_top = int(top[B_GOT]), int(top[B_NFL]), int(top[B_SL])
         if g >= self.rows.shape[0] or got_top + npk * ncores > self.got.size or nfl_top + npk > self.nfl.size \
                 or sl_top + ns > self.sl_id.size:
             self._grow(g + 1, got_top + npk * ncores, nfl_top + npk, sl_top + ns)
@@ -138,10 +148,12 @@ class SendBook:
         self.nfl[nfl_top:nfl_top + npk] = nfl
         self.sl_id[sl_top:sl_top + ns] = slots
         self.sl_row[sl_top:sl_top + ns] = slot_rows
-        self.got_top = got_top + npk * ncores
-        self.nfl_top = nfl_top + npk
-        self.sl_top = sl_top + ns
-        self.n = g + 1
+        top[B_N], top[B_GOT], top[B_NFL], top[B_SL] = g + 1, got_top + npk * ncores, nfl_top + npk, sl_top + ns
+
+    def grow_by(self, packets: int, got: int, slots: int, sends: int) -> None:
+        """Room for `sends` more sends of `packets` packets, `got` flags and `slots` destination slots in all."""
+        top = self.top
+        self._grow(int(top[B_N]) + sends, int(top[B_GOT]) + got, int(top[B_NFL]) + packets, int(top[B_SL]) + slots)
 
     def _grow(self, rows: int, got: int, nfl: int, slots: int) -> None:
         self.rows = _grown(self.rows, rows)
@@ -160,16 +172,17 @@ class SendBook:
 
     def clear(self) -> None:
         """No send in flight: start again."""
-        self.got[:self.got_top] = 0
-        self.n = self.got_top = self.nfl_top = self.sl_top = 0
+        self.got[:self.top[B_GOT]] = 0
+        self.top[:] = 0
 
     def count(self, rec: tuple, n: int, chunk: np.ndarray, top: int, slot_left: np.ndarray, armed: np.ndarray,
               watch: np.ndarray, kernel=count_deliveries):
         """`count_deliveries` on the book for the first n delivery records `rec`: (slots completed, send rows
         finished, status, record)."""
-        if self.ready.size < self.sl_top or self.fin.size < self.n:
-            self.ready, self.fin = _grown(self.ready, self.sl_top), _grown(self.fin, self.n)
-        nr, nf, status, bad = kernel(*rec, n, self.base, self.rows[:self.n], self.rt_start, self.rt_n,
+        sl_top, sends = int(self.top[B_SL]), int(self.top[B_N])
+        if self.ready.size < sl_top or self.fin.size < sends:
+            self.ready, self.fin = _grown(self.ready, sl_top), _grown(self.fin, sends)
+        nr, nf, status, bad = kernel(*rec, n, int(self.top[B_BASE]), self.rows[:sends], self.rt_start, self.rt_n,
                                      self.rt_cores, self.rt_task, self.got, self.nfl, self.sl_id, self.sl_row,
                                      slot_left, armed, watch, chunk, top, self.ready, self.fin)
         return self.ready[:nr], self.fin[:nf], status, bad

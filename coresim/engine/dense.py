@@ -6,6 +6,7 @@ import numpy as np
 
 from coresim.engine.backend import Backend, Mapped, Prepared, register
 from coresim.engine.simulator import ChipSimulator
+from coresim.engine.timing import Declined, TimedChip
 from coresim.mapping import map_workload
 from coresim.mapping.memory import DoesNotFit
 from coresim.mapping.placement import Placement
@@ -43,12 +44,21 @@ class DenseBackend(Backend):
 
     def simulate_part(self, placement: Placement, sources: dict[str, np.ndarray], exports: dict[str, str],
                       progress=None, packet_records: bool = True) -> SimTrace:
-        return ChipSimulator(self.chip, placement, sources, progress=progress, schedule=self.opts.schedule,
-                             exports=exports, packet_records=packet_records).run()
+        return run_chip(self.chip, placement, sources, progress=progress, schedule=self.opts.schedule,
+                        exports=exports, packet_records=packet_records)
 
     def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:
-        return ChipSimulator(prep.chip, prep.placement, prep.inputs, progress=progress,
-                             schedule=prep.options.schedule, cutoff=prep.cutoff, packet_records=packet_records).run()
+        return run_chip(prep.chip, prep.placement, prep.inputs, progress=progress, schedule=prep.options.schedule,
+                        cutoff=prep.cutoff, packet_records=packet_records)
+
+
+def run_chip(chip: ChipSpec, placement: Placement, inputs, **kw) -> SimTrace:
+    """The chip run by the compiled timing loop where it models the run (`coresim.engine.timing`), else by the
+    data-carrying engine (the same cycles, tests compare them)."""
+    try:
+        return TimedChip(chip, placement, inputs, **kw).run()
+    except Declined:
+        return ChipSimulator(chip, placement, inputs, **kw).run()
 
 
 def _with_partition_hint(chip: ChipSpec, net: Network, how: tuple[str, str, str], exc: DoesNotFit) -> DoesNotFit:

@@ -550,7 +550,8 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
             raise SimulationError(f"packets of {len(self.groups)} sends were never delivered")
         return self._trace()
 
-    def _trace(self) -> SimTrace:
+    def _trace(self, total_cycles: int | None = None) -> SimTrace:
+        """The run's trace (`total_cycles`: the run's end, if not simpy's clock)."""
         noc = self.noc
         step_cycles = np.zeros((self.samples, self.timesteps), np.int64)
         sample_cycles = np.zeros(self.samples, np.int64)
@@ -567,7 +568,7 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         return SimTrace(
             outputs=self.outputs,
             step_cycles=step_cycles,
-            total_cycles=int(self.env.now),
+            total_cycles=int(self.env.now) if total_cycles is None else total_cycles,
             intervals=np.array(self.intervals, INTERVAL),
             packets=self._packets(),
             task_costs=[st.cost for st in self.states],

@@ -87,12 +87,12 @@ class Noc:
         self.mc_words = (self.n_cores + S.MC_BITS - 1) // S.MC_BITS
         self.pk = S.new_packets(self.mc_words)
         self.sc[S.FREE_MC] = 1
-        self._grow_packets(packet_capacity)
+        self.grow_packets(packet_capacity)
         self.rec = S.new_records(record_capacity)
         self._done: list[tuple[np.ndarray, ...]] = []
         self.watch0 = np.zeros(self.n_cores, np.int64)
         self._entry, self._entry_key = None, None   # see `_kernel`
-        self._route_default = 0 if noc.routing == "xy" else 1
+        self.route_default = 0 if noc.routing == "xy" else 1
         self._masks: dict[bytes, np.ndarray] = {}   # multicast mask rows by destination set (`inject_source`)
 
     # ------------------------------------------------------------------ counters
@@ -145,10 +145,10 @@ class Noc:
         return int((self.pk.ctime[heads] + late).min())
 
     # ------------------------------------------------------------------ capacity
-    def _grow_packets(self, need_free: int) -> None:
+    def grow_packets(self, need_free: int) -> None:
         self.pk = S.grow_packets(self.pk, self.sc, need_free)
 
-    def _grow_mc(self, need_free: int) -> None:
+    def grow_mc(self, need_free: int) -> None:
         self.pk = S.grow_mc(self.pk, self.sc, need_free)
 
     # ------------------------------------------------------------------ injection
@@ -163,7 +163,7 @@ class Noc:
     def _enqueue(self, src, dst, mc, flits, cycle, tag, route, rem, source: int | None = None) -> None:
         """Queue packet rows (`source`: the one source core of every row, if the caller knows it)."""
         n = src.size
-        self._grow_packets(n)
+        self.grow_packets(n)
         pk, top = self.pk, int(self.sc[S.FREE_TOP])
         pids = pk.free[top - n:top][::-1].copy()
         self.sc[S.FREE_TOP] = top - n
@@ -272,7 +272,7 @@ class Noc:
 
     def _route_arr(self, routing, n):
         if routing is None:
-            return np.full(n, self._route_default, np.int64)
+            return np.full(n, self.route_default, np.int64)
         if isinstance(routing, str):
             return np.full(n, 0 if routing == "xy" else 1, np.int64)
         return np.asarray(routing, np.int64)
@@ -326,9 +326,9 @@ class Noc:
         n = tag.size
         if n == 0:
             return True
-        self._grow_packets(n)
+        self.grow_packets(n)
         pk, term, buf = self.pk, self.term, self.buf
-        if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, sizes, slots, self._route_default,
+        if enqueue_source(core, tag, flits, cycle, part_dst, part_rem, sizes, slots, self.route_default,
                           self.cfg.SB, self.sc, pk.free, pk.src, pk.dst, pk.mc, pk.flits, pk.ctime, pk.itime, pk.tag,
                           pk.route, pk.rem, pk.ejf, pk.next, pk.made, term.q_head, term.q_tail, self.queued, buf.mk,
                           buf.shift) == DONE:
@@ -337,7 +337,7 @@ class Noc:
         self._check(src, flits, cycle)
         mc = np.full(n, -1, np.int64)
         mc[n_u:] = slots
-        self._enqueue(src, np.repeat(part_dst, sizes), mc, flits, cycle, tag, np.full(n, self._route_default, np.int64),
+        self._enqueue(src, np.repeat(part_dst, sizes), mc, flits, cycle, tag, np.full(n, self.route_default, np.int64),
                       np.repeat(part_rem, sizes), core)
         return True
 
@@ -357,16 +357,16 @@ class Noc:
         slots = _NO_SLOTS
         if multi and n:
             m = n - n_u
-            self._grow_mc(m)
+            self.grow_mc(m)
             top = int(self.sc[S.FREE_MC])
             slots = self.pk.free_mc[top - m:top][::-1].copy()
             self.sc[S.FREE_MC] = top - m
-            self.pk.mc_mask[slots] = np.repeat(np.stack([self._mask(x[0]) for x in multi]), sizes[len(uni):], axis=0)
+            self.pk.mc_mask[slots] = np.repeat(np.stack([self.mask_row(x[0]) for x in multi]), sizes[len(uni):], axis=0)
         part_dst = np.array([u[0] for u in uni] + [-1] * len(multi), np.int64)
         part_rem = np.array([1] * len(uni) + [m[0].size for m in multi], np.int64)
         return tag, flits, cycle, part_dst, part_rem, np.array(sizes, np.int64), slots, n_u
 
-    def _mask(self, cores: np.ndarray) -> np.ndarray:
+    def mask_row(self, cores: np.ndarray) -> np.ndarray:
         """The multicast mask row of a destination set (cached by set)."""
         key = cores.tobytes()
         row = self._masks.get(key)
@@ -385,7 +385,7 @@ class Noc:
         if dst_idx.size and (dst_idx.min() < 0 or dst_idx.max() >= self.n_cores):
             raise ValueError("destination core out of range")
         route = self._route_arr(routing, n)
-        self._grow_mc(n)
+        self.grow_mc(n)
         # each packet's distinct destinations, in order: (packet, core) pairs sorted and deduplicated
         seg = np.repeat(np.arange(n, dtype=np.int64), np.diff(dst_ptr))
         dst_idx = dst_idx[dst_ptr[0]:dst_ptr[-1]] if n else dst_idx[:0]
@@ -423,14 +423,14 @@ class Noc:
         pattern_kind 0 uniform, 1 fixed table src->dst, 2 uniform over the table's entries (hotspots).
         Random numbers are BookSim2's (RandomSeed(seed), one RandomFloat per Bernoulli test, RandomInt for the
         destination and the packet's subnetwork), so a run repeats BookSim's run with the same seed."""
-        gen = 1 + (self._route_default if routing is None else (0 if routing == "xy" else 1))
+        gen = 1 + (self.route_default if routing is None else (0 if routing == "xy" else 1))
         self.cfg = self.cfg._replace(GEN=gen, PAT=int(pattern_kind), PAT_N=len(pattern_table),
                                      GEN_FLITS=int(packet_flits), GEN_RATE=float(rate_pkts))
         tab = np.asarray(pattern_table, np.int64).copy() if len(pattern_table) else np.zeros(1, np.int64)
         self.term = self.term._replace(pat_tab=tab)
         seed_rng(self.rng, seed)                                     # BookSim's RandomSeed(seed)
         self.term.qtime[:] = self.now
-        self._grow_packets(2 * self.n_cores + self.R * self.P * self.V * self.B)
+        self.grow_packets(2 * self.n_cores + self.R * self.P * self.V * self.B)
 
     def run(self, until: int, watch=None) -> int:
         """Simulate up to cycle `until` (or the end of the cycle in which a watched count hits 0)."""
@@ -448,7 +448,7 @@ class Noc:
             elif st == S.ST_RX_GROW:
                 continue
             elif st == S.ST_NEED_PIDS:
-                self._grow_packets(2 * self.pk.src.shape[0])
+                self.grow_packets(2 * self.pk.src.shape[0])
             elif st == S.ST_DEADLOCK:
                 routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
                 full_rx = [] if self.cfg.RB < 0 else np.flatnonzero(self.buf.rx_n > self.cfg.RB).tolist()

@@ -1,0 +1,202 @@
+"""The dense engine's timing loop compiled (`TimedChip`): the same chip, rules and cycles as `ChipSimulator`, with
+the control side in one numba call per NoC window (`timing_kernel.control`) instead of simpy processes and
+per-task Python, and the values from the functional reference: every packet of every step is planned ahead from
+them (`timing_plan`). `ChipSimulator` carries the data in its packets (a lost packet changes the spikes); the
+tests run both on the same chips and workloads and compare every task interval, every packet and the totals.
+
+`TimedChip.run` takes the runs the loop models (`fits`: barrier or lockstep, one chip, no early exit, no state
+recording or noise, packets a VC buffer holds); `ChipSimulator` runs the others."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from coresim.engine import timing_kernel as K
+from coresim.engine.deliver import TWICE, _grown
+from coresim.engine.simulator import ChipSimulator
+from coresim.engine.timing_plan import build_plan
+from coresim.errors import SimulationError
+from coresim.functional.executor import run_functional
+from coresim.trace.record import SimTrace
+from coresim.util import cdiv
+
+_NO_RECORDS = tuple(np.zeros(0, np.int64) for _ in range(6))
+
+
+class Declined(Exception):
+    """The NoC's fast enqueue declined a task's packets: the data-carrying engine runs the whole chip instead."""
+
+
+def fits(sim: ChipSimulator) -> bool:
+    """Does the compiled loop model this run (see the module docstring)?"""
+    if sim.schedule not in ("barrier", "lockstep") or sim.cutoff is not None or sim.record_state or sim.noise:
+        return False
+    if set(sim.ext) != {"input"} or sim.exports != {sim.net.output.name: "host"}:
+        return False
+    for st in sim.states:
+        la = st.task.layer
+        if st.task.role == "partial" and (la.recurrent or la.spec.synaptic_delay or len(la.inputs) != 1):
+            return False
+    noc = sim.chip.noc
+    for st in sim.states:
+        for r in st.out_routes:
+            if r.cores.size > 1 and noc.header_flits + cdiv(r.per * r.item, noc.flit_bytes) > noc.router.buffer_flits:
+                return False
+    return True
+
+
+class StepTimes(NamedTuple):
+    """What `ChipSimulator._trace` reads of a step."""
+
+    k: int
+    s: int
+    t: int
+    start: int
+
+
+class TimedChip(ChipSimulator):
+    """`ChipSimulator`'s chip, wiring and trace, run by the compiled loop (module docstring)."""
+
+    def run(self) -> SimTrace:
+        if not fits(self):
+            return super().run()
+        values = run_functional(self.net, self.ext["input"]).outputs
+        self.plan = build_plan(self, values)
+        self.dyn = self._dyn(self.plan)
+        self._entry_key = None
+        self._loop()
+        d = self.dyn
+        if d.g[K.G_LIVE]:
+            raise SimulationError(f"packets of {int(d.g[K.G_LIVE])} sends were never delivered")
+        for name in self.outputs:
+            self.outputs[name][...] = values[name].reshape(self.outputs[name].shape)
+        self.intervals = list(map(tuple, d.iv[:d.g[K.G_NIV]].tolist()))
+        self.task_runs = d.runs
+        self.step_end, self.step_last = d.step_end, d.step_last
+        self.steps = [StepTimes(k, *divmod(k, self.timesteps), int(d.step_start[k])) for k in range(d.conf[0])]
+        self._port_totals()
+        self.chunk_top = int(d.g[K.G_CHUNK])
+        return self._trace(int(d.g[K.G_NOW]))
+
+    # ---- setting up --------------------------------------------------------------------------------------
+    def _dyn(self, plan) -> K.Dyn:
+        n_tasks, n_steps, T = len(self.states), self.samples * self.timesteps, self.timesteps
+        e_port, e_user = [], []     # a step's host input: per port with users its latency, then each user
+        for p in range(2):
+            if plan.h_off[p + 1] > plan.h_off[p]:
+                e_port += [p] * (1 + plan.h_off[p + 1] - plan.h_off[p])
+                e_user += [-1] + list(range(plan.h_off[p], plan.h_off[p + 1]))
+        m, i64, noc = plan.c_core.size, np.int64, self.noc
+        g = np.zeros(K.N_G, i64)
+        g[K.G_OPENED], g[K.G_PTIME] = -1, K.INF
+        conf = np.array([n_steps, T, int(self.schedule == "lockstep"), self.chip.timing.barrier_cycles, noc.B,
+                         noc.route_default, noc.cfg.SB], i64)
+
+        def zeros(n):
+            return np.zeros(n, i64)
+
+        d = K.Dyn(g=g, conf=conf, c_state=zeros(m), c_j=zeros(m), c_k=zeros(m), c_time=zeros(m), c_start=zeros(m),
+                  c_queued=zeros(m), c_target=zeros(m), s_prod=zeros(2 * n_tasks), s_left=zeros(2 * n_tasks),
+                  armed=self.armed, watch=self.watch, phase_open=zeros(self.n_phases),
+                  phase_left=zeros(self.n_phases), step_start=zeros(n_steps), step_last=zeros(n_steps),
+                  step_end=zeros(n_steps), runs=zeros(n_tasks), iv=np.zeros((max(64, 2 * n_tasks), 7), i64),
+                  e_port=np.array(e_port, i64), e_user=np.array(e_user, i64), wl=zeros(m), in_wl=zeros(m))
+        d.s_prod[0::2] = plan.t_prod                       # the slots of steps 0 and 1
+        d.s_prod[1::2] = plan.t_prod + plan.t_rec * int(T > 1)
+        return d
+
+    # ---- the loop -------------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        """Control and NoC windows in turn until the last step's barrier; growth and errors between."""
+        noc, d = self.noc, self.dyn
+        parts: list = []
+        rec, n, hit, done = _NO_RECORDS, 0, False, 0
+        while True:
+            st = self._control(rec, n, hit, not parts)
+            if parts:                        # more delivery records of the last window: count them first
+                rec, n = parts.pop(0)
+                self._room_for(n)
+                continue
+            rec, n, hit = _NO_RECORDS, 0, False
+            while self.progress is not None and done < d.g[K.G_DONE]:
+                done += 1
+                self.progress()
+            if st == K.RUN_NOC:
+                new = noc.run(int(d.g[K.G_UNTIL]), self.watch)   # may raise NocDeadlock
+                d.g[K.G_NOW] = max(int(d.g[K.G_NOW]), new)
+                hit = noc.watch_hit()
+                parts = noc.delivery_parts()
+                if parts:
+                    rec, n = parts.pop(0)
+                    self._room_for(n)
+            elif st == K.FINISHED:
+                return
+            else:
+                self._grow(st)
+
+    def _control(self, rec: tuple, n: int, hit: bool, go_on: bool) -> int:
+        """`timing_kernel.control` (its compiled entry point once typed, as `Noc._kernel` calls the NoC kernel:
+        the dispatcher would type these records on every call)."""
+        noc, d, b = self.noc, self.dyn, self.book
+        book = K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin, b.rt_start, b.rt_n,
+                      b.rt_cores, b.rt_task, self.chunk)
+        head = (self.plan, d, book, noc.sc, noc.pk, noc.term, noc.queued, noc.buf)
+        key = (id(d), id(noc.pk), id(noc.buf), id(noc.term), id(b.rows), id(b.got), id(b.nfl), id(b.sl_id),
+               id(b.ready), id(b.fin), id(self.chunk))
+        args = head + (rec, int(n), int(hit), int(go_on))
+        if key == self._entry_key:
+            return self._entry(*args)
+        st = K.control(*args)
+        cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in args))
+        if cres is not None:
+            self._entry, self._entry_key = cres.entry_point, key
+        return st
+
+    def _room_for(self, n: int) -> None:
+        """Room in the PACKET rows for n more deliveries (as `PacketDelivery._deliver` makes it)."""
+        d = self.dyn
+        if d.g[K.G_CHUNK] + n > self.chunk.shape[0]:
+            self.chunk_top = int(d.g[K.G_CHUNK])
+            self._pack_records()
+            d.g[K.G_CHUNK] = 0
+            self.chunk = _grown(self.chunk, n)
+
+    def _grow(self, st: int) -> None:
+        """Make what `control` asked for (status `st`), or raise what it found."""
+        d, noc, g = self.dyn, self.noc, self.dyn.g
+        if st == K.NEED_PIDS:
+            noc.grow_packets(int(g[K.G_NEED]))
+        elif st == K.NEED_MC:
+            noc.grow_mc(int(g[K.G_NEED]))
+        elif st == K.NEED_BOOK:
+            b = self.book
+            b.grow_by(int(g[K.G_NEED]), int(g[K.G_NGOT]), int(g[K.G_NSL]), int(g[K.G_NBOOK]))
+            b.ready, b.fin = _grown(b.ready, b.sl_id.size), _grown(b.fin, b.rows.shape[0])
+        elif st == K.NEED_ROOM:
+            self.dyn = d._replace(iv=_grown(d.iv, 2 * d.iv.shape[0]))
+        elif st == K.DECLINED:
+            raise Declined
+        elif st == K.BAD_DELIVERY:
+            status, bad = divmod(int(g[K.G_BAD]), 1 << 40)
+            raise SimulationError(f"packet record {bad} ejected twice" if status == TWICE else
+                                  f"packet record {bad} ejected at a core none of its destinations is on")
+        elif st == K.STALLED:
+            raise SimulationError(f"simulation stalled at cycle {int(g[K.G_NOW])}: tasks wait for inputs that "
+                                  "never come")
+        else:
+            raise SimulationError(f"timing loop: unexpected status {st}")
+
+    # ---- the trace ----------------------------------------------------------------------------------------------
+    def _port_totals(self) -> None:
+        """Host / DRAM bytes and cycles, as `_host_input` and `_output_cycles` add them up (one export port)."""
+        plan, steps = self.plan, self.samples * self.timesteps
+        for p, port in enumerate(("host", "dram")):
+            a, b = plan.h_off[p], plan.h_off[p + 1]
+            if b > a:
+                self.port_cycles[port] += steps * int(plan.h_lat[p]) + int(plan.h_cyc[:, a:b].sum())
+                self.port_bytes[port] += int(plan.h_bytes[:, a:b].sum())
+        port = self._port(self.net.output.name)
+        self.port_cycles[port] += int(plan.out_cyc.sum())
+        self.port_bytes[port] += int(plan.out_bytes.sum())
