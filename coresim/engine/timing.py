@@ -20,7 +20,7 @@ from coresim.engine.timing_plan import build_plan
 from coresim.errors import SimulationError
 from coresim.functional.executor import run_functional
 from coresim.trace.record import SimTrace
-from coresim.util import cdiv
+from coresim.util import cdiv, compile_first
 
 _NO_RECORDS = tuple(np.zeros(0, np.int64) for _ in range(6))
 
@@ -148,6 +148,7 @@ class TimedChip(ChipSimulator):
         args = head + (rec, int(n), int(hit), int(go_on))
         if key == self._entry_key:
             return self._entry(*args)
+        compile_first(K.control, args, "the timing loop")
         st = K.control(*args)
         cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in args))
         if cres is not None:

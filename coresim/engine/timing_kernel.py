@@ -85,7 +85,7 @@ class Book(NamedTuple):
     chunk: np.ndarray
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def push(d, ci):
     """Look at engine core ci again in this cycle."""
     if not d.in_wl[ci]:
@@ -94,13 +94,13 @@ def push(d, ci):
         d.g[G_WL] += 1
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def push_all(d):
     for ci in range(d.in_wl.size):
         push(d, ci)
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def producer_done(p, d, task, k):
     """One producer of `task`'s step-k slot is done; its core looks again once none is left."""
     sid = 2 * task + k % 2
@@ -109,7 +109,7 @@ def producer_done(p, d, task, k):
         push(d, p.t_ci[task])
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def slot_init(p, d, task, k):
     """Slot of `task` for step k: its producers, no packet yet."""
     sid = 2 * task + k % 2
@@ -117,7 +117,7 @@ def slot_init(p, d, task, k):
     d.s_left[sid] = 0
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def open_phase(d, ph):
     n = d.phase_open.size
     while ph < n and d.phase_left[ph] == 0:
@@ -128,7 +128,7 @@ def open_phase(d, ph):
     push_all(d)
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def makes_now(core, sc, pk, buf, sb):
     """`Noc.makes_now`: the core's send queue takes all its packets not yet made in the current NoC cycle."""
     pid, sq = buf.mk[core], buf.sq[core]
@@ -140,7 +140,7 @@ def makes_now(core, sc, pk, buf, sb):
     return True
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def room(p, d, bk, sc, task, k):
     """0 if the book, the multicast rows and the packet ids hold the task's sends at step k, else NEED_*."""
     last = k % d.conf[1] == d.conf[1] - 1
@@ -169,7 +169,7 @@ def room(p, d, bk, sc, task, k):
     return 0
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def emit(p, d, bk, core, task, k, start, sc, pk, term, queued, buf):
     """The task's packets at step k booked, counted at their destination slots and queued at its core, as
     `TaskSends._emit` and `Noc.inject_source` do. False: the NoC's enqueue declined them."""
@@ -236,7 +236,8 @@ def emit(p, d, bk, core, task, k, start, sc, pk, term, queued, buf):
                     if multicast:
                         s = pk.free_mc[mtop - 1 - mrow]
                         mc_slots[mrow] = s
-                        pk.mc_mask[s, :] = p.r_mask[r, :]
+                        for w in range(p.r_mask.shape[1]):   # element by element: numba compiles a slice
+                            pk.mc_mask[s, w] = p.r_mask[r, w]  # assignment's shape checks slowly
                         mrow += 1
             serial += 1
     sc[FREE_MC] = mtop - m
@@ -245,7 +246,7 @@ def emit(p, d, bk, core, task, k, start, sc, pk, term, queued, buf):
                           pk.ejf, pk.next, pk.made, term.q_head, term.q_tail, queued, buf.mk, buf.shift) == DONE
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def finish(p, d, ci, task, k):
     """The task's step k is over (`_core` after `_await_sends`): interval, hand-over, step and phase left."""
     now = d.g[G_NOW]
@@ -281,7 +282,7 @@ def finish(p, d, ci, task, k):
     d.c_state[ci] = IDLE
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def core_step(p, d, bk, ci, sc, pk, term, queued, buf):
     """Advance engine core ci as far as it goes at the current cycle: 1 if it did, 0 if not, else NEED_* or
     DECLINED (-status)."""
@@ -346,7 +347,7 @@ def core_step(p, d, bk, ci, sc, pk, term, queued, buf):
             return moved
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def controller_step(p, d):
     """Advance the controller (`_controller`, `_host_input`) as far as it goes at the current cycle."""
     g = d.g
@@ -364,8 +365,9 @@ def controller_step(p, d):
             g[G_LEFT] = p.t_core.size
             push_all(d)
             if d.conf[2]:
-                d.phase_left[:] = p.phase_tasks
-                d.phase_open[:] = 0
+                for ph in range(d.phase_left.size):
+                    d.phase_left[ph] = p.phase_tasks[ph]
+                    d.phase_open[ph] = 0
                 open_phase(d, 0)
             g[G_CE] = -1
             g[G_CST] = C_HOST
@@ -406,7 +408,7 @@ def controller_step(p, d):
             return moved
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def settle(p, d, bk, sc, pk, term, queued, buf):
     """Every state machine as far as it goes at the current cycle; 0, or a status to return. Cores are looked
     at when something they wait for may have come: their timer, their step or phase opened, their slot's last
@@ -433,7 +435,7 @@ def settle(p, d, bk, sc, pk, term, queued, buf):
                 return -r
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def next_time(p, d):
     t = INF
     if d.g[G_CST] in (C_HOST, C_OUT, C_BAR):
@@ -445,7 +447,7 @@ def next_time(p, d):
     return t
 
 
-@njit(inline="always")
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def count(p, d, bk, rec, n):
     """The deliveries of the last NoC window counted (`PacketDelivery._deliver`); False: a bad one (g[G_BAD])."""
     top = bk.top
@@ -461,8 +463,10 @@ def count(p, d, bk, rec, n):
     d.g[G_CHUNK] += n
     d.g[G_LIVE] -= nf
     if d.g[G_LIVE] == 0:              # no send in flight: the book starts again (`SendBook.clear`)
-        bk.got[:top[B_GOT]] = 0
-        top[:] = 0
+        for i in range(top[B_GOT]):
+            bk.got[i] = 0
+        for i in range(top.size):
+            top[i] = 0
     return True
 
 
