@@ -187,17 +187,24 @@ def _split_placement(work: dict, rng: np.random.Generator) -> dict:
                        for n in [int(rng.integers(2, 4))]}}
 
 
-@pytest.mark.parametrize("seed", [13, 18, 21])
-def test_random_workloads_split_over_cores_multicast(tmp_path, seed):
-    # random layer graphs, random channel splits and cores, random small send queues, receive buffers, VC buffers
-    # (some packets longer than them go as copies) and VC counts; tree multicast on
+def random_split_case(tmp_path, seed: int, buffer_flits: int | None = None) -> tuple:
+    """A random layer graph split over random cores (`_split_placement`; files in tmp_path) with random small send
+    queues, receive buffers, VC counts and (`buffer_flits` None) VC buffers: (workload, mapping, overrides)."""
     rng = np.random.default_rng(seed)
     work = random_workload(rng, samples=2, timesteps=3)
     (tmp_path / "work.yaml").write_text(yaml.safe_dump(work))
     (tmp_path / "place.yaml").write_text(yaml.safe_dump(_split_placement(work, rng)))
     sets = [f"chip.core.send_buffer_flits={rng.integers(2, 6)}", f"chip.noc.router.vcs={rng.integers(1, 3)}",
             f"chip.core.receive_buffer_kib={rng.integers(1, 4) * 0.0078125}",
-            f"chip.noc.router.buffer_flits={rng.integers(2, 5)}"]
+            f"chip.noc.router.buffer_flits={rng.integers(2, 5) if buffer_flits is None else buffer_flits}"]
+    return tmp_path / "work.yaml", f"file:{tmp_path / 'place.yaml'}", sets
+
+
+@pytest.mark.parametrize("seed", [13, 18, 21])
+def test_random_workloads_split_over_cores_multicast(tmp_path, seed):
+    # random layer graphs, random channel splits and cores, random small send queues, receive buffers, VC buffers
+    # (some packets longer than them go as copies) and VC counts; tree multicast on
+    work, mapping, sets = random_split_case(tmp_path, seed)
     for schedule in ("barrier", "pipelined"):
-        _, ref = _compare(tmp_path / "work.yaml", f"file:{tmp_path / 'place.yaml'}", sets, schedule)
+        _, ref = _compare(work, mapping, sets, schedule)
         assert ref.mesh.trees > 10

@@ -15,8 +15,7 @@ from coresim.errors import BufferDeadlock
 from coresim.run import prepare
 
 from .conftest import ROOT
-from .helpers import random_workload
-from .test_core_ref import MESH, RX1, SRAM1, _split_placement, _workload
+from .test_core_ref import MESH, RX1, SRAM1, _workload, random_split_case
 
 FIELDS = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
 
@@ -82,15 +81,11 @@ def test_recurrent_layer(tmp_path, schedule):
 
 @pytest.mark.parametrize("seed", [13, 18, 21, 30])
 def test_random_workloads_split_over_cores(tmp_path, seed):
-    rng = np.random.default_rng(seed)
-    work = random_workload(rng, samples=2, timesteps=3)
-    (tmp_path / "work.yaml").write_text(yaml.safe_dump(work))
-    (tmp_path / "place.yaml").write_text(yaml.safe_dump(_split_placement(work, rng)))
-    sets = [f"chip.core.send_buffer_flits={rng.integers(2, 6)}", f"chip.noc.router.vcs={rng.integers(1, 3)}",
-            f"chip.core.receive_buffer_kib={rng.integers(1, 4) * 0.0078125}", "chip.noc.router.buffer_flits=4"]
+    # random layer graphs over random cores with tree multicast (4-flit VC buffers: every packet a tree)
+    work, mapping, sets = random_split_case(tmp_path, seed, buffer_flits=4)
     for schedule in ("barrier", "lockstep"):
-        prep = prepare(ROOT / "chipspecs" / "default.yaml", tmp_path / "work.yaml", overrides=MESH + sets,
-                       schedule=schedule, mapping=f"file:{tmp_path / 'place.yaml'}")
+        prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH + sets, schedule=schedule,
+                       mapping=mapping)
         _same(*_both(prep))
 
 

@@ -19,7 +19,7 @@ from coresim.engine.simulator import ChipSimulator
 from coresim.engine.timing_plan import build_plan
 from coresim.errors import SimulationError
 from coresim.functional.executor import run_functional
-from coresim.trace.record import SimTrace
+from coresim.trace.record import INTERVAL, SimTrace
 from coresim.util import cdiv, compile_first
 
 _NO_RECORDS = tuple(np.zeros(0, np.int64) for _ in range(6))
@@ -72,7 +72,7 @@ class TimedChip(ChipSimulator):
             raise SimulationError(f"packets of {int(d.g[K.G_LIVE])} sends were never delivered")
         for name in self.outputs:
             self.outputs[name][...] = values[name].reshape(self.outputs[name].shape)
-        self.intervals = list(map(tuple, d.iv[:d.g[K.G_NIV]].tolist()))
+        self.intervals = np.ascontiguousarray(d.iv[:d.g[K.G_NIV]]).view(INTERVAL).ravel()   # INTERVAL's fields
         self.task_runs = d.runs
         self.step_end, self.step_last = d.step_end, d.step_last
         self.steps = [StepTimes(k, *divmod(k, self.timesteps), int(d.step_start[k])) for k in range(d.conf[0])]

@@ -19,6 +19,7 @@ from coresim.functional.executor import partial_current
 from coresim.util import cdiv
 
 I64 = np.int64
+PARTIAL_BATCH = 256   # steps a partial-sum task's sums are computed for at once
 
 
 class Plan(NamedTuple):
@@ -96,14 +97,20 @@ def task_outputs(sim, values: dict[str, np.ndarray], st) -> np.ndarray:
     """(steps, n_out + 1): the task's outputs at every step (a zero after them, as `simulator._padded`)."""
     task, la = st.task, st.task.layer
     steps = sim.samples * sim.timesteps
-    if task.role == "partial":
-        x = values[la.inputs[0]].reshape((steps,) + tuple(la.in_shape))
-        rows = slice(*task.rows) if task.rows is not None else slice(None)
-        y = partial_current(la, x, slice(*task.ch), rows, slice(*task.in_ch)).reshape(steps, -1)
-    else:
+    if task.role != "partial":
         y = values[la.name].reshape(steps, -1)[:, task.out_index]
-    out = np.zeros((steps, y.shape[1] + 1), I64)
-    out[:, :-1] = y
+        out = np.zeros((steps, y.shape[1] + 1), I64)
+        out[:, :-1] = y
+        return out
+    x = values[la.inputs[0]].reshape((steps,) + tuple(la.in_shape))
+    rows = slice(*task.rows) if task.rows is not None else slice(None)
+    out = None
+    for a in range(0, steps, PARTIAL_BATCH):   # in batches: the weighted sum's temporaries grow with the steps
+        y = partial_current(la, x[a:a + PARTIAL_BATCH], slice(*task.ch), rows, slice(*task.in_ch))
+        y = y.reshape(y.shape[0], -1)
+        if out is None:
+            out = np.zeros((steps, y.shape[1] + 1), I64)
+        out[a:a + y.shape[0], :-1] = y
     return out
 
 
