@@ -65,7 +65,7 @@ class TimedChip(ChipSimulator):
         values = run_functional(self.net, self.ext["input"]).outputs
         self.plan = build_plan(self, values)
         self.dyn = self._dyn(self.plan)
-        self._entry_key = None
+        self._args, self._entry = None, None   # `_control`'s arguments and compiled entry point
         self._loop()
         d = self.dyn
         if d.g[K.G_LIVE]:
@@ -112,21 +112,21 @@ class TimedChip(ChipSimulator):
         """Control and NoC windows in turn until the last step's barrier; growth and errors between."""
         noc, d = self.noc, self.dyn
         parts: list = []
-        rec, n, hit, done = _NO_RECORDS, 0, False, 0
+        rec, n, hit, done = _NO_RECORDS, 0, 0, 0
         while True:
-            st = self._control(rec, n, hit, not parts)
+            st = self._control(rec, n, hit, int(not parts))
             if parts:                        # more delivery records of the last window: count them first
                 rec, n = parts.pop(0)
                 self._room_for(n)
                 continue
-            rec, n, hit = _NO_RECORDS, 0, False
+            rec, n, hit = _NO_RECORDS, 0, 0
             while self.progress is not None and done < d.g[K.G_DONE]:
                 done += 1
                 self.progress()
             if st == K.RUN_NOC:
                 new = noc.run(int(d.g[K.G_UNTIL]), self.watch)   # may raise NocDeadlock
                 d.g[K.G_NOW] = max(int(d.g[K.G_NOW]), new)
-                hit = noc.watch_hit()
+                hit = int(noc.watch_hit())
                 parts = noc.delivery_parts()
                 if parts:
                     rec, n = parts.pop(0)
@@ -136,23 +136,24 @@ class TimedChip(ChipSimulator):
             else:
                 self._grow(st)
 
-    def _control(self, rec: tuple, n: int, hit: bool, go_on: bool) -> int:
+    def _control(self, rec: tuple, n: int, hit: int, go_on: int) -> int:
         """`timing_kernel.control` (its compiled entry point once typed, as `Noc._kernel` calls the NoC kernel:
         the dispatcher would type these records on every call)."""
-        noc, d, b = self.noc, self.dyn, self.book
-        book = K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin, b.rt_start, b.rt_n,
-                      b.rt_cores, b.rt_task, self.chunk)
-        head = (self.plan, d, book, noc.sc, noc.pk, noc.term, noc.queued, noc.buf)
-        key = (id(d), id(noc.pk), id(noc.buf), id(noc.term), id(b.rows), id(b.got), id(b.nfl), id(b.sl_id),
-               id(b.ready), id(b.fin), id(self.chunk))
-        args = head + (rec, int(n), int(hit), int(go_on))
-        if key == self._entry_key:
-            return self._entry(*args)
-        compile_first(K.control, args, "the timing loop")
-        st = K.control(*args)
-        cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in args))
-        if cres is not None:
-            self._entry, self._entry_key = cres.entry_point, key
+        noc = self.noc
+        args = self._args
+        if args is None or args[4] is not noc.pk or args[7] is not noc.buf:   # grown here or in `Noc.run`
+            b = self.book
+            book = K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin, b.rt_start, b.rt_n,
+                          b.rt_cores, b.rt_task, self.chunk)
+            self._args = args = (self.plan, self.dyn, book, noc.sc, noc.pk, noc.term, noc.queued, noc.buf)
+            self._entry = None
+        if self._entry is not None:
+            return self._entry(*args, rec, n, hit, go_on)
+        full = args + (rec, n, hit, go_on)
+        compile_first(K.control, full, "the timing loop")
+        st = K.control(*full)
+        cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in full))
+        self._entry = None if cres is None else cres.entry_point
         return st
 
     def _room_for(self, n: int) -> None:
@@ -163,10 +164,12 @@ class TimedChip(ChipSimulator):
             self._pack_records()
             d.g[K.G_CHUNK] = 0
             self.chunk = _grown(self.chunk, n)
+            self._args = None
 
     def _grow(self, st: int) -> None:
         """Make what `control` asked for (status `st`), or raise what it found."""
         d, noc, g = self.dyn, self.noc, self.dyn.g
+        self._args = None
         if st == K.NEED_PIDS:
             noc.grow_packets(int(g[K.G_NEED]))
         elif st == K.NEED_MC:
