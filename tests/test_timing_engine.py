@@ -12,6 +12,7 @@ from coresim.engine import dense
 from coresim.engine.simulator import ChipSimulator
 from coresim.engine.timing import TimedChip, fits
 from coresim.errors import BufferDeadlock
+from coresim.noc.flit_kernel import is_staged
 from coresim.run import prepare
 
 from .conftest import ROOT
@@ -48,6 +49,7 @@ def test_tianjicx_density(schedule):
     prep = prepare(ROOT / "chipspecs" / "tianjicx.yaml", ROOT / "workloads" / "default.yaml", mapping="density",
                    samples=2, schedule=schedule)
     a, b = _both(prep)
+    assert is_staged(ChipSimulator(prep.chip, prep.placement, prep.inputs).noc.cfg)   # the NoC inside the loop
     _same(a, b)
     assert a.counters["packets"] > 10_000
 
@@ -66,6 +68,18 @@ def test_small_chips_with_small_buffers(tmp_path, schedule, sets):
     _same(a, b)
     late = a.intervals["end"] - a.intervals["start"] > np.array([c.cycles for c in a.task_costs])[a.intervals["task"]]
     assert late.any()
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep"])
+def test_routers_of_slower_stages(tmp_path, schedule):
+    # two-cycle routing and VC allocation: the NoC kernel's general variant, one loop call per NoC window
+    work, mapping = _workload(tmp_path, dense=True)
+    prep = prepare(ROOT / "chipspecs" / "default.yaml", work, schedule=schedule, mapping=mapping,
+                   overrides=MESH + RX1 + ["chip.noc.router.routing_delay_cycles=2",
+                                           "chip.noc.router.vc_alloc_delay_cycles=2", "chip.core.send_buffer_flits=4"])
+    a, b = _both(prep)
+    assert not is_staged(ChipSimulator(prep.chip, prep.placement, prep.inputs).noc.cfg)
+    _same(a, b)
 
 
 @pytest.mark.parametrize("schedule", ["barrier", "lockstep"])

@@ -16,9 +16,13 @@ import numpy as np
 from coresim.engine import timing_kernel as K
 from coresim.engine.deliver import TWICE, _grown
 from coresim.engine.simulator import ChipSimulator
+from coresim.engine.timing_noc import run_fused
 from coresim.engine.timing_plan import build_plan
 from coresim.errors import SimulationError
 from coresim.functional.executor import run_functional
+from coresim.noc.buffers import grow_rx
+from coresim.noc.flit_kernel import is_staged
+from coresim.noc.flit_state import RX_GROW
 from coresim.trace.record import INTERVAL, SimTrace
 from coresim.util import cdiv, compile_first
 
@@ -66,7 +70,10 @@ class TimedChip(ChipSimulator):
         self.plan = build_plan(self, values)
         self.dyn = self._dyn(self.plan)
         self._args, self._entry = None, None   # `_control`'s arguments and compiled entry point
-        self._loop()
+        if is_staged(self.noc.cfg):
+            self._loop_fused()
+        else:
+            self._loop()
         d = self.dyn
         if d.g[K.G_LIVE]:
             raise SimulationError(f"packets of {int(d.g[K.G_LIVE])} sends were never delivered")
@@ -134,6 +141,36 @@ class TimedChip(ChipSimulator):
             elif st == K.FINISHED:
                 return
             else:
+                self._grow(st)
+
+    def _loop_fused(self) -> None:
+        """The loop with the NoC kernel inside (`timing_noc.run_fused`): Python between its returns only."""
+        noc, g = self.noc, self.dyn.g
+        g[K.G_NOCST] = -1
+        done = 0
+        while True:
+            b = self.book
+            args = (self.plan, self.dyn, K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin,
+                                                b.rt_start, b.rt_n, b.rt_cores, b.rt_task, self.chunk),
+                    noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg, noc.rng, noc.inp, noc.out, noc.arb,
+                    noc.wires, noc.rec, noc.scratch)
+            compile_first(run_fused, args, "the timing loop")
+            st = run_fused(*args)
+            while self.progress is not None and done < g[K.G_DONE]:
+                done += 1
+                self.progress()
+            if st == K.FINISHED:
+                return
+            if st == K.NEED_CHUNK:
+                self._room_for(int(g[K.G_NEED]))
+            elif st == K.NOC_RX:
+                noc.buf = grow_rx(noc.buf)
+                noc.sc[RX_GROW] = 0
+            elif st == K.NOC_PIDS:
+                noc.grow_packets(2 * noc.pk.src.shape[0])
+            elif st == K.NOC_DEADLOCK:
+                raise noc.deadlock()
+            elif st != K.STEP_DONE:
                 self._grow(st)
 
     def _control(self, rec: tuple, n: int, hit: int, go_on: int) -> int:

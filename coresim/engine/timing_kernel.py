@@ -26,10 +26,11 @@ from coresim.util import sources_digest
 
 # control's statuses
 RUN_NOC, FINISHED, STALLED, NEED_PIDS, NEED_MC, NEED_BOOK, NEED_ROOM, DECLINED, BAD_DELIVERY, COUNTED = range(10)
+NEED_CHUNK, NOC_RX, NOC_PIDS, NOC_DEADLOCK, STEP_DONE = range(10, 15)   # `timing_noc.run_fused`'s own
 # g: the loop's scalars
 (G_NOW, G_STEP, G_OPENED, G_CST, G_CTIME, G_CE, G_LEFT, G_SERIAL, G_NIV, G_LIVE, G_PTIME, G_PNEXT, G_UNTIL,
- G_DONE, G_CHUNK, G_NEED, G_NGOT, G_NSL, G_NBOOK, G_BAD, G_WL) = range(21)
-N_G = 21
+ G_DONE, G_CHUNK, G_NEED, G_NGOT, G_NSL, G_NBOOK, G_BAD, G_WL, G_INWIN, G_NOCST, G_HIT, G_SEEN) = range(25)
+N_G = 25
 # the controller's states
 C_OPEN, C_HOST, C_WAIT, C_OUT, C_BAR, C_FIN = range(6)
 # a core's states
@@ -470,6 +471,34 @@ def count(p, d, bk, rec, n):
     return True
 
 
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def advance(p, d, bk, sc, pk, term, queued, buf, watch_hit):
+    """After a NoC window (`watch_hit`: it stopped at a watch): end the send waits it ended, then settle and move on
+    until the NoC must run (RUN_NOC, `g[G_UNTIL]`), the run is over (FINISHED) or Python must act."""
+    if watch_hit:                  # `_sends_made`
+        for ci in range(p.c_core.size):
+            core = p.c_core[ci]
+            if d.c_state[ci] == SENDWAIT and buf.made[core] >= d.c_target[ci]:
+                buf.swatch[core] = 0
+                task = p.c_task[p.c_off[ci] + d.c_j[ci]]
+                d.c_time[ci] = max(d.g[G_NOW], d.c_start[ci] + p.t_cycles[task] + buf.shift[core])
+                d.c_state[ci] = ENDWAIT
+                push(d, ci)
+    while True:
+        st = settle(p, d, bk, sc, pk, term, queued, buf)
+        if st:
+            return st
+        if d.g[G_CST] == C_FIN:
+            return FINISHED
+        t = next_time(p, d)
+        if sc[LIVE] > 0:
+            d.g[G_UNTIL] = min(t, d.g[G_NOW] + NOC_WINDOW_CYCLES)
+            return RUN_NOC
+        if t == INF:
+            return STALLED
+        d.g[G_NOW] = t
+
+
 def _compile(digest: int):
     """`control`, closing over `digest` (numba's cache checks only this file; the functions it inlines or calls
     freeze constants of the others)."""
@@ -483,31 +512,10 @@ def _compile(digest: int):
             return BAD_DELIVERY
         if not go_on:
             return COUNTED
-        if watch_hit:                  # `_sends_made`
-            for ci in range(p.c_core.size):
-                core = p.c_core[ci]
-                if d.c_state[ci] == SENDWAIT and buf.made[core] >= d.c_target[ci]:
-                    buf.swatch[core] = 0
-                    task = p.c_task[p.c_off[ci] + d.c_j[ci]]
-                    d.c_time[ci] = max(d.g[G_NOW], d.c_start[ci] + p.t_cycles[task] + buf.shift[core])
-                    d.c_state[ci] = ENDWAIT
-                    push(d, ci)
-        while True:
-            st = settle(p, d, bk, sc, pk, term, queued, buf)
-            if st:
-                return st
-            if d.g[G_CST] == C_FIN:
-                return FINISHED
-            t = next_time(p, d)
-            if sc[LIVE] > 0:
-                d.g[G_UNTIL] = min(t, d.g[G_NOW] + NOC_WINDOW_CYCLES)
-                return RUN_NOC
-            if t == INF:
-                return STALLED
-            d.g[G_NOW] = t
+        return advance(p, d, bk, sc, pk, term, queued, buf, watch_hit)
 
     return control
 
 
-control = _compile(sources_digest(__file__, ("timing_kernel.py", "deliver.py", "../noc/enqueue.py",
-                                             "../noc/flit_state.py", "../trace/record.py")))
+SOURCES = ("timing_kernel.py", "deliver.py", "../noc/enqueue.py", "../noc/flit_state.py", "../trace/record.py")
+control = _compile(sources_digest(__file__, SOURCES))

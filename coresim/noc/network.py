@@ -450,11 +450,15 @@ class Noc:
             elif st == S.ST_NEED_PIDS:
                 self.grow_packets(2 * self.pk.src.shape[0])
             elif st == S.ST_DEADLOCK:
-                routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
-                full_rx = [] if self.cfg.RB < 0 else np.flatnonzero(self.buf.rx_n > self.cfg.RB).tolist()
-                raise NocDeadlock.at(self.now, routers, self.W, full_rx)
+                raise self.deadlock()
             else:
                 return self.now
+
+    def deadlock(self) -> NocDeadlock:
+        """The error of a kernel run that found a deadlock (`ST_DEADLOCK`): the routers holding flits, full buffers."""
+        routers = [int(r) for r in np.flatnonzero(self.inp.router_flits)]
+        full_rx = [] if self.cfg.RB < 0 else np.flatnonzero(self.buf.rx_n > self.cfg.RB).tolist()
+        return NocDeadlock.at(self.now, routers, self.W, full_rx)
 
     def _kernel(self, args: tuple) -> int:
         """The kernel (`flit_kernel.noc_run_for` the configuration) on `args`. numba's dispatcher types every
