@@ -165,14 +165,20 @@ def test_direct_kernel_entry_equals_dispatcher(monkeypatch):
         assert np.array_equal(a, b)
 
 
-def test_packet_ejected_twice_is_an_error(monkeypatch):
+@pytest.mark.parametrize("engine", ["data", "timing"])
+def test_packet_ejected_twice_is_an_error(monkeypatch, request, engine):
+    # the data-carrying engine, and the timing loop where it reads the NoC's records window by window (routers of
+    # two-cycle routing: the kernel's general variant runs outside the loop)
     parts = Noc.delivery_parts
 
     def twice(self):
         return [(tuple(np.concatenate([a[:n], a[:1]]) for a in rec), n + 1) for rec, n in parts(self)]
 
     monkeypatch.setattr(Noc, "delivery_parts", twice)
-    prep = prepare(ROOT / "chipspecs/default.yaml", ROOT / "workloads/default.yaml", samples=1)
+    if engine == "data":
+        request.getfixturevalue("data_engine")
+    sets = [] if engine == "data" else ["chip.noc.router.routing_delay_cycles=2"]
+    prep = prepare(ROOT / "chipspecs/default.yaml", ROOT / "workloads/default.yaml", samples=1, overrides=sets)
     with pytest.raises(SimulationError, match="ejected twice"):
         simulate(prep, progress=False)
 
