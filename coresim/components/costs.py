@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from coresim.components.mac_array import mac_timing
 from coresim.neuron import spike_bits
 from coresim.spec.chip import ChipSpec
@@ -21,6 +23,15 @@ from coresim.util import cdiv
 if TYPE_CHECKING:
     from coresim.mapping.placement import Task
     from coresim.workload.graph import Network
+
+
+def transfer_bytes(chip: ChipSpec, net: Network, name: str, rows: np.ndarray) -> np.ndarray:
+    """Bytes to move each row of `rows` (values of source `name`) on or off chip: spikes as addresses
+    (`noc.spike_bytes` per nonzero), wider values dense."""
+    bits = element_bits(chip, net, name)
+    if bits <= 2:
+        return np.count_nonzero(rows, axis=1).astype(np.int64) * chip.noc.spike_bytes
+    return np.full(rows.shape[0], cdiv(rows.shape[1] * bits, 8), np.int64)
 
 
 def element_bits(chip: ChipSpec, net: Network, name: str) -> int:

@@ -97,6 +97,32 @@ count_deliveries = njit(cache=True)(_count)
 count_deliveries_plain = _count
 
 
+@njit(cache=True)
+def book_send(top, rows, nfl, sl_id, sl_row, serial, route, ncores, flits, src, slots, slot_rows):
+    """Book send `serial` (the next one; the arrays hold it) of flits.size packets from core `src` on route number
+    `route` to `ncores` cores, for the input slots `slots` (ids) at destination rows `slot_rows` (`SendBook.add`,
+    the timing loop)."""
+    if top[B_N] == 0:
+        top[B_BASE] = serial
+    g, npk, ns = serial - top[B_BASE], flits.size, slots.size
+    r = rows[g]
+    r[G_GOT], r[G_FLITS], r[G_NPK], r[G_ROUTE] = top[B_GOT], top[B_NFL], npk, route
+    r[G_SRC], r[G_LEFT], r[G_SLOT], r[G_NSLOT] = src, npk * ncores, top[B_SL], ns
+    for q in range(npk):
+        nfl[top[B_NFL] + q] = flits[q]
+    for e in range(ns):
+        sl_id[top[B_SL] + e] = slots[e]
+        sl_row[top[B_SL] + e] = slot_rows[e]
+    top[B_N], top[B_GOT], top[B_NFL], top[B_SL] = g + 1, top[B_GOT] + npk * ncores, top[B_NFL] + npk, top[B_SL] + ns
+
+
+def delivery_error(status: int, rec: tuple, i: int) -> SimulationError:
+    """What `count_deliveries` found wrong (`status` TWICE or ELSEWHERE) with delivery record i of `rec`."""
+    tag, core = int(rec[0][i]), int(rec[1][i])
+    return SimulationError(f"packet {tag} ejected twice at core {core}" if status == TWICE else
+                           f"packet {tag} ejected at core {core}, where none of its destinations is")
+
+
 def _grown(a: np.ndarray, need: int) -> np.ndarray:
     if need <= a.shape[0]:
         return a
@@ -137,18 +163,11 @@ class SendBook:
         """Book send `serial` (the next one) of `nfl.size` packets on route number `route` to `ncores` cores, for
         the input slots `slots` (ids) at destination rows `slot_rows`."""
         top = self.top
-        if top[B_N] == 0:
-            top[B_BASE] = serial
-        g, npk, ns = serial - int(top[B_BASE]), nfl.size, len(slots)
-        got_top, nfl_top, sl_top = int(top[B_GOT]), int(top[B_NFL]), int(top[B_SL])
-        if g >= self.rows.shape[0] or got_top + npk * ncores > self.got.size or nfl_top + npk > self.nfl.size \
-                or sl_top + ns > self.sl_id.size:
-            self._grow(g + 1, got_top + npk * ncores, nfl_top + npk, sl_top + ns)
-        self.rows[g] = (got_top, nfl_top, npk, route, src, npk * ncores, sl_top, ns)
-        self.nfl[nfl_top:nfl_top + npk] = nfl
-        self.sl_id[sl_top:sl_top + ns] = slots
-        self.sl_row[sl_top:sl_top + ns] = slot_rows
-        top[B_N], top[B_GOT], top[B_NFL], top[B_SL] = g + 1, got_top + npk * ncores, nfl_top + npk, sl_top + ns
+        g = serial - int(top[B_BASE]) if top[B_N] else 0
+        npk, ns = nfl.size, len(slots)
+        self.grow_by(npk, npk * ncores, ns, g + 1 - int(top[B_N]))
+        book_send(top, self.rows, self.nfl, self.sl_id, self.sl_row, serial, route, ncores, nfl, src,
+                  np.asarray(slots, np.int64), np.asarray(slot_rows, np.int64))
 
     def grow_by(self, packets: int, got: int, slots: int, sends: int) -> None:
         """Room for `sends` more sends of `packets` packets, `got` flags and `slots` destination slots in all."""
@@ -205,9 +224,7 @@ class PacketDelivery:
             ready, fin, status, bad = self.book.count(rec, n, self.chunk, self.chunk_top, self.slot_left,
                                                       self.armed, self.watch)
             if status != OK:
-                tag, core = int(rec[0][bad]), int(rec[1][bad])
-                raise SimulationError(f"packet {tag} ejected twice at core {core}" if status == TWICE else
-                                      f"packet {tag} ejected at core {core}, where none of its destinations is")
+                raise delivery_error(status, rec, bad)
             self.chunk_top += n
             for sid in ready.tolist():
                 self._check_ready(self.slot_of[sid])

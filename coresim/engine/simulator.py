@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from coresim.components.costs import TaskCost, element_bits, packet_item_bytes, task_cost
+from coresim.components.costs import TaskCost, packet_item_bytes, task_cost, transfer_bytes
 from coresim.components.sram_ports import receive_buffer_flits, task_port_cycles
 from coresim.engine.deliver import NEVER, PACKET_CHUNK, PacketDelivery, SendBook
 from coresim.engine.dense_data import TaskData
@@ -369,11 +369,8 @@ class ChipSimulator(TaskData, TaskSends, PacketDelivery):
         yield self.env.timeout(last)
 
     def _transfer_bytes(self, name: str, vals: np.ndarray) -> int:
-        """Bytes to move `vals` of source `name` on or off chip: spikes as addresses, wider values dense."""
-        bits = element_bits(self.chip, self.net, name)
-        if bits <= 2:
-            return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes
-        return cdiv(vals.size * bits, 8)
+        """Bytes to move `vals` of source `name` on or off chip (`costs.transfer_bytes`)."""
+        return int(transfer_bytes(self.chip, self.net, name, np.asarray(vals).reshape(1, -1))[0])
 
     def _port(self, name: str) -> str:
         """The network input and final output use the host port; partition cuts use DRAM."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from coresim.engine import timing_kernel as K
-from coresim.engine.deliver import TWICE, _grown
+from coresim.engine.deliver import _grown, delivery_error
 from coresim.engine.simulator import ChipSimulator
 from coresim.engine.timing_noc import run_fused
 from coresim.engine.timing_plan import build_plan
@@ -39,15 +39,14 @@ def fits(sim: ChipSimulator) -> bool:
         return False
     if set(sim.ext) != {"input"} or sim.exports != {sim.net.output.name: "host"}:
         return False
+    noc = sim.chip.noc
     for st in sim.states:
         la = st.task.layer
         if st.task.role == "partial" and (la.recurrent or la.spec.synaptic_delay or len(la.inputs) != 1):
             return False
-    noc = sim.chip.noc
-    for st in sim.states:
-        for r in st.out_routes:
-            if r.cores.size > 1 and noc.header_flits + cdiv(r.per * r.item, noc.flit_bytes) > noc.router.buffer_flits:
-                return False
+        if any(r.cores.size > 1 and noc.header_flits + cdiv(r.per * r.item, noc.flit_bytes) > noc.router.buffer_flits
+               for r in st.out_routes):
+            return False
     return True
 
 
@@ -122,14 +121,14 @@ class TimedChip(ChipSimulator):
         rec, n, hit, done = _NO_RECORDS, 0, 0, 0
         while True:
             st = self._control(rec, n, hit, int(not parts))
+            if st == K.BAD_DELIVERY:
+                raise delivery_error(int(d.g[K.G_BAD]) >> 40, rec, int(d.g[K.G_BAD]) & ((1 << 40) - 1))
             if parts:                        # more delivery records of the last window: count them first
                 rec, n = parts.pop(0)
                 self._room_for(n)
                 continue
             rec, n, hit = _NO_RECORDS, 0, 0
-            while self.progress is not None and done < d.g[K.G_DONE]:
-                done += 1
-                self.progress()
+            done = self._report(done)
             if st == K.RUN_NOC:
                 new = noc.run(int(d.g[K.G_UNTIL]), self.watch)   # may raise NocDeadlock
                 d.g[K.G_NOW] = max(int(d.g[K.G_NOW]), new)
@@ -149,18 +148,15 @@ class TimedChip(ChipSimulator):
         g[K.G_NOCST] = -1
         done = 0
         while True:
-            b = self.book
-            args = (self.plan, self.dyn, K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin,
-                                                b.rt_start, b.rt_n, b.rt_cores, b.rt_task, self.chunk),
-                    noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg, noc.rng, noc.inp, noc.out, noc.arb,
-                    noc.wires, noc.rec, noc.scratch)
+            args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg,
+                    noc.rng, noc.inp, noc.out, noc.arb, noc.wires, noc.rec, noc.scratch)
             compile_first(run_fused, args, "the timing loop")
             st = run_fused(*args)
-            while self.progress is not None and done < g[K.G_DONE]:
-                done += 1
-                self.progress()
+            done = self._report(done)
             if st == K.FINISHED:
                 return
+            if st == K.BAD_DELIVERY:
+                raise delivery_error(int(g[K.G_BAD]) >> 40, tuple(noc.rec), int(g[K.G_BAD]) & ((1 << 40) - 1))
             if st == K.NEED_CHUNK:
                 self._room_for(int(g[K.G_NEED]))
             elif st == K.NOC_RX:
@@ -179,10 +175,8 @@ class TimedChip(ChipSimulator):
         noc = self.noc
         args = self._args
         if args is None or args[4] is not noc.pk or args[7] is not noc.buf:   # grown here or in `Noc.run`
-            b = self.book
-            book = K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin, b.rt_start, b.rt_n,
-                          b.rt_cores, b.rt_task, self.chunk)
-            self._args = args = (self.plan, self.dyn, book, noc.sc, noc.pk, noc.term, noc.queued, noc.buf)
+            self._args = args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued,
+                                 noc.buf)
             self._entry = None
         if self._entry is not None:
             return self._entry(*args, rec, n, hit, go_on)
@@ -192,6 +186,19 @@ class TimedChip(ChipSimulator):
         cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in full))
         self._entry = None if cres is None else cres.entry_point
         return st
+
+    def _book_arrays(self) -> K.Book:
+        b = self.book
+        return K.Book(b.top, b.rows, b.got, b.nfl, b.sl_id, b.sl_row, b.ready, b.fin, b.rt_start, b.rt_n, b.rt_cores,
+                      b.rt_task, self.chunk)
+
+    def _report(self, done: int) -> int:
+        """Call `progress` once per step finished since `done` steps; returns the steps finished."""
+        finished = int(self.dyn.g[K.G_DONE])
+        if self.progress is not None:
+            for _ in range(done, finished):
+                self.progress()
+        return finished
 
     def _room_for(self, n: int) -> None:
         """Room in the PACKET rows for n more deliveries (as `PacketDelivery._deliver` makes it)."""
@@ -219,10 +226,6 @@ class TimedChip(ChipSimulator):
             self.dyn = d._replace(iv=_grown(d.iv, 2 * d.iv.shape[0]))
         elif st == K.DECLINED:
             raise Declined
-        elif st == K.BAD_DELIVERY:
-            status, bad = divmod(int(g[K.G_BAD]), 1 << 40)
-            raise SimulationError(f"packet record {bad} ejected twice" if status == TWICE else
-                                  f"packet record {bad} ejected at a core none of its destinations is on")
         elif st == K.STALLED:
             raise SimulationError(f"simulation stalled at cycle {int(g[K.G_NOW])}: tasks wait for inputs that "
                                   "never come")

@@ -19,7 +19,19 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from coresim.engine.deliver import B_BASE, B_GOT, B_N, B_NFL, B_SL, NEVER, OK, TAG_SHIFT, count_deliveries
+from coresim.engine.deliver import (
+    B_BASE,
+    B_GOT,
+    B_N,
+    B_NFL,
+    B_SL,
+    NEVER,
+    OK,
+    TAG_SHIFT,
+    book_send,
+    count_deliveries,
+)
+from coresim.noc.buffers import makes_now
 from coresim.noc.enqueue import DONE, enqueue_source
 from coresim.noc.flit_state import FREE_MC, FREE_TOP, LIVE, NOW
 from coresim.util import sources_digest
@@ -130,18 +142,6 @@ def open_phase(d, ph):
 
 
 @njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def makes_now(core, sc, pk, buf, sb):
-    """`Noc.makes_now`: the core's send queue takes all its packets not yet made in the current NoC cycle."""
-    pid, sq = buf.mk[core], buf.sq[core]
-    while pid >= 0:
-        sq += pk.flits[pid]
-        if pk.ctime[pid] + buf.shift[core] != sc[NOW] or sq > sb:
-            return False
-        pid = pk.next[pid]
-    return True
-
-
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def room(p, d, bk, sc, task, k):
     """0 if the book, the multicast rows and the packet ids hold the task's sends at step k, else NEED_*."""
     last = k % d.conf[1] == d.conf[1] - 1
@@ -191,31 +191,18 @@ def emit(p, d, bk, core, task, k, start, sc, pk, term, queued, buf):
                                                                                                    np.int64)
     mc_slots = np.empty(m, np.int64)
     serial0 = d.g[G_SERIAL]
-    top = bk.top
     serial = serial0
-    for r in range(r0, r1):          # book the sends (serials in route order)
+    for r in range(r0, r1):          # book the sends (serials in route order), count them at their slots
         npk = p.kp[r, k + 1] - p.kp[r, k]
         if npk == 0 or (p.r_rec[r] and last):
             continue
-        if top[B_N] == 0:
-            top[B_BASE] = serial
-        gi = serial - top[B_BASE]
-        ns = p.r_doff[r + 1] - p.r_doff[r]
-        row = bk.rows[gi]
-        row[0], row[1], row[2], row[3] = top[B_GOT], top[B_NFL], npk, r
-        row[4], row[5], row[6], row[7] = core, npk * p.r_ncores[r], top[B_SL], ns
-        for q in range(npk):
-            bk.nfl[top[B_NFL] + q] = p.p_flits[p.kp[r, k] + q]
-        for e in range(ns):
-            dt = p.r_dtask[p.r_doff[r] + e]
-            sid = 2 * dt + (k + p.r_rec[r]) % 2
-            bk.sl_id[top[B_SL] + e] = sid
-            bk.sl_row[top[B_SL] + e] = p.r_drow[p.r_doff[r] + e]
-            d.s_left[sid] += npk
-        top[B_N] = gi + 1
-        top[B_GOT] += npk * p.r_ncores[r]
-        top[B_NFL] += npk
-        top[B_SL] += ns
+        a, b = p.r_doff[r], p.r_doff[r + 1]
+        sids = np.empty(b - a, np.int64)
+        for e in range(b - a):
+            sids[e] = 2 * p.r_dtask[a + e] + (k + p.r_rec[r]) % 2
+            d.s_left[sids[e]] += npk
+        book_send(bk.top, bk.rows, bk.nfl, bk.sl_id, bk.sl_row, serial, r, p.r_ncores[r],
+                  p.p_flits[p.kp[r, k]:p.kp[r, k + 1]], core, sids, p.r_drow[a:b])
         serial += 1
     d.g[G_LIVE] += serial - serial0
     d.g[G_SERIAL] = serial
@@ -329,7 +316,8 @@ def core_step(p, d, bk, ci, sc, pk, term, queued, buf):
             task = p.c_task[p.c_off[ci] + d.c_j[ci]]
             if state == RUN and p.t_cycles[task] > 0:   # `_await_sends`
                 target = queued[core]
-                if buf.made[core] < target and not makes_now(core, sc, pk, buf, d.conf[6]):
+                if buf.made[core] < target and not makes_now(core, sc[NOW], d.conf[6], buf.mk, buf.sq, buf.shift,
+                                                             pk.flits, pk.ctime, pk.next):
                     d.c_target[ci] = target
                     buf.swatch[core] = target
                     d.c_state[ci] = SENDWAIT
@@ -517,5 +505,6 @@ def _compile(digest: int):
     return control
 
 
-SOURCES = ("timing_kernel.py", "deliver.py", "../noc/enqueue.py", "../noc/flit_state.py", "../trace/record.py")
+SOURCES = ("timing_kernel.py", "deliver.py", "../noc/buffers.py", "../noc/enqueue.py", "../noc/flit_state.py",
+           "../trace/record.py")
 control = _compile(sources_digest(__file__, SOURCES))

@@ -14,9 +14,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from coresim.components.costs import element_bits
+from coresim.components.costs import transfer_bytes
+from coresim.engine.packetise import packetise
 from coresim.functional.executor import partial_current
-from coresim.util import cdiv
+from coresim.util import sources_digest
 
 I64 = np.int64
 PARTIAL_BATCH = 256   # steps a partial-sum task's sums are computed for at once
@@ -60,37 +61,35 @@ class Plan(NamedTuple):
     phase_tasks: np.ndarray  # tasks per lockstep phase
 
 
-@njit(cache=True)
-def packet_steps(y, ypos, grp, per, item, header, flit_bytes, cycles, neuron_cycles, n_groups, update):
-    """A route's packets at every step (rows of y, the task's outputs): (kp, flits, made offsets), as `packetise`."""
-    steps = y.shape[0]
-    kp = np.zeros(steps + 1, np.int64)
-    total = 0
-    for k in range(steps):
-        cnt = 0
-        for i in range(ypos.size):
-            if y[k, ypos[i]] != 0:
-                cnt += 1
-        total += (cnt + per - 1) // per
-        kp[k + 1] = total
-    flits, made = np.empty(total, np.int64), np.empty(total, np.int64)
-    nz = np.empty(ypos.size, np.int64)
-    q = 0
-    for k in range(steps):
-        cnt = 0
-        for i in range(ypos.size):
-            if y[k, ypos[i]] != 0:
-                nz[cnt] = i
-                cnt += 1
-        for a in range(0, cnt, per):
-            items = min(per, cnt - a)
-            flits[q] = header + (items * item + flit_bytes - 1) // flit_bytes
-            last = grp[nz[a]]
-            for j in range(a + 1, a + items):
-                last = max(last, grp[nz[j]])
-            made[q] = 0 if cycles == 0 else max(0, cycles - min(neuron_cycles, (n_groups - 1 - last) * update))
-            q += 1
-    return kp, flits, made
+def _packet_steps_for(digest: int):
+    """`packet_steps`, closing over `digest` (it calls `packetise`, and numba's cache checks only this file)."""
+
+    @njit(cache=True)
+    def packet_steps(y, ypos, grp, per, item, header, flit_bytes, cycles, neuron_cycles, n_groups, update):
+        """A route's packets at every step (rows of y, the task's outputs): (kp, flits, made): step k's are
+        [kp[k], kp[k + 1]), made that many cycles after the task starts, as `packetise` makes them."""
+        _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
+        steps = y.shape[0]
+        kp = np.zeros(steps + 1, np.int64)
+        for k in range(steps):
+            cnt = 0
+            for i in range(ypos.size):
+                if y[k, ypos[i]] != 0:
+                    cnt += 1
+            kp[k + 1] = kp[k] + (cnt + per - 1) // per
+        flits, made = np.empty(kp[steps], np.int64), np.empty(kp[steps], np.int64)
+        for k in range(steps):
+            if kp[k + 1] > kp[k]:
+                fl, mk = packetise(y[k], ypos, grp, per, item, header, flit_bytes, 0, 0, cycles, neuron_cycles,
+                                   n_groups, update)[2::2]
+                for q in range(fl.size):    # element by element: numba compiles a slice assignment slowly
+                    flits[kp[k] + q], made[kp[k] + q] = fl[q], mk[q]
+        return kp, flits, made
+
+    return packet_steps
+
+
+packet_steps = _packet_steps_for(sources_digest(__file__, ("timing_plan.py", "packetise.py")))
 
 
 def task_outputs(sim, values: dict[str, np.ndarray], st) -> np.ndarray:
@@ -151,13 +150,6 @@ def _offsets(counts) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.asarray(counts, I64))]).astype(I64)
 
 
-def transfer_bytes(sim, name: str, rows: np.ndarray) -> np.ndarray:
-    """`ChipSimulator._transfer_bytes` of every row of `rows` (one step's values of source `name` a row)."""
-    if element_bits(sim.chip, sim.net, name) <= 2:
-        return np.count_nonzero(rows, axis=1).astype(I64) * sim.chip.noc.spike_bytes
-    return np.full(rows.shape[0], cdiv(rows.shape[1] * element_bits(sim.chip, sim.net, name), 8), I64)
-
-
 def _host(sim) -> tuple:
     """Host / DRAM input per step: per port its users (the engine's order), and bytes and cycles per step and
     user."""
@@ -172,7 +164,7 @@ def _host(sim) -> tuple:
             for n in st.ext:
                 if sim._port(n) == port:
                     rows = np.asarray(sim.ext[n]).reshape(steps, -1)[:, st.task.needs[n]]
-                    nbytes[:, col] += transfer_bytes(sim, n, rows)
+                    nbytes[:, col] += transfer_bytes(sim.chip, sim.net, n, rows)
             cyc[:, col] = -(-nbytes[:, col] // spec.bytes_per_cycle)
             col += 1
     lat = np.array([sim.chip.host.latency_cycles, sim.chip.dram.latency_cycles], I64)
@@ -185,7 +177,7 @@ def _outputs(sim, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     nbytes, cyc = np.zeros(steps, I64), np.zeros(steps, I64)
     for name in sim.exports:
         spec = sim.chip.host if sim._port(name) == "host" else sim.chip.dram
-        b = transfer_bytes(sim, name, values[name].reshape(steps, -1))
+        b = transfer_bytes(sim.chip, sim.net, name, values[name].reshape(steps, -1))
         nbytes += b
         cyc += spec.latency_cycles - (-b // spec.bytes_per_cycle)
     return nbytes, cyc

@@ -170,3 +170,16 @@ def next_make(t, cfg, term, pk, buf):
         if nxt < 0 or c < nxt:
             nxt = c
     return nxt
+
+
+@njit(cache=True)
+def makes_now(core, t, sb, mk, sq, shift, flits, ctime, nxt):
+    """Does the core's send queue take all its packets not yet made in cycle t (not yet run)? Each must be due
+    then (not late already) and have room (`sb` flits), in queue order (`Noc.makes_now`, the timing loop)."""
+    pid, q = mk[core], sq[core]
+    while pid >= 0:
+        q += flits[pid]
+        if ctime[pid] + shift[core] != t or q > sb:
+            return False
+        pid = nxt[pid]
+    return True

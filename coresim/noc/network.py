@@ -10,7 +10,7 @@ import numpy as np
 
 from coresim.errors import BufferDeadlock, SimulationError
 from coresim.noc import flit_state as S
-from coresim.noc.buffers import grow_rx, new_buffers
+from coresim.noc.buffers import grow_rx, makes_now, new_buffers
 from coresim.noc.enqueue import DONE, enqueue_source
 from coresim.noc.flit_kernel import noc_run_for
 from coresim.noc.rng import new_rng, seed_rng
@@ -253,14 +253,9 @@ class Noc:
     def makes_now(self, core: int) -> bool:
         """Will the core's send queue take all its packets not yet made in the current cycle (not yet run)? Each
         must be due now (not late already) and have room, in queue order."""
-        pk, buf, t = self.pk, self.buf, self.now
-        pid, sq = int(buf.mk[core]), int(buf.sq[core])
-        while pid >= 0:
-            sq += int(pk.flits[pid])
-            if pk.ctime[pid] + buf.shift[core] != t or sq > self.cfg.SB:
-                return False
-            pid = int(pk.next[pid])
-        return True
+        pk, buf = self.pk, self.buf
+        return makes_now(core, int(self.sc[S.NOW]), self.cfg.SB, buf.mk, buf.sq, buf.shift, pk.flits, pk.ctime,
+                         pk.next)
 
     def send_delay(self, core: int) -> int:
         """Cycles the packets being made at `core` run late because its send queue was full."""
