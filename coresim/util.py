@@ -50,11 +50,18 @@ def compile_first(dispatcher, args: tuple, what: str = "a kernel") -> None:
     (or a wait) longer than 2 s says so on a terminal (`note_if_slow`): a first run otherwise looks stuck."""
     if dispatcher.overloads:
         return
+    compile_signature(dispatcher, tuple(dispatcher.typeof_pyval(a) for a in args), what)
+
+
+def compile_signature(dispatcher, sig: tuple, what: str = "a kernel"):
+    """`compile_first` for the argument types `sig` (numba types); returns the compiled entry point, which takes
+    the arguments as they are (a first-class function's argument, `types.FunctionType`, takes a dispatcher)."""
     import os
     import re
     import tempfile
 
-    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if sig in dispatcher.overloads:
+        return dispatcher.overloads[sig].entry_point
     func = dispatcher.py_func
     uid = os.getuid() if hasattr(os, "getuid") else 0
     name = re.sub(r"[^\w.]", "_", f"{func.__module__}.{func.__qualname__}")
@@ -69,9 +76,74 @@ def compile_first(dispatcher, args: tuple, what: str = "a kernel") -> None:
     with open(path, "a") as lock, note_if_slow(note):
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        dispatcher.compile(sig)
+        entry = dispatcher.compile(sig)
     if sum(dispatcher.stats.cache_misses.values()) > compiled:  # compiled, not loaded from numba's cache
         release_memory()  # what LLVM freed after compiling goes back to the system, not kept for the whole run
+    return entry
+
+
+def in_numba_cache(dispatcher, sig: tuple) -> bool:
+    """Whether numba's cache holds `dispatcher` compiled for the argument types `sig`, up to date (the test
+    `Dispatcher.compile` makes before compiling; numba has no public call for it)."""
+    cache = getattr(dispatcher, "_cache", None)
+    try:
+        key = cache._index_key(sig, dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - no cache (cache=False) or another numba: as if not cached
+        return False
+
+
+@contextmanager
+def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = "a kernel"):
+    """Compile `dispatcher` (the global `name` of `module`) for `sig` into numba's cache in a child process while
+    the block runs, unless this process has it or the cache holds it: on a first run the block compiles another
+    kernel meanwhile, on the machine's other core. Yields the child process (None when none was needed).
+    Leaving the block waits for the child (an exception kills it); `compile_signature` then loads the kernel
+    from the cache, or compiles it here if the child could not (it is only a head start: its output is not
+    read)."""
+    import pickle
+    import subprocess
+
+    child = None
+    if sig not in dispatcher.overloads and not in_numba_cache(dispatcher, sig):
+        code = "import sys; from coresim.util import compile_child; compile_child(sys.stdin.buffer)"
+        child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    try:
+        if child is not None:
+            with child.stdin:
+                child.stdin.write(pickle.dumps((module, name, sig, what)))
+        yield child
+        if child is not None:
+            with note_if_slow(f"coresim: compiling {what} (once, in another process)"):
+                child.wait()
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+class KernelAddress:
+    """A compiled numba function as a first-class function argument (`types.FunctionType`), by numba's wrapper
+    address protocol: its address found once. Passed as a dispatcher, numba would look the compiled version up
+    by its signature on every call (hashing the signature's types: ~80 us for the NoC kernel's)."""
+
+    def __init__(self, dispatcher, signature):
+        from numba.experimental.function_type import _get_wrapper_address
+
+        self.address = _get_wrapper_address(dispatcher, signature)
+
+    def __wrapper_address__(self, *_) -> int:
+        return self.address
+
+
+def compile_child(stream) -> None:
+    """`compiling_aside`'s child: unpickle (module, name, argument types, what) from `stream` and compile."""
+    import importlib
+    import pickle
+
+    module, name, sig, what = pickle.load(stream)
+    compile_signature(getattr(importlib.import_module(module), name), sig, what)
 
 
 @contextmanager

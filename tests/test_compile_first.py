@@ -1,6 +1,8 @@
 """`coresim.util.compile_first`: processes that need the same kernel at once with numba's cache cold compile it
 once between them (the others load it from the cache), and a process calls the kernel as before; a slow compile
-says so on a terminal (`note_if_slow`)."""
+says so on a terminal (`note_if_slow`). `compiling_aside`: a kernel compiled into the cache by a child process
+while the parent works, loaded (not compiled) by the parent after; no child when the cache has it; the child
+killed when the block fails. `KernelAddress`: a compiled function passed as a first-class function."""
 
 import io
 import os
@@ -10,13 +12,13 @@ import textwrap
 import time
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
-from coresim.util import compile_first, note_if_slow
+from coresim.util import KernelAddress, compile_first, compile_signature, note_if_slow
 
 KERNEL = textwrap.dedent("""
     import numpy as np
-    from numba import njit
+    from numba import njit, types
 
 
     @njit(cache=True)
@@ -115,3 +117,70 @@ def test_quick_block_or_no_terminal_says_nothing():
         time.sleep(0.2)
     time.sleep(0.2)
     assert term.getvalue() == "" and pipe.getvalue() == ""
+
+
+# compiles the kernel aside while the block runs (it does nothing), then loads it; or fails in the block
+ASIDE = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from numba import typeof
+    import kernelmod
+    from coresim.util import compile_signature, compiling_aside, in_numba_cache
+
+    x = np.arange(5.0)
+    sig = (typeof(x),)
+    before = in_numba_cache(kernelmod.kernel, sig)
+    try:
+        with compiling_aside(kernelmod.kernel, sig, "kernelmod", "kernel") as child:
+            if sys.argv[1] == "fail":
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print(child.returncode)
+        sys.exit(0)
+    after = in_numba_cache(kernelmod.kernel, sig)
+    entry = compile_signature(kernelmod.kernel, sig)
+    s = kernelmod.kernel.stats
+    print(int(before), int(child is not None), int(after), sum(s.cache_misses.values()), sum(s.cache_hits.values()),
+          entry(x))
+""")
+
+
+def _aside(tmp_path, how):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", ASIDE, how], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_a_kernel_compiled_aside_is_loaded_not_compiled(tmp_path):
+    (tmp_path / "kernelmod.py").write_text(KERNEL)
+    # not cached, a child compiled it, cached after, this process: no miss, one hit
+    assert _aside(tmp_path, "run") == ["0", "1", "1", "0", "1", "20.0"]
+    assert _aside(tmp_path, "run") == ["1", "0", "1", "0", "1", "20.0"]    # cached: no child
+
+
+def test_a_failing_block_kills_the_child(tmp_path):
+    (tmp_path / "kernelmod.py").write_text(KERNEL)
+    code = int(_aside(tmp_path, "fail")[0])
+    assert code < 0                                   # killed by a signal, not finished
+    assert _aside(tmp_path, "run")[:2] == ["0", "1"]  # nothing was cached: compiled aside again
+
+
+def test_a_compiled_function_passed_by_its_address():
+    @njit
+    def twice(i):
+        return 2 * i
+
+    @njit
+    def total(f, n):
+        s = 0
+        for i in range(n):
+            s += f(i)
+        return s
+
+    fn = types.FunctionType(types.int64(types.int64))
+    twice.compile((types.int64,))
+    entry = compile_signature(total, (fn, types.int64))
+    assert entry(KernelAddress(twice, fn.signature), 4) == 12
+    assert [k[0] for k in total.overloads] == [fn]    # one version, for the function type: not one per function

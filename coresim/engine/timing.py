@@ -9,9 +9,11 @@ recording or noise, packets a VC buffer holds); `ChipSimulator` runs the others.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
+from numba import types
 
 from coresim.engine import timing_kernel as K
 from coresim.engine.deliver import _grown, delivery_error
@@ -21,10 +23,10 @@ from coresim.engine.timing_plan import build_plan
 from coresim.errors import SimulationError
 from coresim.functional.executor import run_functional
 from coresim.noc.buffers import grow_rx
-from coresim.noc.flit_kernel import is_staged
+from coresim.noc.flit_kernel import is_staged, noc_run_staged
 from coresim.noc.flit_state import RX_GROW
 from coresim.trace.record import INTERVAL, SimTrace
-from coresim.util import cdiv, compile_first
+from coresim.util import KernelAddress, cdiv, compile_first, compile_signature, compiling_aside
 
 _NO_RECORDS = tuple(np.zeros(0, np.int64) for _ in range(6))
 
@@ -146,12 +148,13 @@ class TimedChip(ChipSimulator):
         """The loop with the NoC kernel inside (`timing_noc.run_fused`): Python between its returns only."""
         noc, g = self.noc, self.dyn.g
         g[K.G_NOCST] = -1
-        done = 0
+        done, entry = 0, None
         while True:
             args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg,
                     noc.rng, noc.inp, noc.out, noc.arb, noc.wires, noc.rec, noc.scratch)
-            compile_first(run_fused, args, "the timing loop")
-            st = run_fused(*args)
+            if entry is None:
+                entry = self._fused_entry(args)
+            st = entry(*args)
             done = self._report(done)
             if st == K.FINISHED:
                 return
@@ -168,6 +171,20 @@ class TimedChip(ChipSimulator):
                 raise noc.deadlock()
             elif st != K.STEP_DONE:
                 self._grow(st)
+
+    def _fused_entry(self, args: tuple):
+        """`run_fused`'s compiled entry point for `args`, the NoC kernel bound as its first argument (a first-class
+        function of its argument types: the types of the arrays never change when they grow). On a first run the
+        loop compiles in another process while this one compiles the NoC kernel."""
+        noc = self.noc
+        noc_args = (0, noc.cfg, noc.sc, noc.rng, noc.term, noc.inp, noc.out, noc.arb, noc.wires, noc.pk, noc.rec,
+                    noc.scratch, self.watch, noc.buf)
+        noc_type = types.FunctionType(types.int64(*(noc_run_staged.typeof_pyval(a) for a in noc_args)))
+        sig = (noc_type,) + tuple(run_fused.typeof_pyval(a) for a in args)
+        with compiling_aside(run_fused, sig, "coresim.engine.timing_noc", "run_fused", "the timing loop"):
+            compile_first(noc_run_staged, noc_args, "the NoC kernel")
+        entry = compile_signature(run_fused, sig, "the timing loop")
+        return partial(entry, KernelAddress(noc_run_staged, noc_type.signature))
 
     def _control(self, rec: tuple, n: int, hit: int, go_on: int) -> int:
         """`timing_kernel.control` (its compiled entry point once typed, as `Noc._kernel` calls the NoC kernel:
