@@ -23,7 +23,7 @@ from coresim.engine.timing_plan import build_plan
 from coresim.errors import SimulationError
 from coresim.functional.executor import run_functional
 from coresim.noc.buffers import grow_rx
-from coresim.noc.flit_kernel import is_staged, noc_run_staged
+from coresim.noc.flit_kernel import is_staged, noc_run_for, noc_run_staged
 from coresim.noc.flit_state import RX_GROW
 from coresim.trace.record import INTERVAL, SimTrace
 from coresim.util import KernelAddress, cdiv, compile_first, compile_signature, compiling_aside
@@ -117,10 +117,15 @@ class TimedChip(ChipSimulator):
 
     # ---- the loop -------------------------------------------------------------------------------------------
     def _loop(self) -> None:
-        """Control and NoC windows in turn until the last step's barrier; growth and errors between."""
+        """Control and NoC windows in turn until the last step's barrier; growth and errors between. On a first
+        run `control` compiles in another process while this one compiles the NoC kernel."""
         noc, d = self.noc, self.dyn
         parts: list = []
         rec, n, hit, done = _NO_RECORDS, 0, 0, 0
+        full = (self.plan, d, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, rec, n, hit, 1)
+        sig = tuple(K.control.typeof_pyval(a) for a in full)
+        with compiling_aside(K.control, sig, "coresim.engine.timing_kernel", "control", "the timing loop"):
+            compile_first(noc_run_for(noc.cfg), self._noc_args(), "the NoC kernel")
         while True:
             st = self._control(rec, n, hit, int(not parts))
             if st == K.BAD_DELIVERY:
@@ -176,15 +181,19 @@ class TimedChip(ChipSimulator):
         """`run_fused`'s compiled entry point for `args`, the NoC kernel bound as its first argument (a first-class
         function of its argument types: the types of the arrays never change when they grow). On a first run the
         loop compiles in another process while this one compiles the NoC kernel."""
-        noc = self.noc
-        noc_args = (0, noc.cfg, noc.sc, noc.rng, noc.term, noc.inp, noc.out, noc.arb, noc.wires, noc.pk, noc.rec,
-                    noc.scratch, self.watch, noc.buf)
+        noc_args = self._noc_args()
         noc_type = types.FunctionType(types.int64(*(noc_run_staged.typeof_pyval(a) for a in noc_args)))
         sig = (noc_type,) + tuple(run_fused.typeof_pyval(a) for a in args)
         with compiling_aside(run_fused, sig, "coresim.engine.timing_noc", "run_fused", "the timing loop"):
             compile_first(noc_run_staged, noc_args, "the NoC kernel")
         entry = compile_signature(run_fused, sig, "the timing loop")
         return partial(entry, KernelAddress(noc_run_staged, noc_type.signature))
+
+    def _noc_args(self) -> tuple:
+        """The NoC kernel's arguments as `Noc.run` passes them (a window to cycle 0)."""
+        noc = self.noc
+        return (0, noc.cfg, noc.sc, noc.rng, noc.term, noc.inp, noc.out, noc.arb, noc.wires, noc.pk, noc.rec,
+                noc.scratch, self.watch, noc.buf)
 
     def _control(self, rec: tuple, n: int, hit: int, go_on: int) -> int:
         """`timing_kernel.control` (its compiled entry point once typed, as `Noc._kernel` calls the NoC kernel:
