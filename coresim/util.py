@@ -101,6 +101,7 @@ def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = 
     Leaving the block waits for the child (an exception kills it); `compile_signature` then loads the kernel
     from the cache, or compiles it here if the child could not (it is only a head start: its output is not
     read)."""
+    import os
     import pickle
     import subprocess
 
@@ -112,7 +113,7 @@ def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = 
     try:
         if child is not None:
             with child.stdin:
-                child.stdin.write(pickle.dumps((module, name, sig, what)))
+                child.stdin.write(pickle.dumps((os.getpid(), module, name, sig, what)))
         yield child
         if child is not None:
             with note_if_slow(f"coresim: compiling {what} (once, in another process)"):
@@ -138,11 +139,21 @@ class KernelAddress:
 
 
 def compile_child(stream) -> None:
-    """`compiling_aside`'s child: unpickle (module, name, argument types, what) from `stream` and compile."""
+    """`compiling_aside`'s child: unpickle (parent's pid, module, name, argument types, what) from `stream` and
+    compile; on Linux the child is killed when its parent ends, however it ends (a worker of `compare -j` ended
+    by SIGTERM runs no `finally`), so stopping a command never leaves a compile running."""
     import importlib
+    import os
     import pickle
 
-    module, name, sig, what = pickle.load(stream)
+    parent, module, name, sig, what = pickle.load(stream)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:                       # the parent ended before that
+        return
     compile_signature(getattr(importlib.import_module(module), name), sig, what)
 
 

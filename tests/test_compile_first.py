@@ -6,12 +6,14 @@ killed when the block fails. `KernelAddress`: a compiled function passed as a fi
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
 import numpy as np
+import pytest
 from numba import njit, types
 
 from coresim.util import KernelAddress, compile_first, compile_signature, note_if_slow
@@ -184,3 +186,44 @@ def test_a_compiled_function_passed_by_its_address():
     entry = compile_signature(total, (fn, types.int64))
     assert entry(KernelAddress(twice, fn.signature), 4) == 12
     assert [k[0] for k in total.overloads] == [fn]    # one version, for the function type: not one per function
+
+
+# starts compiling aside, says the child's pid, waits until the child compiles (it holds the kernel's lock file),
+# then dies (SIGKILL: no `finally` runs)
+ORPHAN = textwrap.dedent("""
+    import glob, os, signal, sys, tempfile, time
+    import numpy as np
+    from numba import typeof
+    import kernelmod
+    from coresim.util import compiling_aside
+
+    with compiling_aside(kernelmod.kernel, (typeof(np.arange(5.0)),), "kernelmod", "kernel") as child:
+        print(child.pid, flush=True)
+        while not glob.glob(os.path.join(tempfile.gettempdir(), "coresim-*-compile-kernelmod.kernel.lock")):
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child's end with its parent is Linux's prctl")
+def test_the_child_ends_with_its_parent(tmp_path):
+    (tmp_path / "kernelmod.py").write_text(KERNEL)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", ORPHAN], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == -signal.SIGKILL
+    pid = int(r.stdout.split()[0])
+    for _ in range(500):                 # at most 10 s: the child imports, sees its parent gone, or is killed
+        if not _alive(pid):
+            break
+        time.sleep(0.02)
+    assert not _alive(pid)
+    assert not list((tmp_path / "cache").rglob("*.nbc"))    # killed while compiling: nothing written
