@@ -70,7 +70,7 @@ def case(n: int, noc_model: str, timesteps: int, rate: float, tmp: Path) -> dict
             "events": s["synaptic_events"], "events_per_s": s["synaptic_events"] / sim,
             "flit_hops_per_s": s["flit_hops"] / sim, "packets": s["packets"], "spikes": s["spikes"],
             "cycles": s["total_cycles"], "energy_uj": s["energy_pj"] / 1e6,
-            "peak_mb": int(out.stderr.strip().splitlines()[-1].split()[-1]) / 1024}  # PROBE: "cpu_s maxrss_kib"
+            "peak_mb": int(out.stderr.strip().splitlines()[-1].split()[1]) / 1024}  # PROBE: "cpu_s maxrss_kib ..."
 
 
 def main() -> None:
