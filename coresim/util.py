@@ -93,20 +93,29 @@ def in_numba_cache(dispatcher, sig: tuple) -> bool:
         return False
 
 
+def spare_core() -> bool:
+    """Whether this process may run on more than one core (a child compiling beside it then saves time; on one
+    core it would only add its memory)."""
+    import os
+
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return len(cores) > 1
+
+
 @contextmanager
 def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = "a kernel"):
     """Compile `dispatcher` (the global `name` of `module`) for `sig` into numba's cache in a child process while
-    the block runs, unless this process has it or the cache holds it: on a first run the block compiles another
-    kernel meanwhile, on the machine's other core. Yields the child process (None when none was needed).
-    Leaving the block waits for the child (an exception kills it); `compile_signature` then loads the kernel
-    from the cache, or compiles it here if the child could not (it is only a head start: its output is not
-    read)."""
+    the block runs, unless this process has it, the cache holds it or the process has one core only
+    (`spare_core`): on a first run the block compiles another kernel meanwhile, on another core. Yields the child
+    process (None when none was needed). Leaving the block waits for the child (an exception kills it);
+    `compile_signature` then loads the kernel from the cache, or compiles it here if the child could not (it is
+    only a head start: its output is not read)."""
     import os
     import pickle
     import subprocess
 
     child = None
-    if sig not in dispatcher.overloads and not in_numba_cache(dispatcher, sig):
+    if spare_core() and sig not in dispatcher.overloads and not in_numba_cache(dispatcher, sig):
         code = "import sys; from coresim.util import compile_child; compile_child(sys.stdin.buffer)"
         child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)

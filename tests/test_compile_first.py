@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numba import njit, types
 
-from coresim.util import KernelAddress, compile_first, compile_signature, note_if_slow
+from coresim.util import KernelAddress, compile_first, compile_signature, compiling_aside, note_if_slow
 
 KERNEL = textwrap.dedent("""
     import numpy as np
@@ -227,3 +227,20 @@ def test_the_child_ends_with_its_parent(tmp_path):
         time.sleep(0.02)
     assert not _alive(pid)
     assert not list((tmp_path / "cache").rglob("*.nbc"))    # killed while compiling: nothing written
+
+
+def test_no_child_on_one_core(monkeypatch):
+    @njit
+    def kernel(x):
+        return x + 1
+
+    sig = (types.float64,)
+    import coresim.util as util
+
+    monkeypatch.setattr(util, "spare_core", lambda: False)
+    with compiling_aside(kernel, sig, __name__, "unused") as child:
+        assert child is None
+    monkeypatch.setattr(util, "spare_core", lambda: True)
+    with compiling_aside(kernel, sig, __name__, "unused") as child:   # a child, which fails to find it: harmless
+        assert child is not None
+    assert child.returncode != 0 and compile_signature(kernel, sig)(1.0) == 2.0
