@@ -402,3 +402,21 @@ def test_malformed_programs_are_refused():
         time_window(program([0, 1], [(-1, 0, 0)], []), chip)
     with pytest.raises(ValueError, match="at least 1 flit"):
         time_window(program([0, 1, 1], [(-1, 0, 0)], []), chip._replace(send_buffer_flits=0))
+
+
+def test_window_types_are_those_of_real_windows(monkeypatch):
+    """`window_types` (what a run compiles aside before its first window) equals the types `time_window` passes,
+    on programs with and without host messages: else the child would compile a version no run calls."""
+    from coresim.kernels import event_chip, event_chip_jit
+
+    seen = set()
+    real = event_chip.compile_first
+
+    def spy(dispatcher, args, what):
+        seen.add(tuple(event_chip_jit.window.typeof_pyval(a) for a in args))
+        real(dispatcher, args, what)
+
+    monkeypatch.setattr(event_chip, "compile_first", spy)
+    for prog, chip in [random_case(1, True), random_case(2, False), stress_case(3)]:
+        time_window(prog, chip)
+    assert seen == {event_chip.window_types()}

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from coresim.errors import SpecError
-from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window
+from coresim.kernels.event_chip import ChipTiming, WindowProgram, compiling_window_aside, time_window
 from coresim.kernels.event_program import (
     item_stream_ref,
     max_at,
@@ -432,7 +433,8 @@ class ConcurrentRun:
         step_cycles = np.zeros((sim.samples, sim.timesteps), I64)
         sample_cycles = np.zeros(sim.samples, I64)
         now, queued = 0, deque()
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        aside = compiling_window_aside() if self.timer is time_window else nullcontext()
+        with aside, ThreadPoolExecutor(max_workers=self.workers) as pool:
             for s in range(sim.samples):
                 states = {la.name: neuron_state(la, 1) for la in sim.layers}
                 pending: dict = {}

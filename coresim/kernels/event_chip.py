@@ -120,7 +120,7 @@ from coresim.kernels import event_chip_jit as ks
 from coresim.kernels import event_chip_state as st
 from coresim.noc.link_kernel import flit_cycles, router_pipeline_cycles
 from coresim.spec.chip import ChipSpec
-from coresim.util import compile_first
+from coresim.util import compile_first, compiling_aside
 
 I64 = np.int64
 STATUS = {st.OK: "ok", st.DEADLOCK: "deadlock", st.OVERSIZE: "oversize"}
@@ -279,6 +279,21 @@ def _capacities(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray]:
     in_cap[:, :4] = _per(chip.router_buffer_flits, (R, 4), "router_buffer_flits").reshape(R, 4)
     in_cap[:, 4:] = _per(chip.send_buffer_flits, (NC,), "send_buffer_flits").reshape(R, C)
     return np.tile(in_cap.ravel(), chip.networks), _per(chip.receive_buffer_flits, (NC,), "receive_buffer_flits")
+
+
+def window_types() -> tuple:
+    """`ks.window`'s argument types as `time_window` passes them (numba types; tests check them against a real
+    window's), for compiling it before a run has its first window (`compiling_window_aside`)."""
+    from numba import types
+
+    a1, a2 = types.int64[::1], types.int64[:, ::1]
+    return (a2, a2, a2, a2, a1, a1, a1, a1, a1, types.int64, types.int64, a1)
+
+
+def compiling_window_aside():
+    """`util.compiling_aside` for the kernel's `window`: on a first run it compiles in another process while the
+    run builds its first window (and compiles the kernels that takes)."""
+    return compiling_aside(ks.window, window_types(), ks.__name__, "window", "the event-core timing kernel")
 
 
 def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
