@@ -165,6 +165,8 @@ class TimedChip(ChipSimulator):
                 return
             if st == K.BAD_DELIVERY:
                 raise delivery_error(int(g[K.G_BAD]) >> 40, tuple(noc.rec), int(g[K.G_BAD]) & ((1 << 40) - 1))
+            if st != K.STEP_DONE:       # an array grows: its type is looked at again (a new one would compile)
+                entry = None
             if st == K.NEED_CHUNK:
                 self._room_for(int(g[K.G_NEED]))
             elif st == K.NOC_RX:
@@ -179,8 +181,8 @@ class TimedChip(ChipSimulator):
 
     def _fused_entry(self, args: tuple):
         """`run_fused`'s compiled entry point for `args`, the NoC kernel bound as its first argument (a first-class
-        function of its argument types: the types of the arrays never change when they grow). On a first run the
-        loop compiles in another process while this one compiles the NoC kernel."""
+        function of its argument types). On a first run the loop compiles in another process while this one
+        compiles the NoC kernel."""
         noc_args = self._noc_args()
         noc_type = types.FunctionType(types.int64(*(noc_run_staged.typeof_pyval(a) for a in noc_args)))
         sig = (noc_type,) + tuple(run_fused.typeof_pyval(a) for a in args)

@@ -7,7 +7,7 @@ window's end: the order of a window's counting changes where a window stops, nev
 The NoC kernel is an argument, `noc`, a first-class function (`numba.types.FunctionType`; `TimedChip` passes
 `noc_run_staged`): the loop calls it through its address instead of holding a copy of its code, so the loop
 compiles without the kernel (~9 s less) and, on a first run, beside it in another process
-(`util.compiling_aside`): ~20 s sooner on two cores."""
+(`util.compiling_aside`): the first run on two cores ~29 s sooner (benchmarks/RESULTS.md, session 14)."""
 
 from __future__ import annotations
 
