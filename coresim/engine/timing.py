@@ -154,6 +154,8 @@ class TimedChip(ChipSimulator):
         noc, g = self.noc, self.dyn.g
         g[K.G_NOCST] = -1
         done, entry = 0, None
+        self._types: dict = {}       # `_typed`'s
+        self._entries: dict = {}     # `_fused_entry`'s, by signature
         while True:
             args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg,
                     noc.rng, noc.inp, noc.out, noc.arb, noc.wires, noc.rec, noc.scratch)
@@ -184,12 +186,28 @@ class TimedChip(ChipSimulator):
         function of its argument types). On a first run the loop compiles in another process while this one
         compiles the NoC kernel."""
         noc_args = self._noc_args()
-        noc_type = types.FunctionType(types.int64(*(noc_run_staged.typeof_pyval(a) for a in noc_args)))
-        sig = (noc_type,) + tuple(run_fused.typeof_pyval(a) for a in args)
-        with compiling_aside(run_fused, sig, "coresim.engine.timing_noc", "run_fused", "the timing loop"):
-            compile_first(noc_run_staged, noc_args, "the NoC kernel")
-        entry = compile_signature(run_fused, sig, "the timing loop")
-        return partial(entry, KernelAddress(noc_run_staged, noc_type.signature))
+        noc_type = types.FunctionType(types.int64(*self._typed("noc", noc_args)))
+        sig = (noc_type,) + self._typed("loop", args)
+        entry = self._entries.get(sig)
+        if entry is None:
+            with compiling_aside(run_fused, sig, "coresim.engine.timing_noc", "run_fused", "the timing loop"):
+                compile_first(noc_run_staged, noc_args, "the NoC kernel")
+            entry = partial(compile_signature(run_fused, sig, "the timing loop"),
+                            KernelAddress(noc_run_staged, noc_type.signature))
+            self._entries[sig] = entry
+        return entry
+
+    def _typed(self, name: str, objs: tuple) -> tuple:
+        """numba's types of `objs`, each typed once while the same object stays at its place (typing these records
+        takes ~2 ms: the loop's entry is looked up again after every growth, which replaces one of them)."""
+        cache = self._types.setdefault(name, {})
+        out = []
+        for i, o in enumerate(objs):
+            hit = cache.get(i)
+            if hit is None or hit[0] is not o:
+                hit = cache[i] = (o, run_fused.typeof_pyval(o))
+            out.append(hit[1])
+        return tuple(out)
 
     def _noc_args(self) -> tuple:
         """The NoC kernel's arguments as `Noc.run` passes them (a window to cycle 0)."""
