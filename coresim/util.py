@@ -98,14 +98,14 @@ def spare_core() -> bool:
     core it would only add its memory)."""
     import os
 
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    return len(cores) > 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores > 1
 
 
 @contextmanager
-def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = "a kernel"):
-    """Compile `dispatcher` (the global `name` of `module`) for `sig` into numba's cache in a child process while
-    the block runs, unless this process has it, the cache holds it or the process has one core only
+def compiling_aside(dispatcher, sig: tuple, what: str = "a kernel"):
+    """Compile `dispatcher` (a module global named as its function) for `sig` into numba's cache in a child
+    process while the block runs, unless this process has it, the cache holds it or the process has one core only
     (`spare_core`): on a first run the block compiles another kernel meanwhile, on another core. Yields the child
     process (None when none was needed). Leaving the block waits for the child (an exception kills it);
     `compile_signature` then loads the kernel from the cache, or compiles it here if the child could not (it is
@@ -122,7 +122,8 @@ def compiling_aside(dispatcher, sig: tuple, module: str, name: str, what: str = 
     try:
         if child is not None:
             with child.stdin:
-                child.stdin.write(pickle.dumps((os.getpid(), module, name, sig, what)))
+                func = dispatcher.py_func
+                child.stdin.write(pickle.dumps((os.getpid(), func.__module__, func.__name__, sig, what)))
         yield child
         if child is not None:
             with note_if_slow(f"coresim: compiling {what} (once, in another process)"):

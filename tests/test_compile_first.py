@@ -133,7 +133,7 @@ ASIDE = textwrap.dedent("""
     sig = (typeof(x),)
     before = in_numba_cache(kernelmod.kernel, sig)
     try:
-        with compiling_aside(kernelmod.kernel, sig, "kernelmod", "kernel") as child:
+        with compiling_aside(kernelmod.kernel, sig) as child:
             if sys.argv[1] == "fail":
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -197,7 +197,7 @@ ORPHAN = textwrap.dedent("""
     import kernelmod
     from coresim.util import compiling_aside
 
-    with compiling_aside(kernelmod.kernel, (typeof(np.arange(5.0)),), "kernelmod", "kernel") as child:
+    with compiling_aside(kernelmod.kernel, (typeof(np.arange(5.0)),)) as child:
         print(child.pid, flush=True)
         while not glob.glob(os.path.join(tempfile.gettempdir(), "coresim-*-compile-kernelmod.kernel.lock")):
             time.sleep(0.005)
@@ -238,9 +238,9 @@ def test_no_child_on_one_core(monkeypatch):
     import coresim.util as util
 
     monkeypatch.setattr(util, "spare_core", lambda: False)
-    with compiling_aside(kernel, sig, __name__, "unused") as child:
+    with compiling_aside(kernel, sig) as child:
         assert child is None
     monkeypatch.setattr(util, "spare_core", lambda: True)
-    with compiling_aside(kernel, sig, __name__, "unused") as child:   # a child, which fails to find it: harmless
+    with compiling_aside(kernel, sig) as child:   # a child, which finds no global `kernel`: harmless
         assert child is not None
     assert child.returncode != 0 and compile_signature(kernel, sig)(1.0) == 2.0

@@ -71,6 +71,7 @@ class TimedChip(ChipSimulator):
         self.plan = build_plan(self, values)
         self.dyn = self._dyn(self.plan)
         self._args, self._entry = None, None   # `_control`'s arguments and compiled entry point
+        self._types: dict = {}                 # `_typed`'s
         if is_staged(self.noc.cfg):
             self._loop_fused()
         else:
@@ -123,8 +124,7 @@ class TimedChip(ChipSimulator):
         parts: list = []
         rec, n, hit, done = _NO_RECORDS, 0, 0, 0
         full = (self.plan, d, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, rec, n, hit, 1)
-        sig = tuple(K.control.typeof_pyval(a) for a in full)
-        with compiling_aside(K.control, sig, "coresim.engine.timing_kernel", "control", "the timing loop"):
+        with compiling_aside(K.control, self._typed("control", full), "the timing loop"):
             compile_first(noc_run_for(noc.cfg), self._noc_args(), "the NoC kernel")
         while True:
             st = self._control(rec, n, hit, int(not parts))
@@ -154,8 +154,6 @@ class TimedChip(ChipSimulator):
         noc, g = self.noc, self.dyn.g
         g[K.G_NOCST] = -1
         done, entry = 0, None
-        self._types: dict = {}       # `_typed`'s
-        self._entries: dict = {}     # `_fused_entry`'s, by signature
         while True:
             args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued, noc.buf, noc.cfg,
                     noc.rng, noc.inp, noc.out, noc.arb, noc.wires, noc.rec, noc.scratch)
@@ -188,18 +186,14 @@ class TimedChip(ChipSimulator):
         noc_args = self._noc_args()
         noc_type = types.FunctionType(types.int64(*self._typed("noc", noc_args)))
         sig = (noc_type,) + self._typed("loop", args)
-        entry = self._entries.get(sig)
-        if entry is None:
-            with compiling_aside(run_fused, sig, "coresim.engine.timing_noc", "run_fused", "the timing loop"):
-                compile_first(noc_run_staged, noc_args, "the NoC kernel")
-            entry = partial(compile_signature(run_fused, sig, "the timing loop"),
-                            KernelAddress(noc_run_staged, noc_type.signature))
-            self._entries[sig] = entry
-        return entry
+        with compiling_aside(run_fused, sig, "the timing loop"):
+            compile_first(noc_run_staged, noc_args, "the NoC kernel")
+        entry = compile_signature(run_fused, sig, "the timing loop")
+        return partial(entry, KernelAddress(noc_run_staged, noc_type.signature))
 
     def _typed(self, name: str, objs: tuple) -> tuple:
-        """numba's types of `objs`, each typed once while the same object stays at its place (typing these records
-        takes ~2 ms: the loop's entry is looked up again after every growth, which replaces one of them)."""
+        """numba's types of `objs`, each typed once while the same object stays at its place (typing all these
+        records takes ~2 ms: an entry is looked up again after every growth, which replaces one of them)."""
         cache = self._types.setdefault(name, {})
         out = []
         for i, o in enumerate(objs):
@@ -224,14 +218,10 @@ class TimedChip(ChipSimulator):
             self._args = args = (self.plan, self.dyn, self._book_arrays(), noc.sc, noc.pk, noc.term, noc.queued,
                                  noc.buf)
             self._entry = None
-        if self._entry is not None:
-            return self._entry(*args, rec, n, hit, go_on)
-        full = args + (rec, n, hit, go_on)
-        compile_first(K.control, full, "the timing loop")
-        st = K.control(*full)
-        cres = K.control.overloads.get(tuple(K.control.typeof_pyval(a) for a in full))
-        self._entry = None if cres is None else cres.entry_point
-        return st
+        if self._entry is None:
+            self._entry = compile_signature(K.control, self._typed("control", args + (rec, n, hit, go_on)),
+                                            "the timing loop")
+        return self._entry(*args, rec, n, hit, go_on)
 
     def _book_arrays(self) -> K.Book:
         b = self.book

@@ -293,7 +293,7 @@ def window_types() -> tuple:
 def compiling_window_aside():
     """`util.compiling_aside` for the kernel's `window`: on a first run it compiles in another process while the
     run builds its first window (and compiles the kernels that takes)."""
-    return compiling_aside(ks.window, window_types(), ks.__name__, "window", "the event-core timing kernel")
+    return compiling_aside(ks.window, window_types(), "the event-core timing kernel")
 
 
 def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
