@@ -316,7 +316,7 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
                   int(chip.yx)], I64)
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     args = (MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, fmax * chip.flit_cycles + chip.credit_cycles + 1,
-            _scratch("ev", 2 * (cap + size)))
+            _scratch("ev", 2 * (cap + size) + 7 * cap))
     compile_first(ks.window, args, "the event-core timing kernel")
     status, end, CS, PT = ks.window(*args)
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)

@@ -50,7 +50,6 @@ from coresim.kernels.event_chip_state import (
     N_H,
     N_PT,
     N_X,
-    N_Z,
     NC_MAX,
     O_BUSY,
     O_DOWN,
@@ -222,9 +221,9 @@ def _entries(digest: int):
         and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
         `rx_cap`: per core (`in_cap` holds every network's FIFOs, network by network: its size gives their number),
         `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
-        ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar, at
-        least `calendar_size(...)` values. Fills MS's result columns and returns
-        (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
+        ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar and
+        the lists, at least 2 * (nodes + buckets) + 7 * nodes values (`calendar_size(...)`). Fills MS's result
+        columns and returns (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
         _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
         W, H, C = K[K_W], K[K_H], K[K_C]
         R, P = W * H, 4 + C
@@ -253,7 +252,8 @@ def _entries(digest: int):
         cap, size = calendar_size(n, NC, M * R * P, horizon)
         EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
         EV[cap:, 0] = -1
-        Q = np.zeros((5, max(M * R * P, NC, N_Z)), np.int64)
+        Q = mem[2 * (cap + size):2 * (cap + size) + 7 * cap].reshape((7, cap))   # rows 5, 6: as many events as the
+        Q[4, :] = 0                                                             # calendar holds (cap > N_Z)
         Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
         Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
         Kt = (K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7])    # a tuple: held in registers, no reloads after stores

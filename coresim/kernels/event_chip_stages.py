@@ -64,6 +64,7 @@ from coresim.kernels.event_chip_state import (
     K_SER,
     K_W,
     L_HOST,
+    L_NEXT,
     L_OUT,
     L_SOMA,
     L_SYN,
@@ -101,6 +102,7 @@ from coresim.kernels.event_chip_state import (
     Z_FREE,
     Z_LAST,
     Z_N,
+    Z_NOW,
     Z_PEND,
     Z_PROC,
     Z_SOMAS,
@@ -116,6 +118,16 @@ from coresim.kernels.event_chip_state import (
     wait_room,
 )
 from coresim.util import sources_digest
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def prefetch_row(PT, CS, code):
+    """Fetch the row event `code` will read (a port's or a core's) into the caches."""
+    if code & 7 == E_ELIG or code & 7 == E_OUT:
+        prefetch(PT, code >> 3, I_HEAD)
+        prefetch(PT, code >> 3, I_HOUT)
+    else:
+        prefetch(CS, code >> 3, C_PH)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -477,6 +489,8 @@ def _next_cycle(t, EV, Q, HQ_t):
     """The next cycle with an event due or a host arrival (`HQ_t`, -1: none) after t; -1 if none."""
     z = Q[4]
     t += 1
+    if z[Z_N + L_NEXT + (t & 1)] > 0:
+        return t
     if z[Z_PEND] == 0:
         return -1 if HQ_t < 0 else max(t, HQ_t)
     cap, wm = z[Z_CAP], z[Z_WMASK]
@@ -504,18 +518,20 @@ def _compile(digest: int):
         cap, wm = z[Z_CAP], z[Z_WMASK]
         t, hp = 0, 0
         while True:
+            z[Z_NOW] = t
+            k = L_NEXT + (t & 1)
+            for x in range(z[Z_N + k]):     # the events pushed for this cycle at the one before
+                if x + 1 < z[Z_N + k]:
+                    prefetch_row(PT, CS, Q[k, x + 1])
+                deliver(Q[k, x], t, PT, CS, Q)
+            z[Z_N + k] = 0
             b = cap + (t & wm)
             e = EV[b, 0]
             EV[b, 0] = -1
             while e >= 0:
                 nx = EV[e, 1]
                 if nx >= 0:                     # the next event's row while this one is delivered
-                    nc = EV[nx, 0]
-                    if nc & 7 == E_ELIG or nc & 7 == E_OUT:
-                        prefetch(PT, nc >> 3, I_HEAD)
-                        prefetch(PT, nc >> 3, I_HOUT)
-                    else:
-                        prefetch(CS, nc >> 3, C_PH)
+                    prefetch_row(PT, CS, EV[nx, 0])
                 deliver(EV[e, 0], t, PT, CS, Q)
                 EV[e, 1] = z[Z_FREE]
                 z[Z_FREE] = e

@@ -54,9 +54,10 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 # event kinds
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
-Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_N = range(10)   # Z_N + k: list k's length
-N_Z = Z_N + 4
+Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_NOW, Z_N = range(11)   # Z_N + k: list k's
+N_Z = Z_N + 7                                                                                  # length
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
+L_NEXT = 5      # rows 5 and 6: events due at the next cycle, by its parity (`push`)
 # lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
 DEBRUIJN = np.zeros(64, np.int64)
 for _k in range(64):
@@ -86,9 +87,15 @@ def wiring(W, H, C):
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def push(EV, Q, when, code):
-    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): a node from the free
-    list (or a fresh one), put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
+    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): at the next cycle (most
+    events: a one-cycle hop, a one-cycle step) on that cycle's list, else a node from the free list (or a fresh
+    one), put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
     z = Q[4]
+    if when == z[Z_NOW] + 1:
+        k = L_NEXT + (when & 1)
+        Q[k, z[Z_N + k]] = code
+        z[Z_N + k] += 1
+        return
     e = z[Z_FREE]
     if e >= 0:
         z[Z_FREE] = EV[e, 1]
