@@ -91,19 +91,19 @@ fail as often (twin variants, benchmarks/RESULTS.md); the tests hold a 5-message
 router arbitrates at all. With one sending core (nothing competes) timing is monotone.
 
 KERNEL (`event_chip_jit`: entry points; `event_chip_stages`: the cycle's stages and the clock; `event_chip_state`:
-tables and primitives). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to
-re-evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its
-bucket: the events of one cycle commute); a cycle with nothing due is skipped; each cycle evaluates only the
-entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each
-input FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits
-downstream; buffer room comes back without events (a ring of recent departures per FIFO); the rows of the next
-event and of the next output to evaluate are prefetched; a head's output port (its dimension-order route) is
-computed without branches (the route is data-dependent: a mispredicted branch per hop cost ~3% of the kernel);
-messages are split into a hot table (32 bytes) and a cold one, filled (links and result columns included) in one
-pass; the message tables and the calendar are scratch buffers reused from window to window (one set per thread;
-results are copied out). One thread, ~1.4 M messages/s (~13 M
-flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py, benchmarks/RESULTS.md);
-the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
+tables and primitives). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to re-
+evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its bucket:
+the events of one cycle commute), except those due at the next cycle (most of them: a one-cycle hop or step), which
+go on that cycle's list (an array, no node); a cycle with nothing due is skipped; each cycle evaluates only the
+entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each input
+FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits downstream; buffer
+room comes back without events (a ring of recent departures per FIFO); the rows of the next event and of the next
+output to evaluate are prefetched; a head's output port (its dimension-order route) is computed without branches
+(the route is data-dependent: a mispredicted branch per hop cost ~3% of the kernel); messages are split into a hot
+table (32 bytes) and a cold one, filled (links and result columns included) in one pass; the message tables and the
+calendar are scratch buffers reused from window to window (one set per thread; results are copied out). One thread,
+~1.4 M messages/s (~13 M flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py,
+benchmarks/RESULTS.md); the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
 
 API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_chip(chip_spec)`.
 """
@@ -316,7 +316,7 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
                   int(chip.yx)], I64)
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     args = (MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, fmax * chip.flit_cycles + chip.credit_cycles + 1,
-            _scratch("ev", 2 * (cap + size) + 7 * cap))
+            _scratch("ev", 2 * (cap + size) + 9 * cap))
     compile_first(ks.window, args, "the event-core timing kernel")
     status, end, CS, PT = ks.window(*args)
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)

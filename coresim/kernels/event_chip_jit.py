@@ -222,7 +222,7 @@ def _entries(digest: int):
         `rx_cap`: per core (`in_cap` holds every network's FIFOs, network by network: its size gives their number),
         `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
         ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar and
-        the lists, at least 2 * (nodes + buckets) + 7 * nodes values (`calendar_size(...)`). Fills MS's result
+        the lists, at least 2 * (nodes + buckets) + 9 * nodes values (`calendar_size(...)`). Fills MS's result
         columns and returns (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
         _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
         W, H, C = K[K_W], K[K_H], K[K_C]
@@ -252,7 +252,7 @@ def _entries(digest: int):
         cap, size = calendar_size(n, NC, M * R * P, horizon)
         EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
         EV[cap:, 0] = -1
-        Q = mem[2 * (cap + size):2 * (cap + size) + 7 * cap].reshape((7, cap))   # rows 5, 6: as many events as the
+        Q = mem[2 * (cap + size):2 * (cap + size) + 9 * cap].reshape((9, cap))   # rows 5, 6: as many events as the
         Q[4, :] = 0                                                             # calendar holds (cap > N_Z)
         Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
         Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1

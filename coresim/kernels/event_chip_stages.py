@@ -63,6 +63,7 @@ from coresim.kernels.event_chip_state import (
     K_PIPE,
     K_SER,
     K_W,
+    L_ELIG,
     L_HOST,
     L_NEXT,
     L_OUT,
@@ -121,6 +122,16 @@ from coresim.util import sources_digest
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
+def eligible(i, t, PT, Q):
+    """Input FIFO i's head may be eligible at t: if it is, it sets its bit in the mask of the output it requests."""
+    if PT[i, I_HEAD] >= 0 and PT[i, I_ELIG] == 0 and PT[i, I_HRDY] <= t and PT[i, I_FREE] <= t:
+        PT[i, I_ELIG] = 1
+        o = PT[i, I_HOUT]
+        PT[o, O_REQ] |= 1 << (i - PT[i, I_BASE])
+        mark(Q, L_OUT, PT, o, O_MARK, t)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def prefetch_row(PT, CS, code):
     """Fetch the row event `code` will read (a port's or a core's) into the caches."""
     if code & 7 == E_ELIG or code & 7 == E_OUT:
@@ -136,11 +147,7 @@ def deliver(code, t, PT, CS, Q):
     put their entity on its stage's list."""
     kind, i = code & 7, code >> 3
     if kind == E_ELIG:
-        if PT[i, I_HEAD] >= 0 and PT[i, I_ELIG] == 0 and PT[i, I_HRDY] <= t and PT[i, I_FREE] <= t:
-            PT[i, I_ELIG] = 1
-            o = PT[i, I_HOUT]
-            PT[o, O_REQ] |= 1 << (i - PT[i, I_BASE])
-            mark(Q, L_OUT, PT, o, O_MARK, t)
+        eligible(i, t, PT, Q)
     elif kind == E_SYN:
         mark(Q, L_SYN, CS, i, C_M2, t)
     elif kind == E_SOMA:
@@ -489,7 +496,7 @@ def _next_cycle(t, EV, Q, HQ_t):
     """The next cycle with an event due or a host arrival (`HQ_t`, -1: none) after t; -1 if none."""
     z = Q[4]
     t += 1
-    if z[Z_N + L_NEXT + (t & 1)] > 0:
+    if z[Z_N + L_NEXT + (t & 1)] > 0 or z[Z_N + L_ELIG + (t & 1)] > 0:
         return t
     if z[Z_PEND] == 0:
         return -1 if HQ_t < 0 else max(t, HQ_t)
@@ -524,6 +531,12 @@ def _compile(digest: int):
                 if x + 1 < z[Z_N + k]:
                     prefetch_row(PT, CS, Q[k, x + 1])
                 deliver(Q[k, x], t, PT, CS, Q)
+            z[Z_N + k] = 0
+            k = L_ELIG + (t & 1)
+            for x in range(z[Z_N + k]):     # heads becoming eligible
+                if x + 1 < z[Z_N + k]:
+                    prefetch(PT, Q[k, x + 1], I_HEAD)
+                eligible(Q[k, x] >> 3, t, PT, Q)
             z[Z_N + k] = 0
             b = cap + (t & wm)
             e = EV[b, 0]

@@ -6,7 +6,8 @@ State lives in a few int64 tables, one row per entity, columns named below: rout
 output port r * P + p share a row), cores `CS` (soma, buffers, synapse unit, statistics), messages `MS` (a
 message is a packet; a FIFO, a receive queue and a FIFO's not yet returned room are linked lists through its
 columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, next) then one row per
-bucket (head, -)) and `Q` (the four per-cycle lists, then a row of scalars).
+bucket (head, -)) and `Q` (the four per-cycle stage lists, a row of scalars, then the lists of events due at the
+next cycle: two by that cycle's parity, and two for heads becoming eligible, the most frequent event).
 
 Room returns without events: a FIFO keeps its last KR departures (cycle the room returns, flits) in a ring in
 its row (columns N_PT..). Return cycles of one FIFO strictly increase, and departures are at least a cycle
@@ -55,9 +56,9 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
 Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_NOW, Z_N = range(11)   # Z_N + k: list k's
-N_Z = Z_N + 7                                                                                  # length
+N_Z = Z_N + 9                                                                                  # length
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
-L_NEXT = 5      # rows 5 and 6: events due at the next cycle, by its parity (`push`)
+L_NEXT, L_ELIG = 5, 7      # rows 5, 6 and 7, 8: events due at the next cycle, by its parity, heads' apart (`push`)
 # lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
 DEBRUIJN = np.zeros(64, np.int64)
 for _k in range(64):
@@ -92,7 +93,7 @@ def push(EV, Q, when, code):
     one), put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
     z = Q[4]
     if when == z[Z_NOW] + 1:
-        k = L_NEXT + (when & 1)
+        k = (L_ELIG if code & 7 == E_ELIG else L_NEXT) + (when & 1)
         Q[k, z[Z_N + k]] = code
         z[Z_N + k] += 1
         return
