@@ -240,6 +240,8 @@ def synapse(c, t, CS, PT, MH, MS, HQ, GT, EV, Q, K):
         m = _pick(c, t, CS, MH, MS, HQ)
         if m < 0:
             return
+        if MH[m, H_NEXT] >= 0:              # the queue's next message's cold row while this one is worked on
+            prefetch(MS, MH[m, H_NEXT], X_SRC)
         CS[c, C_RX] -= MH[m, H_F]
         w = MS[m, X_WORK]
         CS[c, C_CUR] = m
@@ -435,6 +437,9 @@ def soma(c, t, CS, PT, MH, MS, OPS, GT, EV, Q, K):
                 continue
             CS[c, C_PH] = GEN
             CS[c, C_TB] = t + MS[j, X_GEN]
+            if j + 1 < MS.shape[0]:             # the core's next message's rows, while this one is formed
+                prefetch(MS, j + 1, X_SRC)
+                prefetch(MH, j + 1, H_NEXT)
             CS[c, S_SOMA] += MS[j, X_GEN]
             if MS[j, X_GEN] > 0:
                 push(EV, Q, t + MS[j, X_GEN], c * 8 + E_SOMA)
