@@ -50,6 +50,7 @@ from coresim.kernels.event_chip_state import (
     N_H,
     N_PT,
     N_X,
+    N_Z,
     NC_MAX,
     O_BUSY,
     O_DOWN,
@@ -253,7 +254,7 @@ def _entries(digest: int):
         EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
         EV[cap:, 0] = -1
         Q = mem[2 * (cap + size):2 * (cap + size) + 9 * cap].reshape((9, cap))   # rows 5, 6: as many events as the
-        Q[4, :] = 0                                                             # calendar holds (cap > N_Z)
+        Q[4, :N_Z] = 0                                                          # calendar holds (cap > N_Z)
         Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
         Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
         Kt = (K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7])    # a tuple: held in registers, no reloads after stores
