@@ -153,6 +153,19 @@ def test_kernel_equals_twin_on_tiny_buffers_hot_spots_gates_and_host_messages(ch
         assert_same(kernel, twin)
 
 
+@pytest.mark.parametrize("cap", [1, 2])
+def test_events_that_overflow_the_next_cycle_lists_go_to_the_wheel_with_the_same_timing(monkeypatch, cap):
+    """Events due at the next cycle go on a list of that cycle; when it is full, on the calendar wheel: with room
+    for only one or two, most of a busy cycle's events take the wheel, and every figure stays the twin's."""
+    import coresim.kernels.event_chip as ec
+
+    monkeypatch.setattr(ec, "NEXT_CAP", cap)
+    for seed in [*range(5000, 5012), *range(1000, 1012)]:
+        prog, chip = stress_case(seed) if seed >= 5000 else random_case(seed, acyclic=False)
+        kernel, twin = time_window(prog, chip), time_window_ref(prog, chip)
+        assert_same(kernel, twin)
+
+
 def test_stress_cases_fill_the_hot_spot_and_use_gates_and_the_host_port():
     """The stress cases above do what they are for: the hot spot's receive buffer fills, somas stall, host messages
     wait for room, gates hold ops."""

@@ -124,6 +124,8 @@ from coresim.util import compile_first, compiling_aside
 
 I64 = np.int64
 STATUS = {st.OK: "ok", st.DEADLOCK: "deadlock", st.OVERSIZE: "oversize"}
+NEXT_CAP = 0    # events a next-cycle list holds before the wheel takes them (0: as many as it has rows); the same
+                # timing for any value (tests/test_event_chip_kernel.py)
 
 
 class WindowProgram(NamedTuple):
@@ -313,10 +315,10 @@ def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
                   fmax * chip.flit_cycles + chip.credit_cycles, 2 + (fmax - 1) * chip.flit_cycles) + 1
     hs = np.argsort(MS[n:, st.X_GEN], kind="stable").astype(I64) + n
     K = np.array([W, H, C, chip.pipe_cycles, chip.link_cycles, chip.flit_cycles, chip.credit_cycles,
-                  int(chip.yx)], I64)
+                  int(chip.yx), NEXT_CAP], I64)
     cap, size = ks.calendar_size(MS.shape[0], NC, in_cap.size, horizon)
     args = (MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, fmax * chip.flit_cycles + chip.credit_cycles + 1,
-            _scratch("ev", 2 * (cap + size) + 9 * cap))
+            _scratch("ev", 2 * (cap + size)))
     compile_first(ks.window, args, "the event-core timing kernel")
     status, end, CS, PT = ks.window(*args)
     blocked = "" if status == st.OK else _describe(int(end), CS, PT, OPS, MS, C)

@@ -45,6 +45,7 @@ from coresim.kernels.event_chip_state import (
     I_Y,
     K_C,
     K_H,
+    K_NEXT_CAP,
     K_W,
     N_CS,
     N_H,
@@ -68,6 +69,7 @@ from coresim.kernels.event_chip_state import (
     Z_CAP,
     Z_FMAX,
     Z_FREE,
+    Z_NEXT_CAP,
     Z_WMASK,
     dxyl,
     out_port,
@@ -216,15 +218,16 @@ def _entries(digest: int):
 
     @njit(cache=True, nogil=True)
     def window(MH, MS, OPS, GT, op_ptr, hs, in_cap, rx_cap, K, horizon, kr, mem):
-        """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones
-        (as `tables` leaves them: H_DXYL, H_F and X_SRC .. X_GATE filled, X_GEN a host message's arrival, H_NEXT, H_RDY
-        and the result columns -1), `OPS`, `GT` (GA_NEED filled): ops
-        and gates, `op_ptr`: ops per core (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO,
-        `rx_cap`: per core (`in_cap` holds every network's FIFOs, network by network: its size gives their number),
-        `K`: configuration (K_*), `horizon`: longest delay an event is scheduled ahead, `kr`:
-        ring length, at least max flits * flit cycles + credit delay + 1, `mem`: scratch for the event calendar and
-        the lists, at least 2 * (nodes + buckets) + 9 * nodes values (`calendar_size(...)`). Fills MS's result
-        columns and returns (status, cycle, CS (statistics in S_* columns), PT (link flits in O_FLITS))."""
+        """Time one window (module docstring of `event_chip`). `MH`, `MS`: messages, program ones then host ones (as
+        `tables` leaves them: H_DXYL, H_F and X_SRC .. X_GATE filled, X_GEN a host message's arrival, H_NEXT,
+        H_RDY and the result columns -1), `OPS`, `GT` (GA_NEED filled): ops and gates, `op_ptr`: ops per core
+        (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO, `rx_cap`: per core (`in_cap`
+        holds every network's FIFOs, network by network: its size gives their number), `K`: configuration
+        (K_*; K_NEXT_CAP: room on a next-cycle event list, 0 the most), `horizon`: longest delay an event is
+        scheduled ahead, `kr`: ring length, at least max flits * flit cycles + credit delay + 1, `mem`:
+        scratch for the event calendar, at least 2 * (nodes + buckets) values (`calendar_size(...)`). Fills
+        MS's result columns and returns (status, cycle, CS (statistics in S_* columns), PT (link flits in
+        O_FLITS))."""
         _ = digest                      # in numba's cache key (`coresim.util.sources_digest`)
         W, H, C = K[K_W], K[K_H], K[K_C]
         R, P = W * H, 4 + C
@@ -253,8 +256,9 @@ def _entries(digest: int):
         cap, size = calendar_size(n, NC, M * R * P, horizon)
         EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
         EV[cap:, 0] = -1
-        Q = mem[2 * (cap + size):2 * (cap + size) + 9 * cap].reshape((9, cap))   # rows 5, 6: as many events as the
-        Q[4, :N_Z] = 0                                                          # calendar holds (cap > N_Z)
+        Q = np.empty((9, max(M * R * P, NC, N_Z)), np.int64)     # rows 0-3: every entity at most once a cycle
+        Q[4, :] = 0
+        Q[4, Z_NEXT_CAP] = Q.shape[1] if K[K_NEXT_CAP] <= 0 else min(K[K_NEXT_CAP], Q.shape[1])
         Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1
         Q[4, Z_FMAX] = np.max(MH[:, H_F]) if n else 1
         Kt = (K[0], K[1], K[2], K[3], K[4], K[5], K[6], K[7])    # a tuple: held in registers, no reloads after stores

@@ -55,8 +55,8 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 # event kinds
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
-Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_NOW, Z_N = range(11)   # Z_N + k: list k's
-N_Z = Z_N + 9                                                                                  # length
+Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_NOW, Z_NEXT_CAP, Z_N = range(12)  # Z_N + k:
+N_Z = Z_N + 9                                                                            # list k's length
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
 L_NEXT, L_ELIG = 5, 7      # rows 5, 6 and 7, 8: events due at the next cycle, by its parity, heads' apart (`push`)
 # lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
@@ -64,7 +64,7 @@ DEBRUIJN = np.zeros(64, np.int64)
 for _k in range(64):
     DEBRUIJN[(((1 << _k) * 0x03F79D71B4CB0A89) % (1 << 64)) >> 58] = _k
 # configuration
-K_W, K_H, K_C, K_PIPE, K_LINK, K_SER, K_CRD, K_YX = range(8)
+K_W, K_H, K_C, K_PIPE, K_LINK, K_SER, K_CRD, K_YX, K_NEXT_CAP = range(9)   # K_NEXT_CAP: `push`; 0 the most
 
 
 @njit(cache=True, nogil=True)
@@ -89,11 +89,12 @@ def wiring(W, H, C):
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def push(EV, Q, when, code):
     """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): at the next cycle (most
-    events: a one-cycle hop, a one-cycle step) on that cycle's list, else a node from the free list (or a fresh
-    one), put first in its bucket (the order of a cycle's events does not matter, see `deliver`)."""
+    events: a one-cycle hop, a one-cycle step) on that cycle's list while it has room (`Z_NEXT_CAP` entries), else
+    a node from the free list (or a fresh one), put first in its bucket (the order of a cycle's events does not
+    matter, see `deliver`)."""
     z = Q[4]
-    if when == z[Z_NOW] + 1:
-        k = (L_ELIG if code & 7 == E_ELIG else L_NEXT) + (when & 1)
+    k = (L_ELIG if code & 7 == E_ELIG else L_NEXT) + (when & 1)
+    if when == z[Z_NOW] + 1 and z[Z_N + k] < z[Z_NEXT_CAP]:
         Q[k, z[Z_N + k]] = code
         z[Z_N + k] += 1
         return
