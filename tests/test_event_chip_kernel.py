@@ -154,8 +154,8 @@ def test_kernel_equals_twin_on_tiny_buffers_hot_spots_gates_and_host_messages(ch
 
 
 @pytest.mark.parametrize("cap", [1, 2])
-def test_events_that_overflow_the_next_cycle_lists_go_to_the_wheel_with_the_same_timing(monkeypatch, cap):
-    """Events due at the next cycle go on a list of that cycle; when it is full, on the calendar wheel: with room
+def test_events_that_overflow_the_near_cycle_lists_go_to_the_wheel_with_the_same_timing(monkeypatch, cap):
+    """Events due within a few cycles go on a list of that cycle; when it is full, on the calendar wheel: with room
     for only one or two, most of a busy cycle's events take the wheel, and every figure stays the twin's."""
     import coresim.kernels.event_chip as ec
 

@@ -93,7 +93,7 @@ router arbitrates at all. With one sending core (nothing competes) timing is mon
 KERNEL (`event_chip_jit`: entry points; `event_chip_stages`: the cycle's stages and the clock; `event_chip_state`:
 tables and primitives). Events (soma and synapse timers, arrivals, FIFO heads becoming eligible, outputs to re-
 evaluate, host ports to retry) on a calendar wheel longer than the longest delay (a node goes first in its bucket:
-the events of one cycle commute), except those due at the next cycle (most of them: a one-cycle hop or step), which
+the events of one cycle commute), except those due within NEAR - 1 = 7 cycles (most: a hop or a short step), which
 go on that cycle's list (an array, no node); a cycle with nothing due is skipped; each cycle evaluates only the
 entities on its four stage lists; each output keeps a bit mask of the input ports whose head requests it, each input
 FIFO its head's ready cycle, size and output; round robin is a bit scan when every requester fits downstream; buffer
@@ -124,7 +124,7 @@ from coresim.util import compile_first, compiling_aside
 
 I64 = np.int64
 STATUS = {st.OK: "ok", st.DEADLOCK: "deadlock", st.OVERSIZE: "oversize"}
-NEXT_CAP = 0    # events a next-cycle list holds before the wheel takes them (0: as many as it has rows); the same
+NEXT_CAP = 0    # events a near-cycle list holds before the wheel takes them (0: as many as it has rows); the same
                 # timing for any value (tests/test_event_chip_kernel.py)
 
 

@@ -47,12 +47,14 @@ from coresim.kernels.event_chip_state import (
     K_H,
     K_NEXT_CAP,
     K_W,
+    L_ELIG,
     N_CS,
     N_H,
     N_PT,
     N_X,
     N_Z,
     NC_MAX,
+    NEAR,
     O_BUSY,
     O_DOWN,
     O_FLITS,
@@ -223,7 +225,7 @@ def _entries(digest: int):
         H_RDY and the result columns -1), `OPS`, `GT` (GA_NEED filled): ops and gates, `op_ptr`: ops per core
         (CSR), `hs`: host message rows by arrival, `in_cap`: per input FIFO, `rx_cap`: per core (`in_cap`
         holds every network's FIFOs, network by network: its size gives their number), `K`: configuration
-        (K_*; K_NEXT_CAP: room on a next-cycle event list, 0 the most), `horizon`: longest delay an event is
+        (K_*; K_NEXT_CAP: room on a near-cycle event list, 0 the most), `horizon`: longest delay an event is
         scheduled ahead, `kr`: ring length, at least max flits * flit cycles + credit delay + 1, `mem`:
         scratch for the event calendar, at least 2 * (nodes + buckets) values (`calendar_size(...)`). Fills
         MS's result columns and returns (status, cycle, CS (statistics in S_* columns), PT (link flits in
@@ -256,7 +258,7 @@ def _entries(digest: int):
         cap, size = calendar_size(n, NC, M * R * P, horizon)
         EV = mem[:2 * (cap + size)].reshape((cap + size, 2))
         EV[cap:, 0] = -1
-        Q = np.empty((9, max(M * R * P, NC, N_Z)), np.int64)     # rows 0-3: every entity at most once a cycle
+        Q = np.empty((L_ELIG + NEAR, max(M * R * P, NC, N_Z)), np.int64)     # rows 0-3: every entity once a cycle
         Q[4, :] = 0
         Q[4, Z_NEXT_CAP] = Q.shape[1] if K[K_NEXT_CAP] <= 0 else min(K[K_NEXT_CAP], Q.shape[1])
         Q[4, Z_WMASK], Q[4, Z_CAP], Q[4, Z_FREE] = size - 1, cap, -1

@@ -69,6 +69,7 @@ from coresim.kernels.event_chip_state import (
     L_OUT,
     L_SOMA,
     L_SYN,
+    NEAR,
     O_BUSY,
     O_DOWN,
     O_FLITS,
@@ -501,13 +502,12 @@ def _next_cycle(t, EV, Q, HQ_t):
     """The next cycle with an event due or a host arrival (`HQ_t`, -1: none) after t; -1 if none."""
     z = Q[4]
     t += 1
-    if z[Z_N + L_NEXT + (t & 1)] > 0 or z[Z_N + L_ELIG + (t & 1)] > 0:
-        return t
     if z[Z_PEND] == 0:
         return -1 if HQ_t < 0 else max(t, HQ_t)
     cap, wm = z[Z_CAP], z[Z_WMASK]
-    while EV[cap + (t & wm), 0] < 0 and (HQ_t < 0 or t < HQ_t):
-        t += 1
+    while EV[cap + (t & wm), 0] < 0 and z[Z_N + L_NEXT + (t & (NEAR - 1))] == 0 and \
+            z[Z_N + L_ELIG + (t & (NEAR - 1))] == 0 and (HQ_t < 0 or t < HQ_t):
+        t += 1                  # (a list's cycle is the first with its remainder: those before were found empty)
     return t
 
 
@@ -531,17 +531,19 @@ def _compile(digest: int):
         t, hp = 0, 0
         while True:
             z[Z_NOW] = t
-            k = L_NEXT + (t & 1)
-            for x in range(z[Z_N + k]):     # the events pushed for this cycle at the one before
+            k = L_NEXT + (t & (NEAR - 1))
+            for x in range(z[Z_N + k]):     # the events pushed for this cycle in the NEAR - 1 before
                 if x + 1 < z[Z_N + k]:
                     prefetch_row(PT, CS, Q[k, x + 1])
                 deliver(Q[k, x], t, PT, CS, Q)
+            z[Z_PEND] -= z[Z_N + k]
             z[Z_N + k] = 0
-            k = L_ELIG + (t & 1)
+            k = L_ELIG + (t & (NEAR - 1))
             for x in range(z[Z_N + k]):     # heads becoming eligible
                 if x + 1 < z[Z_N + k]:
                     prefetch(PT, Q[k, x + 1], I_HEAD)
                 eligible(Q[k, x] >> 3, t, PT, Q)
+            z[Z_PEND] -= z[Z_N + k]
             z[Z_N + k] = 0
             b = cap + (t & wm)
             e = EV[b, 0]

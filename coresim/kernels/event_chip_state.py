@@ -6,8 +6,8 @@ State lives in a few int64 tables, one row per entity, columns named below: rout
 output port r * P + p share a row), cores `CS` (soma, buffers, synapse unit, statistics), messages `MS` (a
 message is a packet; a FIFO, a receive queue and a FIFO's not yet returned room are linked lists through its
 columns), ops `OPS`, gates `GT`, events `EV` (calendar wheel: a pool of nodes (code, next) then one row per
-bucket (head, -)) and `Q` (the four per-cycle stage lists, a row of scalars, then the lists of events due at the
-next cycle: two by that cycle's parity, and two for heads becoming eligible, the most frequent event).
+bucket (head, -)) and `Q` (the four per-cycle stage lists, a row of scalars, then the lists of events due in the
+next NEAR - 1 cycles: NEAR by cycle % NEAR, and as many for heads becoming eligible, the most frequent event).
 
 Room returns without events: a FIFO keeps its last KR departures (cycle the room returns, flits) in a ring in
 its row (columns N_PT..). Return cycles of one FIFO strictly increase, and departures are at least a cycle
@@ -21,7 +21,7 @@ Speed: the stages are compiled with `_nrt=False` (no reference counting: they on
 `window`); with it, the atomic increments and decrements of ~20 array arguments per call took ~75% of the time.
 The primitives here are ordinary compiled functions, not inlined by numba (`inline="always"`, as the stages are):
 LLVM inlines them where it pays, as fast (within 2%), and the kernel compiles in 11.8 s instead of 32 (18.7 before
-the next-cycle lists; numba's inlining copies and types a callee again at every call site, and the sites multiply
+the near-cycle lists; numba's inlining copies and types a callee again at every call site, and the sites multiply
 through inlined callers).
 """
 
@@ -60,9 +60,9 @@ GA_NEED, GA_CNT, GA_WAIT = range(3)
 E_SOMA, E_SYN, E_ELIG, E_OUT, E_HOST = range(5)
 # scalars (row 4 of Q) and lists (rows 0-3)
 Z_FREE, Z_BUMP, Z_PEND, Z_WMASK, Z_CAP, Z_LAST, Z_PROC, Z_SOMAS, Z_FMAX, Z_NOW, Z_NEXT_CAP, Z_N = range(12)  # Z_N + k:
-N_Z = Z_N + 9                                                                            # list k's length
+N_Z = Z_N + 21                                                                           # list k's length
 L_HOST, L_SYN, L_OUT, L_SOMA = range(4)
-L_NEXT, L_ELIG = 5, 7      # rows 5, 6 and 7, 8: events due at the next cycle, by its parity, heads' apart (`push`)
+L_NEXT, L_ELIG, NEAR = 5, 13, 8    # rows 5-12, 13-20: events due within NEAR - 1 cycles, by cycle % NEAR (`push`)
 # lowest set bit of a power of two by de Bruijn multiplication (`_lowest`)
 DEBRUIJN = np.zeros(64, np.int64)
 for _k in range(64):
@@ -92,13 +92,14 @@ def wiring(W, H, C):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def push(EV, Q, when, code):
-    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): at the next cycle (most
-    events: a one-cycle hop, a one-cycle step) on that cycle's list while it has room (`Z_NEXT_CAP` entries), else
-    a node from the free list (or a fresh one), put first in its bucket (the order of a cycle's events does not
-    matter, see `deliver`)."""
+    """Schedule event `code` (entity * 8 + kind) at cycle `when` (> now, within the wheel): within NEAR - 1 cycles
+    (most events: a hop, a short step) on that cycle's list (`when % NEAR`) while it has room (`Z_NEXT_CAP`
+    entries), else a node from the free list (or a fresh one), put first in its bucket (the order of a cycle's
+    events does not matter, see `deliver`). Both count as pending (`Z_PEND`)."""
     z = Q[4]
-    k = (L_ELIG if code & 7 == E_ELIG else L_NEXT) + (when & 1)
-    if when == z[Z_NOW] + 1 and z[Z_N + k] < z[Z_NEXT_CAP]:
+    z[Z_PEND] += 1
+    k = (L_ELIG if code & 7 == E_ELIG else L_NEXT) + (when & (NEAR - 1))
+    if when < z[Z_NOW] + NEAR and z[Z_N + k] < z[Z_NEXT_CAP]:
         Q[k, z[Z_N + k]] = code
         z[Z_N + k] += 1
         return
@@ -112,7 +113,6 @@ def push(EV, Q, when, code):
     b = z[Z_CAP] + (when & z[Z_WMASK])
     EV[e, 1] = EV[b, 0]
     EV[b, 0] = e
-    z[Z_PEND] += 1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
