@@ -8,9 +8,12 @@ message per distinct destination core of its 64 synapses (`spike_out_cycles` to 
 `spike_in_cycles` + one cycle per synapse at the destination. Reports messages/s and flit-hops/s of the kernel
 (the program is built once, outside the timing; the best of --repeat runs after a warm-up, as wall time and as
 this process's CPU time - on a shared machine the CPU figure is the kernel's own speed; the load average is
-printed with them).
+printed with them). Hops: `router` (the default) times them as the router pipeline and link of the lockstep
+schedule's NoC models (four cycles on Loihi); `engine` as `coresim run` times Loihi's concurrent schedule
+(`noc.hop_latency_cycles`, one cycle: `coresim.engine.event_window.chip_timing`).
 Usage:
     python benchmarks/bench_event_kernel.py [--neurons 100000] [--rate 0.05] [--steps 5] [--repeat 3]
+        [--hops router|engine]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_run import machine  # noqa: E402
 
+from coresim.engine.event_window import chip_timing  # noqa: E402
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, time_window  # noqa: E402
 from coresim.spec.files import load_chip  # noqa: E402
 
@@ -74,11 +78,13 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5, help="different random timesteps")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--hops", choices=["router", "engine"], default="router",
+                    help="router: pipeline + link cycles a hop; engine: the concurrent schedule's hop latency")
     args = ap.parse_args()
     chip = load_chip(ROOT / "chipspecs" / "loihi.yaml")
     chip = chip.model_copy(update={"mesh": chip.mesh.model_copy(update={"width": args.width, "height": args.height})})
     n_cores = -(-args.neurons // args.per_core)
-    timing = ChipTiming.from_chip(chip)
+    timing = ChipTiming.from_chip(chip) if args.hops == "router" else chip_timing(chip)
     print(f"machine: {machine()}")
     print(f"{args.neurons:,} neurons on {n_cores} cores of a {args.width}x{args.height}x"
           f"{chip.mesh.cores_per_tile} mesh, {args.rate:.0%} firing, fan-out {args.fanout}; {timing}")
