@@ -102,7 +102,7 @@ output to evaluate are prefetched; a head's output port (its dimension-order rou
 (the route is data-dependent: a mispredicted branch per hop cost ~3% of the kernel); messages are split into a hot
 table (32 bytes) and a cold one, filled (links and result columns included) in one pass; the message tables and the
 calendar are scratch buffers reused from window to window (one set per thread; results are copied out). One thread,
-~1.4 M messages/s (~13 M flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py,
+~2.2 M messages/s (~21 M flit-hops/s) on a 100k-neuron timestep at saturation (benchmarks/bench_event_kernel.py,
 benchmarks/RESULTS.md); the per-hop grant - load latency of scattered per-port and per-packet state - is the cost.
 
 API: `time_window(WindowProgram, ChipTiming) -> WindowTiming`; `ChipTiming.from_chip(chip_spec)`.

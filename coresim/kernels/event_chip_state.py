@@ -20,7 +20,7 @@ becoming eligible, an output to evaluate, a host port to retry.
 Speed: the stages are compiled with `_nrt=False` (no reference counting: they only index arrays allocated in
 `window`); with it, the atomic increments and decrements of ~20 array arguments per call took ~75% of the time.
 The primitives here are ordinary compiled functions, not inlined by numba (`inline="always"`, as the stages are):
-LLVM inlines them where it pays, as fast (within 2%), and the kernel compiles in 11.8 s instead of 32 (18.7 before
+LLVM inlines them where it pays, as fast (within 2%), and the kernel compiles in 12.5 s instead of 32 (18.7 before
 the near-cycle lists; numba's inlining copies and types a callee again at every call site, and the sites multiply
 through inlined callers).
 """
