@@ -341,10 +341,15 @@ def _locally(todo: list[Point], out: str, metrics: list[str], jobs: int):
 
 
 def terminate_pool(pool) -> None:
-    """Cancel the points not started, terminate the workers running the others and wait for them to end."""
+    """Cancel the points not started, terminate the workers running the others and wait for them and for the
+    pool's manager thread to end. The workers go first: `shutdown(wait=False)` would drop the pool's process table
+    while the manager may still replace a worker that finished (`max_tasks_per_child`), a TypeError in its thread;
+    and a manager left running closes its wake-up pipe while the interpreter's exit hook writes to it, an OSError.
+    Either prints a traceback after a stopped command's last line. Killed workers break the pool, so the manager
+    ends at once (it terminates any worker it started meanwhile)."""
     workers = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
     for proc in workers:
         proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
     for proc in workers:
         proc.join()

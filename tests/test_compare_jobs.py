@@ -104,3 +104,25 @@ def test_worker_bars_make_no_semaphore(setup):
                          check=True)
     made = int(out.stdout.strip())
     assert made == 0 if setup == "worker" else made > 0
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_terminated_pool_leaves_no_manager_thread():
+    """Stopping a pool waits for its manager thread too: left running, it closes its wake-up pipe while the
+    interpreter's exit hook writes to it, an OSError traceback after a stopped command's last line."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from coresim.sweep import terminate_pool, worker_init
+
+    pool = ProcessPoolExecutor(max_workers=2, initializer=worker_init, max_tasks_per_child=1)
+    futures = [pool.submit(_sleep, 30) for _ in range(4)]
+    manager = pool._executor_manager_thread
+    deadline = time.monotonic() + 60
+    while not all(p.is_alive() for p in (pool._processes or {}).values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    terminate_pool(pool)
+    assert not manager.is_alive()
+    assert all(f.done() for f in futures)
