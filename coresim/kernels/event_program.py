@@ -36,20 +36,48 @@ def _rounded(cs, pre):
 def rounded_steps(ticks, group):
     """Integer cycles per item whose running total per group (ints >= 0; items in order within a group) is the
     rounded running total of `ticks`: the running total is taken over all items in group order, and a group's
-    share is that total less its value before the group's first item, as `rounded_steps_ref` computes it."""
+    share is that total less its value before the group's first item, as `rounded_steps_ref` computes it.
+    Items out of group order are bucketed by group (sequential reads, one write stream per group), totalled in
+    group order and scattered back the same way: no gather at random positions."""
     n = ticks.size
     out = np.empty(n, np.int64)
     if n == 0:
         return out
-    in_order = True                     # groups already in order: no sort, no gathers
+    in_order = True
     for k in range(1, n):
         if group[k] < group[k - 1]:
             in_order = False
             break
-    order = stable_order(group, group.max() + 1) if not in_order else np.empty(0, np.int64)
+    if in_order:
+        _rounded_run(ticks, group, out)
+        return out
+    n_groups = group.max() + 1
+    start = np.zeros(n_groups + 1, np.int64)
+    for i in range(n):
+        start[group[i] + 1] += 1
+    for g in range(n_groups):
+        start[g + 1] += start[g]
+    fill = start[:-1].copy()
+    by_group, sorted_group = np.empty(n), np.empty(n, np.int64)
+    for i in range(n):
+        g = group[i]
+        by_group[fill[g]], sorted_group[fill[g]] = ticks[i], g
+        fill[g] += 1
+    steps = np.empty(n, np.int64)
+    _rounded_run(by_group, sorted_group, steps)
+    fill[:] = start[:-1]
+    for i in range(n):
+        g = group[i]
+        out[i] = steps[fill[g]]
+        fill[g] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _rounded_run(ticks, group, out):
+    """`rounded_steps` of items already in group order, into `out`."""
     cs, pre, prev, g = 0.0, 0.0, 0, -1
-    for k in range(n):
-        i = k if in_order else order[k]
+    for i in range(ticks.size):
         t = ticks[i]
         cs += t
         if group[i] != g:
@@ -57,7 +85,6 @@ def rounded_steps(ticks, group):
         r = _rounded(cs, pre)
         out[i] = r - prev
         prev = r
-    return out
 
 
 def rounded_steps_ref(ticks: np.ndarray, group: np.ndarray) -> np.ndarray:
