@@ -12,17 +12,24 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def stable_order(keys, n_keys):
-    """The permutation that sorts `keys` (ints in 0..n_keys - 1) stably (counting sort)."""
+def key_starts(keys, n_keys):
+    """Where each key's items begin once sorted by key (ints in 0..n_keys - 1), and where they end (n_keys + 1)."""
     start = np.zeros(n_keys + 1, np.int64)
     for i in range(keys.size):
         start[keys[i] + 1] += 1
     for k in range(n_keys):
         start[k + 1] += start[k]
+    return start
+
+
+@njit(cache=True, nogil=True)
+def stable_order(keys, n_keys):
+    """The permutation that sorts `keys` (ints in 0..n_keys - 1) stably (counting sort)."""
+    fill = key_starts(keys, n_keys)
     order = np.empty(keys.size, np.int64)
     for i in range(keys.size):
-        order[start[keys[i]]] = i
-        start[keys[i]] += 1
+        order[fill[keys[i]]] = i
+        fill[keys[i]] += 1
     return order
 
 
@@ -40,51 +47,46 @@ def rounded_steps(ticks, group):
     Items out of group order are bucketed by group (sequential reads, one write stream per group), totalled in
     group order and scattered back the same way: no gather at random positions."""
     n = ticks.size
-    out = np.empty(n, np.int64)
     if n == 0:
-        return out
+        return np.empty(0, np.int64)
     in_order = True
     for k in range(1, n):
         if group[k] < group[k - 1]:
             in_order = False
             break
+    start = key_starts(group, group.max() + 1)
     if in_order:
-        _rounded_run(ticks, group, out)
-        return out
-    n_groups = group.max() + 1
-    start = np.zeros(n_groups + 1, np.int64)
-    for i in range(n):
-        start[group[i] + 1] += 1
-    for g in range(n_groups):
-        start[g + 1] += start[g]
+        return _rounded_runs(ticks, start)
     fill = start[:-1].copy()
-    by_group, sorted_group = np.empty(n), np.empty(n, np.int64)
+    by_group = np.empty(n)
     for i in range(n):
-        g = group[i]
-        by_group[fill[g]], sorted_group[fill[g]] = ticks[i], g
-        fill[g] += 1
-    steps = np.empty(n, np.int64)
-    _rounded_run(by_group, sorted_group, steps)
+        by_group[fill[group[i]]] = ticks[i]
+        fill[group[i]] += 1
+    steps = _rounded_runs(by_group, start)
+    out = np.empty(n, np.int64)
     fill[:] = start[:-1]
     for i in range(n):
-        g = group[i]
-        out[i] = steps[fill[g]]
-        fill[g] += 1
+        out[i] = steps[fill[group[i]]]
+        fill[group[i]] += 1
     return out
 
 
 @njit(cache=True, nogil=True)
-def _rounded_run(ticks, group, out):
-    """`rounded_steps` of items already in group order, into `out`."""
-    cs, pre, prev, g = 0.0, 0.0, 0, -1
-    for i in range(ticks.size):
-        t = ticks[i]
-        cs += t
-        if group[i] != g:
-            g, pre, prev = group[i], cs - t, 0
-        r = _rounded(cs, pre)
-        out[i] = r - prev
-        prev = r
+def _rounded_runs(ticks, start):
+    """`rounded_steps` of items in group order, group g's at start[g]:start[g + 1]."""
+    out = np.empty(ticks.size, np.int64)
+    cs = 0.0
+    for g in range(start.size - 1):
+        pre, prev = 0.0, 0
+        for i in range(start[g], start[g + 1]):
+            t = ticks[i]
+            cs += t
+            if i == start[g]:
+                pre = cs - t
+            r = _rounded(cs, pre)
+            out[i] = r - prev
+            prev = r
+    return out
 
 
 def rounded_steps_ref(ticks: np.ndarray, group: np.ndarray) -> np.ndarray:
