@@ -15,6 +15,14 @@ simpy settles events of one time), then runs one NoC cycle:
   `lockstep`: within a step, phase p (one synaptic layer and the layers riding on it) opens when phase p-1's
   last task ends, plus barrier_cycles. `pipelined`: every step is open; a task runs step k only once each of
   its consumers has started k steps; the run ends at the last task's end plus the last step's output transfer.
+- Early exit (`--cutoff topk`, barrier / lockstep): after each timestep but a sample's last, the output core's
+  monitor compares the top two scores accumulated so far (`lanes` at a time: ceil(outputs / lanes) + 2 cycles,
+  before the next step opens); when the gap passes the timestep's threshold, the sample's other timesteps are
+  never run and the next sample's first step opens.
+- A layer split along input channels (`in_channels`): each partial task sends its weighted sum over its input
+  slice (no shift, no bias; `acc_bits` wide: address plus value bytes an item, nonzero sums only) to the
+  block's merge task, which adds them and runs the neurons. Partial and merge tasks are tasks like the others:
+  their cycles come from the cost layer, the sums from the functional layer's weights.
 - Host input of a step: the host port pays its latency, then delivers each first-layer task's bytes in task
   order (8-bit inputs: one byte each). `pipelined`: step k's input starts once every first-layer task has
   started k steps and step k-1's input is delivered.
@@ -54,7 +62,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coresim.components.costs import element_bits, packet_item_bytes, task_cost
-from coresim.functional.executor import run_functional
+from coresim.functional.executor import partial_current, run_functional
 from coresim.noc.flit_ref import Packet, RefNoc
 from coresim.util import cdiv
 
@@ -195,8 +203,6 @@ def _tasks(chip, prep) -> list[RefTask]:
     port_width = chip.core.sram.width_bytes_per_cycle * chip.core.sram.banks * chip.core.sram.ports
     out = []
     for t in pl.tasks:
-        if t.role != "full":
-            raise NotImplementedError("the reference runs tasks without partial sums")
         c = task_cost(chip, net, t)
         port = min(c.cycles, cdiv(c.sram_read_bytes + c.sram_write_bytes, port_width))
         out.append(RefTask(t, c.cycles, c.overhead_cycles + c.mac_cycles, c.neuron_cycles, port,
@@ -219,6 +225,26 @@ def _tasks(chip, prep) -> list[RefTask]:
             groups[key] = Send([], r.index, item, rec)
             src.sends.append(groups[key])
         groups[key].dsts.append(r.dst)
+    return out
+
+
+def _partial_sums(prep, values: dict) -> dict[str, np.ndarray]:
+    """The partial-sum streams (`layer#pN`) of tasks split along input channels: per step, each partial task's
+    weighted sum over its input slice, at its outputs' layer indices (S, T, layer outputs)."""
+    S, T = prep.inputs.shape[:2]
+    out: dict[str, np.ndarray] = {}
+    for t in prep.placement.tasks:
+        if t.role != "partial":
+            continue
+        la = t.layer
+        if la.recurrent or la.spec.synaptic_delay or len(la.inputs) != 1:
+            raise NotImplementedError("the reference splits only feed-forward layers without delays by inputs")
+        src = la.inputs[0]
+        x = (prep.inputs if src == "input" else values[src]).reshape((S * T,) + tuple(la.in_shape))
+        rows = slice(*t.rows) if t.rows is not None else slice(None)
+        acc = partial_current(la, x, slice(*t.ch), rows, slice(*t.in_ch)).reshape(S * T, -1)
+        full = out.setdefault(t.out_name, np.zeros((S, T, la.n_out), np.int64))
+        full.reshape(S * T, -1)[:, t.out_index] = acc
     return out
 
 
@@ -251,10 +277,12 @@ class CoreRef:
 
     def __init__(self, prep):
         chip = self.chip = prep.chip
-        if chip.mesh.cores_per_tile != 1 or prep.partitions or prep.cutoff is not None:
-            raise NotImplementedError("the reference runs one core per tile, whole networks, no early exit")
+        if chip.mesh.cores_per_tile != 1 or prep.partitions:
+            raise NotImplementedError("the reference runs one core per tile, whole networks")
         self.net, self.inputs, self.schedule = prep.net, prep.inputs, prep.options.schedule
+        self.cutoff = prep.cutoff
         self.values = run_functional(prep.net, prep.inputs).outputs
+        self.values.update(_partial_sums(prep, self.values))
         self.S, self.T = prep.inputs.shape[:2]
         self.n = self.S * self.T
         self.mesh = Mesh(chip)
@@ -272,6 +300,9 @@ class CoreRef:
         self.phase_open = [[None] * n_phases for _ in range(self.n)]
         self.phase_left = [[sum(r.phase == p for r in self.rt) for p in range(n_phases)] for _ in range(self.n)]
         self.next_step, self.open_at, self.host_free, self.end = 0, 0, 0, None
+        self.last_opened = -1                                # barrier / lockstep: the step opened last
+        self.skipped: set[int] = set()                       # steps an early exit left out
+        self.ran: list[int] = []                             # per sample: the timesteps it ran
         self.host_due: list[tuple[int, int, int]] = []       # (cycle, task, step) the host delivers
         self.sent: dict[int, tuple] = {}                     # packet tag -> (send, step, source task)
         self.intervals: list[tuple] = []
@@ -332,14 +363,33 @@ class CoreRef:
             if self.schedule == "lockstep":
                 self._open_phase(k, 0, t)
             self._host_input(k, t)
-            self.next_step, self.open_at = k + 1, None
+            self.last_opened, self.open_at = k, None
             return True
-        if self.open_at is None and self.done_at[k - 1] is not None:
-            self.open_at = self.done_at[k - 1] + self._output_cycles(k - 1) + self.chip.timing.barrier_cycles
-            if k == self.n:
+        j = self.last_opened
+        if self.open_at is None and self.done_at[j] is not None:
+            self.next_step, monitor = self._after(j)
+            self.open_at = self.done_at[j] + self._output_cycles(j) + self.chip.timing.barrier_cycles + monitor
+            if self.next_step == self.n:
                 self.end = self.open_at
             return True
         return False
+
+    def _after(self, j: int) -> tuple[int, int]:
+        """(the step after step j, the monitor's cycles). With an early exit, the output core's monitor compares
+        the top two accumulated scores after every timestep but a sample's last, `lanes` at a time, in
+        ceil(outputs / lanes) + 2 cycles; a sample whose gap is large enough exits: the next sample starts."""
+        s, tt = divmod(j, self.T)
+        if self.cutoff is None or tt == self.T - 1:
+            if tt == self.T - 1:
+                self.ran.append(self.T)
+            return j + 1, 0
+        scores = self.values[self.net.output.name][s, :tt + 1].sum(axis=0)
+        monitor = cdiv(scores.size, self.chip.core.neuron.lanes) + 2
+        if not self.cutoff.exit_after(s, tt, scores):
+            return j + 1, monitor
+        self.ran.append(tt + 1)
+        self.skipped.update(range(j + 1, (s + 1) * self.T))
+        return (s + 1) * self.T, monitor
 
     def _stream(self, t: int) -> bool:
         k = self.next_step
@@ -349,6 +399,7 @@ class CoreRef:
             return True
         if k == self.n and self.end is None and None not in self.done_at:
             self.end = max(self.done_at) + self._output_cycles(self.n - 1)
+            self.ran = [self.T] * self.S
             return True
         return False
 
@@ -363,6 +414,9 @@ class CoreRef:
 
     # ---- cores --------------------------------------------------------------------------------------
     def _core(self, core: int, cs: CoreState, t: int) -> bool:
+        if cs.mode == "idle" and cs.k in self.skipped:      # an early exit: on to the next sample
+            cs.k = (cs.k // self.T + 1) * self.T
+            return True
         if cs.mode == "idle":
             return self._try_start(core, cs, t)
         r = self.rt[cs.tids[cs.i]]

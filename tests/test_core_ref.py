@@ -1,11 +1,16 @@
 """The dense engine equals the whole-chip reference (tests/core_ref.py) cycle for cycle: every task's start,
 MAC end and end, every packet's creation, injection and ejection cycle and hops, and the run's total cycles, on a
-2x2 mesh with small workloads, under each schedule, with large and small send queues and receive buffers."""
+2x2 mesh with small workloads, under each schedule, with large and small send queues and receive buffers, with
+layers split by input channels (partial sums and merge tasks) and with early exit."""
+
+import json
 
 import numpy as np
 import pytest
 import yaml
 
+from coresim.analysis.cutoff import gaps, table_path
+from coresim.functional.executor import run_functional
 from coresim.run import prepare, simulate
 
 from .conftest import ROOT
@@ -22,7 +27,7 @@ def _layer(name, kind, **kw):
     return {"name": name, "type": kind, **kw}
 
 
-def _workload(path, dense: bool, rows: bool = False):
+def _workload(path, dense: bool, rows: bool = False, samples: int = 2, timesteps: int = 3):
     """dense: two 4-channel convs that spike often (many packets); else conv-pool-linear-linear, sparse.
     rows: the dense one with a 1-channel first conv whose consumer is split by rows: the remote half needs only
     its first rows, the neuron unit's first lane groups (the last ones stay on the core)."""
@@ -45,25 +50,26 @@ def _workload(path, dense: bool, rows: bool = False):
                   _layer("out", "linear", out_features=10, neuron={"model": "none"})]
         place = {"c0": {"split": {"channels": 2}, "cores": [0, 1]},
                  "fc0": {"split": {"channels": 2}, "cores": [2, 3]}, "out": {"cores": [0]}}
-    work = {"name": "small", "timesteps": 3, "weight_seed": 5 if dense else 3,
-            "input": {"shape": [1, 8, 8], "encoding": "current", "dataset": "sklearn_digits", "samples": 2},
+    work = {"name": "small", "timesteps": timesteps, "weight_seed": 5 if dense else 3,
+            "input": {"shape": [1, 8, 8], "encoding": "current", "dataset": "sklearn_digits", "samples": samples},
             "layers": layers, "readout": "current_sum"}
     (path / "work.yaml").write_text(yaml.safe_dump(work, sort_keys=False))
     (path / "place.yaml").write_text(yaml.safe_dump({"layers": place}, sort_keys=False))
     return path / "work.yaml", f"file:{path / 'place.yaml'}"
 
 
-def _compare(work, mapping, sets, schedule):
+def _compare(work, mapping, sets, schedule, cutoff=None):
     """Run the engine and the reference; assert equal; return the engine's trace and the reference."""
     prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH + sets, schedule=schedule,
-                   mapping=mapping)
+                   mapping=mapping, cutoff=cutoff)
     trace = simulate(prep).trace
     ref = CoreRef(prep)
     intervals, packets, total = ref.run()
     got = sorted(tuple(int(x) for x in row) for row in trace.intervals)
     fields = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
     got_pk = sorted(tuple(int(row[f]) for f in fields) for row in trace.packets)
-    assert len(got) == len(prep.placement.tasks) * int(np.prod(prep.inputs.shape[:2])) and len(got_pk) > 20
+    assert ref.ran == trace.timesteps_run.tolist()
+    assert len(got) == len(prep.placement.tasks) * sum(ref.ran) and len(got_pk) > 20
     assert got == intervals
     assert got_pk == packets
     assert trace.total_cycles == total
@@ -208,3 +214,48 @@ def test_random_workloads_split_over_cores_multicast(tmp_path, seed):
     for schedule in ("barrier", "pipelined"):
         _, ref = _compare(work, mapping, sets, schedule)
         assert ref.mesh.trees > 10
+
+
+def _cutoff_table(work, sample_exits: dict[int, int]) -> None:
+    """A cutoff table beside `work` whose thresholds make the functional run's samples exit where asked (sample
+    -> timestep after which it exits; a sample not named must run every timestep)."""
+    prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH)
+    out = run_functional(prep.net, prep.inputs).outputs[prep.net.output.name]
+    g = gaps(np.cumsum(out.reshape(out.shape[:2] + (-1,)), axis=1)).astype(np.float64)   # (samples, timesteps)
+    T = g.shape[1]
+    betas = np.full(T, g.max() + 1.0)
+    for s, k in sample_exits.items():       # just below the gap where the sample is to exit, above its earlier gaps
+        betas[k] = min(betas[k], g[s, k] - 1e-6)
+    for s in range(g.shape[0]):             # the thresholds must not make any sample exit elsewhere
+        want = sample_exits.get(s, T - 1)
+        assert np.flatnonzero(np.append(g[s, :-1] > betas[:-1], True))[0] == want, (s, g[s], betas)
+    table = {"workload": work.stem, "by_timesteps": {str(T): {"chosen_epsilon": 0.0,
+                                                           "betas": {"0": betas.tolist()}}}}
+    table_path(work).write_text(json.dumps(table))
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep"])
+def test_early_exit(tmp_path, schedule):
+    # four samples of five timesteps: the output core's monitor runs after every timestep but a sample's last;
+    # samples 0 and 2 exit early (their cores skip to the next sample), the others run every timestep
+    work, mapping = _workload(tmp_path, dense=True, samples=4, timesteps=5)
+    _cutoff_table(work, {0: 1, 2: 2})
+    trace, ref = _compare(work, mapping, RX1 + ["chip.core.send_buffer_flits=4"], schedule, cutoff="topk")
+    assert ref.ran == [2, 5, 3, 5] and ref.skipped
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+def test_layers_split_by_input_channels(tmp_path, schedule):
+    # partial sums: c1 split 2 x 2 (output x input channels), the output layer by 3 input slices, every partial
+    # task, merge task and block on its own core: partial sums (acc_bits wide) cross the NoC to the merge tasks,
+    # behind a 4-flit send queue, 1-flit receive buffers and SRAM ports of 1 byte a cycle
+    work, _ = _workload(tmp_path, dense=True)
+    place = {"c0": {"split": {"channels": 2}, "cores": [0, 1]},
+             "c1": {"split": {"channels": 2, "in_channels": 2}, "cores": [1, 2, 3, 2, 3, 0]},
+             "out": {"split": {"in_channels": 3}, "cores": [3, 0, 1, 2]}}
+    (tmp_path / "place.yaml").write_text(yaml.safe_dump({"layers": place}))
+    trace, ref = _compare(work, f"file:{tmp_path / 'place.yaml'}", RX1 + SRAM1 + ["chip.core.send_buffer_flits=4"],
+                          schedule)
+    to = [ref.rt[int(k)].task.role for k in trace.packets["task"]]     # the packets' destination tasks
+    assert to.count("merge") > 100 and to.count("partial") > 100    # partial sums in, the layer's inputs out
+    assert ref.mesh.stalls["made_late"] > 0 and ref.mesh.stalls["port_busy"] > 0
