@@ -23,9 +23,13 @@ simpy settles events of one time), then runs one NoC cycle:
   slice (no shift, no bias; `acc_bits` wide: address plus value bytes an item, nonzero sums only) to the
   block's merge task, which adds them and runs the neurons. Partial and merge tasks are tasks like the others:
   their cycles come from the cost layer, the sums from the functional layer's weights.
-- Host input of a step: the host port pays its latency, then delivers each first-layer task's bytes in task
-  order (8-bit inputs: one byte each). `pipelined`: step k's input starts once every first-layer task has
-  started k steps and step k-1's input is delivered.
+- Off-chip input of a step: the host port pays its latency, then delivers each first-layer task's bytes in task
+  order (8-bit inputs: one byte each); then the DRAM port likewise, for a partition's inputs from earlier
+  partitions (a task fed by both ports waits for both). `pipelined`: step k's input starts once every
+  first-layer task has started k steps and step k-1's input is delivered. After a step, each exported output
+  (the network's to the host, a partition cut's to DRAM) takes its port's latency + bytes / bytes_per_cycle.
+- Partitions (`run_partitioned`): each runs on a fresh chip after its reconfiguration cycles; total cycles are
+  the sum over partitions of reconfiguration + run.
 - A core runs its tasks in placement order, step after step. A task starts once its step (and phase) is open,
   every producer has ended, the host has delivered, and every packet sent to it has been written to its SRAM
   in an earlier cycle (a delivery in cycle c is seen from cycle c + 1).
@@ -192,21 +196,23 @@ class RefTask:
     consumers: set = field(default_factory=set)
     producers: int = 0
     rec_producers: int = 0
-    host: bool = False
+    ext: dict = field(default_factory=dict)        # off-chip inputs: source -> port ("host" | "dram")
     phase: int = 0
     started: int = 0
 
 
-def _tasks(chip, prep) -> list[RefTask]:
-    """Each task's cycles, sends, local consumers and producer counts, from the placement."""
-    net, pl = prep.net, prep.placement
+def _tasks(chip, net, pl, exports: dict[str, str]) -> list[RefTask]:
+    """Each task's cycles, sends, local consumers, off-chip inputs and producer counts, from the placement."""
+    produced = {t.out_name for t in pl.tasks}
     port_width = chip.core.sram.width_bytes_per_cycle * chip.core.sram.banks * chip.core.sram.ports
     out = []
     for t in pl.tasks:
         c = task_cost(chip, net, t)
         port = min(c.cycles, cdiv(c.sram_read_bytes + c.sram_write_bytes, port_width))
-        out.append(RefTask(t, c.cycles, c.overhead_cycles + c.mac_cycles, c.neuron_cycles, port,
-                           host="input" in t.needs, phase=_phase_of(net)[t.layer.name]))
+        ext = {name: "host" if name == "input" or exports.get(name) == "host" else "dram"
+               for name in t.needs if name not in produced}
+        out.append(RefTask(t, c.cycles, c.overhead_cycles + c.mac_cycles, c.neuron_cycles, port, ext=ext,
+                           phase=_phase_of(net)[t.layer.name]))
     groups: dict[tuple, Send] = {}
     for r in pl.routes:
         rec = r.dst.layer.recurrent and r.src.out_name == r.dst.layer.name
@@ -228,19 +234,19 @@ def _tasks(chip, prep) -> list[RefTask]:
     return out
 
 
-def _partial_sums(prep, values: dict) -> dict[str, np.ndarray]:
+def _partial_sums(pl, inputs: np.ndarray, values: dict) -> dict[str, np.ndarray]:
     """The partial-sum streams (`layer#pN`) of tasks split along input channels: per step, each partial task's
     weighted sum over its input slice, at its outputs' layer indices (S, T, layer outputs)."""
-    S, T = prep.inputs.shape[:2]
+    S, T = inputs.shape[:2]
     out: dict[str, np.ndarray] = {}
-    for t in prep.placement.tasks:
+    for t in pl.tasks:
         if t.role != "partial":
             continue
         la = t.layer
         if la.recurrent or la.spec.synaptic_delay or len(la.inputs) != 1:
             raise NotImplementedError("the reference splits only feed-forward layers without delays by inputs")
         src = la.inputs[0]
-        x = (prep.inputs if src == "input" else values[src]).reshape((S * T,) + tuple(la.in_shape))
+        x = (inputs if src == "input" else values[src]).reshape((S * T,) + tuple(la.in_shape))
         rows = slice(*t.rows) if t.rows is not None else slice(None)
         acc = partial_current(la, x, slice(*t.ch), rows, slice(*t.in_ch)).reshape(S * T, -1)
         full = out.setdefault(t.out_name, np.zeros((S, T, la.n_out), np.int64))
@@ -272,26 +278,31 @@ class CoreState:
 
 
 class CoreRef:
-    """The reference run of a prepared dense-chip simulation (`coresim.run.prepare`): `run()` returns its
-    INTERVAL and PACKET rows as sorted tuples, and its total cycles."""
+    """The reference run of a prepared dense-chip simulation (`coresim.run.prepare`), or of one of its partitions
+    (`part`; `values`: the functional run's outputs): `run()` returns its INTERVAL and PACKET rows as sorted
+    tuples, and its total cycles. A partitioned run: `run_partitioned`."""
 
-    def __init__(self, prep):
+    def __init__(self, prep, part=None, values: dict | None = None):
         chip = self.chip = prep.chip
-        if chip.mesh.cores_per_tile != 1 or prep.partitions:
-            raise NotImplementedError("the reference runs one core per tile, whole networks")
-        self.net, self.inputs, self.schedule = prep.net, prep.inputs, prep.options.schedule
-        self.cutoff = prep.cutoff
-        self.values = run_functional(prep.net, prep.inputs).outputs
-        self.values.update(_partial_sums(prep, self.values))
+        if chip.mesh.cores_per_tile != 1 or (prep.partitions and part is None):
+            raise NotImplementedError("the reference runs one core per tile; partitions: run_partitioned")
+        self.net, pl = (prep.net, prep.placement) if part is None else (part.net, part.placement)
+        if any("@" in la.name for la in self.net.layers):
+            raise NotImplementedError("the reference runs partitions cut between layers, not inside one")
+        self.exports = {self.net.output.name: "host"} if part is None else part.exports
+        self.schedule, self.cutoff = prep.options.schedule, prep.cutoff
+        self.values = dict(run_functional(prep.net, prep.inputs).outputs if values is None else values)
+        self.values["input"] = prep.inputs
+        self.values.update(_partial_sums(pl, prep.inputs, self.values))
         self.S, self.T = prep.inputs.shape[:2]
         self.n = self.S * self.T
         self.mesh = Mesh(chip)
-        self.rt = _tasks(chip, prep)
+        self.rt = _tasks(chip, self.net, pl, self.exports)
         by_core: dict[int, list[int]] = {}
         for r in self.rt:
             by_core.setdefault(r.task.core, []).append(r.task.id)
         self.cores = {c: CoreState(tids) for c, tids in by_core.items()}
-        self.firsts = [r.task.id for r in self.rt if r.host]
+        self.firsts = [r.task.id for r in self.rt if r.ext]
         self.slots: dict[tuple[int, int], list[int]] = {}   # (task, step) -> [producers left, packets left]
         self.left = [len(self.rt)] * self.n                  # tasks of each step not yet over
         self.done_at: list[int | None] = [None] * self.n
@@ -313,7 +324,8 @@ class CoreRef:
     def _slot(self, tid: int, k: int) -> list[int]:
         if (tid, k) not in self.slots:
             r = self.rt[tid]
-            self.slots[(tid, k)] = [r.producers + r.host + (0 if k % self.T == 0 else r.rec_producers), 0]
+            ports = len(set(r.ext.values()))              # the host and / or DRAM port deliver
+            self.slots[(tid, k)] = [r.producers + ports + (0 if k % self.T == 0 else r.rec_producers), 0]
         return self.slots[(tid, k)]
 
     def _bytes(self, name: str, vals: np.ndarray) -> int:
@@ -321,17 +333,29 @@ class CoreRef:
         return int(np.count_nonzero(vals)) * self.chip.noc.spike_bytes if bits <= 2 else cdiv(vals.size * bits, 8)
 
     def _output_cycles(self, k: int) -> int:
-        name = self.net.output.name
-        return self.chip.host.latency_cycles + cdiv(self._bytes(name, self.values[name][divmod(k, self.T)]),
-                                                    self.chip.host.bytes_per_cycle)
+        """Step k's exported outputs off chip: per export, its port's latency + bytes / bytes_per_cycle."""
+        total = 0
+        for name, port in self.exports.items():
+            spec = self.chip.host if port == "host" else self.chip.dram
+            total += spec.latency_cycles + cdiv(self._bytes(name, self.values[name][divmod(k, self.T)]),
+                                                spec.bytes_per_cycle)
+        return total
 
     def _host_input(self, k: int, t: int) -> None:
-        """Step k's input: the host's latency, then each first-layer task's bytes in turn."""
-        c = t + self.chip.host.latency_cycles
-        x = self.inputs[divmod(k, self.T)].ravel()
-        for tid in self.firsts:
-            c += cdiv(self._bytes("input", x[self.rt[tid].task.needs["input"]]), self.chip.host.bytes_per_cycle)
-            self.host_due.append((c, tid, k))
+        """Step k's off-chip inputs: the host port, then the DRAM port (a partition's inputs from earlier ones),
+        each its latency, then each first task's bytes from it in turn."""
+        c = t
+        for port in ("host", "dram"):
+            spec = self.chip.host if port == "host" else self.chip.dram
+            users = [tid for tid in self.firsts if port in self.rt[tid].ext.values()]
+            if users:
+                c += spec.latency_cycles
+            for tid in users:
+                task = self.rt[tid].task
+                nbytes = sum(self._bytes(name, self.values[name][divmod(k, self.T)].ravel()[task.needs[name]])
+                             for name, p in self.rt[tid].ext.items() if p == port)
+                c += cdiv(nbytes, spec.bytes_per_cycle)
+                self.host_due.append((c, tid, k))
         self.host_free = c
 
     def _deliveries(self, t: int) -> bool:
@@ -559,3 +583,21 @@ class CoreRef:
             else:
                 t += 1
         return sorted(self.intervals), sorted(self.packets), self.end
+
+
+def run_partitioned(prep) -> tuple[list[tuple], list[tuple], int, list[CoreRef]]:
+    """A partitioned run (`coresim.engine.partition`): each partition's reference run in turn, after its
+    reconfiguration (`reconfig_cycles`), on a fresh chip; its rows' times shifted by the cycles before it and
+    their task ids by the tasks of the partitions before it. (intervals, packets, total cycles, the runs)."""
+    values = run_functional(prep.net, prep.inputs).outputs
+    intervals, packets, refs = [], [], []
+    offset = base = 0
+    for part in prep.partitions:
+        ref = CoreRef(prep, part, values)
+        iv, pk, total = ref.run()
+        offset += part.reconfig_cycles
+        intervals += [(c, task + base, s, t, a + offset, m + offset, e + offset) for c, task, s, t, a, m, e in iv]
+        packets += [(a, b, task + base, f, cr + offset, i + offset, e + offset, h) for a, b, task, f, cr, i, e, h in pk]
+        offset, base = offset + total, base + len(ref.rt)
+        refs.append(ref)
+    return sorted(intervals), sorted(packets), offset, refs

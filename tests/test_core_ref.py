@@ -14,7 +14,7 @@ from coresim.functional.executor import run_functional
 from coresim.run import prepare, simulate
 
 from .conftest import ROOT
-from .core_ref import CoreRef
+from .core_ref import CoreRef, run_partitioned
 from .helpers import random_workload
 
 MESH = ["chip.mesh.width=2", "chip.mesh.height=2"]
@@ -259,3 +259,41 @@ def test_layers_split_by_input_channels(tmp_path, schedule):
     to = [ref.rt[int(k)].task.role for k in trace.packets["task"]]     # the packets' destination tasks
     assert to.count("merge") > 100 and to.count("partial") > 100    # partial sums in, the layer's inputs out
     assert ref.mesh.stalls["made_late"] > 0 and ref.mesh.stalls["port_busy"] > 0
+
+
+def _branch_workload(path):
+    """conv -> flatten -> linear, plus a linear reading the network input, added, then the output layer: cut in
+    3 partitions, the middle one reads the flatten from DRAM and the input from the host."""
+    layers = [_layer("c0", "conv2d", out_channels=4, kernel=3, padding=1, neuron={"model": "if", "threshold": 4}),
+              _layer("f0", "flatten"),
+              _layer("fa", "linear", out_features=16, neuron={"model": "if", "threshold": 8}),
+              _layer("fb", "linear", inputs=["input"], out_features=16, neuron={"model": "if", "threshold": 30}),
+              _layer("sum", "add", inputs=["fa", "fb"]),
+              _layer("out", "linear", out_features=10, neuron={"model": "none"})]
+    work = {"name": "branch", "timesteps": 3, "weight_seed": 5,
+            "input": {"shape": [1, 8, 8], "encoding": "current", "dataset": "sklearn_digits", "samples": 2},
+            "layers": layers, "readout": "current_sum"}
+    (path / "work.yaml").write_text(yaml.safe_dump(work, sort_keys=False))
+    return path / "work.yaml"
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+@pytest.mark.parametrize("mapping", ["layerwise", "density"])
+@pytest.mark.parametrize("network, parts", [("dense", 2), ("branch", 3)])
+def test_partitions(tmp_path, schedule, mapping, network, parts):
+    # partitioned execution, each partition after its reconfiguration on a fresh chip: the cut layers' outputs go
+    # to DRAM every timestep and come back from it to a later partition's first tasks, after the host port's
+    # input (the branch network's middle partition reads both, and writes to DRAM); small send queues and receive
+    # buffers
+    work = _workload(tmp_path, dense=True)[0] if network == "dense" else _branch_workload(tmp_path)
+    prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH + RX1 + ["chip.core.send_buffer_flits=2"],
+                   schedule=schedule, mapping=mapping, partition=parts)
+    trace = simulate(prep).trace
+    intervals, packets, total, refs = run_partitioned(prep)
+    assert len(refs) == parts and "dram" in refs[0].exports.values()
+    ports = [set(p for t in r.rt for p in t.ext.values()) for r in refs]
+    assert ports == ([{"host"}, {"dram"}] if parts == 2 else [{"host"}, {"host", "dram"}, {"dram"}])
+    assert sorted(tuple(int(x) for x in row) for row in trace.intervals) == intervals
+    fields = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
+    assert sorted(tuple(int(row[f]) for f in fields) for row in trace.packets) == packets and len(packets) > 15
+    assert trace.total_cycles == total
