@@ -29,7 +29,8 @@ simpy settles events of one time), then runs one NoC cycle:
   first-layer task has started k steps and step k-1's input is delivered. After a step, each exported output
   (the network's to the host, a partition cut's to DRAM) takes its port's latency + bytes / bytes_per_cycle.
 - Partitions (`run_partitioned`): each runs on a fresh chip after its reconfiguration cycles; total cycles are
-  the sum over partitions of reconfiguration + run.
+  the sum over partitions of reconfiguration + run. A piece of a layer cut by output channels ("name@c") has
+  the layer's outputs of its channels.
 - A core runs its tasks in placement order, step after step. A task starts once its step (and phase) is open,
   every producer has ended, the host has delivered, and every packet sent to it has been written to its SRAM
   in an earlier cycle (a delivery in cycle c is seen from cycle c + 1).
@@ -287,12 +288,15 @@ class CoreRef:
         if chip.mesh.cores_per_tile != 1 or (prep.partitions and part is None):
             raise NotImplementedError("the reference runs one core per tile; partitions: run_partitioned")
         self.net, pl = (prep.net, prep.placement) if part is None else (part.net, part.placement)
-        if any("@" in la.name for la in self.net.layers):
-            raise NotImplementedError("the reference runs partitions cut between layers, not inside one")
         self.exports = {self.net.output.name: "host"} if part is None else part.exports
         self.schedule, self.cutoff = prep.options.schedule, prep.cutoff
         self.values = dict(run_functional(prep.net, prep.inputs).outputs if values is None else values)
         self.values["input"] = prep.inputs
+        for la in self.net.layers:          # a layer cut by output channels across partitions: "name@first channel"
+            if "@" in la.name:
+                name, c0 = la.name.split("@")
+                per = la.n_out // la.channels
+                self.values[la.name] = self.values[name][:, :, int(c0) * per:int(c0) * per + la.n_out]
         self.values.update(_partial_sums(pl, prep.inputs, self.values))
         self.S, self.T = prep.inputs.shape[:2]
         self.n = self.S * self.T

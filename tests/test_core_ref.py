@@ -297,3 +297,26 @@ def test_partitions(tmp_path, schedule, mapping, network, parts):
     fields = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
     assert sorted(tuple(int(row[f]) for f in fields) for row in trace.packets) == packets and len(packets) > 15
     assert trace.total_cycles == total
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "pipelined"])
+@pytest.mark.parametrize("mapping", ["layerwise", "density"])
+@pytest.mark.parametrize("dense, cut", [(True, "out"), (False, "fc0")])
+def test_partitions_with_a_layer_cut_in_pieces(tmp_path, schedule, mapping, dense, cut):
+    # 512 B of SRAM a core: a layer too big for the chip runs as pieces by output channels ("name@first channel"),
+    # one partition each: the output layer's pieces go to the host; fc0's to DRAM (a byte a cycle: each piece's
+    # own spikes set its cycles), read back whole by `out`
+    work, _ = _workload(tmp_path, dense=dense)
+    sram = ["chip.core.sram.bank_kib=0.5", "chip.core.sram.banks=1", "chip.core.send_buffer_flits=2",
+            "chip.dram.bytes_per_cycle=1"]
+    prep = prepare(ROOT / "chipspecs" / "default.yaml", work, overrides=MESH + RX1 + sram, schedule=schedule,
+                   mapping=mapping, partition="auto")
+    trace = simulate(prep).trace
+    intervals, packets, total, refs = run_partitioned(prep)
+    pieces = [la.name for r in refs for la in r.net.layers if "@" in la.name]
+    assert len(pieces) >= 2 and {name.split("@")[0] for name in pieces} == {cut}
+    assert sorted(tuple(int(x) for x in row) for row in trace.intervals) == intervals
+    fields = ("src", "dst", "task", "flits", "create", "inject", "eject", "hops")
+    assert sorted(tuple(int(row[f]) for f in fields) for row in trace.packets) == packets
+    assert len(packets) > 50 if dense else not packets
+    assert trace.total_cycles == total
