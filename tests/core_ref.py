@@ -315,9 +315,8 @@ class CoreRef:
         self.phase_open = [[None] * n_phases for _ in range(self.n)]
         self.phase_left = [[sum(r.phase == p for r in self.rt) for p in range(n_phases)] for _ in range(self.n)]
         self.next_step, self.open_at, self.host_free, self.end = 0, 0, 0, None
-        self.last_opened = -1                                # barrier / lockstep: the step opened last
-        self.skipped: set[int] = set()                       # steps an early exit left out
-        self.ran: list[int] = []                             # per sample: the timesteps it ran
+        self.last_opened, self.skipped, self.ran = -1, set(), []   # the step opened last; early exit: steps
+                                                                    # left out, timesteps each sample ran
         self.host_due: list[tuple[int, int, int]] = []       # (cycle, task, step) the host delivers
         self.sent: dict[int, tuple] = {}                     # packet tag -> (send, step, source task)
         self.intervals: list[tuple] = []
@@ -397,26 +396,22 @@ class CoreRef:
         if self.open_at is None and self.done_at[j] is not None:
             self.next_step, monitor = self._after(j)
             self.open_at = self.done_at[j] + self._output_cycles(j) + self.chip.timing.barrier_cycles + monitor
-            if self.next_step == self.n:
-                self.end = self.open_at
+            self.end = self.open_at if self.next_step == self.n else None
             return True
         return False
 
     def _after(self, j: int) -> tuple[int, int]:
-        """(the step after step j, the monitor's cycles). With an early exit, the output core's monitor compares
-        the top two accumulated scores after every timestep but a sample's last, `lanes` at a time, in
-        ceil(outputs / lanes) + 2 cycles; a sample whose gap is large enough exits: the next sample starts."""
+        """(the step after step j, the early-exit monitor's cycles: see the module docstring)."""
         s, tt = divmod(j, self.T)
         if self.cutoff is None or tt == self.T - 1:
-            if tt == self.T - 1:
-                self.ran.append(self.T)
+            self.ran += [self.T] if tt == self.T - 1 else []
             return j + 1, 0
         scores = self.values[self.net.output.name][s, :tt + 1].sum(axis=0)
         monitor = cdiv(scores.size, self.chip.core.neuron.lanes) + 2
         if not self.cutoff.exit_after(s, tt, scores):
             return j + 1, monitor
         self.ran.append(tt + 1)
-        self.skipped.update(range(j + 1, (s + 1) * self.T))
+        self.skipped.update(range(j + 1, (s + 1) * self.T))     # never run: the cores skip them
         return (s + 1) * self.T, monitor
 
     def _stream(self, t: int) -> bool:
