@@ -11,11 +11,11 @@ from coresim.noc.network import Noc
 from coresim.spec.chip import MeshSpec, NocSpec, RouterSpec
 
 
-def _traffic(W, H, n, span, seed, max_flits=4):
+def _traffic(W, H, n, span, seed, max_flits=4, C=1):
     """n packets over `span` cycles: a quarter unicast, the others to 2..6 random cores (the source included
     at times); 1..max_flits flits."""
     rng = np.random.default_rng(seed)
-    NC = W * H
+    NC = W * H * C
     cyc = np.sort(rng.integers(0, span, n))
     out = []
     for i in range(n):
@@ -25,15 +25,16 @@ def _traffic(W, H, n, span, seed, max_flits=4):
     return out
 
 
-def _windows(W, H, seed):
+def _windows(W, H, seed, C=1):
     rng = np.random.default_rng(seed + 1000)
-    n = W * H
+    n = W * H * C
     return [(int(a), int(ln), int(u)) for a, ln, u in
             zip(rng.integers(0, 100, n), rng.integers(1, 200, n), rng.integers(0, 200, n), strict=True)]
 
 
-def _kernel(W, H, packets, spec, rx, tx, windows):
-    noc = Noc(MeshSpec(width=W, height=H), spec, receive_flits=rx, send_flits=tx, deadlock_window_cycles=5000)
+def _kernel(W, H, packets, spec, rx, tx, windows, C=1):
+    noc = Noc(MeshSpec(width=W, height=H, cores_per_tile=C), spec, receive_flits=rx, send_flits=tx,
+              deadlock_window_cycles=5000)
     for core, w in enumerate(windows):
         noc.set_port_window(core, *w)
     ptr = np.cumsum([0] + [len(p[1]) for p in packets])
@@ -46,11 +47,11 @@ def _kernel(W, H, packets, spec, rx, tx, windows):
         noc.packets_injected
 
 
-def _twin(W, H, packets, spec, rx, tx, windows):
+def _twin(W, H, packets, spec, rx, tx, windows, C=1):
     r = spec.router
     ref = RefNoc(W, H, r.vcs, r.buffer_flits, rd=r.routing_delay_cycles, vad=r.vc_alloc_delay_cycles,
                  sad=r.sw_alloc_delay_cycles, std=r.st_delay_cycles, link=spec.link_latency_cycles,
-                 crd=r.credit_delay_cycles, yx=spec.routing == "yx", rx_flits=rx, tx_flits=tx)
+                 crd=r.credit_delay_cycles, yx=spec.routing == "yx", rx_flits=rx, tx_flits=tx, C=C)
     for core, w in enumerate(windows):
         ref.set_port_window(core, *w)
     for i, (src, dst, flits, cyc) in enumerate(packets):    # already in creation order
@@ -109,3 +110,22 @@ def test_twin_equals_kernel_on_random_configurations(seed):
     got, _ = _kernel(W, H, packets, spec, rx, tx, windows)
     assert len(got) == sum(len(set(p[1])) for p in packets)
     assert got == _twin(W, H, packets, spec, rx, tx, windows)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_twin_equals_kernel_with_several_cores_per_tile(seed):
+    # 2..4 cores a router (local core i on ports 4 + i: own injection channel, ejection port and receive buffer);
+    # random mesh, VCs, buffers, stage delays, routing, finite receive buffers and send queues; unicast and trees
+    # (a tree to cores of one tile branches at its ejection ports)
+    rng = np.random.default_rng(200 + seed)
+    W, H, C = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(2, 5))
+    buf = int(rng.integers(2, 6))
+    spec = _spec(int(rng.integers(1, 4)), buf, rd=int(rng.integers(0, 3)), va=int(rng.integers(1, 3)),
+                 sa=int(rng.integers(1, 3)), st=int(rng.integers(0, 3)), link=int(rng.integers(1, 3)),
+                 crd=int(rng.integers(0, 2)), routing=str(rng.choice(["xy", "yx"])))
+    rx, tx = int(rng.choice([-1, 0, 1, 3])), int(rng.choice([-1, 4, 6]))
+    packets = _traffic(W, H, n=20 * W * H * C, span=int(rng.choice([20, 60])) * W * H * C, seed=seed, C=C)
+    windows = _windows(W, H, seed, C) if rx >= 0 else []
+    got, injected = _kernel(W, H, packets, spec, rx, tx, windows, C)
+    assert len(got) == sum(len(set(p[1])) for p in packets) and injected < len(got)
+    assert got == _twin(W, H, packets, spec, rx, tx, windows, C)

@@ -1,5 +1,6 @@
 """Plain-Python twin of `coresim.noc.flit_kernel`: the same BookSim2 iq router written for clarity (objects,
-deques, one method per pipeline stage), one core per router. Slow; the tests compare its delivery cycles with the
+deques, one method per pipeline stage), `C` cores per router (core = router * C + local; local core i on
+ports 4 + i). Slow; the tests compare its delivery cycles with the
 kernel's on small meshes, packet by packet. Finite receive buffers and send queues as `coresim.noc.buffers`
 describes them (`rx_flits`, `tx_flits`; < 0: unbounded).
 
@@ -309,14 +310,14 @@ class RefNoc:
     """Unicast mesh with BookSim timing: the same results as `coresim.noc.network.Noc`, slowly."""
 
     def __init__(self, width, height, vcs, buffer_flits, rd=1, vad=1, sad=1, std=1, link=1, crd=0, yx=False,
-                 rx_flits=-1, tx_flits=-1):
-        self.W, self.H, self.V, self.B = width, height, vcs, buffer_flits
-        self.P = 5
+                 rx_flits=-1, tx_flits=-1, C=1):
+        self.W, self.H, self.V, self.B, self.C = width, height, vcs, buffer_flits, C
+        self.P = 4 + C
         self.rd, self.vad, self.sad, self.stx, self.link, self.crd, self.yx = \
             rd, vad, sad, max(1, std), link, crd, yx
         self.routers = [Router(self, r) for r in range(width * height)]
         self.events: dict[int, list] = {}       # cycle -> [(kind, args)]
-        n = width * height
+        n = width * height * C                   # cores: per-core terminals below
         self.queues = [deque() for _ in range(n)]
         self.src_inuse = [[False] * vcs for _ in range(n)]
         self.src_occ = [[0] * vcs for _ in range(n)]
@@ -352,19 +353,19 @@ class RefNoc:
                 self.inject(tag, src, d, flits, ctime)
 
     def port(self, r, dst, yx) -> int:
-        """The dimension-order output port at router r towards core dst (4: eject)."""
-        W = self.W
-        if dst == r:
-            return 4
-        x, y, dx, dy = r % W, r // W, dst % W, dst // W
+        """The dimension-order output port at router r towards core dst (4 + its local index: eject)."""
+        W, rd = self.W, dst // self.C
+        if rd == r:
+            return 4 + dst % self.C
+        x, y, dx, dy = r % W, r // W, rd % W, rd // W
         if yx and dy != y or (not yx and dx == x):
             return 2 if dy > y else 3
         return 0 if dx > x else 1
 
     def path(self, src, dst, yx) -> list[int]:
         """The routers a packet visits from core src to core dst."""
-        r, out = src, [src]
-        while r != dst:
+        r, out = src // self.C, [src // self.C]
+        while r != dst // self.C:
             r += (1, -1, self.W, -self.W)[self.port(r, dst, yx)]
             out.append(r)
         return out
@@ -377,20 +378,24 @@ class RefNoc:
         return tuple(sorted({self.port(r, d, pkt.route_yx) for d in pkt.dsts
                              if r in self.path(pkt.src, d, pkt.route_yx)}))
 
+    def _local(self, core) -> tuple[int, int]:
+        """(router, port) of core's terminal: its injection input and ejection output."""
+        return core // self.C, 4 + core % self.C
+
     def _at(self, cycle, *event):
         self.events.setdefault(cycle, []).append(event)
 
     def send_flit(self, t, r, port, vc, flit):
-        if port == 4:
-            self._at(t + self.stx + 2, "eject", r, vc, flit)
+        if port >= 4:
+            self._at(t + self.stx + 2, "eject", r * self.C + port - 4, vc, flit)
         else:
             x, y = r % self.W, r // self.W
             nx, ny = x + (1, -1, 0, 0)[port], y + (0, 0, 1, -1)[port]
             self._at(t + self.stx + 1 + self.link, "flit", ny * self.W + nx, port ^ 1, vc, flit)
 
     def send_credit(self, t, r, in_port, vc):
-        if in_port == 4:
-            self._at(t + 2, "src_credit", r, vc)
+        if in_port >= 4:
+            self._at(t + 2, "src_credit", r * self.C + in_port - 4, vc)
         else:
             x, y = r % self.W, r // self.W
             nx, ny = x + (1, -1, 0, 0)[in_port], y + (0, 0, 1, -1)[in_port]
@@ -427,11 +432,11 @@ class RefNoc:
             if ev[0] == "eject" and self.rx_flits >= 0:
                 _, r, vc, (pkt, fi) = ev
                 if len(self.rx[r]) < self.rx_flits:
-                    self._at(t + 2 + self.crd, "credit", r, 4, vc)
+                    self._at(t + 2 + self.crd, "credit", *self._local(r), vc)
                 self.rx[r].append((pkt, fi, vc))
             elif ev[0] == "eject":
                 _, r, vc, (pkt, fi) = ev
-                self._at(t + 2 + self.crd, "credit", r, 4, vc)
+                self._at(t + 2 + self.crd, "credit", *self._local(r), vc)
                 if fi == pkt.flits - 1:
                     self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
             elif ev[0] == "src_credit":
@@ -445,9 +450,9 @@ class RefNoc:
         """The head of the receive FIFO goes to SRAM; the first flit waiting outside the buffer moves in."""
         pkt, fi, vc = fifo.popleft()
         if self.rx_flits == 0:
-            self._at(t + 2 + self.crd, "credit", r, 4, vc)
+            self._at(t + 2 + self.crd, "credit", *self._local(r), vc)
         elif len(fifo) >= self.rx_flits:
-            self._at(t + 2 + self.crd, "credit", r, 4, fifo[self.rx_flits - 1][2])
+            self._at(t + 2 + self.crd, "credit", *self._local(r), fifo[self.rx_flits - 1][2])
         if fi == pkt.flits - 1:
             self.delivered.append((pkt.tag, r, pkt.ctime, pkt.itime, t))
 
@@ -473,7 +478,7 @@ class RefNoc:
         fi = self.src_fi[s]
         self.src_occ[s][vc] += 1
         self.sq[s] -= 1
-        self._at(t + 2, "flit", s, 4, vc, (pkt, fi))
+        self._at(t + 2, "flit", *self._local(s), vc, (pkt, fi))
         if fi == 0:
             pkt.itime = t
         if fi == pkt.flits - 1:
