@@ -82,8 +82,8 @@ class Mesh(RefNoc):
         super().__init__(chip.mesh.width, chip.mesh.height, r.vcs, r.buffer_flits, r.routing_delay_cycles,
                          r.vc_alloc_delay_cycles, r.sw_alloc_delay_cycles, r.st_delay_cycles,
                          noc.link_latency_cycles, r.credit_delay_cycles, noc.routing == "yx", rx,
-                         chip.core.send_buffer_flits)
-        n = chip.mesh.width * chip.mesh.height
+                         chip.core.send_buffer_flits, chip.mesh.cores_per_tile)
+        n = chip.mesh.width * chip.mesh.height * chip.mesh.cores_per_tile      # cores
         self.fifo = [[] for _ in range(n)]       # receive FIFO: (packet, flit index, vc); first rx_flits buffered
         self.ports = [(0, 0, 0)] * n             # SRAM port window: start, length, cycles the task takes
         self.waiting = [[] for _ in range(n)]    # planned packets not yet made, in queue order
@@ -144,7 +144,7 @@ class Mesh(RefNoc):
 
     def _arrive(self, t: int, core: int, vc: int, flit) -> None:
         if len(self.fifo[core]) < self.rx_flits:          # room in the buffer: the credit goes back now
-            self._at(t + 2 + self.crd, "credit", core, 4, vc)
+            self._at(t + 2 + self.crd, "credit", *self._local(core), vc)
         else:
             self.stalls["held_outside"] += 1
         self.fifo[core].append((*flit, vc))
@@ -153,9 +153,9 @@ class Mesh(RefNoc):
         fifo = self.fifo[core]
         pkt, fi, vc = fifo.pop(0)
         if self.rx_flits == 0:
-            self._at(t + 2 + self.crd, "credit", core, 4, vc)
+            self._at(t + 2 + self.crd, "credit", *self._local(core), vc)
         elif len(fifo) >= self.rx_flits:                   # the first flit waiting outside moves in
-            self._at(t + 2 + self.crd, "credit", core, 4, fifo[self.rx_flits - 1][2])
+            self._at(t + 2 + self.crd, "credit", *self._local(core), fifo[self.rx_flits - 1][2])
         if fi == pkt.flits - 1:
             self.written.append((pkt, core, t))
 
@@ -285,8 +285,8 @@ class CoreRef:
 
     def __init__(self, prep, part=None, values: dict | None = None):
         chip = self.chip = prep.chip
-        if chip.mesh.cores_per_tile != 1 or (prep.partitions and part is None):
-            raise NotImplementedError("the reference runs one core per tile; partitions: run_partitioned")
+        if prep.partitions and part is None:
+            raise NotImplementedError("a partitioned run: run_partitioned")
         self.net, pl = (prep.net, prep.placement) if part is None else (part.net, part.placement)
         self.exports = {self.net.output.name: "host"} if part is None else part.exports
         self.schedule, self.cutoff = prep.options.schedule, prep.cutoff
@@ -375,8 +375,9 @@ class CoreRef:
             dsts = [d for d in send.dsts if d.core == core]
             for d in dsts:
                 self._slot(d.id, k)[1] -= 1
-            W = self.chip.mesh.width
-            hops = abs(src.core % W - core % W) + abs(src.core // W - core // W) + 1
+            W, C = self.chip.mesh.width, self.chip.mesh.cores_per_tile
+            a, b = src.core // C, core // C                      # their routers
+            hops = abs(a % W - b % W) + abs(a // W - b // W) + 1
             self.packets.append((src.core, core, dsts[0].id, pkt.flits, pkt.ctime, pkt.itime, t, hops))
         self.mesh.written = []
 

@@ -1,7 +1,8 @@
 """The dense engine equals the whole-chip reference (tests/core_ref.py) cycle for cycle: every task's start,
 MAC end and end, every packet's creation, injection and ejection cycle and hops, and the run's total cycles, on a
 2x2 mesh with small workloads, under each schedule, with large and small send queues and receive buffers, with
-layers split by input channels (partial sums and merge tasks) and with early exit."""
+layers split by input channels (partial sums and merge tasks), with early exit, partitioned execution and two
+cores a tile."""
 
 import json
 
@@ -320,3 +321,19 @@ def test_partitions_with_a_layer_cut_in_pieces(tmp_path, schedule, mapping, dens
     assert sorted(tuple(int(row[f]) for f in fields) for row in trace.packets) == packets
     assert len(packets) > 50 if dense else not packets
     assert trace.total_cycles == total
+
+
+@pytest.mark.parametrize("schedule", ["barrier", "lockstep", "pipelined"])
+@pytest.mark.parametrize("small", [False, True])
+def test_two_cores_per_tile(tmp_path, schedule, small):
+    # 2 cores a router (8 on the 2x2 mesh): c1's halves on cores 2 and 3 share router 1, so c0's tree packets to
+    # both branch at its two ejection ports; the output layer alone on core 6; small: 1-flit receive buffers
+    # behind SRAM ports of a byte a cycle and 4-flit send queues
+    work, _ = _workload(tmp_path, dense=True)
+    place = {"c0": {"split": {"channels": 2}, "cores": [0, 1]}, "c1": {"split": {"channels": 2}, "cores": [2, 3]},
+             "out": {"cores": [6]}}
+    (tmp_path / "place.yaml").write_text(yaml.safe_dump({"layers": place}))
+    sets = ["chip.mesh.cores_per_tile=2"] + (RX1 + SRAM1 + ["chip.core.send_buffer_flits=4"] if small else [])
+    trace, ref = _compare(work, f"file:{tmp_path / 'place.yaml'}", sets, schedule)
+    assert ref.mesh.trees > 100 and set(trace.packets["dst"].tolist()) >= {2, 3, 6}
+    assert ref.mesh.stalls["made_late"] > 0
