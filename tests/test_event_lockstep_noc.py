@@ -35,9 +35,9 @@ def test_lockstep_default_noc_has_finite_router_buffers(tmp_path):
 
 
 def test_lockstep_phases_reuse_the_noc_kernels_entry_point(tmp_path, monkeypatch):
-    """Every phase runs the NoC until its packets are in; the kernel is called through numba's dispatcher (which
-    types every argument: milliseconds a call) only while the NoC's records are new, then by its compiled entry
-    point: the run's watch array is one array refilled, not a new one a call."""
+    """Every phase runs the NoC until its packets are in, with a new watch array each time; the kernel is called
+    through numba's dispatcher (which types every argument: milliseconds a call) only while the NoC's records are
+    new, then by its compiled entry point (`Noc._kernel`: the watch array is not part of its key)."""
     from coresim.noc import network
 
     calls = {"dispatch": 0, "run": 0}

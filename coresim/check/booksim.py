@@ -82,12 +82,9 @@ def zero_load_at_hops(mesh: MeshSpec, noc: NocSpec, traffic: str, packet_flits: 
     src = np.arange(n.n_cores)
     dst = table if kind == 1 else (src * 7 + 3) % n.n_cores   # any spread of distances will do
     lat, hop = [], []
-    watch = np.zeros(n.n_cores, np.int64)     # one array, refilled: the NoC keeps its kernel's entry point
     for s, d in zip(src, dst, strict=True):
         n.inject([s], [d], [packet_flits], [n.now], [0])
-        watch[:] = 0
-        watch[d] = 1
-        n.run(n.now + 10_000, watch=watch)
+        n.run(n.now + 10_000, watch=_one(n.n_cores, int(d)))
         rec = n.delivered()
         lat.append(rec[4][0] - rec[2][0])
         hop.append(rec[5][0])
@@ -96,6 +93,12 @@ def zero_load_at_hops(mesh: MeshSpec, noc: NocSpec, traffic: str, packet_flits: 
         return float(lat_a.mean())
     slope, icept = np.polyfit(hop_a, lat_a, 1)
     return float(slope * hops + icept)
+
+
+def _one(n: int, core: int) -> np.ndarray:
+    w = np.zeros(n, np.int64)
+    w[core] = 1
+    return w
 
 
 def _rel(a: float, b: float) -> float:

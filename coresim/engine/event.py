@@ -159,7 +159,6 @@ class EventSimulator:
         if noc_model == "flit":
             from coresim.noc.network import Noc
             self.noc = Noc(chip.mesh, chip.noc)
-            self.watch = np.zeros(self.n_cores, np.int64)  # one array, refilled: the NoC keeps its kernel's entry
 
     # ---- one phase ------------------------------------------------------------------------------------
     def _spikes(self, store: Store, s: int, t: int, outs: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +191,8 @@ class EventSimulator:
             got, left = [], np.bincount(p_dst, minlength=self.n_cores).astype(np.int64)
             never = np.iinfo(np.int64).max // 4
             while left.any():  # run until the core whose last packet comes first has it; re-arm; repeat
-                np.copyto(self.watch, np.where(left > 0, left, never))
-                noc.run(never, self.watch)
+                watch = np.where(left > 0, left, never)
+                noc.run(never, watch)
                 got.append(noc.delivered())
                 left -= np.bincount(got[-1][1], minlength=self.n_cores)
             tag = np.concatenate([g[0] for g in got])

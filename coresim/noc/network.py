@@ -457,19 +457,22 @@ class Noc:
 
     def _kernel(self, args: tuple) -> int:
         """The kernel (`flit_kernel.noc_run_for` the configuration) on `args`. numba's dispatcher types every
-        argument on every call (~45 us for these records, more than a short window's cycles take), so once it has
-        run on these record objects, their compiled entry point is called directly until one of them is replaced
-        (records grow, or the configuration) or the watch array changes."""
-        key = tuple(map(id, args[1:]))
-        if key == self._entry_key:
+        argument on every call (~45 us for these records, ~7 ms for a 128-core mesh's, more than a short window's
+        cycles take), so once it has run on these record objects, their compiled entry point is called directly
+        until one of them is replaced (records grow, or the configuration). The watch array is not in that key:
+        any watch `run` accepts (int64, one per core) has the compiled type when it is contiguous, writeable and
+        aligned, so a caller may pass a new one each run."""
+        w = args[-2]
+        fits = w.flags.c_contiguous and w.flags.writeable and w.flags.aligned
+        key = tuple(map(id, args[1:-2])) + (id(args[-1]),)
+        if key == self._entry_key and fits:
             return self._entry(*args)
         kernel = noc_run_for(args[1])
         compile_first(kernel, args, "the NoC kernel")
         st = kernel(*args)
-        w = args[-2]
         sig = tuple(kernel.typeof_pyval(a) for a in args)
         cres = kernel.overloads.get(sig)
-        if cres is not None and w.flags.c_contiguous and w.flags.writeable and w.flags.aligned:
+        if cres is not None and fits:
             self._entry, self._entry_key = cres.entry_point, key
         return st
 
