@@ -279,7 +279,11 @@ class EventSimulator:
 
     def keeps_rows(self, n: int) -> bool:
         """Whether a phase's n packet records would be kept (`_keep_packets`): else only their totals count."""
-        return self.keep_packets and self.n_packet_rows + n <= MAX_PACKET_ROWS
+        return 0 <= n <= self.packet_room()
+
+    def packet_room(self) -> int:
+        """Packet records a phase may still keep (-1: none are kept any more)."""
+        return MAX_PACKET_ROWS - self.n_packet_rows if self.keep_packets else -1
 
     def _keep_packets(self, packets: tuple, shift: int) -> None:
         """Count a phase's packets; keep their records (tag, src, dst, flits, create, inject, eject) up to

@@ -41,15 +41,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from coresim.errors import SpecError
+from coresim.functional.executor import finish_current, neuron_state, output_dtypes
+from coresim.kernels import events as kern
 from coresim.kernels.event_chip import ChipTiming, WindowProgram, compiling_window_aside, time_window
 from coresim.kernels.event_program import (
     item_stream_ref,
-    max_at,
     rounded_steps,
     rounded_steps_ref,
-    rows_of,
     window_program,
 )
+from coresim.kernels.event_steps import add_per_core, message_columns, neuron_costs, window_report
 
 I64 = np.int64
 
@@ -258,12 +259,31 @@ class ConcurrentRun:
         noc = chip.noc
         self.flits = {k: noc.header_flits + -(-v // noc.flit_bytes) for k, v in sim.item.items()}
         self.kind = [synapse_kind(la) for la in sim.layers]
+        self._layer_consts()
+
+    def _layer_consts(self) -> None:
+        """What every timestep reads and no timestep changes, per layer: the neurons a bias keeps active, every
+        neuron (when all are visited), each store source's layer id (-1 host) and message flits; and the task
+        rows `settle` reports (a core's interval once, on its first chunk)."""
+        sim = self.sim
+        host = not sim.input_chunks
+        self.bias_on, self.every, self.src_lid, self.src_flits = {}, {}, {}, {}
+        for la in sim.layers:
+            if la.bias is not None:
+                self.bias_on[la.name] = np.repeat(la.bias != 0, la.n_out // la.channels)
+            self.every[la.name] = np.ones(la.n_out, np.bool_)
+            names = [n for n, _ in sim.stores[la.name].sources]
+            self.src_lid[la.name] = np.array([-1 if n == "input" and host else self.lid[n] for n in names], I64)
+            self.src_flits[la.name] = np.array([self.flits[n] for n in names], I64)
+        real = self.by_core[1] < len(sim.chunks)  # input neurons' cores have no task to report on
+        ids, cores = self.by_core[1][real], self.by_core[0][real]
+        firsts = np.ones(ids.size, bool)
+        firsts[1:] = cores[1:] != cores[:-1]
+        self.report = (ids, cores, firsts)
 
     # ---- data -------------------------------------------------------------------------------------------
     def deliver(self, la, rows, vals, dend, touched, msgs: WindowMessages, gated: bool) -> None:
         """Messages of the spikes `rows` (combined rows of the layer's store) into `dend`, and into `msgs`."""
-        from coresim.kernels import events as kern
-
         sim, chip = self.sim, self.chip
         ev = chip.core.event
         store = sim.stores[la.name]
@@ -274,24 +294,16 @@ class ConcurrentRun:
             m_dst, seg0, seg1, m_val, store.tgt, store.w, dend, touched, sim.n_cores, ev.spike_in_cycles,
             chip.core.sram.width_bytes_per_cycle * 8, ev.synapse_bits, ev.synapse_lanes)
         ids = sim.layer_chunks[la.name]
-        cores = sim.chunk_core[ids]
-        sim.acc[ids, 0] += events[cores]
-        sim.acc[ids, 2] += sram_rd[cores]
-        sim.acc[ids, 4] += spikes_in[cores]
         kind = self.kind[self.lid[la.name]]
-        sim.counters[f"synaptic_events_{kind}"] += int(events.sum())
-        row = rows_of(seg0, store.ptr)
-        src = rows_of(row, store.offsets)
-        neuron = row - store.offsets[src]
-        names = [n for n, _ in store.sources]
-        host = not sim.input_chunks
-        src_layer = np.array([-1 if n == "input" and host else self.lid[n] for n in names], I64)[src]
-        flits = np.array([self.flits[n] for n in names], I64)[src]
-        if self.ticks.msg_in is not None:
-            work = self.ticks.msg_in + (seg1 - seg0) * self.ticks.synapse[kind]
-        gate = sim.chunk_of[la.name][store.tgt[seg0]] if gated else np.full(m_dst.size, -1, I64)
-        msgs.add(src_layer, neuron, m_dst, work, flits, gate, m_time)
-        n_host = int(np.count_nonzero(m_src < 0))
+        sim.counters[f"synaptic_events_{kind}"] += int(add_per_core(sim.acc, ids, sim.chunk_core[ids], events,
+                                                                    sram_rd, spikes_in))
+        msg_in = self.ticks.msg_in
+        src_layer, neuron, flits, ticks, gate, n_host = message_columns(
+            m_src, seg0, seg1, store.ptr, store.offsets, self.src_lid[la.name], self.src_flits[la.name],
+            sim.chunk_of[la.name], store.tgt, gated, 0.0 if msg_in is None else msg_in,
+            self.ticks.synapse[kind] if msg_in is not None else 0.0)
+        msgs.add(src_layer, neuron, m_dst, work if msg_in is None else ticks, flits, gate, m_time)
+        n_host = int(n_host)
         sim.counters["spikes_out"] += m_src.size - n_host
         sim.counters["host_messages"] += n_host
         sim.host_bytes += n_host * sim.item["input"]
@@ -323,24 +335,18 @@ class ConcurrentRun:
         for arr in state.state().values():
             active |= arr[0] != 0
         if la.bias is not None:
-            active |= np.repeat(la.bias != 0, la.n_out // la.channels)
-        visited = active if self.chip.core.event.neuron_updates == "touched" else np.ones(la.n_out, np.bool_)
-        from coresim.functional.executor import finish_current
+            active |= self.bias_on[la.name]
+        visited = active if self.chip.core.event.neuron_updates == "touched" else self.every[la.name]
         cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
         outs[la.name][s, t] = state.step(cur)[0]
         out = outs[la.name][s, t] != 0
         lid = self.lid[la.name]
-        cost[lid] = visited * ticks.access + (active & visited) * ticks.update + out * ticks.spike
+        cost[lid], n_active, n_fired = neuron_costs(visited, active, out, ticks.access, ticks.update, ticks.spike,
+                                                    sim.chunk_of[la.name], sim.layer_chunks[la.name],
+                                                    nu.state_bits, sim.acc)
         fired[lid] = out
-        ids = sim.layer_chunks[la.name]
-        co = sim.chunk_of[la.name]
-        updates = np.bincount(co[visited], minlength=len(sim.chunks))[ids]
-        state_bytes = -(-updates * nu.state_bits // 8)
-        sim.acc[ids, 1] += updates
-        sim.acc[ids, 2] += state_bytes
-        sim.acc[ids, 3] += state_bytes
-        sim.counters["neuron_active"] += int(np.count_nonzero(active & visited))
-        sim.counters["neurons_fired"] += int(np.count_nonzero(out))
+        sim.counters["neuron_active"] += int(n_active)
+        sim.counters["neurons_fired"] += int(n_fired)
 
     def input_soma(self, s, t):
         """Soma ticks (none) and firing of the input neurons at step t, when they sit on cores."""
@@ -385,34 +391,19 @@ class ConcurrentRun:
         sim = self.sim
         prog, res = job[0], job[1].result()
         end = res.end_cycle
-        core_end = np.full(sim.n_cores, 0, I64)
-        max_at(core_end, prog.msg_dst, res.msg_done)
-        if prog.host_dst is not None and prog.host_dst.size:
-            max_at(core_end, prog.host_dst, res.host_done)
-        core_end = np.maximum(core_end, res.soma_end)
-        real = self.by_core[1] < len(sim.chunks)  # input neurons' cores have no task to report on
-        ids = self.by_core[1][real]
-        cores = self.by_core[0][real]
-        firsts = np.ones(ids.size, bool)
-        firsts[1:] = cores[1:] != cores[:-1]  # a core's interval once, on its first chunk
-        span = np.where(firsts, core_end[cores], 0)
-        sim.intervals.append(np.stack([cores, ids, np.full_like(ids, s), np.full_like(ids, t), np.full_like(ids, now),
-                                       now + np.where(firsts, np.maximum(res.soma_end[cores], 0), 0), now + span], 1))
+        host_dst = prog.host_dst if prog.host_dst is not None else np.zeros(0, I64)
+        host_done = res.host_done if prog.host_dst is not None else np.zeros(0, I64)
+        iv, n, flits, lat_sum, lat_max, rows, pk = window_report(
+            prog.op_ptr, prog.msg_ptr, prog.msg_dst, prog.msg_flits, res.msg_done, res.msg_sent, res.msg_eject,
+            host_dst, host_done, res.soma_end, *self.report, s, t, now, sim.packet_room())
+        sim.intervals.append(iv)
         links = res.link_flits
         sim.link_flits = links.copy() if sim.link_flits is None else sim.link_flits + links
         sim.flit_hops += res.flit_hops
-        src = np.repeat(np.repeat(np.arange(sim.n_cores, dtype=I64), np.diff(prog.op_ptr)), np.diff(prog.msg_ptr))
-        noc = prog.msg_dst != src
-        sent, eject = res.msg_sent[noc], res.msg_eject[noc]
-        lat = eject - sent
-        if lat.size:
-            sim.lat_sum += int(lat.sum())
-            sim.lat_max = max(sim.lat_max, int(lat.max()))
-        n, flits = lat.size, prog.msg_flits[noc]
-        packets = (n, int(flits.sum()))
-        if sim.keeps_rows(n):
-            packets += (np.stack([np.zeros(n, I64), src[noc], prog.msg_dst[noc], flits, sent, sent, eject,
-                                  np.zeros(n, I64), np.full(n, -1, I64)], 1),)
+        if n:
+            sim.lat_sum += int(lat_sum)
+            sim.lat_max = max(sim.lat_max, int(lat_max))
+        packets = (int(n), int(flits)) + ((pk,) if rows else ())
         sim._keep_packets(packets, now)
         step_cycles[s, t] = end + self.sync
         if t == sim.timesteps - 1:
@@ -423,8 +414,6 @@ class ConcurrentRun:
 
     def run(self):
         from concurrent.futures import ThreadPoolExecutor
-
-        from coresim.functional.executor import neuron_state, output_dtypes
 
         sim = self.sim
         sim.setup()

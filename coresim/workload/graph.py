@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,7 @@ class Layer:
 
     @property
     def n_out(self) -> int:
-        return int(np.prod(self.out_shape))
+        return int(math.prod(self.out_shape))  # (np.prod costs ~35 us a call; the engines ask per timestep)
 
     @property
     def channels(self) -> int:
