@@ -236,13 +236,15 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
     table, op_ptr, (max flits, max work, max gen)."""
     op_ptr = _arr(p.op_ptr, NC + 1)
     n_ops = int(op_ptr[-1])
-    if op_ptr[0] != 0 or np.any(np.diff(op_ptr) < 0):
+    if op_ptr[0] != 0 or (op_ptr[1:] < op_ptr[:-1]).any():      # (np.diff: 4x the time, every window)
         raise ValueError("op_ptr must start at 0 and not decrease")
     msg_ptr = _arr(p.msg_ptr, n_ops + 1)
     n = int(msg_ptr[-1])
-    if msg_ptr[0] != 0 or np.any(np.diff(msg_ptr) < 0):
+    if msg_ptr[0] != 0 or (msg_ptr[1:] < msg_ptr[:-1]).any():
         raise ValueError("msg_ptr must start at 0 and not decrease")
-    OPS = np.stack([_arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops), msg_ptr[:-1], msg_ptr[1:]], axis=1)
+    OPS = np.empty((n_ops, 4), I64)
+    OPS[:, st.P_GATE], OPS[:, st.P_CYC] = _arr(p.op_gate, n_ops), _arr(p.op_cycles, n_ops)
+    OPS[:, st.P_M0], OPS[:, st.P_M1] = msg_ptr[:-1], msg_ptr[1:]
     nh = _arr(p.host_cycle).size
     hf = np.ones(nh, I64) if p.host_flits is None else p.host_flits
     cols = [_arr(a, n) for a in (p.msg_gen, p.msg_dst, p.msg_flits, p.msg_work, p.msg_gate)]
@@ -259,8 +261,9 @@ def _messages(p: WindowProgram, NC: int, W: int, C: int) -> tuple:
 def _gates(p: WindowProgram, OPS: np.ndarray, msg_gates: tuple[int, int]) -> np.ndarray:
     """The gate table; `msg_gates`: (max, min) gate of the messages (-1 when none)."""
     need = _arr(p.gate_need)
-    hi = max(msg_gates[0], int(OPS[:, st.P_GATE].max(initial=-1)))
-    lo = min(msg_gates[1], int(OPS[:, st.P_GATE].min(initial=-1)))
+    gates = OPS[:, st.P_GATE]
+    hi = max(msg_gates[0], int(gates.max(initial=-1)))
+    lo = min(msg_gates[1], int(gates.min(initial=-1)))
     if lo < -1 or hi >= need.size:
         raise ValueError(f"gate out of range -1..{need.size - 1}")
     if (OPS.size and OPS[:, st.P_CYC].min() < 0) or (need.size and need.min() < 0):
@@ -270,7 +273,23 @@ def _gates(p: WindowProgram, OPS: np.ndarray, msg_gates: tuple[int, int]) -> np.
     return GT
 
 
-def _capacities(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray]:
+_CAPACITIES: list = [None, None]     # the last chip and its buffer sizes: a run times every window on one chip
+
+
+def _capacities(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per input FIFO (every network's) and per core receive buffer, its size in flits, and the smallest (never
+    written: the threads timing windows of one run share them; not flagged read-only, which numba would compile
+    the kernel again for)."""
+    last, caps = _CAPACITIES
+    if last is chip:
+        return caps
+    in_cap, rx_cap = _capacities_of(chip)
+    caps = in_cap, rx_cap, int(min(in_cap.min(), rx_cap.min()))
+    _CAPACITIES[:] = [chip, caps]
+    return caps
+
+
+def _capacities_of(chip: ChipTiming) -> tuple[np.ndarray, np.ndarray]:
     W, H, C = chip.width, chip.height, chip.cores_per_tile
     if min(W, H, C) < 1 or C > 58 or chip.pipe_cycles < 1 or chip.flit_cycles < 1 or chip.link_cycles < 0 \
             or chip.credit_cycles < 0 or chip.networks < 1:
@@ -301,12 +320,12 @@ def compiling_window_aside():
 def time_window(program: WindowProgram, chip: ChipTiming) -> WindowTiming:
     """Time one window of `program` on `chip` (module docstring). Raises ValueError on malformed input."""
     W, H, C = chip.width, chip.height, chip.cores_per_tile
-    in_cap, rx_cap = _capacities(chip)
+    in_cap, rx_cap, smallest = _capacities(chip)
     NC = rx_cap.size
     MH, MS, OPS, op_ptr, (fmax, max_work, max_gen, *msg_gates) = _messages(program, NC, W, C)
     GT = _gates(program, OPS, msg_gates)
     n = int(OPS[-1, st.P_M1]) if OPS.size else 0
-    if fmax > min(in_cap.min(), rx_cap.min()):
+    if fmax > smallest:
         down, _ = st.wiring(W, H, C)
         bad = ks.oversize(MH, MS, n, in_cap, rx_cap, down, W, C, chip.yx)
         if bad[0] >= 0:
