@@ -33,6 +33,8 @@ CASES = [
     ("default (warm)", ["chipspecs/default.yaml", "workloads/default.yaml"], False),
     ("default (cold: JIT compile)", ["chipspecs/default.yaml", "workloads/default.yaml"], True),
     ("vgg_small on tianjicx (warm)", ["chipspecs/tianjicx.yaml", "workloads/vgg_small.yaml"], False),
+    # the event engine's concurrent schedule on small windows (3,600 of ~800 messages): its per-timestep work
+    ("default workload on loihi (warm)", ["chipspecs/loihi.yaml", "workloads/default.yaml"], False),
 ]
 # --density: the NoC-heavy run of issue 17 (digits on all 160 cores of TianjicX)
 DENSITY = ("digits, tianjicx, density, 10 samples (warm)",
