@@ -320,8 +320,8 @@ class ConcurrentRun:
             nz = np.flatnonzero(v)
             rows.append(nz + off)
             vals.append(v[nz].astype(I64))
-        if not rows:
-            return np.zeros(0, I64), np.zeros(0, I64)
+        if len(rows) < 2:
+            return (rows[0], vals[0]) if rows else (np.zeros(0, I64), np.zeros(0, I64))
         return np.concatenate(rows), np.concatenate(vals)
 
     def step_layer(self, la, s, t, outs, state, pending, msgs, cost, fired) -> None:
