@@ -10,7 +10,7 @@ from coresim.cli import main
 from coresim.engine.simulator import ChipSimulator
 from coresim.run import prepare, simulate
 
-from .conftest import DATA
+from .conftest import DATA, ROOT
 from .helpers import chip_dict, write_yaml
 
 
@@ -79,3 +79,23 @@ def test_cli_json_summary_equals_the_traced_run(small_chip, tmp_path, capsys):
     assert full.pop("trace") == str(tmp_path / "t.h5")
     assert lean["packet_deliveries"] > 0
     assert _without_wall(lean) == _without_wall(full)
+
+
+@pytest.mark.parametrize("schedule", [None, "lockstep"])    # None: the event chips' concurrent schedule
+def test_event_runs_count_their_deliveries_with_or_without_records(tmp_path, monkeypatch, schedule):
+    """An event chip keeps records only when asked and up to MAX_PACKET_ROWS (a run beyond keeps none): its
+    summary counts every delivery either way (it said 0 once the records stopped), and is the same without."""
+    import coresim.engine.event as event
+
+    wl = tmp_path / "rnd.yaml"
+    assert main(["gen", "random", "--neurons", "3000", "--fanout", "16", "--timesteps", "4", "-o", str(wl)]) == 0
+    prep = prepare(ROOT / "chipspecs" / "loihi.yaml", wl, **({"schedule": schedule} if schedule else {}))
+    full, lean = simulate(prep, progress=False), simulate(prep, progress=False, packet_records=False)
+    n = full.summary["packets"]
+    assert n > 50 and full.trace.packets.size == n and lean.trace.packets.size == 0
+    assert full.summary["packet_deliveries"] == lean.summary["packet_deliveries"] == n
+    assert _without_wall(lean.summary) == _without_wall(full.summary)
+    monkeypatch.setattr(event, "MAX_PACKET_ROWS", n // 2)        # more packets than records kept: none kept
+    over = simulate(prep, progress=False)
+    assert over.trace.packets.size == 0 and over.summary["packet_deliveries"] == n
+    assert _without_wall(over.summary) == _without_wall(full.summary)

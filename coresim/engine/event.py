@@ -141,8 +141,11 @@ def input_cores(inputs: list[Chunk], projs: list[Projection]) -> np.ndarray | No
 class EventSimulator:
     def __init__(self, chip: ChipSpec, net: Network, chunks: list[Chunk], stores: dict[str, Store],
                  inputs: np.ndarray, noc_model: str | None = None, progress=None, schedule: str = "concurrent",
-                 timer=None, input_chunks: list[Chunk] = ()):
+                 timer=None, input_chunks: list[Chunk] = (), packet_records: bool = True):
+        """`packet_records`: keep a PACKET record per packet (up to MAX_PACKET_ROWS); False: only their counts and
+        latencies (what a summary reads)."""
         noc_model = event_noc_model(schedule, noc_model)
+        self.packet_records = packet_records
         self.chip, self.net, self.chunks, self.inputs = chip, net, chunks, inputs
         self.input_chunks = list(input_chunks)  # input neurons on cores (zero soma cost), or none: the host
         self.noc_model, self.progress, self.schedule, self.timer = noc_model, progress, schedule, timer
@@ -382,7 +385,7 @@ class EventSimulator:
                          "neurons_fired": 0, "synaptic_events_dense": 0, "synaptic_events_sparse": 0,
                          "synaptic_events_conv": 0}
         self.link_flits, self.flit_hops, self.lat_sum, self.lat_max = None, 0, 0, 0
-        self.packet_rows, self.keep_packets, self.n_packet_rows = [], True, 0
+        self.packet_rows, self.keep_packets, self.n_packet_rows = [], self.packet_records, 0
         self.host_bytes = 0
 
     def _export(self, vals: np.ndarray, name: str) -> int:
@@ -418,7 +421,7 @@ class EventSimulator:
                     "spikes_out": c["spikes_out"], "host_messages": c["host_messages"],
                     "neuron_updates": int(acc[:, 1].sum()), "sram_read_bytes": int(acc[:, 2].sum()),
                     "sram_write_bytes": int(acc[:, 3].sum()), "packet_latency_sum": self.lat_sum,
-                    "packet_latency_max": self.lat_max,
+                    "packet_latency_max": self.lat_max, "deliveries": c["packets"],  # one per packet: unicast
                     **{k: v for k, v in c.items() if k not in ("spikes_out", "host_messages", "packets", "flits")}}
         links = self.link_flits if self.link_flits is not None else np.zeros(0, np.int64)
         return SimTrace(

@@ -35,11 +35,12 @@ class EventBackend(Backend):
         from coresim.engine.event import share_weights
         share_weights(prep.net, prep.events.stores)  # a million-neuron layer's synapses are held once
 
-    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:  # keeps its records
+    def simulate(self, prep: Prepared, progress=None, packet_records: bool = True) -> SimTrace:
         from coresim.engine.event import EventSimulator
         trace = EventSimulator(prep.chip, prep.net, prep.events.chunks, prep.events.stores, prep.inputs,
                                prep.options.noc_model, progress=progress,
-                               schedule=_event_schedule(prep.options.schedule), input_chunks=prep.events.inputs).run()
+                               schedule=_event_schedule(prep.options.schedule), input_chunks=prep.events.inputs,
+                               packet_records=packet_records).run()
         trace.intervals = records(INTERVAL, trace.intervals)  # its tables, columns in the records' field order
         trace.packets = records(PACKET, trace.packets)
         return trace
