@@ -228,7 +228,7 @@ class EventSimulator:
         for arr in state.state().values():  # active: with input or with state (the others cannot change)
             touched |= arr[0] != 0
         if la.bias is not None:
-            touched |= np.repeat(la.bias != 0, la.n_out // la.channels)
+            touched |= self.bias_on[la.name]
         if ev.neuron_updates == "touched":
             updates = np.bincount(self.chunk_of[la.name][touched], minlength=len(self.chunks))[ids]
         else:
@@ -379,6 +379,8 @@ class EventSimulator:
         self.layer_chunks = {la.name: np.array([i for i, c in enumerate(self.chunks) if c.layer == la.name],
                                                np.int64) for la in self.layers}
         self.chunk_size = np.array([c.n1 - c.n0 for c in self.chunks], np.int64)
+        self.bias_on = {la.name: np.repeat(la.bias != 0, la.n_out // la.channels)  # neurons a bias keeps active
+                        for la in self.layers if la.bias is not None}
         self.acc = np.zeros((len(self.chunks), 5), np.int64)  # events, updates, sram read, write, spikes in
         self.intervals: list[np.ndarray] = []
         self.counters = {"spikes_out": 0, "host_messages": 0, "packets": 0, "flits": 0, "neuron_active": 0,

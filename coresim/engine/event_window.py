@@ -262,15 +262,13 @@ class ConcurrentRun:
         self._layer_consts()
 
     def _layer_consts(self) -> None:
-        """What every timestep reads and no timestep changes, per layer: the neurons a bias keeps active, every
-        neuron (when all are visited), each store source's layer id (-1 host) and message flits; and the task
-        rows `settle` reports (a core's interval once, on its first chunk)."""
+        """What every timestep reads and no timestep changes, per layer: every neuron (when all are visited), each
+        store source's layer id (-1 host) and message flits; and the task rows `settle` reports (a core's interval
+        once, on its first chunk)."""
         sim = self.sim
         host = not sim.input_chunks
-        self.bias_on, self.every, self.src_lid, self.src_flits = {}, {}, {}, {}
+        self.every, self.src_lid, self.src_flits = {}, {}, {}
         for la in sim.layers:
-            if la.bias is not None:
-                self.bias_on[la.name] = np.repeat(la.bias != 0, la.n_out // la.channels)
             self.every[la.name] = np.ones(la.n_out, np.bool_)
             names = [n for n, _ in sim.stores[la.name].sources]
             self.src_lid[la.name] = np.array([-1 if n == "input" and host else self.lid[n] for n in names], I64)
@@ -335,7 +333,7 @@ class ConcurrentRun:
         for arr in state.state().values():
             active |= arr[0] != 0
         if la.bias is not None:
-            active |= self.bias_on[la.name]
+            active |= sim.bias_on[la.name]
         visited = active if self.chip.core.event.neuron_updates == "touched" else self.every[la.name]
         cur = finish_current(la, dend.reshape((1,) + la.out_shape)).reshape(1, -1)
         outs[la.name][s, t] = state.step(cur)[0]
