@@ -37,6 +37,7 @@ import os
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -205,8 +206,7 @@ def compiled_program(n_cores: int, chunks_by_core: np.ndarray, chunk_layer: np.n
                      chunk_n1: np.ndarray, cost: list, fired: list, msgs: WindowMessages, ticks: Ticks,
                      gate_need: np.ndarray) -> WindowProgram:
     """`build_program` in one compiled pass (`coresim.kernels.event_program.window_program`): the same program."""
-    layer_off = np.zeros(len(cost) + 1, I64)
-    layer_off[1:] = np.cumsum([0 if c is None else c.size for c in cost])
+    layer_off = np.array(list(accumulate((0 if c is None else c.size for c in cost), initial=0)), I64)
     flat_cost = np.concatenate([np.asarray(c, np.float64) for c in cost if c is not None])
     flat_fired = np.concatenate([np.asarray(f, np.bool_) for f in fired if f is not None])
     sl, sn, dst, work, flits, gate, hcyc = msgs.arrays()
