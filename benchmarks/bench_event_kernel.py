@@ -10,10 +10,12 @@ message per distinct destination core of its 64 synapses (`spike_out_cycles` to 
 this process's CPU time - on a shared machine the CPU figure is the kernel's own speed; the load average is
 printed with them). Hops: `router` (the default) times them as the router pipeline and link of the lockstep
 schedule's NoC models (four cycles on Loihi); `engine` as `coresim run` times Loihi's concurrent schedule
-(`noc.hop_latency_cycles`, one cycle: `coresim.engine.event_window.chip_timing`).
+(`noc.hop_latency_cycles`, one cycle: `coresim.engine.event_window.chip_timing`); `none` sends every message to
+its own core (no NoC at all): the kernel's work for the messages alone (soma, send, receive, synapse unit), a
+floor under any NoC model.
 Usage:
     python benchmarks/bench_event_kernel.py [--neurons 100000] [--rate 0.05] [--steps 5] [--repeat 3]
-        [--hops router|engine]
+        [--hops router|engine|none]
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ def build(n: int, rate: float, fanout: int, per_core: int, n_cores: int, chip, s
                          np.zeros(0, np.int64))
 
 
+def own_cores(prog: WindowProgram) -> np.ndarray:
+    """Each message's source core (ops per core in `op_ptr`, messages per op in `msg_ptr`)."""
+    cores = np.arange(prog.op_ptr.size - 1)
+    return np.repeat(np.repeat(cores, np.diff(prog.op_ptr)), np.diff(prog.msg_ptr)).astype(np.int64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--neurons", type=int, default=100_000)
@@ -78,8 +86,9 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5, help="different random timesteps")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--hops", choices=["router", "engine"], default="router",
-                    help="router: pipeline + link cycles a hop; engine: the concurrent schedule's hop latency")
+    ap.add_argument("--hops", choices=["router", "engine", "none"], default="router",
+                    help="router: pipeline + link cycles a hop; engine: the concurrent schedule's hop latency; "
+                         "none: every message to its own core (no NoC)")
     args = ap.parse_args()
     chip = load_chip(ROOT / "chipspecs" / "loihi.yaml")
     chip = chip.model_copy(update={"mesh": chip.mesh.model_copy(update={"width": args.width, "height": args.height})})
@@ -93,6 +102,8 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     for step in range(args.steps):
         prog = build(args.neurons, args.rate, args.fanout, args.per_core, n_cores, chip, step + 1)
+        if args.hops == "none":
+            prog = prog._replace(msg_dst=own_cores(prog))
         best, cpu = float("inf"), float("inf")
         for _ in range(args.repeat):
             t0, c0 = time.perf_counter(), time.process_time()
