@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from coresim.kernels.event_program import rows_of
+from coresim.kernels.event_program import max_at, rows_of
 
 
 @njit(cache=True, nogil=True)
@@ -86,10 +86,8 @@ def window_report(op_ptr, msg_ptr, msg_dst, msg_flits, msg_done, msg_sent, msg_e
     their count, flits, summed and largest latency (send to ejection), whether their packet rows fit in `room` (-1:
     none kept) and those rows (id 0, source, destination, flits, created, injected, ejected, 0, -1), or none."""
     core_end = np.maximum(soma_end, 0)     # a core's end: its soma's, its last message's (NoC or host) processed
-    for i in range(msg_dst.size):
-        core_end[msg_dst[i]] = max(core_end[msg_dst[i]], msg_done[i])
-    for i in range(host_dst.size):
-        core_end[host_dst[i]] = max(core_end[host_dst[i]], host_done[i])
+    max_at(core_end, msg_dst, msg_done)
+    max_at(core_end, host_dst, host_done)
     iv = np.zeros((ids.size, 7), np.int64)
     for k in range(ids.size):
         c = cores[k]
