@@ -114,7 +114,7 @@ def _window(rng, n_cores: int):
     done = eject + rng.integers(0, 30, m)
     h = int(rng.integers(0, 4))
     return (op_ptr, msg_ptr, dst, rng.integers(1, 3, m).astype(I64), done, sent, eject,
-            rng.integers(0, n_cores, h).astype(I64), rng.integers(0, 200, h).astype(I64),
+            rng.integers(0, n_cores, h).astype(I64), rng.integers(150, 400, h).astype(I64),   # host: often last
             rng.integers(-1, 150, n_cores).astype(I64))
 
 
